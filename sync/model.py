@@ -1,0 +1,195 @@
+"""Data that flows between the stages: load -> validate -> fetch -> diff -> execute -> report.
+
+Plain dataclasses, no behaviour beyond formatting; each stage only reads what the previous
+stage produced.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+
+class Action(str, Enum):
+    """What the plan does with a row or a server-only record."""
+
+    CREATE = "create"
+    UPDATE = "update"
+    UNCHANGED = "unchanged"
+    DELETE = "delete"
+    CONFLICT = "conflict"
+    INVALID = "invalid"
+    SKIP = "skip"        # valid, but the mode does not do this (e.g. create in --mode update)
+    KEEP = "keep"        # server-only record left alone (not mirrored, or protected)
+
+    @property
+    def writes(self) -> bool:
+        return self in (Action.CREATE, Action.UPDATE, Action.DELETE)
+
+
+#: Report wording of a planned action (``plan`` writes would-..., ``apply`` the outcome).
+PLAN_STATUS = {
+    Action.CREATE: "would create",
+    Action.UPDATE: "would update",
+    Action.UNCHANGED: "unchanged",
+    Action.DELETE: "would delete",
+    Action.CONFLICT: "conflict",
+    Action.INVALID: "invalid",
+    Action.SKIP: "skipped",
+    Action.KEEP: "left alone",
+}
+
+
+class Status(str, Enum):
+    """Final outcome of a row after ``apply``."""
+
+    CREATED = "created"
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"
+    DELETED = "deleted"
+    FAILED = "failed"
+    INVALID = "invalid"
+    CONFLICT = "conflict"
+    SKIPPED = "skipped"
+    LEFT_ALONE = "left alone"
+    NOT_RUN = "not run"  # the run was interrupted before this row's turn
+
+
+@dataclass(slots=True)
+class CellError:
+    """One problem in one cell (or a whole row when ``column`` is None)."""
+
+    row_number: int            # the sheet's own row number, 1-based
+    column: str | None         # header as written in the sheet
+    letter: str | None         # column letter (A, B, ..., AA)
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.letter}{self.row_number}" if self.letter else f"row {self.row_number}"
+        return f"{where}: {self.message}"
+
+
+@dataclass
+class LoadedSheet:
+    """A sheet as read: raw cells plus where everything sits in the original file."""
+
+    path: Path
+    file_format: str                 # "xlsx", "xls", "ods", "csv"
+    sheet_name: str | None           # None for CSV
+    header_row: int                  # 1-based row number of the header in the sheet
+    frame: pd.DataFrame              # raw cell values, one column per sheet column (by header)
+    row_numbers: list[int]           # sheet row number of each frame row
+    headers: list[str]               # header text of each frame column, in sheet order
+    letters: list[str]               # column letter of each frame column
+    fields: dict[str, int]           # canonical field name -> frame column position
+    decimal_comma: bool = False      # CSV written by a European-locale program
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def unknown_columns(self) -> list[str]:
+        known = set(self.fields.values())
+        return [h for i, h in enumerate(self.headers) if i not in known]
+
+    def letter_of(self, field_name: str) -> str | None:
+        pos = self.fields.get(field_name)
+        return None if pos is None else self.letters[pos]
+
+    def header_of(self, field_name: str) -> str | None:
+        pos = self.fields.get(field_name)
+        return None if pos is None else self.headers[pos]
+
+
+@dataclass(slots=True)
+class SheetRow:
+    """One data row after validation."""
+
+    index: int                        # position in LoadedSheet.frame
+    row_number: int                   # the sheet's row number
+    values: dict[str, Any]            # canonical field -> canonical value (present columns only)
+    errors: list[CellError] = field(default_factory=list)
+
+    @property
+    def valid(self) -> bool:
+        return not self.errors
+
+
+@dataclass
+class ValidatedSheet:
+    sheet: LoadedSheet
+    rows: list[SheetRow]
+    present: frozenset[str]           # fields that have a column in the sheet
+    key: tuple[str, ...]              # match key for rows without id
+
+    @property
+    def errors(self) -> list[CellError]:
+        return [e for r in self.rows for e in r.errors]
+
+
+@dataclass(slots=True)
+class PlanItem:
+    """One decision of the plan: a sheet row, a server-only record, or both."""
+
+    action: Action
+    row: SheetRow | None              # None for a server-only record
+    record: dict[str, Any] | None     # the server record as fetched (canonical), if any
+    product_id: str | None
+    changes: dict[str, tuple[Any, Any]] = field(default_factory=dict)  # field -> (before, after)
+    values: dict[str, Any] = field(default_factory=dict)  # create: the full canonical body
+    message: str = ""
+
+    @property
+    def record_id(self) -> str | None:
+        if self.record is not None:
+            return self.record.get("id")
+        return None
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What happened to one plan item when it was executed."""
+
+    status: Status
+    record_id: str | None = None
+    message: str = ""
+    http_status: int | None = None
+
+
+@dataclass
+class RunStats:
+    requests: int = 0
+    retries: int = 0
+    throttled: int = 0
+    relogins: int = 0
+    started: float | None = None
+    finished: float | None = None
+
+
+def summary_counts(labels: list[str]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for label in labels:
+        counts[label] = counts.get(label, 0) + 1
+    return counts
+
+
+@dataclass
+class ReportRow:
+    """The four columns the report appends to a data row, plus cell marks."""
+
+    status: str
+    sync_id: str | None = None
+    changes: str = ""
+    message: str = ""
+    errors: list[CellError] = field(default_factory=list)
+
+
+@dataclass
+class ServerOnlyRow:
+    """A record on the server that the sheet lacks, and what became of it."""
+
+    record: dict[str, Any]
+    status: str                       # "deleted", "would delete", "left alone", "failed" ...
+    message: str = ""

@@ -1,0 +1,386 @@
+"""The one place that knows the fields of a Flowtrac product-process line.
+
+Every other module asks this one for names, aliases, flags and value rules; none of them lists
+field names of its own.  Values are handled in three shapes:
+
+* *cell*: whatever a spreadsheet reader hands over (str, int, float, datetime, None, NaN);
+* *canonical*: the normalised Python value used for comparing by meaning
+  (uuid -> lower-case str, line number -> int, minutes -> Decimal, active -> "Active"/"InActive",
+  text -> str, timestamps -> str); ``None`` means blank / null;
+* *wire*: what travels in JSON to the server (strings, as the vendor's examples show).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import math
+import re
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from enum import Enum
+from typing import Any, Callable, Iterable
+
+
+class Kind(str, Enum):
+    UUID = "uuid"
+    LINE_NUMBER = "line_number"
+    MINUTES = "minutes"
+    STATUS = "status"
+    TEXT = "text"
+    TIMESTAMP = "timestamp"
+
+
+class InvalidValue(ValueError):
+    """A cell or wire value that does not fit its field; the message is a planner's sentence."""
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    kind: Kind
+    label: str
+    help: str
+    required_on_create: bool = False
+    nullable: bool = True
+    immutable: bool = False
+    read_only: bool = False
+    default: str | None = None
+    # Extra header spellings, compared after ``header_token``; the canonical name is implied.
+    aliases: tuple[str, ...] = ()
+    # Names a server may use for this field in JSON (first = the name we send).
+    wire_names: tuple[str, ...] = ()
+    # The column name the GET filter syntax uses for this field.
+    filter_name: str | None = None
+
+    @property
+    def wire_name(self) -> str:
+        return self.wire_names[0] if self.wire_names else self.name
+
+    @property
+    def writable(self) -> bool:
+        return not self.read_only and self.name != "id"
+
+    def parse(self, cell: Any, *, decimal_comma: bool = False) -> Any:
+        """Cell value -> canonical value (``None`` for blank); raises InvalidValue."""
+        return _PARSERS[self.kind](self, cell, decimal_comma)
+
+    def to_wire(self, value: Any) -> str | None:
+        """Canonical value -> JSON value sent to the server."""
+        if value is None:
+            return None
+        if self.kind is Kind.MINUTES:
+            return format_decimal(value)
+        return str(value)
+
+    def from_wire(self, value: Any) -> Any:
+        """Server JSON value -> canonical value; lenient, never raises for odd server data."""
+        try:
+            return self.parse(value)
+        except InvalidValue:
+            return None if value is None else str(value).strip()
+
+    def same(self, a: Any, b: Any) -> bool:
+        """Equal by meaning (both values canonical)."""
+        return a == b
+
+
+def header_token(text: Any) -> str:
+    """Header as compared: case, spaces, ``_``, ``-`` and ``.`` ignored."""
+    return re.sub(r"[\s_\-.]+", "", str(text)).lower()
+
+
+# --------------------------------------------------------------------------- value parsers
+
+_UUID_RE = re.compile(r"^\{?([0-9a-f]{8})-?([0-9a-f]{4})-?([0-9a-f]{4})-?([0-9a-f]{4})-?([0-9a-f]{12})\}?$")
+
+
+def is_blank(cell: Any) -> bool:
+    if cell is None:
+        return True
+    if isinstance(cell, float) and math.isnan(cell):
+        return True
+    if isinstance(cell, str) and not cell.strip():
+        return True
+    try:  # pandas.NA / NaT without importing pandas here
+        return bool(cell != cell)
+    except (TypeError, ValueError):
+        return False
+
+
+def _show(cell: Any) -> str:
+    text = str(cell).strip()
+    if len(text) > 60:
+        text = text[:57] + "..."
+    return f'"{text}"'
+
+
+def _parse_uuid(f: Field, cell: Any, _dc: bool) -> str | None:
+    if is_blank(cell):
+        return None
+    m = _UUID_RE.match(str(cell).strip().lower())
+    if not m:
+        raise InvalidValue(f"{f.name} must be a uuid, got {_show(cell)}")
+    return "-".join(m.groups())
+
+
+def _whole_number(f: Field, cell: Any) -> int:
+    if isinstance(cell, bool):
+        raise InvalidValue(f"{f.name} must be a positive whole number, got {_show(cell)}")
+    if isinstance(cell, int):
+        number: Decimal | int = cell
+    else:
+        if isinstance(cell, float):
+            if not math.isfinite(cell):
+                raise InvalidValue(f"{f.name} must be a positive whole number, got {_show(cell)}")
+            number = Decimal(repr(cell))
+        else:
+            try:
+                number = Decimal(str(cell).strip())
+            except InvalidOperation:
+                raise InvalidValue(f"{f.name} must be a positive whole number, got {_show(cell)}") from None
+            if not number.is_finite():
+                raise InvalidValue(f"{f.name} must be a positive whole number, got {_show(cell)}")
+        if number != number.to_integral_value():
+            raise InvalidValue(f"{f.name} must be a positive whole number, got {_show(cell)}")
+    value = int(number)
+    if value < 1:
+        raise InvalidValue(f"{f.name} must be a positive whole number, got {_show(cell)}")
+    if value > 2_147_483_647:
+        raise InvalidValue(f"{f.name} is too large, got {_show(cell)}")
+    return value
+
+
+def _parse_line_number(f: Field, cell: Any, _dc: bool) -> int | None:
+    if is_blank(cell):
+        return None
+    return _whole_number(f, cell)
+
+
+def _parse_minutes(f: Field, cell: Any, decimal_comma: bool) -> Decimal | None:
+    if is_blank(cell):
+        return None
+    bad = InvalidValue(f"{f.name} must be a number of minutes >= 0, got {_show(cell)}")
+    if isinstance(cell, bool):
+        raise bad
+    if isinstance(cell, int):
+        number = Decimal(cell)
+    elif isinstance(cell, float):
+        if not math.isfinite(cell):
+            raise bad
+        number = Decimal(repr(cell))
+    elif isinstance(cell, Decimal):
+        number = cell
+    else:
+        text = str(cell).strip().replace("\u00a0", "").replace(" ", "")
+        if decimal_comma and "," in text:
+            text = text.replace(".", "").replace(",", ".")
+        try:
+            number = Decimal(text)
+        except InvalidOperation:
+            raise bad from None
+    if not number.is_finite() or number < 0:
+        raise bad
+    # Canonical form: no exponent, no trailing zeros, so "5.00" == 5 == "5".
+    return _normal_decimal(number)
+
+
+def _normal_decimal(number: Decimal) -> Decimal:
+    number = number.normalize()
+    if number == 0:
+        return Decimal(0)
+    sign, digits, exponent = number.as_tuple()
+    if isinstance(exponent, int) and exponent > 0:
+        number = number.quantize(Decimal(1))
+    return number
+
+
+def format_decimal(value: Decimal | int | float) -> str:
+    number = _normal_decimal(Decimal(str(value)))
+    return format(number, "f")
+
+
+_STATUS = {"active": "Active", "inactive": "InActive"}
+
+
+def _parse_status(f: Field, cell: Any, _dc: bool) -> str | None:
+    if is_blank(cell):
+        return None
+    token = re.sub(r"[\s_\-]+", "", str(cell)).lower()
+    if token not in _STATUS:
+        raise InvalidValue(f"{f.name} must be Active or InActive, got {_show(cell)}")
+    return _STATUS[token]
+
+
+def _parse_text(f: Field, cell: Any, _dc: bool) -> str | None:
+    if is_blank(cell):
+        return None
+    if isinstance(cell, float) and cell.is_integer():
+        cell = int(cell)  # a number typed into a text column: 12 not "12.0"
+    if isinstance(cell, (_dt.datetime, _dt.date)):
+        cell = cell.isoformat(sep=" ") if isinstance(cell, _dt.datetime) else cell.isoformat()
+    text = str(cell).strip()
+    if "\x00" in text:
+        raise InvalidValue(f"{f.name} must not contain NUL characters")
+    if len(text) > MAX_TEXT:
+        raise InvalidValue(f"{f.name} is longer than {MAX_TEXT} characters ({len(text)})")
+    return text
+
+
+def _parse_timestamp(f: Field, cell: Any, _dc: bool) -> str | None:
+    if is_blank(cell):
+        return None
+    if isinstance(cell, _dt.datetime):
+        return cell.replace(microsecond=cell.microsecond).isoformat(sep=" ")
+    text = str(cell).strip()
+    try:
+        return _dt.datetime.fromisoformat(text.replace("T", " ")).isoformat(sep=" ")
+    except ValueError:
+        return text
+
+
+MAX_TEXT = 4000
+
+_PARSERS: dict[Kind, Callable[[Field, Any, bool], Any]] = {
+    Kind.UUID: _parse_uuid,
+    Kind.LINE_NUMBER: _parse_line_number,
+    Kind.MINUTES: _parse_minutes,
+    Kind.STATUS: _parse_status,
+    Kind.TEXT: _parse_text,
+    Kind.TIMESTAMP: _parse_timestamp,
+}
+
+
+# --------------------------------------------------------------------------- the fields
+
+FIELDS: tuple[Field, ...] = (
+    Field("id", Kind.UUID, "Line id", "The line's id in Flowtrac. Leave blank for a new line; "
+          "keep it to change an existing one.", nullable=False, read_only=False,
+          aliases=("sync_id",), filter_name="id"),
+    Field("product_id", Kind.UUID, "Product id", "The product's id (uuid). Cannot be changed "
+          "on an existing line.", required_on_create=True, nullable=False, immutable=True,
+          filter_name="product_id"),
+    Field("process_id", Kind.UUID, "Process id", "The process's id (uuid).",
+          required_on_create=True, nullable=False, filter_name="process_id"),
+    Field("line_number", Kind.LINE_NUMBER, "Line number", "Position of the process in the "
+          "product's routing: a whole number from 1.", required_on_create=True, nullable=False,
+          filter_name="line_number"),
+    Field("active", Kind.STATUS, "Active", "Active or InActive; blank means Active for a new "
+          "line and 'leave as is' for an existing one.", nullable=False, default="Active",
+          filter_name="active"),
+    Field("description", Kind.TEXT, "Description", "Free text; a blank cell clears it.",
+          filter_name="description"),
+    Field("product_minutes", Kind.MINUTES, "Product minutes", "Minutes the process takes for "
+          "the product: a number >= 0; a blank cell clears it.", filter_name="product_minutes"),
+    Field("product_dwell_minutes", Kind.MINUTES, "Dwell minutes", "Dwell minutes: a number "
+          ">= 0; a blank cell clears it.", aliases=("product_dwell_mintues", "dwell_minutes"),
+          wire_names=("product_dwell_minutes", "product_dwell_mintues"),
+          filter_name="product_dwell_mintues"),
+    # Read-only columns the server maintains and GET returns.
+    Field("operation_type", Kind.TEXT, "Operation type", "Set by Flowtrac.", read_only=True,
+          filter_name="operation_type"),
+    Field("process", Kind.TEXT, "Process", "The process's name, set by Flowtrac.",
+          read_only=True, filter_name="process"),
+    Field("created", Kind.TIMESTAMP, "Created", "Set by Flowtrac.", read_only=True,
+          filter_name="created"),
+    Field("created_by", Kind.TEXT, "Created by", "Set by Flowtrac.", read_only=True,
+          filter_name="created_by"),
+    Field("created_with", Kind.TEXT, "Created with", "Set by Flowtrac.", read_only=True,
+          filter_name="created_with"),
+    Field("edited", Kind.TIMESTAMP, "Edited", "When Flowtrac last changed the line. Keep it: "
+          "if the line was changed on the server since, the row becomes a conflict.",
+          read_only=True, filter_name="edited"),
+    Field("edited_by", Kind.TEXT, "Edited by", "Set by Flowtrac.", read_only=True,
+          filter_name="edited_by"),
+    Field("edited_with", Kind.TEXT, "Edited with", "Set by Flowtrac.", read_only=True,
+          filter_name="edited_with"),
+)
+
+BY_NAME: dict[str, Field] = {f.name: f for f in FIELDS}
+
+#: Fields a sheet may set on the server (everything but id and the read-only columns).
+WRITABLE: tuple[Field, ...] = tuple(f for f in FIELDS if f.writable)
+#: Fields required to create a line.
+REQUIRED: tuple[Field, ...] = tuple(f for f in FIELDS if f.required_on_create)
+#: Column names the GET filter syntax accepts.
+FILTERABLE: frozenset[str] = frozenset(f.filter_name for f in FIELDS if f.filter_name)
+#: The record's identity and its fixed partition (never changed by PUT).
+ID = BY_NAME["id"]
+PRODUCT_ID = BY_NAME["product_id"]
+PROCESS_ID = BY_NAME["process_id"]
+LINE_NUMBER = BY_NAME["line_number"]
+ACTIVE = BY_NAME["active"]
+EDITED = BY_NAME["edited"]
+#: The default match key when a row has no id.
+DEFAULT_KEY: tuple[str, ...] = (PRODUCT_ID.name, LINE_NUMBER.name)
+#: Fields the sheet reads (known columns); read-only context columns other than `edited`
+#: are ignored when reading a sheet.
+SHEET_FIELDS: tuple[Field, ...] = (ID, *WRITABLE, EDITED)
+
+
+def _header_index() -> dict[str, Field]:
+    index: dict[str, Field] = {}
+    for f in SHEET_FIELDS:
+        for spelling in (f.name, *f.aliases, *f.wire_names):
+            index[header_token(spelling)] = f
+    return index
+
+
+_HEADERS = _header_index()
+
+
+def field_for_header(header: Any) -> Field | None:
+    """The field a sheet header names, or None for a column the tool does not manage."""
+    if header is None:
+        return None
+    return _HEADERS.get(header_token(header))
+
+
+def key_fields(names: Iterable[str]) -> tuple[Field, ...]:
+    """Resolve a ``--key`` list (header spellings allowed) to fields; raises ValueError."""
+    out = []
+    for name in names:
+        f = field_for_header(name)
+        if f is None or f is ID or f.read_only:
+            raise ValueError(f"--key: {name!r} is not a field that can identify a line")
+        out.append(f)
+    if not out:
+        raise ValueError("--key needs at least one column")
+    return tuple(out)
+
+
+# --------------------------------------------------------------------------- server records
+
+def record_from_wire(raw: dict[str, Any]) -> dict[str, Any]:
+    """A server JSON record -> canonical record keyed by canonical field names.
+
+    Both dwell spellings map to one field; unknown keys are kept as they are."""
+    out: dict[str, Any] = {}
+    for key, value in raw.items():
+        f = _WIRE_INDEX.get(key)
+        if f is None:
+            out[key] = value
+        elif f.name not in out or out[f.name] is None:
+            out[f.name] = f.from_wire(value)
+    return out
+
+
+_WIRE_INDEX: dict[str, Field] = {}
+for _f in FIELDS:
+    for _name in (_f.name, *_f.wire_names, *( (_f.filter_name,) if _f.filter_name else ())):
+        _WIRE_INDEX[_name] = _f
+
+
+def wire_body(values: dict[str, Any]) -> dict[str, Any]:
+    """Canonical ``{field: value}`` -> JSON body using each field's wire name."""
+    return {BY_NAME[name].wire_name: BY_NAME[name].to_wire(v) for name, v in values.items()}
+
+
+def display(name: str, value: Any) -> str:
+    """A canonical value as a planner reads it in a report or on screen."""
+    if value is None:
+        return "(blank)"
+    f = BY_NAME.get(name)
+    if f is not None and f.kind is Kind.MINUTES:
+        return format_decimal(value)
+    return str(value)
+
