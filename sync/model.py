@@ -7,14 +7,14 @@ stage produced.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 
-class Action(str, Enum):
+class Action(StrEnum):
     """What the plan does with a row or a server-only record."""
 
     CREATE = "create"
@@ -44,7 +44,7 @@ PLAN_STATUS = {
 }
 
 
-class Status(str, Enum):
+class Status(StrEnum):
     """Final outcome of a row after ``apply``."""
 
     CREATED = "created"
@@ -54,9 +54,8 @@ class Status(str, Enum):
     FAILED = "failed"
     INVALID = "invalid"
     CONFLICT = "conflict"
-    SKIPPED = "skipped"
-    LEFT_ALONE = "left alone"
-    NOT_RUN = "not run"  # the run was interrupted before this row's turn
+    SKIPPED = "skipped"       # not done: mode, or the run stopped before this row's turn
+    LEFT_ALONE = "left alone"  # a server-only record that stays
 
 
 @dataclass(slots=True)
@@ -129,7 +128,7 @@ class ValidatedSheet:
         return [e for r in self.rows for e in r.errors]
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)  # identity-hashed: outcomes are keyed by plan item
 class PlanItem:
     """One decision of the plan: a sheet row, a server-only record, or both."""
 

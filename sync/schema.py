@@ -15,13 +15,14 @@ from __future__ import annotations
 import datetime as _dt
 import math
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from enum import Enum
-from typing import Any, Callable, Iterable
+from enum import StrEnum
+from typing import Any
 
 
-class Kind(str, Enum):
+class Kind(StrEnum):
     UUID = "uuid"
     LINE_NUMBER = "line_number"
     MINUTES = "minutes"
@@ -91,7 +92,8 @@ def header_token(text: Any) -> str:
 
 # --------------------------------------------------------------------------- value parsers
 
-_UUID_RE = re.compile(r"^\{?([0-9a-f]{8})-?([0-9a-f]{4})-?([0-9a-f]{4})-?([0-9a-f]{4})-?([0-9a-f]{12})\}?$")
+_UUID_RE = re.compile(
+    r"^\{?([0-9a-f]{8})-?([0-9a-f]{4})-?([0-9a-f]{4})-?([0-9a-f]{4})-?([0-9a-f]{12})\}?$")
 
 
 def is_blank(cell: Any) -> bool:
@@ -108,6 +110,8 @@ def is_blank(cell: Any) -> bool:
 
 
 def _show(cell: Any) -> str:
+    if isinstance(cell, float) and cell.is_integer():
+        cell = int(cell)  # spreadsheet readers hand whole numbers over as floats
     text = str(cell).strip()
     if len(text) > 60:
         text = text[:57] + "..."
@@ -124,30 +128,23 @@ def _parse_uuid(f: Field, cell: Any, _dc: bool) -> str | None:
 
 
 def _whole_number(f: Field, cell: Any) -> int:
+    bad = InvalidValue(f"{f.name} must be a positive whole number, got {_show(cell)}")
     if isinstance(cell, bool):
-        raise InvalidValue(f"{f.name} must be a positive whole number, got {_show(cell)}")
+        raise bad
     if isinstance(cell, int):
-        number: Decimal | int = cell
+        number: Decimal = Decimal(cell)
     else:
-        if isinstance(cell, float):
-            if not math.isfinite(cell):
-                raise InvalidValue(f"{f.name} must be a positive whole number, got {_show(cell)}")
-            number = Decimal(repr(cell))
-        else:
-            try:
-                number = Decimal(str(cell).strip())
-            except InvalidOperation:
-                raise InvalidValue(f"{f.name} must be a positive whole number, got {_show(cell)}") from None
-            if not number.is_finite():
-                raise InvalidValue(f"{f.name} must be a positive whole number, got {_show(cell)}")
-        if number != number.to_integral_value():
-            raise InvalidValue(f"{f.name} must be a positive whole number, got {_show(cell)}")
-    value = int(number)
-    if value < 1:
-        raise InvalidValue(f"{f.name} must be a positive whole number, got {_show(cell)}")
-    if value > 2_147_483_647:
+        try:
+            number = Decimal(repr(cell)) if isinstance(cell, float) else Decimal(str(cell).strip())
+        except InvalidOperation:
+            raise bad from None
+        if not number.is_finite():
+            raise bad
+    if number != number.to_integral_value() or number < 1:
+        raise bad
+    if number > 2_147_483_647:
         raise InvalidValue(f"{f.name} is too large, got {_show(cell)}")
-    return value
+    return int(number)
 
 
 def _parse_line_number(f: Field, cell: Any, _dc: bool) -> int | None:
@@ -181,7 +178,10 @@ def _parse_minutes(f: Field, cell: Any, decimal_comma: bool) -> Decimal | None:
     if not number.is_finite() or number < 0:
         raise bad
     # Canonical form: no exponent, no trailing zeros, so "5.00" == 5 == "5".
-    return _normal_decimal(number)
+    try:
+        return _normal_decimal(number)
+    except ArithmeticError:  # beyond the decimal context's precision, e.g. "1e30"
+        raise InvalidValue(f"{f.name} is too large, got {_show(cell)}") from None
 
 
 def _normal_decimal(number: Decimal) -> Decimal:
@@ -200,6 +200,8 @@ def format_decimal(value: Decimal | int | float) -> str:
 
 
 _STATUS = {"active": "Active", "inactive": "InActive"}
+#: The values an ``active`` cell may hold, as the server spells them.
+STATUS_VALUES: tuple[str, ...] = tuple(_STATUS.values())
 
 
 def _parse_status(f: Field, cell: Any, _dc: bool) -> str | None:
@@ -219,6 +221,10 @@ def _parse_text(f: Field, cell: Any, _dc: bool) -> str | None:
     if isinstance(cell, (_dt.datetime, _dt.date)):
         cell = cell.isoformat(sep=" ") if isinstance(cell, _dt.datetime) else cell.isoformat()
     text = str(cell).strip()
+    if len(text) > 1 and text[0] == "'" and text[1] in FORMULA_START:
+        # The quote prefix that keeps formula-like text as text (an export's CSV writes it,
+        # Excel strips it the same way when the text is typed): the value is what follows.
+        text = text[1:]
     if "\x00" in text:
         raise InvalidValue(f"{f.name} must not contain NUL characters")
     if len(text) > MAX_TEXT:
@@ -239,6 +245,8 @@ def _parse_timestamp(f: Field, cell: Any, _dc: bool) -> str | None:
 
 
 MAX_TEXT = 4000
+#: First characters that make a spreadsheet take typed text for a formula.
+FORMULA_START = "=+-@"
 
 _PARSERS: dict[Kind, Callable[[Field, Any, bool], Any]] = {
     Kind.UUID: _parse_uuid,

@@ -1,0 +1,389 @@
+"""The library API: ``validate_file``, ``plan``, ``apply`` (and async twins).
+
+Data flows one way: load -> validate -> fetch (references, current lines) -> diff -> execute
+-> report.  The command line and the web page are thin layers over these functions; each
+returns a result object that knows its rows, its summary, its exit code and how to write the
+reconciliation report.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import schema
+from .client import Connection, FlowtracClient
+from .diff import Blank, Mode, Plan, PlanOptions, Scope, changes_text, diff
+from .errors import ServerError
+from .executor import Execution, Executor, Progress
+from .journal import Journal
+from .loader import load_sheet
+from .model import (
+    PLAN_STATUS,
+    Action,
+    CellError,
+    PlanItem,
+    ReportRow,
+    ServerOnlyRow,
+    Status,
+    ValidatedSheet,
+)
+from .report import default_report_path, write_report
+from .validate import validate
+
+__all__ = [
+    "SyncOptions", "ValidationResult", "PlanResult", "ApplyResult", "Mode", "Scope", "Blank",
+    "validate_file", "plan", "plan_async", "apply", "apply_async", "execute_async",
+]
+
+
+@dataclass(frozen=True)
+class SyncOptions:
+    mode: Mode = Mode.UPSERT
+    scope: Scope = Scope.SHEET
+    blank: Blank = Blank.CLEAR
+    key: tuple[str, ...] | None = None
+    max_delete: int | None = None
+    sheet: str | None = None
+    concurrency: int = 16
+    rate: float | None = None
+    retries: int = 5
+
+    def plan_options(self) -> PlanOptions:
+        return PlanOptions(self.mode, self.scope, self.blank, self.max_delete)
+
+    def client(self, connection: Connection) -> FlowtracClient:
+        return FlowtracClient(connection, concurrency=self.concurrency, rate=self.rate,
+                              retries=self.retries)
+
+
+def _now() -> str:
+    return dt.datetime.now().astimezone().isoformat(sep=" ", timespec="seconds")
+
+
+# --------------------------------------------------------------------------- results
+
+@dataclass
+class ValidationResult:
+    """An offline check of a sheet: only invalid rows are marked."""
+
+    validated: ValidatedSheet
+    options: SyncOptions = field(default_factory=SyncOptions)
+    started: str = field(default_factory=_now)
+    finished: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    command = "validate"
+
+    @property
+    def path(self) -> Path:
+        return self.validated.sheet.path
+
+    @property
+    def errors(self) -> list[CellError]:
+        return self.validated.errors
+
+    def row_status(self) -> list[tuple[int, ReportRow]]:
+        return [(r.index, ReportRow("invalid", errors=r.errors,
+                                    message="; ".join(str(e) for e in r.errors)))
+                for r in self.validated.rows if not r.valid]
+
+    def counts(self) -> dict[str, int]:
+        invalid = sum(1 for r in self.validated.rows if not r.valid)
+        return {"rows": len(self.validated.rows), "valid": len(self.validated.rows) - invalid,
+                "invalid": invalid}
+
+    def server_only_rows(self) -> list[ServerOnlyRow]:
+        return []
+
+    def summary(self) -> dict[str, Any]:
+        sheet = self.validated.sheet
+        out: dict[str, Any] = {"Command": self.command, "File": str(sheet.path),
+                               "Sheet": sheet.sheet_name or "", "Header row": sheet.header_row}
+        out.update(self._run_summary())
+        out.update({f"Rows {k}": v for k, v in self.counts().items()})
+        return out
+
+    def _run_summary(self) -> dict[str, Any]:
+        return {"Started": self.started, "Finished": self.finished or _now()}
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.counts()["invalid"] else 0
+
+    def write_report(self, path: str | Path | None = None) -> Path:
+        target = Path(path) if path else default_report_path(self.path)
+        rows = dict(self.row_status())
+        return write_report(self.validated.sheet, rows, self.server_only_rows(),
+                            self.summary(), target)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"command": self.command, "file": str(self.path), "counts": self.counts(),
+                "errors": [str(e) for e in self.errors], "warnings": self.warnings,
+                "exit_code": self.exit_code}
+
+
+@dataclass
+class PlanResult(ValidationResult):
+    """What would change: one plan item per row, plus the server-only records."""
+
+    plan: Plan | None = None
+    base_url: str = ""
+    requests: int = 0
+    retries: int = 0
+
+    command = "plan"
+
+    def _status(self, item: PlanItem) -> tuple[str, str | None, str]:
+        return PLAN_STATUS[item.action], item.record_id, item.message
+
+    def row_status(self) -> list[tuple[int, ReportRow]]:
+        assert self.plan is not None
+        out = []
+        for item in self.plan.items:
+            assert item.row is not None
+            status, sync_id, message = self._status(item)
+            out.append((item.row.index, ReportRow(status, sync_id, changes_text(item.changes),
+                                                  message, item.row.errors)))
+        return out
+
+    def server_only_rows(self) -> list[ServerOnlyRow]:
+        assert self.plan is not None
+        return [ServerOnlyRow(i.record or {}, *self._status(i)[::2])
+                for i in self.plan.server_only]
+
+    def counts(self) -> dict[str, int]:
+        assert self.plan is not None
+        out: dict[str, int] = {}
+        for item in (*self.plan.items, *self.plan.server_only):
+            label = self._status(item)[0]
+            out[label] = out.get(label, 0) + 1
+        return out
+
+    @property
+    def changes(self) -> dict[str, int]:
+        """Writes the plan holds, by kind: what a confirmation question names."""
+        assert self.plan is not None
+        out = {a.value: 0 for a in (Action.CREATE, Action.UPDATE, Action.DELETE)}
+        for item in self.plan.writes:
+            out[item.action.value] += 1
+        return out
+
+    def _run_summary(self) -> dict[str, Any]:
+        assert self.plan is not None
+        options = self.plan.options
+        return {"Mode": options.mode.value, "Scope": options.scope.value,
+                "Base URL": self.base_url, "Started": self.started,
+                "Finished": self.finished or _now(), "Requests sent": self.requests,
+                "Retries": self.retries, "Server lines in scope": self.plan.in_scope,
+                "Delete limit": self.plan.delete_limit}
+
+    @property
+    def exit_code(self) -> int:
+        assert self.plan is not None
+        if self.plan.over_delete_limit:
+            return 3
+        bad = {Action.INVALID, Action.CONFLICT}
+        return 1 if any(i.action in bad for i in self.plan.items) else 0
+
+    def to_json(self) -> dict[str, Any]:
+        out = super().to_json()
+        out.update({"base_url": self.base_url, "changes": self.changes,
+                    "warnings": self.warnings + (self.plan.warnings if self.plan else [])})
+        return out
+
+
+_DONE_STATUS = {Action.UNCHANGED: Status.UNCHANGED, Action.INVALID: Status.INVALID,
+                Action.CONFLICT: Status.CONFLICT, Action.SKIP: Status.SKIPPED,
+                Action.KEEP: Status.LEFT_ALONE}
+
+
+@dataclass
+class ApplyResult(PlanResult):
+    """What happened: every row's final status."""
+
+    execution: Execution | None = None
+    duration_s: float = 0.0
+
+    command = "apply"
+
+    def _status(self, item: PlanItem) -> tuple[str, str | None, str]:
+        assert self.execution is not None
+        outcome = self.execution.outcomes.get(item)
+        if outcome is not None:
+            return outcome.status.value, outcome.record_id, outcome.message
+        return _DONE_STATUS[item.action].value, item.record_id, item.message
+
+    def _run_summary(self) -> dict[str, Any]:
+        out = super()._run_summary()
+        out["Duration (s)"] = round(self.duration_s, 2)
+        if self.execution and self.execution.stopped:
+            out["Interrupted"] = "yes: run again to continue"
+        return out
+
+    @property
+    def exit_code(self) -> int:
+        assert self.execution is not None
+        if self.execution.fatal is not None:
+            return getattr(self.execution.fatal, "exit_code", 4)
+        counts = self.counts()
+        bad = (Status.FAILED, Status.INVALID, Status.CONFLICT)
+        if any(counts.get(s.value) for s in bad) or self.execution.stopped:
+            return 1
+        return 0
+
+    def to_json(self) -> dict[str, Any]:
+        out = super().to_json()
+        assert self.execution is not None
+        out.update({"duration_s": round(self.duration_s, 3), "requests": self.requests,
+                    "retries": self.retries, "interrupted": self.execution.stopped,
+                    "fatal": str(self.execution.fatal) if self.execution.fatal else None})
+        return out
+
+
+# --------------------------------------------------------------------------- stages
+
+def validate_file(path: str | Path, options: SyncOptions | None = None) -> ValidationResult:
+    """Load and check a sheet offline."""
+    options = options or SyncOptions()
+    validated = validate(load_sheet(path, sheet=options.sheet), key=options.key)
+    return ValidationResult(validated, options, finished=None)
+
+
+async def _check_references(validated: ValidatedSheet, client: FlowtracClient) -> list[str]:
+    """Mark rows naming a product or process the server does not have; never raises for a
+    server that will not let us read them (the check is then skipped with one warning)."""
+    warnings = []
+    checks = ((schema.PRODUCT_ID, client.products_exist, "product"),
+              (schema.PROCESS_ID, client.processes_exist, "process"))
+    for fld, exists, noun in checks:
+        rows = [r for r in validated.rows if r.valid and r.values.get(fld.name) is not None]
+        wanted = {r.values[fld.name] for r in rows}
+        if not wanted:
+            continue
+        try:
+            known = await exists(wanted)
+        except ServerError as exc:
+            if exc.status not in (401, 403, 404):
+                raise
+            warnings.append(f"cannot read the {noun} list ({exc}): {noun} ids were not "
+                            f"checked before writing")
+            continue
+        sheet = validated.sheet
+        for row in rows:
+            value = row.values[fld.name]
+            if value not in known:
+                row.errors.append(CellError(row.row_number, sheet.header_of(fld.name),
+                                            sheet.letter_of(fld.name),
+                                            f"no {noun} with id {value}"))
+    return warnings
+
+
+async def _fetch_current(validated: ValidatedSheet, client: FlowtracClient,
+                         scope: Scope) -> list[dict[str, Any]]:
+    """The server lines the diff needs: every line of the sheet's products (or all), plus
+    lines the sheet names by id that live elsewhere."""
+    if scope is Scope.ALL:
+        records = await client.list_lines()
+    else:
+        products = {r.values.get(schema.PRODUCT_ID.name) for r in validated.rows} - {None}
+        records = await client.list_lines_for_products(sorted(products))
+    have = {r["id"] for r in records}
+    missing = sorted({r.values.get(schema.ID.name) for r in validated.rows} - have - {None})
+    if missing:
+        records.extend(await client.list_lines_by_ids(missing))
+    return records
+
+
+async def plan_async(path: str | Path, connection: Connection,
+                     options: SyncOptions | None = None) -> PlanResult:
+    """Load, validate, fetch and diff: what ``apply`` would do.  Sends no write."""
+    options = options or SyncOptions()
+    checked = validate_file(path, options)
+    async with options.client(connection) as client:
+        return await _plan_with(client, checked, connection, options)
+
+
+async def _plan_with(client: FlowtracClient, checked: ValidationResult, connection: Connection,
+                     options: SyncOptions) -> PlanResult:
+    await client.login()
+    warnings = list(checked.validated.sheet.warnings)
+    warnings += await _check_references(checked.validated, client)
+    records = await _fetch_current(checked.validated, client, options.scope)
+    the_plan = diff(checked.validated, records, options.plan_options())
+    return PlanResult(checked.validated, options, checked.started, _now(), warnings, the_plan,
+                      connection.base_url, client.stats.requests, client.stats.retries)
+
+
+def plan(path: str | Path, connection: Connection,
+         options: SyncOptions | None = None) -> PlanResult:
+    return asyncio.run(plan_async(path, connection, options))
+
+
+async def execute_async(planned: PlanResult, connection: Connection, *,
+                        journal: str | Path | None = None,
+                        on_progress: Callable[[Progress], None] | None = None,
+                        stop: asyncio.Event | None = None) -> ApplyResult:
+    """Send the writes of a plan already shown and confirmed.
+
+    Refuses (SafetyLimitError, nothing sent) when the plan's deletes exceed the limit."""
+    from .errors import SafetyLimitError
+
+    assert planned.plan is not None
+    if planned.plan.over_delete_limit:
+        raise SafetyLimitError(planned.plan.warnings[-1])
+    options = planned.options
+    started = time.monotonic()
+    items = [*planned.plan.items, *planned.plan.server_only]
+    with Journal(journal, base_url=connection.base_url) as log:
+        async with options.client(connection) as client:
+            await client.login()
+            executor = Executor(client, workers=options.concurrency, retries=options.retries,
+                                journal=log, on_progress=on_progress, stop=stop)
+            execution = await executor.run(items)
+            requests, retries = client.stats.requests, client.stats.retries
+        log.write(event="end", writes=execution.writes_sent, interrupted=execution.stopped)
+    return ApplyResult(planned.validated, options, planned.started, _now(), planned.warnings,
+                       planned.plan, planned.base_url, planned.requests + requests,
+                       planned.retries + retries, execution, time.monotonic() - started)
+
+
+async def apply_async(path: str | Path, connection: Connection,
+                      options: SyncOptions | None = None, **kwargs: Any) -> ApplyResult:
+    """Plan and execute in one go (no confirmation): for scripts and nightly jobs."""
+    planned = await plan_async(path, connection, options)
+    return await execute_async(planned, connection, **kwargs)
+
+
+def apply(path: str | Path, connection: Connection, options: SyncOptions | None = None,
+          **kwargs: Any) -> ApplyResult:
+    return asyncio.run(apply_async(path, connection, options, **kwargs))
+
+
+def journal_path_for(report: Path) -> Path:
+    """Default journal beside the report: ``x.report.xlsx`` -> ``x.journal.jsonl``."""
+    name = report.name.removesuffix(".xlsx").removesuffix(".report")
+    return report.with_name(f"{name}.journal.jsonl")
+
+
+def first_problems(result: ValidationResult, limit: int = 10) -> list[str]:
+    """The first few row problems, as one line each, for a terminal summary."""
+    lines: list[str] = []
+    if isinstance(result, PlanResult) and result.plan is not None:
+        for index, row in result.row_status():
+            if row.status in ("invalid", "conflict", "failed"):
+                lines.append(row.message if row.status == "invalid"
+                             else f"row {_row_number(result, index)}: {row.status}: "
+                                  f"{row.message}")
+    else:
+        lines = [str(e) for e in result.errors]
+    return lines[:limit]
+
+
+def _row_number(result: ValidationResult, index: int) -> int:
+    return result.validated.sheet.row_numbers[index]

@@ -1,0 +1,328 @@
+"""The ``flowtrac-sync`` command line: a thin click layer over ``sync.api``.
+
+Every command maps errors a user can cause to one sentence on stderr and SPEC.md's exit codes
+(0 done, 1 some rows not done, 2 usage or unreadable input, 3 safety limit, 4 cannot log in or
+reach the server); a traceback is shown only with ``-v`` and only for a bug.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import signal
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+from click.core import ParameterSource
+
+from . import api
+from .client import Connection
+from .config import CONNECTION_KEYS, RUN_KEYS, load_config
+from .diff import Blank, Mode, Scope
+from .errors import SyncError, UsageError
+from .output import Output
+
+EXIT_CODES_HELP = """\b
+Exit codes: 0 all rows done (or nothing to do); 1 finished, but some rows
+failed, were invalid or in conflict; 2 usage error or unreadable input
+(nothing sent); 3 aborted by a safety limit (nothing sent); 4 cannot log in
+or reach the server."""
+
+
+@click.group(epilog=EXIT_CODES_HELP)
+@click.version_option(package_name="flowtrac-sync")
+def main() -> None:
+    """Keep Flowtrac's product-process lines in step with a spreadsheet."""
+
+
+# --------------------------------------------------------------------------- shared options
+
+def _common_output(f: Callable[..., Any]) -> Callable[..., Any]:
+    f = click.option("--json", "as_json", is_flag=True,
+                     help="Print a machine-readable summary on stdout.")(f)
+    f = click.option("-q", "--quiet", is_flag=True, help="Print nothing but the summary.")(f)
+    f = click.option("-v", "--verbose", count=True, help="More detail (-vv: HTTP requests).")(f)
+    return f
+
+
+def _connection_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    options = [
+        click.option("--company", envvar="FLOWTRAC_COMPANY", metavar="NAME",
+                     help="Flowtrac company: https://NAME.flowtrac.com/api."),
+        click.option("--base-url", envvar="FLOWTRAC_BASE_URL", metavar="URL",
+                     help="API base URL, e.g. http://127.0.0.1:8765/api."),
+        click.option("--token", envvar="FLOWTRAC_TOKEN", metavar="TOKEN",
+                     help="Session token from a login (sent as the 'user' cookie)."),
+        click.option("--badge", envvar="FLOWTRAC_BADGE", help="Badge for device login."),
+        click.option("--pin", envvar="FLOWTRAC_PIN", help="PIN for device login."),
+        click.option("--config", "config_path", envvar="FLOWTRAC_CONFIG",
+                     type=click.Path(dir_okay=False), help="TOML file with these settings."),
+        click.option("--insecure", is_flag=True, help="Do not verify TLS certificates."),
+        click.option("--allow-http", is_flag=True,
+                     help="Allow credentials over plain http:// to a non-loopback host."),
+        click.option("--timeout", type=click.FloatRange(min=1), default=30.0,
+                     show_default=True, help="Seconds before a request is given up."),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def _run_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    options = [
+        click.option("--sheet", metavar="NAME", help="Sheet to read (default: the first "
+                     "sheet with the required columns)."),
+        click.option("--mode", type=click.Choice([m.value for m in Mode]), default="upsert",
+                     show_default=True, help="upsert: create and update; insert: create only; "
+                     "update: update only; mirror: upsert and delete what the sheet lacks."),
+        click.option("--scope", type=click.Choice([s.value for s in Scope]), default="sheet",
+                     show_default=True, help="Mirror deletes: only the sheet's products, or "
+                     "the whole table."),
+        click.option("--blank", type=click.Choice([b.value for b in Blank]), default="clear",
+                     show_default=True, help="What a blank cell in a present column does."),
+        click.option("--key", metavar="COLS", help="Match rows without id by these columns "
+                     "(default: product_id,line_number)."),
+        click.option("--max-delete", type=click.IntRange(min=0), help="Refuse to run when "
+                     "more deletes are planned (default: the larger of 10 and 25%% of the "
+                     "in-scope lines)."),
+        click.option("--concurrency", type=click.IntRange(1, 256), default=16,
+                     show_default=True, help="Most requests in flight at once."),
+        click.option("--rate", type=click.FloatRange(min=0.1), help="Most requests per second."),
+        click.option("--retries", type=click.IntRange(0, 20), default=5, show_default=True,
+                     help="Retries of a request that failed for a passing reason."),
+        click.option("--report", type=click.Path(dir_okay=False),
+                     help="Report path (default: <input>.report.xlsx beside the input)."),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def _from_config(ctx: click.Context, params: dict[str, Any]) -> dict[str, Any]:
+    """Fill options the user did not give (on the line or in the environment) from --config."""
+    path = params.get("config_path")
+    if not path:
+        return params
+    settings, warnings = load_config(path)
+    for warning in warnings:
+        click.echo(f"warning: {warning}", err=True)
+    merged = dict(params)
+    for name, value in settings.items():
+        if name not in CONNECTION_KEYS + RUN_KEYS or name not in merged:
+            continue
+        source = ctx.get_parameter_source(name)
+        if source in (None, ParameterSource.DEFAULT):
+            merged[name] = value
+    return merged
+
+
+def _connection(p: dict[str, Any]) -> Connection:
+    return Connection.from_options(company=p.get("company"), base_url=p.get("base_url"),
+                                   token=p.get("token"), badge=p.get("badge"), pin=p.get("pin"),
+                                   insecure=bool(p.get("insecure")),
+                                   allow_http=bool(p.get("allow_http")),
+                                   timeout_s=float(p.get("timeout") or 30.0))
+
+
+def _sync_options(p: dict[str, Any]) -> api.SyncOptions:
+    key = p.get("key")
+    if isinstance(key, str):
+        key = tuple(k.strip() for k in key.split(",") if k.strip())
+    try:
+        return api.SyncOptions(mode=Mode(p.get("mode") or "upsert"),
+                               scope=Scope(p.get("scope") or "sheet"),
+                               blank=Blank(p.get("blank") or "clear"),
+                               key=tuple(key) if key else None, max_delete=p.get("max_delete"),
+                               sheet=p.get("sheet"), concurrency=int(p.get("concurrency") or 16),
+                               rate=p.get("rate"), retries=int(p.get("retries", 5)))
+    except ValueError as exc:
+        raise UsageError(f"bad setting: {exc}") from None
+
+
+def _guarded(command: Callable[..., int]) -> Callable[..., None]:
+    """Run a command body; map SyncError to its sentence and exit code, never a traceback."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> None:
+        verbose = kwargs.get("verbose", 0)
+        _setup_logging(verbose)
+        try:
+            code = command(*args, **kwargs)
+        except SyncError as exc:
+            click.echo(f"error: {exc}", err=True)
+            code = exc.exit_code
+        except KeyboardInterrupt:
+            click.echo("interrupted: nothing more was sent; run again to continue", err=True)
+            code = 130
+        except Exception as exc:  # a bug: say so in one line, traceback only with -v
+            if verbose:
+                raise
+            click.echo(f"error: unexpected {exc.__class__.__name__}: {exc} "
+                       f"(rerun with -v for details)", err=True)
+            code = 1
+        sys.exit(code)
+
+    return wrapper
+
+
+def _setup_logging(verbose: int) -> None:
+    level = logging.WARNING if not verbose else logging.INFO if verbose == 1 else logging.DEBUG
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s",
+                        stream=sys.stderr)
+
+
+# --------------------------------------------------------------------------- commands
+
+@main.command(epilog=EXIT_CODES_HELP)
+@click.argument("file", type=click.Path())
+@click.option("--sheet", metavar="NAME", help="Sheet to read.")
+@click.option("--key", metavar="COLS", help="Columns that identify a row without id.")
+@click.option("--report", type=click.Path(dir_okay=False), help="Report path.")
+@click.option("--no-report", is_flag=True, help="Only print; write no report.")
+@_common_output
+@_guarded
+def validate(file: str, sheet: str | None, key: str | None, report: str | None,
+             no_report: bool, as_json: bool, quiet: bool, verbose: int) -> int:
+    """Read and check FILE offline; report invalid rows."""
+    out = Output(as_json=as_json, quiet=quiet)
+    result = api.validate_file(file, _sync_options({"sheet": sheet, "key": key}))
+    report_path = None if no_report else result.write_report(report)
+    out.result(result, report_path)
+    return result.exit_code
+
+
+@main.command(epilog=EXIT_CODES_HELP)
+@click.argument("file", type=click.Path())
+@_run_options
+@_connection_options
+@_common_output
+@click.pass_context
+@_guarded
+def plan(ctx: click.Context, file: str, **params: Any) -> int:
+    """Show what would change on the server; writes a plan report.  Sends no write."""
+    p = _from_config(ctx, params)
+    out = Output(as_json=p["as_json"], quiet=p["quiet"])
+    result = api.plan(file, _connection(p), _sync_options(p))
+    report_path = result.write_report(p.get("report"))
+    out.result(result, report_path)
+    return result.exit_code
+
+
+@main.command(epilog=EXIT_CODES_HELP)
+@click.argument("file", type=click.Path())
+@_run_options
+@click.option("--journal", type=click.Path(dir_okay=False),
+              help="Journal path (default: <input>.journal.jsonl beside the report).")
+@click.option("-y", "--yes", is_flag=True, help="Do not ask; required without a terminal.")
+@_connection_options
+@_common_output
+@click.pass_context
+@_guarded
+def apply(ctx: click.Context, file: str, **params: Any) -> int:
+    """Make the server match FILE, then write the reconciliation report."""
+    p = _from_config(ctx, params)
+    out = Output(as_json=p["as_json"], quiet=p["quiet"])
+    interactive = sys.stdin.isatty()
+    if not p["yes"] and not interactive:
+        raise UsageError("apply needs --yes when there is no terminal to ask (nothing sent)")
+    connection = _connection(p)
+    planned = api.plan(file, connection, _sync_options(p))
+    report_path = Path(p["report"]) if p.get("report") else None
+    if planned.exit_code == 3 or not any(planned.changes.values()):
+        path = planned.write_report(report_path)
+        out.result(planned, path)
+        if planned.exit_code != 3:
+            out.say("nothing to do: the server already matches the sheet")
+        return planned.exit_code
+    out.plan_preview(planned)
+    total = sum(planned.changes.values())
+    if not p["yes"]:
+        question = f"Apply {total} changes to {connection.host}?"
+        if not click.confirm(question, default=False, err=True):
+            out.say("nothing sent")
+            return 0
+    report_target = report_path or api.default_report_path(planned.path)
+    journal = Path(p["journal"]) if p.get("journal") else api.journal_path_for(report_target)
+    result = _run_with_progress(planned, connection, journal, out)
+    path = result.write_report(report_target)
+    out.result(result, path, journal=journal)
+    return result.exit_code
+
+
+def _run_with_progress(planned: api.PlanResult, connection: Connection, journal: Path,
+                       out: Output) -> api.ApplyResult:
+    async def run() -> api.ApplyResult:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+
+        def on_signal() -> None:
+            if not stop.is_set():
+                out.say("stopping: letting requests in flight finish, then writing the report "
+                        "(Ctrl-C again to quit at once)")
+                stop.set()
+            else:
+                loop.remove_signal_handler(signal.SIGINT)
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, on_signal)
+        with out.progress(sum(planned.changes.values())) as update:
+            return await api.execute_async(planned, connection, journal=journal,
+                                           on_progress=update, stop=stop)
+
+    result = asyncio.run(run())
+    if result.execution and result.execution.stopped and result.execution.fatal is None:
+        out.say("interrupted: the report and journal show what was done; run the same "
+                "command again to continue")
+    return result
+
+
+@main.command()
+@click.option("--output", type=click.Path(file_okay=False), default="demo_output",
+              show_default=True, help="Folder for the copied sample files and the reports.")
+def demo(output: str) -> None:
+    """The whole loop against the built-in emulator: plan, apply, and a second run that
+    finds nothing to do.  Needs no account and no network beyond loopback."""
+    from .demo import ROUTING_XLSX, copy_samples, demo_dataset
+    from .emulator import DEMO_TOKEN, EmulatorThread
+
+    folder = copy_samples(Path(output))
+    workbook = str(folder / ROUTING_XLSX)
+    dataset = demo_dataset()
+    codes = []
+    with EmulatorThread(dataset=dataset) as emu:
+        click.secho(f"Flowtrac emulator at {emu.base_url} ({dataset.summary()}); "
+                    f"working on copies in {folder}/", bold=True)
+        connection = ["--base-url", emu.base_url, "--token", DEMO_TOKEN]
+        plan_report = str(folder / "routing.plan.xlsx")
+        steps = [("What would change", plan, [workbook, "--report", plan_report]),
+                 ("Make it so", apply, [workbook, "--yes"]),
+                 ("Run it again: nothing left to do", apply, [workbook, "--yes"])]
+        for title, command, args in steps:
+            click.secho(f"\n== {title}: flowtrac-sync {command.name} {' '.join(args)}",
+                        bold=True)
+            try:
+                command.main([*args, *connection], standalone_mode=False)
+            except SystemExit as exit_:
+                codes.append(int(exit_.code or 0))
+    click.echo(f"\nOpen {folder / 'routing.report.xlsx'} to see what happened to every row.")
+    sys.exit(max(codes))
+
+
+def _register_optional_commands() -> None:
+    """Commands that live in their own modules."""
+    from .emulator.command import emulator
+    from .web.command import serve
+
+    main.add_command(emulator)
+    main.add_command(serve)
+
+
+_register_optional_commands()
+
+
+if __name__ == "__main__":
+    main()

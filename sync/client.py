@@ -1,0 +1,892 @@
+"""The async client for Flowtrac's product-process API (see shared/flowtrac-api.md).
+
+One ``FlowtracClient`` owns one aiohttp session and one adaptive limiter (``sync.limiter``)
+shared by every request.  What it guarantees to its callers:
+
+* Reads (GET) are retried on 408, 429, 500, 502, 503, 504, timeouts and dropped connections,
+  with exponential backoff and full jitter, honouring ``Retry-After``.
+* Writes are retried only where the server certainly did not act: 408, 429 and 503 (refused
+  before acting) and connections that never opened.  A write whose answer was lost (timeout,
+  dropped connection, 500, 502, 504) is never re-sent here: ``AmbiguousWrite`` is raised and
+  the executor checks the server before deciding.
+* Other answers are final: 400 ``ServerError``, 403 ``PermissionDenied``, 404 ``NotFound``,
+  each with the server's words (JSON, text or HTML reduced to text); 3xx ``ConnectionProblem``.
+* 401 with badge and PIN known: one re-login shared by all requests, then the request is
+  repeated.  With a bare token: ``AuthError``.
+* Every failure a user can meet is an exception from ``sync.errors`` with one sentence that
+  never holds the token, PIN or a cookie value.
+
+Debug logging (``sync.client``) names method, path, status and duration, nothing else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import html
+import ipaddress
+import json
+import logging
+import random
+import re
+from collections.abc import Coroutine, Iterable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import aiohttp
+from yarl import URL
+
+from . import schema
+from .errors import AmbiguousWrite, AuthError, ConnectionProblem, ServerError, UsageError
+from .limiter import AdaptiveLimiter, Ticket
+
+log = logging.getLogger("sync.client")
+_T = TypeVar("_T")
+
+LINES_PATH = "product-processes"
+PRODUCTS_PATH = "products"
+PROCESSES_PATH = "processes"
+LOGIN_PATH = "device-login/"
+
+#: Largest listing answer accepted (a whole 100,000-line table is about 50 MB of JSON).
+MAX_LISTING_BYTES = 200 * 2**20
+#: Largest answer to a write or a login: one record, or an error page.
+MAX_WRITE_BYTES = 2**20
+#: How much of an error answer is read to find the server's words.
+MAX_ERROR_BYTES = 64 * 2**10
+#: A Retry-After longer than this is not waited for: the request fails instead.
+MAX_RETRY_AFTER_S = 300.0
+#: Longest server text quoted in an error message.
+MAX_WORDS = 200
+#: Logins in a row whose session served nothing before the server refused it again.
+MAX_FRUITLESS_LOGINS = 3
+
+_COMPANY_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+
+
+# --------------------------------------------------------------------------- errors
+
+class PermissionDenied(ServerError):
+    """403: the credentials may not do this (e.g. read the product list)."""
+
+
+class NotFound(ServerError):
+    """404: no such record (for DELETE: already gone)."""
+
+
+class ServerUnavailable(ServerError, ConnectionProblem):
+    """The server kept answering 429/5xx until the retries ran out.
+
+    A ``ServerError`` (a write's row fails, the others go on) that is also a
+    ``ConnectionProblem`` (a run that cannot even read stops with exit code 4)."""
+
+    exit_code = 4
+
+
+class LostAnswer(AmbiguousWrite):
+    """A write went out and no usable answer came back; ``status`` is the gateway's, if any."""
+
+    def __init__(self, message: str, status: int | None = None):
+        super().__init__(message)
+        self.status = status
+
+
+# --------------------------------------------------------------------------- connection
+
+@dataclass(frozen=True)
+class Connection:
+    """Where the server is and how to log in; ``repr`` masks the token and PIN."""
+
+    base_url: str
+    token: str | None = None
+    badge: str | None = None
+    pin: str | None = None
+    verify_tls: bool = True
+    timeout_s: float = 30.0
+
+    def __repr__(self) -> str:
+        token = None if self.token is None else "***"
+        pin = None if self.pin is None else "***"
+        return (f"Connection(base_url={self.base_url!r}, token={token!r}, badge={self.badge!r}, "
+                f"pin={pin!r}, verify_tls={self.verify_tls!r}, timeout_s={self.timeout_s!r})")
+
+    __str__ = __repr__
+
+    @property
+    def host(self) -> str:
+        """``host[:port]`` of the server, as a person names it ("Apply 5 changes to ...?")."""
+        return urlsplit(self.base_url).netloc
+
+    @property
+    def can_login(self) -> bool:
+        return bool(self.badge and self.pin)
+
+    @classmethod
+    def from_options(cls, *, company: str | None = None, base_url: str | None = None,
+                     token: str | None = None, badge: str | None = None,
+                     pin: str | None = None, insecure: bool = False, allow_http: bool = False,
+                     timeout_s: float = 30.0) -> Connection:
+        """Build a connection from command-line / environment / config values.
+
+        ``company`` NAME means ``https://NAME.flowtrac.com/api``.  ``base_url`` is used as
+        given, except that a trailing ``/`` or ``/product-processes`` is dropped and a URL with
+        no path at all gets ``/api`` (``https://acme.example`` -> ``https://acme.example/api``).
+        Empty strings count as not given (an empty environment variable).
+        """
+        company, base_url, token, badge, pin = (
+            (value.strip() or None) if isinstance(value, str) else value
+            for value in (company, base_url, token, badge, pin))
+        if company and base_url:
+            raise UsageError("Give either --company or --base-url, not both.")
+        if company:
+            name = company.lower()
+            if not _COMPANY_RE.match(name):
+                raise UsageError(f"--company must be the name in https://NAME.flowtrac.com, "
+                                 f"got {company[:60]!r}.")
+            url = f"https://{name}.flowtrac.com/api"
+        elif base_url:
+            url = _normal_base_url(base_url)
+        else:
+            raise UsageError("Say which Flowtrac to talk to: --company NAME or --base-url URL "
+                             "(or FLOWTRAC_COMPANY / FLOWTRAC_BASE_URL).")
+        if bool(badge) != bool(pin):
+            raise UsageError("--badge and --pin go together: give both, or a --token.")
+        if not token and not badge:
+            raise UsageError("Give --token, or --badge and --pin, to log in "
+                             "(or FLOWTRAC_TOKEN, or FLOWTRAC_BADGE and FLOWTRAC_PIN).")
+        if timeout_s <= 0:
+            raise UsageError("The timeout must be a positive number of seconds.")
+        parts = urlsplit(url)
+        if parts.scheme == "http" and not allow_http and not _is_loopback(parts.hostname or ""):
+            raise UsageError(f"Refusing to send credentials over plain http:// to "
+                             f"{parts.netloc}; use https://, or --allow-http if this network "
+                             f"is trusted.")
+        return cls(url, token=token, badge=badge, pin=pin, verify_tls=not insecure,
+                   timeout_s=float(timeout_s))
+
+
+def _normal_base_url(raw: str) -> str:
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UsageError(f"--base-url must be an http:// or https:// address, got "
+                         f"{_url_for_message(raw)!r}.")
+    if parts.username or parts.password:
+        raise UsageError("--base-url must not hold a user name or password; use --token, or "
+                         "--badge and --pin.")
+    if parts.query or parts.fragment:
+        raise UsageError(f"--base-url must not have a query or fragment, got "
+                         f"{_url_for_message(raw)!r}.")
+    try:
+        parts.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError:
+        raise UsageError(f"--base-url has a bad port: {_url_for_message(raw)!r}.") from None
+    path = parts.path.rstrip("/")
+    if path.endswith("/" + LINES_PATH):
+        path = path[: -len(LINES_PATH) - 1]
+    if not path:
+        path = "/api"
+    return f"{parts.scheme}://{parts.netloc}{path}"
+
+
+def _url_for_message(raw: str) -> str:
+    """A URL as it may appear in a message: no user info, query or fragment, 100 chars."""
+    try:
+        parts = urlsplit(raw)
+        host = parts.hostname or ""
+        if parts.port:
+            host = f"{host}:{parts.port}"
+        shown = f"{parts.scheme}://{host}{parts.path}" if parts.scheme else raw.split("?")[0]
+    except ValueError:
+        shown = "(unreadable)"
+    return shown[:100]
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+# --------------------------------------------------------------------------- statistics
+
+@dataclass
+class ClientStats:
+    """Plain counters for the run summary."""
+
+    requests: int = 0      # HTTP requests sent, logins and retries included
+    retries: int = 0       # requests repeated after a 429/5xx/transport failure
+    throttled: int = 0     # 429 answers
+    relogins: int = 0      # logins after a 401
+    errors: int = 0        # 5xx answers and transport failures (retried or not)
+    ambiguous: int = 0     # writes whose answer was lost
+
+
+# --------------------------------------------------------------------------- the client
+
+#: Answers worth another attempt.  408, 429 and 503 say the server did not act on the request;
+#: after 500, 502 or 504 a write may or may not have been done.
+_RETRYABLE = frozenset({408, 429, 500, 502, 503, 504})
+_NOT_ACTED = frozenset({408, 429, 503})
+#: A request answered 401 this often (sessions renewed in between) gives up.
+_MAX_UNAUTHORIZED = 20
+
+
+class _Failed(Exception):
+    """One attempt failed in a way that may be retried (internal)."""
+
+    def __init__(self, reason: str, *, may_have_acted: bool, status: int | None = None,
+                 retry_after: float | None = None):
+        super().__init__(reason)
+        self.reason = reason
+        self.may_have_acted = may_have_acted
+        self.status = status
+        self.retry_after = retry_after
+
+
+class FlowtracClient:
+    """Talks to one Flowtrac server; use as ``async with FlowtracClient(conn) as client``."""
+
+    def __init__(self, connection: Connection, *, concurrency: int = 16,
+                 rate: float | None = None, retries: int = 5, backoff_base_s: float = 0.2,
+                 backoff_max_s: float = 10.0, listing_batch: int = 200,
+                 max_listing_bytes: int = MAX_LISTING_BYTES) -> None:
+        if concurrency < 1:
+            raise UsageError("--concurrency must be at least 1.")
+        if rate is not None and rate <= 0:
+            raise UsageError("--rate must be a positive number of requests per second.")
+        if retries < 0:
+            raise UsageError("--retries must be 0 or more.")
+        if listing_batch < 1:
+            raise ValueError("listing_batch must be at least 1")
+        self.connection = connection
+        self.concurrency = concurrency
+        self.retries = retries
+        self.backoff_base_s = backoff_base_s
+        self.backoff_max_s = backoff_max_s
+        self.listing_batch = listing_batch
+        self.max_listing_bytes = max_listing_bytes
+        self.stats = ClientStats()
+        self.limiter = AdaptiveLimiter(concurrency, rate=rate)
+        self._random = random.Random()
+        self._sleep = asyncio.sleep       # tests replace it to see the waits without waiting
+        self._base = connection.base_url.rstrip("/")
+        self._urls: dict[str, URL] = {}
+        self._session: aiohttp.ClientSession | None = None
+        self._login_lock = asyncio.Lock()
+        self._session_gen = 0             # bumped at each login
+        self._fruitless_logins = 0        # logins since the last request the server accepted
+        self._login_failure: ConnectionProblem | None = None
+        self._cookies: dict[str, str] = {}
+        if connection.token:
+            self._cookies["user"] = connection.token
+        self._headers = self._build_headers()
+
+    @property
+    def host(self) -> str:
+        return self.connection.host
+
+    def __repr__(self) -> str:
+        return f"FlowtracClient({self.connection!r}, concurrency={self.concurrency})"
+
+    # ------------------------------------------------------------------ session
+
+    async def __aenter__(self) -> FlowtracClient:
+        timeout_s = self.connection.timeout_s
+        connector = aiohttp.TCPConnector(
+            limit=self.concurrency + 2, ttl_dns_cache=300, ssl=self.connection.verify_tls)
+        self._session = aiohttp.ClientSession(
+            connector=connector,
+            # Cookies are kept by hand (``_cookies``): the jar would drop those a login sets
+            # on its own path, and refuses cookies from an IP address.
+            cookie_jar=aiohttp.DummyCookieJar(),
+            timeout=aiohttp.ClientTimeout(total=timeout_s, sock_connect=min(timeout_s, 10.0)),
+        )
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def _build_headers(self) -> dict[str, str]:
+        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        if self._cookies:
+            headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self._cookies.items())
+        return headers
+
+    def _url(self, path: str) -> URL:
+        url = self._urls.get(path)
+        if url is None:
+            url = self._urls[path] = URL(f"{self._base}/{path}")
+        return url
+
+    def _secrets(self) -> list[str]:
+        values = [self.connection.token, self.connection.pin, *self._cookies.values()]
+        return [v for v in values if v and len(v) >= 3]
+
+    def _scrub(self, text: str) -> str:
+        for secret in self._secrets():
+            text = text.replace(secret, "***")
+        return text
+
+    # ------------------------------------------------------------------ login
+
+    async def login(self) -> None:
+        """Log in with badge and PIN.  Nothing to do with a token: it is used as it is (and
+        badge and PIN, if given too, only renew an expired session).
+
+        Raises AuthError for refused credentials, ConnectionProblem when unreachable."""
+        if self.connection.token or not self.connection.can_login:
+            return
+        async with self._login_lock:
+            await self._login()
+
+    async def _login(self) -> None:
+        """POST the badge and PIN; keep every cookie the answer sets.  Holds the lock."""
+        try:
+            await self._post_login()
+        except ConnectionProblem as failure:
+            self._login_failure = failure
+            raise
+        self._login_failure = None
+
+    async def _post_login(self) -> None:
+        session = self._require_session()
+        form = {"badge": self.connection.badge or "", "pin": self.connection.pin or ""}
+        attempt = 0
+        while True:
+            try:
+                status, cookies, raw, reason = await self._login_once(session, form)
+            except _Failed as failure:
+                attempt = await self._next_attempt(attempt, failure, "POST", LOGIN_PATH)
+                continue
+            if 200 <= status < 400 and cookies:
+                self._cookies = cookies
+                self._headers = self._build_headers()
+                self._session_gen += 1
+                self._fruitless_logins += 1
+                return
+            badge = self.connection.badge
+            if status in (400, 401, 403):
+                words = self._words(raw) or reason
+                raise AuthError(f"The server refused the login for badge {badge} ({words}); "
+                                f"check the badge and PIN.")
+            if 200 <= status < 400:
+                raise AuthError(f"The login for badge {badge} was answered (HTTP {status}) "
+                                f"without a session cookie; check --base-url and the "
+                                f"credentials.")
+            if status == 404:
+                raise ConnectionProblem(f"There is no login page at {self._where(LOGIN_PATH)} "
+                                        f"(HTTP 404); check --company or --base-url.")
+            raise ConnectionProblem(f"The login at {self.host} failed (HTTP {status}: "
+                                    f"{self._words(raw) or reason}).")
+
+    async def _login_once(self, session: aiohttp.ClientSession, form: dict[str, str]
+                          ) -> tuple[int, dict[str, str], bytes, str]:
+        ticket = await self.limiter.acquire()
+        started = asyncio.get_running_loop().time()
+        self.stats.requests += 1
+        try:
+            async with session.post(self._url(LOGIN_PATH), data=form, allow_redirects=False,
+                                    headers={"Accept": "application/json"}) as resp:
+                status = resp.status
+                cookies = {name: morsel.coded_value for name, morsel in resp.cookies.items()
+                           if morsel.value}
+                raw = await _read_limited(resp, MAX_ERROR_BYTES) or b""
+                reason = resp.reason or ""
+                retry_after = _retry_after(resp.headers.get("Retry-After"))
+        except Exception as exc:
+            self._log("POST", LOGIN_PATH, None, started, exc)
+            raise self._transport_failure(exc) from None
+        finally:
+            self.limiter.release(ticket)
+        self._log("POST", LOGIN_PATH, status, started)
+        if status in _RETRYABLE:
+            raise self._status_failure(status, raw, reason, retry_after, ticket)
+        self.limiter.on_success(ticket)
+        return status, cookies, raw, reason
+
+    async def _renew_session(self, gen: int) -> None:
+        """A request sent with session ``gen`` was answered 401: log in again, once for all."""
+        if not self.connection.can_login:
+            raise AuthError("The session expired or the token is not valid; get a new token, "
+                            "or give --badge and --pin so the tool can log in by itself.")
+        async with self._login_lock:
+            if self._session_gen != gen:
+                return                      # another request has logged in again meanwhile
+            if self._login_failure is not None:
+                # Requests that queued behind a failed login do not each try again (a badge
+                # may lock after a few wrong PINs).
+                raise type(self._login_failure)(str(self._login_failure))
+            if self._fruitless_logins >= MAX_FRUITLESS_LOGINS:
+                raise AuthError(f"The server at {self.host} refused the session right after a "
+                                f"fresh login; check the badge's permissions and --base-url.")
+            if self._cookies:
+                self.stats.relogins += 1        # renewing, not the first login
+            await self._login()
+
+    # ------------------------------------------------------------------ one request
+
+    def _require_session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            raise RuntimeError("FlowtracClient is used outside `async with`")
+        return self._session
+
+    async def _call(self, method: str, path: str, *, params: list[tuple[str, str]] | None = None,
+                    payload: dict[str, Any] | None = None, max_bytes: int) -> bytes | None:
+        """Send one request with retries; returns the success body (None if over max_bytes)."""
+        session = self._require_session()
+        write = method != "GET"
+        data = None if payload is None else json.dumps(payload).encode()
+        url = self._url(path)
+        attempt = unauthorized = 0
+        while True:
+            if not self._cookies and self.connection.can_login:
+                await self._renew_session(self._session_gen)   # nobody called login()
+            gen = self._session_gen
+            try:
+                return await self._attempt(session, method, path, url, params, data, max_bytes)
+            except _Unauthorized:
+                unauthorized += 1
+                if unauthorized >= _MAX_UNAUTHORIZED:
+                    raise AuthError(f"The server at {self.host} kept answering 401 to "
+                                    f"{method} /{path} although each new login worked.") from None
+                await self._renew_session(gen)
+            except _Failed as failure:
+                if write and failure.may_have_acted:
+                    self.stats.ambiguous += 1
+                    raise LostAnswer(f"{method} /{path}: the answer was lost "
+                                     f"({failure.reason}); the write may or may not have been "
+                                     f"committed.", failure.status) from None
+                attempt = await self._next_attempt(attempt, failure, method, path)
+
+    async def _attempt(self, session: aiohttp.ClientSession, method: str, path: str, url: URL,
+                       params: list[tuple[str, str]] | None, data: bytes | None,
+                       max_bytes: int) -> bytes | None:
+        ticket = await self.limiter.acquire()
+        started = asyncio.get_running_loop().time()
+        self.stats.requests += 1
+        reason, retry_after, location = "", None, ""
+        try:
+            async with session.request(method, url, params=params, data=data,
+                                       headers=self._headers, allow_redirects=False) as resp:
+                status = resp.status
+                if 200 <= status < 300:
+                    raw = await _read_limited(resp, max_bytes)
+                    if "Set-Cookie" in resp.headers:
+                        self._take_cookies(resp)
+                else:
+                    raw = await _read_limited(resp, MAX_ERROR_BYTES) or b""
+                    reason = resp.reason or ""
+                    retry_after = _retry_after(resp.headers.get("Retry-After"))
+                    location = resp.headers.get("Location", "")
+        except Exception as exc:
+            self._log(method, path, None, started, exc)
+            raise self._transport_failure(exc) from None
+        finally:
+            self.limiter.release(ticket)
+        self._log(method, path, status, started)
+        if 200 <= status < 300:
+            self.limiter.on_success(ticket)
+            self._fruitless_logins = 0
+            return raw
+        if status == 401:
+            raise _Unauthorized()
+        if status in _RETRYABLE:
+            raise self._status_failure(status, raw, reason, retry_after, ticket)
+        self.limiter.on_success(ticket)   # any other answer: the server is not overloaded
+        self._fruitless_logins = 0
+        if 300 <= status < 400:
+            raise ConnectionProblem(
+                f"The server at {self.host} redirected {method} /{path} to "
+                f"{self._scrub(_url_for_message(location))!r} (HTTP {status}); point "
+                f"--base-url at the address that answers directly.")
+        words = self._words(raw)
+        message = f"{words} (HTTP {status})" if words else f"HTTP {status} {reason}".strip()
+        error_class = {403: PermissionDenied, 404: NotFound}.get(status, ServerError)
+        raise error_class(message, status, words or None)
+
+    def _status_failure(self, status: int, raw: bytes, reason: str, retry_after: float | None,
+                        ticket: Ticket) -> _Failed:
+        """A retryable answer (408, 429, 5xx): tell the limiter, count it, describe it."""
+        if status in (429, 503):
+            self.limiter.on_overload(ticket, too_many=status == 429)
+        if status == 429:
+            self.stats.throttled += 1
+        else:
+            self.stats.errors += 1
+        words = self._words(raw)
+        text = f"HTTP {status}: {words}" if words else f"HTTP {status} {reason}".strip()
+        return _Failed(text, status=status, retry_after=retry_after,
+                       may_have_acted=status not in _NOT_ACTED)
+
+    def _transport_failure(self, exc: Exception) -> _Failed:
+        self.stats.errors += 1
+        timeout_s = self.connection.timeout_s
+        if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+            raise ConnectionProblem(f"The TLS certificate of {self.host} could not be verified; "
+                                    f"use --insecure only if you trust this server.") from None
+        if isinstance(exc, aiohttp.ClientConnectorDNSError):
+            return _Failed("the name could not be resolved", may_have_acted=False)
+        if isinstance(exc, aiohttp.ClientConnectorSSLError):
+            return _Failed("the TLS handshake failed", may_have_acted=False)
+        if isinstance(exc, aiohttp.ClientConnectorError):
+            strerror = (exc.os_error.strerror or "").lower() if exc.os_error else ""
+            return _Failed(strerror or "the connection could not be opened",
+                           may_have_acted=False)
+        if isinstance(exc, aiohttp.ConnectionTimeoutError):
+            return _Failed("connecting timed out", may_have_acted=False)
+        if isinstance(exc, aiohttp.ServerDisconnectedError):
+            return _Failed("the server closed the connection without an answer",
+                           may_have_acted=True)
+        if isinstance(exc, aiohttp.ClientPayloadError):
+            return _Failed("the answer broke off", may_have_acted=True)
+        if isinstance(exc, TimeoutError):
+            return _Failed(f"no answer within {timeout_s:g} s", may_have_acted=True)
+        if isinstance(exc, aiohttp.ClientOSError):
+            reason = (exc.strerror or type(exc).__name__).lower()
+            return _Failed(f"network error ({reason})", may_have_acted=True)
+        if isinstance(exc, aiohttp.ClientError | OSError):
+            return _Failed(f"network error ({type(exc).__name__})", may_have_acted=True)
+        raise exc
+
+    async def _next_attempt(self, attempt: int, failure: _Failed, method: str,
+                            path: str) -> int:
+        """Sleep before the next attempt, or raise once the retries are used up."""
+        if failure.retry_after is not None and failure.retry_after > MAX_RETRY_AFTER_S:
+            raise ServerUnavailable(f"The server at {self.host} asks to wait "
+                                    f"{failure.retry_after:.0f} s before {method} /{path} "
+                                    f"({failure.reason}); try again later.", failure.status)
+        if attempt >= self.retries:
+            tries = f"{attempt + 1} attempt{'s' if attempt else ''}"
+            if failure.status is not None:
+                raise ServerUnavailable(f"The server at {self.host} kept failing {method} "
+                                        f"/{path} ({failure.reason}) after {tries}.",
+                                        failure.status, failure.reason)
+            raise ConnectionProblem(f"Cannot reach {self.host}: {failure.reason} (after "
+                                    f"{tries}); check the address and that the server is up.")
+        attempt += 1
+        self.stats.retries += 1
+        await self._sleep(self._delay(attempt, failure.retry_after))
+        return attempt
+
+    def _delay(self, attempt: int, retry_after: float | None) -> float:
+        """Full jitter; a Retry-After is a floor, spread a little so retries do not bunch."""
+        if retry_after is not None:
+            return retry_after + self._random.uniform(0, 0.2 * retry_after + 0.01)
+        ceiling = min(self.backoff_max_s, self.backoff_base_s * 2 ** (attempt - 1))
+        return self._random.uniform(0, ceiling)
+
+    def _take_cookies(self, resp: aiohttp.ClientResponse) -> None:
+        """A server that renews its cookies on a normal answer: follow it, as a browser does."""
+        fresh = {name: m.coded_value for name, m in resp.cookies.items() if m.value}
+        if fresh and any(self._cookies.get(k) != v for k, v in fresh.items()):
+            self._cookies.update(fresh)
+            self._headers = self._build_headers()
+
+    def _words(self, raw: bytes | None) -> str:
+        return self._scrub(readable_error(raw or b""))
+
+    def _where(self, path: str) -> str:
+        return _url_for_message(f"{self._base}/{path}")
+
+    def _log(self, method: str, path: str, status: int | None, started: float,
+             exc: BaseException | None = None) -> None:
+        if log.isEnabledFor(logging.DEBUG):
+            ms = (asyncio.get_running_loop().time() - started) * 1000
+            outcome = status if exc is None else type(exc).__name__
+            log.debug("%s /%s -> %s in %.0f ms", method, path, outcome, ms)
+
+    # ------------------------------------------------------------------ JSON answers
+
+    async def _get_list(self, path: str, params: list[tuple[str, str]] | None
+                        ) -> list[dict[str, Any]]:
+        raw = await self._call("GET", path, params=params, max_bytes=self.max_listing_bytes)
+        what = f"GET /{path}"
+        if raw is None:
+            raise ConnectionProblem(f"The server at {self.host} answered {what} with more than "
+                                    f"{_size(self.max_listing_bytes)}; narrow the listing "
+                                    f"(filters or a smaller scope).")
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            raise ConnectionProblem(f"The server at {self.host} answered {what} with "
+                                    f"{describe_unusable(raw)} instead of data; check "
+                                    f"--base-url.") from None
+        if not isinstance(data, list) or not all(isinstance(item, dict) for item in data):
+            shape = "a JSON object" if isinstance(data, dict) else f"JSON {type(data).__name__}"
+            if isinstance(data, list):
+                shape = "a list holding something other than records"
+            raise ConnectionProblem(f"The server at {self.host} answered {what} with {shape} "
+                                    f"where a list of records was expected.")
+        return data
+
+    def _record_from_answer(self, raw: bytes | None) -> dict[str, Any] | None:
+        """The canonical record in a write's answer, or None when it holds no usable one."""
+        if not raw:
+            return None
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            return None
+        if isinstance(data, list) and len(data) == 1:
+            data = data[0]
+        if not isinstance(data, dict):
+            return None
+        record = schema.record_from_wire(data)
+        record_id = record.get(schema.ID.name)
+        try:
+            valid_id = schema.ID.parse(record_id) is not None
+        except schema.InvalidValue:
+            valid_id = False
+        if valid_id:
+            return record
+        error = data.get("error")
+        if isinstance(error, str) and error.strip():
+            # A server that answers 200 {"error": ...}: it says it did not do the write.
+            words = self._scrub(_truncate(_collapse(error)))
+            raise ServerError(f"{words} (HTTP 200)", 200, words)
+        return None
+
+    # ------------------------------------------------------------------ listings
+
+    async def list_lines(self, filters: list[tuple[str, str]] | None = None
+                         ) -> list[dict[str, Any]]:
+        """GET product-processes with ``(column[-op], value)`` filters; canonical records."""
+        return [schema.record_from_wire(r) for r in await self._get_list(LINES_PATH, filters)]
+
+    async def list_lines_for_products(self, product_ids: Iterable[str]
+                                      ) -> list[dict[str, Any]]:
+        """Every line of these products: ``product_id-in`` batches fetched concurrently."""
+        raw = await self._list_in(LINES_PATH, schema.PRODUCT_ID, product_ids)
+        return [schema.record_from_wire(r) for r in raw]
+
+    async def list_lines_by_ids(self, ids: Iterable[str]) -> list[dict[str, Any]]:
+        """The lines with these ids (those the server has): ``id-in`` batches."""
+        raw = await self._list_in(LINES_PATH, schema.ID, ids)
+        return [schema.record_from_wire(r) for r in raw]
+
+    async def list_products(self, filters: list[tuple[str, str]] | None = None
+                            ) -> list[dict[str, Any]]:
+        """GET products; raw JSON records with their ids lower-cased."""
+        return [_lower_ids(r) for r in await self._get_list(PRODUCTS_PATH, filters)]
+
+    async def list_processes(self, filters: list[tuple[str, str]] | None = None
+                             ) -> list[dict[str, Any]]:
+        """GET processes; raw JSON records with their ids lower-cased."""
+        return [_lower_ids(r) for r in await self._get_list(PROCESSES_PATH, filters)]
+
+    async def products_exist(self, ids: Iterable[str]) -> set[str]:
+        """Which of these product ids the server knows (PermissionDenied on 403)."""
+        return await self._exist(PRODUCTS_PATH, schema.PRODUCT_ID, ids)
+
+    async def processes_exist(self, ids: Iterable[str]) -> set[str]:
+        """Which of these process ids the server knows (PermissionDenied on 403)."""
+        return await self._exist(PROCESSES_PATH, schema.PROCESS_ID, ids)
+
+    async def _exist(self, path: str, field: schema.Field, ids: Iterable[str]) -> set[str]:
+        wanted = {field.from_wire(i) for i in ids}
+        found = await self._list_in(path, field, wanted)
+        return {field.from_wire(r.get(field.name)) for r in found} & wanted
+
+    async def _list_in(self, path: str, field: schema.Field, values: Iterable[str]
+                       ) -> list[dict[str, Any]]:
+        """``<field>-in`` lookups in batches of ``listing_batch``, all in flight together
+        (the limiter bounds them).  A batch refused as too long a URL (414) is split."""
+        unique = list(dict.fromkeys(str(v) for v in values if v is not None))
+        size = self.listing_batch
+        batches = [unique[i:i + size] for i in range(0, len(unique), size)]
+        if not batches:
+            return []
+        results = await _all_or_nothing([self._list_batch(path, field, b) for b in batches])
+        return [record for result in results for record in result]
+
+    async def _list_batch(self, path: str, field: schema.Field, batch: list[str]
+                          ) -> list[dict[str, Any]]:
+        column = f"{field.filter_name or field.name}-in"
+        try:
+            return await self._get_list(path, [(column, ",".join(batch))])
+        except ServerError as exc:
+            if exc.status != 414 or len(batch) < 2:
+                raise
+        half = len(batch) // 2
+        first, second = await _all_or_nothing([self._list_batch(path, field, batch[:half]),
+                                                self._list_batch(path, field, batch[half:])])
+        return first + second
+
+    # ------------------------------------------------------------------ writes
+
+    async def create_line(self, values: dict[str, Any]) -> dict[str, Any] | None:
+        """POST one line (canonical values); the created record, or None if the answer held
+        none (find it by key).  AmbiguousWrite when the answer was lost."""
+        raw = await self._call("POST", LINES_PATH, payload=schema.wire_body(values),
+                               max_bytes=MAX_WRITE_BYTES)
+        return self._record_from_answer(raw)
+
+    async def update_line(self, record_id: str, changes: dict[str, Any]
+                          ) -> dict[str, Any] | None:
+        """PUT only ``changes`` to the line ``record_id``; the record as answered, or None."""
+        payload = {schema.ID.wire_name: record_id, **schema.wire_body(changes)}
+        raw = await self._call("PUT", LINES_PATH, payload=payload, max_bytes=MAX_WRITE_BYTES)
+        return self._record_from_answer(raw)
+
+    async def delete_line(self, record_id: str) -> None:
+        """DELETE the line; NotFound (status 404) when the server has no such line."""
+        await self._call("DELETE", LINES_PATH, payload={schema.ID.wire_name: record_id},
+                         max_bytes=MAX_WRITE_BYTES)
+
+
+class _Unauthorized(Exception):
+    """A 401 answer (internal: triggers a re-login)."""
+
+
+# --------------------------------------------------------------------------- helpers
+
+async def _all_or_nothing(coroutines: list[Coroutine[Any, Any, _T]]) -> list[_T]:
+    """Run concurrently; on the first failure cancel the rest and raise that failure as it
+    is (a TaskGroup would wrap it in an ExceptionGroup that callers do not expect)."""
+    if len(coroutines) == 1:
+        return [await coroutines[0]]
+    tasks = [asyncio.ensure_future(c) for c in coroutines]
+    try:
+        return list(await asyncio.gather(*tasks))
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
+
+
+async def _read_limited(resp: aiohttp.ClientResponse, max_bytes: int) -> bytes | None:
+    """The body, or None (and the connection dropped) when it is larger than max_bytes."""
+    length = resp.content_length
+    if length is not None and length > max_bytes:
+        resp.close()
+        return None
+    if length is not None and "Content-Encoding" not in resp.headers:
+        return await resp.read()
+    chunks = []
+    total = 0
+    async for chunk in resp.content.iter_chunked(2**16):
+        total += len(chunk)
+        if total > max_bytes:
+            resp.close()
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _size(n: int) -> str:
+    return f"{n / 2**20:.0f} MB" if n >= 2**20 else f"{n} bytes"
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Retry-After as seconds from now: delta-seconds or an HTTP date; None if unusable."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = _parse_http_date(value)
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return None
+        seconds = (when - dt.datetime.now(dt.UTC)).total_seconds()
+    if seconds != seconds:  # NaN
+        return None
+    return max(0.0, seconds)
+
+
+def _parse_http_date(value: str) -> dt.datetime:
+    from email.utils import parsedate_to_datetime
+
+    when = parsedate_to_datetime(value)
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    return when
+
+
+def _lower_ids(record: dict[str, Any]) -> dict[str, Any]:
+    for field in (schema.PRODUCT_ID, schema.PROCESS_ID, schema.ID):
+        value = record.get(field.name)
+        if isinstance(value, str):
+            record[field.name] = field.from_wire(value)
+    return record
+
+
+_TITLE_RE = re.compile(r"<title[^>]*>(.*?)</title\s*>", re.I | re.S)
+_HIDDEN_RE = re.compile(r"<(script|style|head)\b.*?</\1\s*>|<!--.*?-->", re.I | re.S)
+_TAG_RE = re.compile(r"<[^>]*>")
+
+
+def _collapse(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _truncate(text: str, limit: int = MAX_WORDS) -> str:
+    return text if len(text) <= limit else text[: limit - 3].rstrip() + "..."
+
+
+def _looks_like_html(text: str) -> bool:
+    head = text.lstrip()[:200].lower()
+    return head.startswith("<") and ("<html" in head or "<!doctype" in head or "<head" in head
+                                     or "<body" in head or "<title" in head or "<h1" in head
+                                     or "<p" in head or "<div" in head)
+
+
+def html_text(page: str) -> str:
+    """An HTML page as a line of text: its title, then its visible text if that adds to it."""
+    title_match = _TITLE_RE.search(page)
+    title = _collapse(html.unescape(_TAG_RE.sub(" ", title_match.group(1)))) if title_match \
+        else ""
+    body = _collapse(html.unescape(_TAG_RE.sub(" ", _HIDDEN_RE.sub(" ", page))))
+    if title and body.startswith(title):
+        return body
+    return f"{title}: {body}" if title and body else title or body
+
+
+def readable_error(raw: bytes) -> str:
+    """The server's words in an error answer: JSON ``error``/``message``, text, or HTML
+    reduced to its title and text; at most ``MAX_WORDS`` characters, "" when empty."""
+    text = raw.decode("utf-8", "replace").strip()
+    if not text:
+        return ""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        data = None
+    else:
+        if isinstance(data, dict):
+            for key in ("error", "message", "detail", "error_description", "title", "errors"):
+                value = data.get(key)
+                if isinstance(value, dict):
+                    value = value.get("message") or value.get("error")
+                if isinstance(value, list) and value:
+                    value = "; ".join(str(v) for v in value)
+                if isinstance(value, str) and value.strip():
+                    return _truncate(_collapse(value))
+        if isinstance(data, str):
+            return _truncate(_collapse(data))
+        return _truncate(_collapse(json.dumps(data)))
+    if _looks_like_html(text):
+        return _truncate(html_text(text))
+    return _truncate(_collapse(text))
+
+
+def describe_unusable(raw: bytes) -> str:
+    """What a success body that is not JSON looks like, for a message."""
+    text = raw.decode("utf-8", "replace").strip()
+    if not text:
+        return "an empty answer"
+    if _looks_like_html(text):
+        title_match = _TITLE_RE.search(text)
+        title = _collapse(html.unescape(title_match.group(1))) if title_match else ""
+        return f"an HTML page ({_truncate(title, 80)!r})" if title else "an HTML page"
+    if text[:1] in "[{":
+        return "JSON that breaks off or is malformed"
+    return f"text ({_truncate(_collapse(text), 60)!r})"

@@ -1,0 +1,66 @@
+"""Settings from a TOML config file, for nightly jobs.
+
+Precedence: command line > environment > config file > built-in defaults.  The command line
+and environment are click's business (each option names its variable); this module reads the
+file and says which of its values apply where the user gave nothing else.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from .errors import UsageError
+
+#: Keys a config file may hold: the connection and the run options.  Names as on the
+#: command line, with ``_`` for ``-`` (``base_url``, ``max_delete``).
+CONNECTION_KEYS = ("company", "base_url", "token", "badge", "pin", "insecure", "allow_http",
+                   "timeout")
+RUN_KEYS = ("mode", "scope", "blank", "key", "max_delete", "concurrency", "rate", "retries",
+            "sheet", "report", "journal")
+SECRET_KEYS = ("token", "pin")
+
+
+def load_config(path: str | Path) -> tuple[dict[str, Any], list[str]]:
+    """Read a config file: its settings and any warnings (e.g. a secret others can read)."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UsageError(f"config file {path} does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read config file {path}: {exc.__class__.__name__}") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"config file {path} is not valid TOML: {exc}") from None
+    # Accept either top-level keys or a [flowtrac] table.
+    if isinstance(data.get("flowtrac"), dict):
+        data = {**{k: v for k, v in data.items() if k != "flowtrac"}, **data["flowtrac"]}
+    settings = {k.replace("-", "_"): v for k, v in data.items()}
+    unknown = sorted(set(settings) - set(CONNECTION_KEYS) - set(RUN_KEYS))
+    if unknown:
+        raise UsageError(f"config file {path}: unknown setting(s) {', '.join(unknown)}; "
+                         f"known: {', '.join(CONNECTION_KEYS + RUN_KEYS)}")
+    warnings = []
+    held = [k for k in SECRET_KEYS if settings.get(k)]
+    if held and _readable_by_others(path):
+        warnings.append(f"config file {path} holds a {' and a '.join(held)} and can be read by "
+                        f"other users; run: chmod 600 {path}")
+    return settings, warnings
+
+
+def _readable_by_others(path: Path) -> bool:
+    if os.name != "posix":
+        return False
+    return bool(path.stat().st_mode & (stat.S_IRGRP | stat.S_IROTH))
+
+
+def mask(name: str, value: Any) -> Any:
+    """A setting as it may be shown: secrets as ``****`` (or unset)."""
+    if name in SECRET_KEYS and value:
+        return "****"
+    return value

@@ -1,0 +1,281 @@
+"""Diff: validated sheet rows + current server records -> a plan.  Pure: no I/O.
+
+The rules are SPEC.md's "Matching and the plan".  Every sheet row gets exactly one plan item,
+in sheet order; server records the sheet lacks get an item each in ``Plan.server_only``.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from . import schema
+from .model import Action, PlanItem, SheetRow, ValidatedSheet
+
+
+class Mode(StrEnum):
+    UPSERT = "upsert"
+    INSERT = "insert"
+    UPDATE = "update"
+    MIRROR = "mirror"
+
+
+class Scope(StrEnum):
+    SHEET = "sheet"   # mirror deletes only records of products the sheet mentions
+    ALL = "all"       # mirror the whole table
+
+
+class Blank(StrEnum):
+    CLEAR = "clear"   # a blank cell in a present nullable column clears the field
+    KEEP = "keep"     # a blank cell leaves the field as it is
+
+
+@dataclass(frozen=True)
+class PlanOptions:
+    mode: Mode = Mode.UPSERT
+    scope: Scope = Scope.SHEET
+    blank: Blank = Blank.CLEAR
+    max_delete: int | None = None     # None: the larger of 10 and 25% of in-scope records
+
+
+@dataclass
+class Plan:
+    items: list[PlanItem]                 # one per sheet row, in sheet order
+    server_only: list[PlanItem]           # DELETE or KEEP, one per unmatched in-scope record
+    options: PlanOptions
+    in_scope: int                         # server records considered
+    delete_limit: int
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def deletes(self) -> list[PlanItem]:
+        return [i for i in self.server_only if i.action is Action.DELETE]
+
+    @property
+    def writes(self) -> list[PlanItem]:
+        return [i for i in (*self.items, *self.server_only) if i.action.writes]
+
+    @property
+    def over_delete_limit(self) -> bool:
+        return len(self.deletes) > self.delete_limit
+
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for item in (*self.items, *self.server_only):
+            out[item.action.value] = out.get(item.action.value, 0) + 1
+        return out
+
+
+def default_delete_limit(in_scope: int) -> int:
+    return max(10, in_scope // 4)
+
+
+def changes_text(changes: dict[str, tuple[Any, Any]]) -> str:
+    """``process_id: a -> b; active: Active -> InActive`` as the report shows it."""
+    return "; ".join(
+        f"{name}: {schema.display(name, before)} -> {schema.display(name, after)}"
+        for name, (before, after) in changes.items()
+    )
+
+
+def _record_key(record: dict[str, Any], key: Sequence[str]) -> tuple[Any, ...]:
+    return tuple(record.get(name) for name in key)
+
+
+def _row_refs(rows: Iterable[SheetRow]) -> str:
+    numbers = sorted({r.row_number for r in rows})
+    return ", ".join(str(n) for n in numbers)
+
+
+def diff(validated: ValidatedSheet, records: Sequence[dict[str, Any]],
+         options: PlanOptions = PlanOptions()) -> Plan:
+    """Decide what to do with every row and every in-scope server record."""
+    key = validated.key
+    present = validated.present
+    by_id: dict[str, dict[str, Any]] = {}
+    by_key: dict[tuple[Any, ...], list[dict[str, Any]]] = defaultdict(list)
+    for record in records:
+        by_id[record["id"]] = record
+        by_key[_record_key(record, key)].append(record)
+
+    # Fields this sheet manages: present, writable, and not the immutable partition.
+    managed = [f for f in schema.WRITABLE if f.name in present and not f.immutable]
+
+    items: list[PlanItem] = []
+    claims: dict[str, list[int]] = defaultdict(list)   # record id -> item positions
+    for row in validated.rows:
+        item = _decide_row(row, by_id, by_key, key, managed, options)
+        if item.record is not None:
+            claims[item.record["id"]].append(len(items))
+        items.append(item)
+
+    # A server record matched by two rows: neither row may touch it.
+    for record_id, positions in claims.items():
+        if len(positions) > 1:
+            rows = [items[p].row for p in positions]
+            for p in positions:
+                items[p].action = Action.CONFLICT
+                items[p].changes = {}
+                items[p].message = (f"rows {_row_refs(r for r in rows if r)} all match line "
+                                    f"{record_id}; keep one of them")
+
+    sheet_products = {i.product_id for i in items if i.product_id}
+    if options.scope is Scope.ALL:
+        in_scope = list(records)
+    else:
+        in_scope = [r for r in records if r.get("product_id") in sheet_products]
+    server_only = _server_only(items, in_scope, claims, options)
+    if options.mode is not Mode.INSERT:
+        deleted = {i.record_id for i in server_only if i.action is Action.DELETE}
+        staying = [r for r in records if r["id"] not in claims and r["id"] not in deleted]
+        _check_line_collisions(items, staying)
+    limit = options.max_delete if options.max_delete is not None else default_delete_limit(
+        len(in_scope))
+    plan = Plan(items, server_only, options, len(in_scope), limit)
+    if plan.over_delete_limit:
+        plan.warnings.append(
+            f"{len(plan.deletes)} deletes planned, more than the limit of {limit}: nothing will "
+            f"be written. Check the sheet, then rerun with --max-delete {len(plan.deletes)} "
+            f"if these deletes are intended.")
+    return plan
+
+
+def _decide_row(row: SheetRow, by_id: dict[str, dict[str, Any]],
+                by_key: dict[tuple[Any, ...], list[dict[str, Any]]], key: Sequence[str],
+                managed: list[schema.Field], options: PlanOptions) -> PlanItem:
+    values = row.values
+    product_id = values.get(schema.PRODUCT_ID.name)
+    if not row.valid:
+        return PlanItem(Action.INVALID, row, None, product_id,
+                        message="; ".join(str(e) for e in row.errors))
+
+    record_id = values.get(schema.ID.name)
+    if record_id is not None:
+        record = by_id.get(record_id)
+        if record is None:
+            return PlanItem(Action.CONFLICT, row, None, product_id,
+                            message=f"the server has no line with id {record_id} (deleted since "
+                                    f"the sheet was made?); clear the id to create it again")
+        if product_id is not None and product_id != record.get(schema.PRODUCT_ID.name):
+            return PlanItem(Action.CONFLICT, row, record, record.get(schema.PRODUCT_ID.name),
+                            message=f"product_id cannot be changed on an existing line (the "
+                                    f"server has {record.get(schema.PRODUCT_ID.name)})")
+        return _compare(row, record, managed, options)
+
+    candidates = by_key.get(tuple(values.get(name) for name in key), [])
+    if len(candidates) > 1:
+        ids = ", ".join(sorted(c["id"] for c in candidates))
+        return PlanItem(Action.CONFLICT, row, None, product_id,
+                        message=f"{len(candidates)} lines on the server have this "
+                                f"{' + '.join(key)} ({ids}); give the id of the one to change")
+    if candidates:
+        return _compare(row, candidates[0], managed, options)
+
+    if options.mode is Mode.UPDATE:
+        return PlanItem(Action.SKIP, row, None, product_id,
+                        message="no such line on the server; --mode update does not create")
+    create = {f.name: values[f.name] for f in schema.WRITABLE
+              if values.get(f.name) is not None}
+    create.setdefault(schema.ACTIVE.name, schema.ACTIVE.default)
+    return PlanItem(Action.CREATE, row, None, product_id, values=create)
+
+
+def _compare(row: SheetRow, record: dict[str, Any], managed: list[schema.Field],
+             options: PlanOptions) -> PlanItem:
+    product_id = record.get(schema.PRODUCT_ID.name)
+    sheet_edited = row.values.get(schema.EDITED.name)
+    if sheet_edited is not None and sheet_edited != record.get(schema.EDITED.name):
+        who = record.get("edited_by")
+        return PlanItem(Action.CONFLICT, row, record, product_id,
+                        message=f"changed on the server at {record.get(schema.EDITED.name)}"
+                                f"{' by ' + str(who) if who else ''} after this sheet was made; "
+                                f"export again and redo the edit")
+    changes: dict[str, tuple[Any, Any]] = {}
+    for f in managed:
+        after = row.values.get(f.name)
+        if after is None and (not f.nullable or options.blank is Blank.KEEP):
+            continue    # blank non-nullable (e.g. active) or --blank keep: leave as is
+        before = record.get(f.name)
+        if not f.same(before, after):
+            changes[f.name] = (before, after)
+    if not changes:
+        return PlanItem(Action.UNCHANGED, row, record, product_id)
+    if options.mode is Mode.INSERT:
+        return PlanItem(Action.SKIP, row, record, product_id,
+                        message=f"line exists and differs ({changes_text(changes)}); "
+                                f"--mode insert does not update")
+    return PlanItem(Action.UPDATE, row, record, product_id, changes=changes)
+
+
+def _check_line_collisions(items: list[PlanItem], staying: Sequence[dict[str, Any]]) -> None:
+    """Two lines may not end on the same product + line number (the server refuses it).
+
+    ``staying`` are the server records no row matches and no delete removes: they keep their
+    line, so a row that would end on it becomes a conflict before anything is sent."""
+    line = schema.LINE_NUMBER.name
+    final: dict[tuple[Any, Any], list[int | str]] = defaultdict(list)  # row position or id
+    for record in staying:
+        final[(record.get(schema.PRODUCT_ID.name), record.get(line))].append(record["id"])
+    for pos, item in enumerate(items):
+        if item.action is Action.CREATE:
+            target = item.values.get(line)
+        elif item.record is not None and item.action in (
+                Action.UPDATE, Action.UNCHANGED, Action.SKIP):
+            target = item.changes.get(line, (None, item.record.get(line)))[1]
+        else:
+            continue
+        final[(item.product_id, target)].append(pos)
+    for (product_id, number), holders in final.items():
+        if len(holders) < 2:
+            continue
+        positions = [h for h in holders if isinstance(h, int)]
+        others = [h for h in holders if isinstance(h, str)]
+        taken_by = (f"server line {', '.join(others)}, which the sheet does not mention"
+                    if others else f"rows {_row_refs(items[p].row for p in positions)}")
+        for pos in positions:
+            item = items[pos]
+            if item.action in (Action.CREATE, Action.UPDATE):
+                item.action = Action.CONFLICT
+                item.changes = {}
+                item.message = (f"line {number} of product {product_id} would be taken twice "
+                                f"({taken_by})")
+
+
+def _server_only(items: list[PlanItem], in_scope: list[dict[str, Any]],
+                 claims: dict[str, list[int]], options: PlanOptions) -> list[PlanItem]:
+    unmatched = [r for r in in_scope if r["id"] not in claims]
+    if options.mode is not Mode.MIRROR:
+        return [PlanItem(Action.KEEP, None, r, r.get("product_id"),
+                         message=f"not in the sheet; --mode {options.mode.value} does not delete")
+                for r in unmatched]
+
+    # A typo must never turn into a deletion: an invalid row protects its product, and an
+    # invalid row whose product cannot be told protects everything.
+    protected: dict[str, int] = {}
+    protect_all: int | None = None
+    for item in items:
+        if item.action is not Action.INVALID or item.row is None:
+            continue
+        product_id = item.row.values.get(schema.PRODUCT_ID.name)
+        if product_id is not None:
+            protected.setdefault(product_id, item.row.row_number)
+        elif protect_all is None:
+            protect_all = item.row.row_number
+    out = []
+    for record in unmatched:
+        product_id = record.get("product_id")
+        if protect_all is not None:
+            out.append(PlanItem(Action.KEEP, None, record, product_id,
+                                message=f"not deleted: row {protect_all} is invalid and its "
+                                        f"product cannot be told; fix it first"))
+        elif product_id in protected:
+            out.append(PlanItem(Action.KEEP, None, record, product_id,
+                                message=f"not deleted: row {protected[product_id]} of this "
+                                        f"product is invalid; fix it first"))
+        else:
+            out.append(PlanItem(Action.DELETE, None, record, product_id,
+                                message="not in the sheet"))
+    return out

@@ -1,0 +1,116 @@
+"""What the command line prints: tables and progress on a terminal, plain lines elsewhere,
+only the summary with ``--quiet``, only JSON on stdout with ``--json``."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
+from rich.progress import Progress as RichProgress
+from rich.table import Table
+
+from . import api
+from .executor import Progress
+
+#: Seconds between plain progress lines when stderr is not a terminal.
+PLAIN_PROGRESS_EVERY_S = 2.0
+
+
+def progress_line(progress: Progress) -> str:
+    eta = f", ETA {progress.eta_s:.0f}s" if progress.eta_s is not None else ""
+    return (f"{progress.done}/{progress.total} done, {progress.failed} failed, "
+            f"{progress.rate:.0f} writes/s{eta}")
+
+
+class Output:
+    def __init__(self, *, as_json: bool = False, quiet: bool = False):
+        self.as_json = as_json
+        self.quiet = quiet
+        self.out = Console(highlight=False, soft_wrap=True)
+        self.err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+    def say(self, message: str) -> None:
+        """A status sentence, on stderr, unless quiet."""
+        if not self.quiet:
+            self.err.print(message, markup=False)
+
+    def plan_preview(self, planned: api.PlanResult) -> None:
+        """The plan, before asking to apply it."""
+        if self.quiet or self.as_json:
+            return
+        self._counts_table(planned, title="Plan", console=self.err)
+        self._problems(planned, console=self.err)
+        for warning in planned.warnings:
+            self.err.print(f"warning: {warning}", markup=False)
+
+    def result(self, result: api.ValidationResult, report: Path | None, *,
+               journal: Path | None = None) -> None:
+        if self.as_json:
+            data = result.to_json()
+            data["report"] = str(report) if report else None
+            if journal is not None:
+                data["journal"] = str(journal)
+            sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+            return
+        title = {"validate": "Validation", "plan": "Plan", "apply": "Result"}[result.command]
+        self._counts_table(result, title=title, console=self.out)
+        if not self.quiet:
+            self._problems(result, console=self.out)
+            warnings = list(result.warnings)
+            if isinstance(result, api.PlanResult) and result.plan is not None:
+                warnings += result.plan.warnings
+            for warning in warnings:
+                self.err.print(f"warning: {warning}", markup=False)
+        if report is not None:
+            self.out.print(f"report: {report}", markup=False)
+        if journal is not None:
+            self.out.print(f"journal: {journal}", markup=False)
+
+    def _counts_table(self, result: api.ValidationResult, *, title: str,
+                      console: Console) -> None:
+        table = Table(title=f"{title}: {result.path.name}", title_justify="left")
+        table.add_column("status")
+        table.add_column("rows", justify="right")
+        for status, count in sorted(result.counts().items(), key=lambda kv: -kv[1]):
+            table.add_row(status, str(count))
+        console.print(table)
+
+    def _problems(self, result: api.ValidationResult, *, console: Console) -> None:
+        problems = api.first_problems(result)
+        if not problems:
+            return
+        console.print("First problems:", markup=False)
+        for line in problems:
+            console.print(f"  {line}", markup=False)
+
+    @contextlib.contextmanager
+    def progress(self, total: int) -> Iterator[Callable[[Progress], None]]:
+        """A progress callback: a live bar on a terminal, plain lines otherwise."""
+        if self.quiet or self.as_json:
+            yield lambda _p: None
+            return
+        if self.err.is_terminal:
+            bar = RichProgress(TextColumn("writing"), BarColumn(), MofNCompleteColumn(),
+                               TextColumn("{task.fields[failed]} failed"),
+                               TextColumn("{task.fields[rate]:.0f}/s"), TimeRemainingColumn(),
+                               console=self.err, transient=True)
+            task = bar.add_task("writes", total=total, failed=0, rate=0.0)
+            with bar:
+                yield lambda p: bar.update(task, completed=p.done, failed=p.failed,
+                                           rate=p.rate)
+            return
+        last = [0.0]
+
+        def plain(p: Progress) -> None:
+            now = time.monotonic()
+            if now - last[0] >= PLAIN_PROGRESS_EVERY_S or p.done == p.total:
+                last[0] = now
+                self.err.print(progress_line(p), markup=False)
+
+        yield plain

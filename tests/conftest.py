@@ -1,0 +1,60 @@
+"""Shared fixtures: an in-process Flowtrac emulator on a free loopback port.
+
+    async def test_x(emulator):
+        emu = await emulator(config=EmulatorConfig(latency_ms=5), dataset=generate_dataset(5, 3))
+        ...  # emu.base_url, emu.store; everything is stopped at teardown
+
+    def test_cli(emulator_thread):   # for click's CliRunner and other synchronous code
+        emu = emulator_thread(dataset=generate_dataset(5, 3))
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import AsyncExitStack, ExitStack
+
+import pytest
+
+from sync.emulator import (
+    Dataset,
+    EmulatorConfig,
+    EmulatorThread,
+    RunningEmulator,
+    generate_dataset,
+    running_emulator,
+)
+
+StartEmulator = Callable[..., Awaitable[RunningEmulator]]
+StartEmulatorThread = Callable[..., EmulatorThread]
+
+
+@pytest.fixture
+def demo_dataset() -> Dataset:
+    """5 products with 3 lines each over the 12 standard processes (seed 1)."""
+    return generate_dataset(5, 3)
+
+
+@pytest.fixture
+async def emulator() -> AsyncIterator[StartEmulator]:
+    """Factory: ``await emulator(config=..., dataset=...)`` -> a started RunningEmulator."""
+    async with AsyncExitStack() as stack:
+
+        async def start(
+            config: EmulatorConfig | None = None, dataset: Dataset | None = None
+        ) -> RunningEmulator:
+            return await stack.enter_async_context(running_emulator(config, dataset))
+
+        yield start
+
+
+@pytest.fixture
+def emulator_thread() -> Iterator[StartEmulatorThread]:
+    """Factory: ``emulator_thread(config=..., dataset=...)`` -> a started EmulatorThread."""
+    with ExitStack() as stack:
+
+        def start(
+            config: EmulatorConfig | None = None, dataset: Dataset | None = None
+        ) -> EmulatorThread:
+            return stack.enter_context(EmulatorThread(config, dataset))
+
+        yield start

@@ -1,0 +1,503 @@
+"""Regenerate the loader's test fixtures in tests/data/ and the malformed corpus in tests/data/bad/.
+
+    .venv/bin/python tests/data/make_fixtures.py
+
+The generated files are committed, so tests (and CI) need neither LibreOffice nor the
+optional tools used here:
+
+* LibreOffice (``soffice``, Debian package ``libreoffice-calc-nogui``) converts workbooks so
+  that files *as saved by LibreOffice* are tested, and computes formulas' cached values
+  (openpyxl writes formulas without them).  Without it the converted files are left as they are.
+* ``msoffcrypto-tool`` (pip) writes the password-protected workbook; without it
+  ``bad/encrypted.xlsx`` is left as it is.
+
+The tests import this module for the rows the fixtures hold (``ROWS``) and the values
+validation must produce from them (``expected_values``), so data and expectations live in
+one place.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import os
+import random
+import re
+import shutil
+import struct
+import subprocess
+import sys
+import tempfile
+import zipfile
+import zlib
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+DATA = Path(__file__).resolve().parent
+BAD = DATA / "bad"
+
+# --------------------------------------------------------------------------- the data
+
+
+def _uuid(prefix: str, n: int) -> str:
+    return f"{prefix}{n:07x}-0000-4000-8000-{n:012x}"
+
+
+PRODUCTS = [_uuid("a", n) for n in range(1, 4)]
+PROCESSES = [_uuid("b", n) for n in range(1, 5)]
+LINE_IDS = [_uuid("c", n) for n in range(1, 6)]
+
+HEADERS = ["id", "product_id", "process_id", "line_number", "active", "description",
+           "product_minutes", "product_dwell_minutes"]
+
+#: The lines every "good" fixture holds, as a planner types them (None = blank cell).
+ROWS: list[list[Any]] = [
+    [LINE_IDS[0], PRODUCTS[0], PROCESSES[0], 1, "Active", "Cut sheet", 5, 0],
+    [LINE_IDS[1], PRODUCTS[0], PROCESSES[1], 2, "Active", "Bend über Kante", 7.5, 2],
+    [None, PRODUCTS[0], PROCESSES[2], 3, "InActive", "Schweißen – qualité", 12.25, None],
+    [LINE_IDS[3], PRODUCTS[1], PROCESSES[0], 1, "Active", None, 3, 1],
+    [None, PRODUCTS[1], PROCESSES[3], 2, "Active", "Pack", 0, 0.5],
+]
+
+
+def expected_values(row: list[Any]) -> dict[str, Any]:
+    """The canonical values validation yields for one of ROWS (all columns present)."""
+    out: dict[str, Any] = {}
+    for name, cell in zip(HEADERS, row, strict=True):
+        if name in ("product_minutes", "product_dwell_minutes"):
+            out[name] = None if cell is None else Decimal(str(cell)).normalize()
+        else:
+            out[name] = cell
+    return out
+
+
+def _text(cell: Any, decimal_comma: bool = False) -> str:
+    if cell is None:
+        return ""
+    text = str(cell)
+    return text.replace(".", ",") if decimal_comma and isinstance(cell, float) else text
+
+
+# --------------------------------------------------------------------------- text fixtures
+
+
+def _csv_bytes(rows: list[list[Any]], *, delimiter: str = ",", encoding: str = "utf-8",
+               line_end: str = "\r\n", decimal_comma: bool = False) -> bytes:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, delimiter=delimiter, lineterminator=line_end)
+    for row in rows:
+        writer.writerow([_text(c, decimal_comma) for c in row])
+    return buffer.getvalue().encode(encoding)
+
+
+def write_text_fixtures() -> None:
+    table = [HEADERS, *ROWS]
+    (DATA / "routing_utf8.csv").write_bytes(_csv_bytes(table, line_end="\n"))
+    (DATA / "routing_utf8_bom.csv").write_bytes(_csv_bytes(table, encoding="utf-8-sig"))
+    (DATA / "routing_cp1252.csv").write_bytes(_csv_bytes(table, encoding="cp1252"))
+    # A European-locale Excel: ';' between cells and decimal commas.
+    (DATA / "routing_semicolon.csv").write_bytes(
+        _csv_bytes(table, delimiter=";", encoding="cp1252", decimal_comma=True))
+    (DATA / "routing.tsv").write_bytes(_csv_bytes(table, delimiter="\t"))
+    # Excel's "Unicode Text": UTF-16 with BOM, tab-delimited, named .txt.
+    (DATA / "routing_unicode.txt").write_bytes(
+        _csv_bytes(table, delimiter="\t", encoding="utf-16"))
+
+    # Header spellings and value spellings a planner may use.
+    aliases = ["ID", "Product ID", "Process-Id", "line number", "Active", "DESCRIPTION",
+               "Product.Minutes", "product_dwell_mintues"]
+    messy_values = []
+    for row in ROWS:
+        line_id, product, process, line, active, description, minutes, dwell = row
+        messy_values.append([
+            "{" + line_id.upper() + "}" if line_id else "", f"  {product.upper()}  ",
+            process.replace("-", ""), f"{line}.0", f" {active.lower()} ", description,
+            f"{minutes:.2f}" if minutes is not None else "", dwell])
+    (DATA / "routing_aliases.csv").write_bytes(_csv_bytes([aliases, *messy_values]))
+
+    # A title block, blank lines between rows, a column the tool does not know.
+    lines = [["Routing export", "", ""], ["Line 3 assembly"], [], [*HEADERS, "Notes"]]
+    for i, row in enumerate(ROWS):
+        lines.append([*row, "check" if i == 1 else ""])
+        if i == 2:
+            lines.extend([[], ["", "", ""]])
+    (DATA / "routing_title_block.csv").write_bytes(_csv_bytes(lines))
+
+    write_messy_csv()
+
+
+#: The validation fixture: every row rule once; (row values, expected error strings).
+MESSY: list[tuple[list[Any], list[str]]] = [
+    ([LINE_IDS[0], PRODUCTS[0], PROCESSES[0], "1", "Active", "fine", "5", "0"], []),
+    ([None, PRODUCTS[0], PROCESSES[1], "1.5", "Active", "", "5", ""],
+     ['D3: line_number must be a positive whole number, got "1.5"']),
+    ([None, PRODUCTS[0], PROCESSES[1], "0", "Active", "", "5", ""],
+     ['D4: line_number must be a positive whole number, got "0"']),
+    ([None, PRODUCTS[0], PROCESSES[1], "two", "Active", "", "5", ""],
+     ['D5: line_number must be a positive whole number, got "two"']),
+    ([None, "not-a-uuid", "", "7", "maybe", "", "-1", "lots"],
+     ['B6: product_id must be a uuid, got "not-a-uuid"',
+      "C6: process_id is required for a new line",
+      'E6: active must be Active or InActive, got "maybe"',
+      'G6: product_minutes must be a number of minutes >= 0, got "-1"',
+      'H6: product_dwell_minutes must be a number of minutes >= 0, got "lots"']),
+    ([None, "", PROCESSES[0], "", "", "", "", ""],
+     ["B7: product_id is required for a new line", "D7: line_number is required for a new line"]),
+    ([LINE_IDS[1], "", "", "", "InActive", "", "", ""], []),  # update by id: nothing required
+    (["c-123", PRODUCTS[1], PROCESSES[0], "1", "", "", "", ""],
+     ['A9: id must be a uuid, got "c-123"']),
+    ([None, PRODUCTS[1], PROCESSES[0], "#REF!", "", "#N/A", "", ""],
+     ["D10: line_number shows the error #REF! (a formula that failed): fix the formula or "
+      "type the value",
+      "F10: description shows the error #N/A (a formula that failed): fix the formula or "
+      "type the value"]),
+    ([None, PRODUCTS[2], PROCESSES[0], "4", "", "", "", ""],
+     ["row 11: the same product_id + line_number is also on rows 12 and 13"]),
+    ([None, PRODUCTS[2], PROCESSES[1], "4.0", "", "", "", ""],
+     ["row 12: the same product_id + line_number is also on rows 11 and 13"]),
+    ([None, PRODUCTS[2].upper(), PROCESSES[2], "4", "", "", "", ""],
+     ["row 13: the same product_id + line_number is also on rows 11 and 12"]),
+    ([LINE_IDS[4], PRODUCTS[2], PROCESSES[0], "5", "", "", "", ""],
+     ["A14: the same id is also on row 15"]),
+    (["{" + LINE_IDS[4].upper() + "}", PRODUCTS[2], PROCESSES[1], "6", "", "", "", ""],
+     ["A15: the same id is also on row 14"]),
+]
+
+
+def write_messy_csv() -> None:
+    rows = [row for row, _ in MESSY]
+    (DATA / "routing_messy.csv").write_bytes(_csv_bytes([HEADERS, *rows], line_end="\n"))
+
+
+# --------------------------------------------------------------------------- workbooks
+
+_FIXED_TIME = dt.datetime(2024, 3, 1, 8, 30, 0)
+
+
+def _openpyxl_workbook() -> Any:
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    book.properties.created = _FIXED_TIME
+    book.properties.modified = _FIXED_TIME
+    book.properties.creator = "flowtrac-sync fixtures"
+    return book
+
+
+_ZIP_TIME = (2024, 3, 1, 8, 30, 0)
+_MODIFIED = re.compile(rb"(<dcterms:modified[^>]*>)[^<]*(</dcterms:modified>)")
+
+
+def save_stable(book: Any, path: Path) -> None:
+    """Save an openpyxl workbook so that regenerating it gives the same bytes (no churn in
+    git): fixed zip member times and a fixed 'modified' stamp."""
+    buffer = io.BytesIO()
+    book.save(buffer)
+    _rezip(buffer.getvalue(), path)
+
+
+def _rezip(data: bytes, path: Path) -> None:
+    with zipfile.ZipFile(io.BytesIO(data)) as source, zipfile.ZipFile(path, "w") as target:
+        for item in source.infolist():
+            body = source.read(item)
+            if item.filename == "docProps/core.xml":
+                body = _MODIFIED.sub(rb"\g<1>2024-03-01T08:30:00Z\g<2>", body)
+            info = zipfile.ZipInfo(item.filename, date_time=_ZIP_TIME)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            target.writestr(info, body)
+
+
+def write_openpyxl_fixture() -> Path:
+    book = _openpyxl_workbook()
+    sheet = book.active
+    sheet.title = "Routing"
+    sheet.append(HEADERS)
+    for row in ROWS:
+        # Excel keeps every number as a float: line numbers arrive as 1.0.
+        sheet.append([float(c) if isinstance(c, int) else c for c in row])
+    path = DATA / "routing_openpyxl.xlsx"
+    save_stable(book, path)
+    return path
+
+
+def write_title_block_fixture() -> Path:
+    """A planner's workbook: title block, styles, a Notes column, a second sheet."""
+    from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
+    from openpyxl.worksheet.datavalidation import DataValidation
+
+    book = _openpyxl_workbook()
+    sheet = book.active
+    sheet.title = "Routing"
+    sheet["A1"] = "Routing — Line 3 assembly"
+    sheet["A1"].font = Font(size=14, bold=True, color="1F3864")
+    sheet.merge_cells("A1:I1")
+    sheet["A2"] = "Owner: Planning team"
+    sheet["A3"] = "Exported 2024-03-01: keep the id column as it is"
+    sheet["A3"].font = Font(italic=True, color="808080")
+    header_fill = PatternFill("solid", fgColor="DDEBF7")
+    thin = Side(style="thin", color="9BC2E6")
+    for column, text in enumerate([*HEADERS, "Notes"], start=1):
+        cell = sheet.cell(row=4, column=column, value=text)
+        cell.font = Font(bold=True)
+        cell.fill = header_fill
+        cell.border = Border(bottom=thin)
+        cell.alignment = Alignment(horizontal="center")
+    notes = ["", "check tooling", "", "", "new packaging"]
+    row_number = 5
+    for i, row in enumerate(ROWS):
+        for column, value in enumerate([*row, notes[i] or None], start=1):
+            cell = sheet.cell(row=row_number, column=column, value=value)
+            if column in (7, 8):
+                cell.number_format = "0.00"
+        row_number += 1
+        if i == 2:
+            row_number += 1  # a blank row between the products
+    for column, width in zip("ABCDEFGHI", (38, 38, 38, 12, 10, 24, 16, 20, 18), strict=True):
+        sheet.column_dimensions[column].width = width
+    sheet.freeze_panes = "A5"
+    active = DataValidation(type="list", formula1='"Active,InActive"', allow_blank=True)
+    sheet.add_data_validation(active)
+    active.add("E5:E200")
+
+    help_sheet = book.create_sheet("Instructions")
+    help_sheet["A1"] = "How to use this sheet"
+    help_sheet["A1"].font = Font(bold=True)
+    help_sheet["A2"] = "One row per product-process line; leave id blank for a new line."
+    help_sheet["A3"] = "active: Active or InActive. Minutes: numbers >= 0."
+    help_sheet.column_dimensions["A"].width = 70
+    path = DATA / "routing_title_block.xlsx"
+    save_stable(book, path)
+    return path
+
+
+def write_xlsxwriter_fixture() -> Path:
+    """XlsxWriter output, numbers stored as text, dates, an `edited` timestamp column."""
+    import xlsxwriter
+
+    path = DATA / "routing_xlsxwriter.xlsx"
+    book = xlsxwriter.Workbook(str(path))
+    book.set_properties({"created": _FIXED_TIME, "author": "flowtrac-sync fixtures"})
+    sheet = book.add_worksheet("Lines")
+    stamp = book.add_format({"num_format": "yyyy-mm-dd hh:mm:ss"})
+    day = book.add_format({"num_format": "yyyy-mm-dd"})
+    sheet.write_row(0, 0, [*HEADERS, "edited"])
+    for r, row in enumerate(ROWS, start=1):
+        line_id, product, process, line, active, description, minutes, dwell = row
+        if line_id:
+            sheet.write_string(r, 0, line_id)
+        sheet.write_string(r, 1, product)
+        sheet.write_string(r, 2, process)
+        sheet.write_string(r, 3, str(line))            # number stored as text
+        sheet.write_string(r, 4, active)
+        if r == 4:
+            sheet.write_datetime(r, 5, dt.datetime(2024, 2, 29), day)  # a date as description
+        elif description:
+            sheet.write_string(r, 5, description)
+        sheet.write_string(r, 6, str(minutes))         # number stored as text
+        if dwell is not None:
+            sheet.write_number(r, 7, dwell)
+        sheet.write_datetime(r, 8, dt.datetime(2024, 3, 1, 8, 30, r), stamp)
+    book.close()
+    return path
+
+
+def write_two_sheets_fixture() -> Path:
+    """First sheet without the columns; 'Routing' (default) and 'Archive' (picked by name)."""
+    book = _openpyxl_workbook()
+    summary = book.active
+    summary.title = "Summary"
+    summary.append(["Product", "Lines"])
+    summary.append(["Widget", 3])
+    routing = book.create_sheet("Routing")
+    routing.append(HEADERS)
+    for row in ROWS[:3]:
+        routing.append(row)
+    archive = book.create_sheet("Archive")
+    archive.append(HEADERS)
+    archive.append(ROWS[3])
+    path = DATA / "routing_two_sheets.xlsx"
+    save_stable(book, path)
+    return path
+
+
+#: Formulas and the values LibreOffice caches for them (None: the cell shows an error).
+FORMULA_ROWS: list[list[Any]] = [
+    [LINE_IDS[0], PRODUCTS[0], f'=LOWER("{PROCESSES[0].upper()}")', "=ROW()-1",
+     '="Act"&"ive"', '=CONCATENATE("Cut ","sheet")', "=2*2.5", "=0"],
+    [LINE_IDS[1], PRODUCTS[0], PROCESSES[1], "=ROW()-1", "Active", "Bend", "=15/2", "=1+1"],
+    [None, PRODUCTS[0], PROCESSES[2], "=1/0", "Active", "=NA()", '=VALUE("abc")', None],
+]
+FORMULA_EXPECTED: list[dict[str, Any]] = [
+    {"process_id": PROCESSES[0], "line_number": 1, "active": "Active",
+     "description": "Cut sheet", "product_minutes": Decimal(5), "product_dwell_minutes": 0},
+    {"process_id": PROCESSES[1], "line_number": 2, "product_minutes": Decimal("7.5"),
+     "product_dwell_minutes": Decimal(2)},
+]
+#: Errors of the third formula row (sheet row 4); LibreOffice keeps its own code for the
+#: failed VALUE("abc") in .ods (Err:502) and writes #VALUE! to Excel formats.
+FORMULA_ERRORS = [
+    "D4: line_number shows the error #DIV/0! (a formula that failed): fix the formula or "
+    "type the value",
+    "F4: description shows the error #N/A (a formula that failed): fix the formula or "
+    "type the value",
+    "G4: product_minutes shows the error #VALUE! (a formula that failed): fix the formula or "
+    "type the value",
+]
+
+
+def formula_source(folder: Path) -> Path:
+    book = _openpyxl_workbook()
+    sheet = book.active
+    sheet.title = "Routing"
+    sheet.append(HEADERS)
+    for row in FORMULA_ROWS:
+        sheet.append(row)
+    path = folder / "routing_formulas.xlsx"
+    save_stable(book, path)
+    return path
+
+
+# --------------------------------------------------------------------------- LibreOffice
+
+
+def soffice() -> str | None:
+    return shutil.which("soffice") or shutil.which("libreoffice")
+
+
+def convert(source: Path, target: Path, filter_name: str) -> Path:
+    """Convert with LibreOffice into ``target`` (its own profile: runs may overlap)."""
+    with tempfile.TemporaryDirectory() as work:
+        out = Path(work) / "out"
+        profile = Path(work) / "profile"
+        extension = target.suffix.lstrip(".")
+        subprocess.run(
+            [soffice() or "soffice", f"-env:UserInstallation={profile.as_uri()}", "--headless",
+             "--convert-to", f"{extension}:{filter_name}", "--outdir", str(out), str(source)],
+            check=True, capture_output=True, timeout=180)
+        produced = out / (source.stem + "." + extension)
+        shutil.copyfile(produced, target)
+    return target
+
+
+LIBREOFFICE_FILTERS = {
+    ".xlsx": "Calc MS Excel 2007 XML",
+    ".xlsm": "Calc MS Excel 2007 VBA XML",
+    ".xls": "MS Excel 97",
+    ".ods": "calc8",
+}
+
+
+def write_libreoffice_fixtures(openpyxl_file: Path) -> None:
+    if soffice() is None:
+        print("soffice not found: LibreOffice-saved fixtures left as they are")
+        return
+    for extension, filter_name in LIBREOFFICE_FILTERS.items():
+        convert(openpyxl_file, DATA / f"routing_lo{extension}", filter_name)
+    with tempfile.TemporaryDirectory() as work:
+        source = formula_source(Path(work))
+        for extension in (".xlsx", ".xls", ".ods"):
+            convert(source, DATA / f"routing_formulas_lo{extension}",
+                    LIBREOFFICE_FILTERS[extension])
+
+
+# --------------------------------------------------------------------------- bad corpus
+
+
+def _png() -> bytes:
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return (struct.pack(">I", len(body)) + kind + body +
+                struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF))
+    header = struct.pack(">IIBBBBB", 1, 1, 8, 0, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) +
+            chunk(b"IDAT", zlib.compress(b"\x00\x00")) + chunk(b"IEND", b""))
+
+
+def write_bad_corpus(openpyxl_file: Path) -> None:
+    BAD.mkdir(exist_ok=True)
+    good = openpyxl_file.read_bytes()
+    header_csv = _csv_bytes([HEADERS])
+
+    (BAD / "empty.csv").write_bytes(b"")
+    (BAD / "empty.xlsx").write_bytes(b"")
+    (BAD / "truncated.xlsx").write_bytes(good[: len(good) * 3 // 5])
+    (BAD / "png_renamed.xlsx").write_bytes(_png())
+    (BAD / "pdf_renamed.csv").write_bytes(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<<>>\nendobj\n")
+    (BAD / "no_required_columns.csv").write_bytes(
+        _csv_bytes([["Product", "Step", "Minutes"], ["Widget", "Cut", "5"]]))
+    (BAD / "title_only.csv").write_bytes(b"Routing export\nNothing here yet\n")
+    (BAD / "header_only.csv").write_bytes(header_csv + b"\r\n\r\n,,,\r\n")
+    rng = random.Random(7)
+    (BAD / "binary_garbage.csv").write_bytes(bytes(rng.randrange(256) for _ in range(2048)))
+    # Text at first sight; NUL bytes further down (the first 4 KB are clean).
+    (BAD / "nul_bytes.csv").write_bytes(
+        header_csv + _csv_bytes([ROWS[0]]) * 60 + b"C\x00\x00t," * 10 + b"\r\n")
+    (BAD / "two_columns_one_field.csv").write_bytes(
+        _csv_bytes([["Product ID", *HEADERS], [PRODUCTS[0], *_row_text(ROWS[0])]]))
+    (BAD / "csv_renamed.xlsx").write_bytes(_csv_bytes([HEADERS, *ROWS[:2]]))
+    (BAD / "html_renamed.xls").write_bytes(
+        b"<html><body><table><tr><td>product_id</td></tr></table></body></html>\n")
+
+    book = _openpyxl_workbook()
+    book.active.title = "Summary"
+    book.active.append(["Product", "Lines"])
+    other = book.create_sheet("Notes")
+    other.append(["product_id", "process_id", "comment"])
+    save_stable(book, BAD / "no_required_sheets.xlsx")
+
+    book = _openpyxl_workbook()
+    book.active.append(HEADERS)
+    book.active.append([None] * len(HEADERS))
+    save_stable(book, BAD / "header_only.xlsx")
+
+    with zipfile.ZipFile(BAD / "zip_not_workbook.xlsx", "w") as package:
+        package.writestr(zipfile.ZipInfo("readme.txt", _ZIP_TIME), "just a zip")
+    with zipfile.ZipFile(BAD / "word_document.xlsx", "w") as package:
+        package.writestr(zipfile.ZipInfo("[Content_Types].xml", _ZIP_TIME), "<Types/>")
+        package.writestr(zipfile.ZipInfo("word/document.xml", _ZIP_TIME), "<document/>")
+
+    write_encrypted(openpyxl_file, BAD / "encrypted.xlsx")
+    lo_xls = DATA / "routing_lo.xls"
+    if lo_xls.exists():
+        data = lo_xls.read_bytes()
+        (BAD / "truncated.xls").write_bytes(data[:1024])
+
+
+def _row_text(row: list[Any]) -> list[str]:
+    return [_text(c) for c in row]
+
+
+def write_encrypted(source: Path, target: Path) -> None:
+    """Encrypt with the password "secret"; kept once made (the salt is random each time)."""
+    if target.exists():
+        return
+    try:
+        import msoffcrypto  # type: ignore[import-not-found]
+        from msoffcrypto.format.ooxml import OOXMLFile  # type: ignore[import-not-found]
+    except ImportError:
+        print("msoffcrypto-tool not installed: bad/encrypted.xlsx left as it is")
+        return
+    del msoffcrypto
+    with source.open("rb") as plain, target.open("wb") as secret:
+        OOXMLFile(plain).encrypt("secret", secret)
+
+
+# --------------------------------------------------------------------------- main
+
+
+def main() -> int:
+    write_text_fixtures()
+    openpyxl_file = write_openpyxl_fixture()
+    write_title_block_fixture()
+    write_xlsxwriter_fixture()
+    write_two_sheets_fixture()
+    write_libreoffice_fixtures(openpyxl_file)
+    write_bad_corpus(openpyxl_file)
+    print(f"fixtures written to {DATA}")
+    return 0
+
+
+if __name__ == "__main__":
+    os.chdir(DATA)
+    sys.exit(main())
