@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 import logging
 import signal
 import sys
@@ -18,12 +19,14 @@ from typing import Any
 
 import click
 from click.core import ParameterSource
+from rich.table import Table
 
-from . import api
-from .client import Connection
-from .config import CONNECTION_KEYS, RUN_KEYS, load_config
+from . import api, roundtrip, schema
+from . import undo as undo_lib
+from .client import Connection, FlowtracClient
+from .config import CONNECTION_KEYS, RUN_KEYS, load_config, mask
 from .diff import Blank, Mode, Scope
-from .errors import SyncError, UsageError
+from .errors import ConnectionProblem, ServerError, SyncError, UsageError
 from .output import Output
 
 EXIT_CODES_HELP = """\b
@@ -310,6 +313,235 @@ def demo(output: str) -> None:
                 codes.append(int(exit_.code or 0))
     click.echo(f"\nOpen {folder / 'routing.report.xlsx'} to see what happened to every row.")
     sys.exit(max(codes))
+
+
+# --------------------------------------------------------------------------- round trip and
+# unattended use: export, template, config check, undo (issue 5)
+
+
+def _print_json(data: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+@main.command("export", epilog=EXIT_CODES_HELP)
+@click.argument("out", type=click.Path(dir_okay=False))
+@click.option("--filter", "filters", multiple=True, metavar="COL=VALUE",
+              help="Only lines matching this filter of the API (col=value, col-in=a,b, "
+                   "col-gt=5, col-contains=text, col-isnull ...); repeat to combine.")
+@click.option("--product", "products", multiple=True, metavar="NAME",
+              help="Only this product's lines (exact name or barcode); repeatable.")
+@click.option("--format", "fmt", type=click.Choice(["xlsx", "csv"]),
+              help="File format (default: csv for a .csv name, else xlsx).")
+@_connection_options
+@_common_output
+@click.pass_context
+@_guarded
+def export_command(ctx: click.Context, out: str, **params: Any) -> int:
+    """Write the current lines to OUT, ready to edit and upload again (plan, then apply).
+
+    Columns: id, the fields you can change, edited (so a line changed on the server since
+    becomes a conflict instead of being overwritten), and greyed read-only context."""
+    p = _from_config(ctx, params)
+    exported = asyncio.run(roundtrip.export(_connection(p), out, filters=p["filters"],
+                                            products=p["products"], fmt=p["fmt"]))
+    for warning in exported.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    if p["as_json"]:
+        _print_json(exported.to_json())
+    else:
+        click.echo(f"exported {exported.lines} lines to {exported.path}")
+    return 0
+
+
+@main.command("template")
+@click.argument("out", type=click.Path(dir_okay=False))
+@_guarded
+def template_command(out: str) -> int:
+    """Write an empty workbook for new lines to OUT (.xlsx): headers, dropdowns, validation
+    and an Instructions sheet."""
+    path = roundtrip.write_template(out)
+    click.echo(f"template written to {path}")
+    return 0
+
+
+@main.group("config")
+def config_group() -> None:
+    """Settings for nightly jobs (--config FILE, environment, command line)."""
+
+
+@config_group.command("check", epilog=EXIT_CODES_HELP)
+@_run_options
+@click.option("--journal", type=click.Path(dir_okay=False), help="Journal path.")
+@_connection_options
+@click.option("-v", "--verbose", count=True, help="More detail (-vv: HTTP requests).")
+@click.pass_context
+@_guarded
+def config_check(ctx: click.Context, **params: Any) -> int:
+    """Show the effective settings and where each comes from (command line > environment >
+    config file > default), secrets masked; then test the login."""
+    p = _from_config(ctx, params)
+    settings = load_config(p["config_path"])[0] if p.get("config_path") else {}
+    config_source = _source_of(ctx, "config_path", settings={})
+    click.echo(f"config file: {p.get('config_path') or '(none)'}"
+               + (f"  [{config_source}]" if p.get("config_path") else ""))
+    for name in CONNECTION_KEYS + RUN_KEYS:
+        value = p.get(name)
+        if value is None:
+            click.echo(f"  {name:<13} (not set)")
+            continue
+        shown = str(mask(name, value))
+        click.echo(f"  {name:<13} {shown:<44} [{_source_of(ctx, name, settings)}]")
+    connection = _connection(p)
+    asyncio.run(_check_login(connection, retries=int(p.get("retries", 5))))
+    click.echo(f"OK: logged in to {connection.host} and read the product-process list")
+    return 0
+
+
+def _source_of(ctx: click.Context, name: str, settings: dict[str, Any]) -> str:
+    """Where an effective setting came from, as ``_from_config`` decided it."""
+    source = ctx.get_parameter_source(name)
+    if source is ParameterSource.COMMANDLINE:
+        return "command line"
+    if source is ParameterSource.ENVIRONMENT:
+        envvar = next((p.envvar for p in ctx.command.params if p.name == name), None)
+        return f"environment {envvar}" if isinstance(envvar, str) else "environment"
+    if name in settings:
+        return "config file"
+    if ctx.params.get(name) is not None:
+        return "default"
+    return "not set"
+
+
+async def _check_login(connection: Connection, *, retries: int) -> None:
+    """Log in and read one (empty) listing; ConnectionProblem (exit 4) when refused."""
+    async with FlowtracClient(connection, concurrency=1, retries=retries) as client:
+        await client.login()
+        try:
+            await client.list_lines([(schema.ID.filter_name or schema.ID.name, _NIL_UUID)])
+        except ServerError as exc:
+            raise ConnectionProblem(f"Logged in to {connection.host}, but reading the "
+                                    f"product-process list failed: {exc}") from None
+
+
+_NIL_UUID = "00000000-0000-0000-0000-000000000000"
+
+
+@main.command("undo", epilog=EXIT_CODES_HELP)
+@click.argument("journal", type=click.Path(dir_okay=False))
+@click.option("--run", "runs", multiple=True, metavar="ID",
+              help="Undo this run of the journal (default: its last run); repeat for several, "
+                   "e.g. an interrupted run and the rerun that finished it; 'all' for every "
+                   "run.")
+@click.option("-y", "--yes", is_flag=True, help="Do not ask; required without a terminal.")
+@click.option("--dry-run", is_flag=True, help="Only show and report what would be undone.")
+@click.option("--report", "undo_report", type=click.Path(dir_okay=False),
+              help="Report path (default: <journal name>.undo.xlsx beside the journal).")
+@click.option("--undo-journal", type=click.Path(dir_okay=False),
+              help="Journal of the undo's own writes (default: <journal name>"
+                   ".undo.journal.jsonl); undoing it redoes the run.")
+@click.option("--concurrency", type=click.IntRange(1, 256), default=16, show_default=True,
+              help="Most requests in flight at once.")
+@click.option("--rate", type=click.FloatRange(min=0.1), help="Most requests per second.")
+@click.option("--retries", type=click.IntRange(0, 20), default=5, show_default=True,
+              help="Retries of a request that failed for a passing reason.")
+@_connection_options
+@_common_output
+@click.pass_context
+@_guarded
+def undo_command(ctx: click.Context, journal: str, **params: Any) -> int:
+    """Revert the run recorded in JOURNAL: delete the lines it created, restore the fields it
+    updated, re-create the lines it deleted (new ids).  A line changed on the server since
+    the run is a conflict and is left alone.  Shows the plan first, like apply."""
+    p = _from_config(ctx, params)
+    out = Output(as_json=p["as_json"], quiet=p["quiet"])
+    if not p["yes"] and not p["dry_run"] and not sys.stdin.isatty():
+        raise UsageError("undo needs --yes when there is no terminal to ask (nothing sent)")
+    connection = _connection(p)
+    default_report, default_journal = undo_lib.default_undo_paths(journal)
+    report = Path(p["undo_report"]) if p.get("undo_report") else default_report
+    tuning = {"concurrency": int(p["concurrency"]), "rate": p.get("rate"),
+              "retries": int(p["retries"])}
+    planned = asyncio.run(undo_lib.plan_undo(journal, connection, runs=p["runs"] or None,
+                                             **tuning))
+    if p["dry_run"] or not planned.writes:
+        result = undo_lib.UndoResult(planned)
+        path = result.write_report(report)
+        _undo_output(out, result, path, title="Undo plan")
+        if not planned.writes:
+            out.say("nothing to undo")
+        return result.exit_code
+    _undo_counts(out, planned, title="Undo plan", console=out.err)
+    total = len(planned.writes)
+    if not p["yes"] and not click.confirm(f"Undo {total} changes on {connection.host}?",
+                                          default=False, err=True):
+        out.say("nothing sent")
+        return 0
+    journal_path = Path(p["undo_journal"]) if p.get("undo_journal") else default_journal
+    result = _undo_with_progress(planned, connection, journal_path, out, tuning)
+    path = result.write_report(report)
+    _undo_output(out, result, path, title="Undo", journal=journal_path)
+    return result.exit_code
+
+
+def _undo_with_progress(planned: undo_lib.UndoPlan, connection: Connection, journal: Path,
+                        out: Output, tuning: dict[str, Any]) -> undo_lib.UndoResult:
+    async def run() -> undo_lib.UndoResult:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+
+        def on_signal() -> None:
+            if not stop.is_set():
+                out.say("stopping: letting requests in flight finish, then writing the report")
+                stop.set()
+            else:
+                loop.remove_signal_handler(signal.SIGINT)
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, on_signal)
+        with out.progress(len(planned.writes)) as update:
+            return await undo_lib.execute_undo(planned, connection, journal=journal,
+                                               on_progress=update, stop=stop, **tuning)
+
+    result = asyncio.run(run())
+    if result.execution and result.execution.stopped and result.execution.fatal is None:
+        out.say("interrupted: the report shows what was undone; run the same undo again to "
+                "continue")
+    return result
+
+
+def _undo_output(out: Output, result: undo_lib.UndoResult, report: Path, *, title: str,
+                 journal: Path | None = None) -> None:
+    if out.as_json:
+        data = result.to_json()
+        data.update(report=str(report), journal=str(journal) if journal else None)
+        _print_json(data)
+        return
+    _undo_counts(out, result.plan, title=title, console=out.out)
+    out.out.print(f"report: {report}", markup=False)
+    if journal is not None:
+        out.out.print(f"undo journal: {journal}", markup=False)
+
+
+def _undo_counts(out: Output, planned: undo_lib.UndoPlan, *, title: str, console: Any) -> None:
+    if out.as_json:
+        return
+    table = Table(title=f"{title}: {planned.journal.name} "
+                        f"(run {', '.join(r.run_id for r in planned.runs)})",
+                  title_justify="left")
+    table.add_column("status")
+    table.add_column("lines", justify="right")
+    for status, count in sorted(planned.counts().items(), key=lambda kv: -kv[1]):
+        table.add_row(status, str(count))
+    console.print(table)
+    if out.quiet:
+        return
+    problems = planned.problems()
+    if problems:
+        console.print("First problems:", markup=False)
+        for line in problems:
+            console.print(f"  {line}", markup=False)
+    for warning in planned.warnings:
+        out.err.print(f"warning: {warning}", markup=False)
 
 
 def _register_optional_commands() -> None:

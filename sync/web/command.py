@@ -1,0 +1,140 @@
+"""``flowtrac-sync serve``: the planners' web page, until Ctrl-C."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from typing import Any
+
+import click
+from click.core import ParameterSource
+
+from sync.config import load_config
+from sync.errors import SyncError, UsageError
+
+from .app import (
+    DEFAULT_MAX_UPLOAD_MB,
+    DEFAULT_PORT,
+    WebSettings,
+    is_loopback,
+    resolve_base_url,
+    running_web,
+)
+
+#: Settings ``serve`` takes from a --config file; credentials are not among them: planners
+#: sign in on the page, each as themselves.
+_CONFIG_KEYS = ("company", "base_url", "insecure", "allow_http", "timeout")
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on. Anything but loopback makes the page reachable "
+                   "from other machines (over plain http).")
+@click.option("--port", default=DEFAULT_PORT, show_default=True, type=click.IntRange(0, 65535),
+              help="Port to listen on (0 picks a free one).")
+@click.option("--demo", is_flag=True,
+              help="Run against the built-in Flowtrac emulator with demo data: no account "
+                   "needed.")
+@click.option("--company", envvar="FLOWTRAC_COMPANY", metavar="NAME",
+              help="Flowtrac company: https://NAME.flowtrac.com/api.")
+@click.option("--base-url", envvar="FLOWTRAC_BASE_URL", metavar="URL",
+              help="API base URL, e.g. http://127.0.0.1:8765/api.")
+@click.option("--config", "config_path", envvar="FLOWTRAC_CONFIG",
+              type=click.Path(dir_okay=False),
+              help="TOML file with these settings (its token, badge and PIN are not used).")
+@click.option("--insecure", is_flag=True, help="Do not verify TLS certificates.")
+@click.option("--allow-http", is_flag=True,
+              help="Allow credentials over plain http:// to a non-loopback Flowtrac.")
+@click.option("--timeout", type=click.FloatRange(min=1), default=30.0, show_default=True,
+              help="Seconds before a request to Flowtrac is given up.")
+@click.option("--max-upload-mb", type=click.IntRange(1, 1024), default=DEFAULT_MAX_UPLOAD_MB,
+              show_default=True, help="Largest file the page accepts.")
+@click.option("--session-minutes", type=click.IntRange(1), default=60, show_default=True,
+              help="A session idle this long ends; its uploads are removed.")
+@click.option("--demo-latency-ms", type=click.FloatRange(0), default=0.0,
+              help="With --demo: delay each emulator answer, to watch the progress.")
+@click.option("-v", "--verbose", count=True, help="Log each request to the page.")
+@click.pass_context
+def serve(ctx: click.Context, host: str, port: int, demo: bool, **params: Any) -> None:
+    """Serve the planners' web page: sign in, upload a sheet, review the plan, apply it
+    with live progress, download the reconciliation report."""
+    logging.basicConfig(level=logging.INFO if params["verbose"] else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        stream=sys.stderr)
+    try:
+        settings = _settings(ctx, host, demo, params)
+    except SyncError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    if not is_loopback(host):
+        click.secho(f"warning: listening on {host}: the page is reachable from other machines, "
+                    f"over plain http (sign-ins and sheets travel unencrypted). Use it only on "
+                    f"a trusted network, or put it behind an https proxy.", fg="yellow",
+                    err=True)
+    try:
+        asyncio.run(_serve(settings, host, port, access_log=bool(params["verbose"])))
+    except OSError as exc:
+        raise click.ClickException(f"Cannot serve on {host}:{port}: {exc.strerror}.") from None
+    except KeyboardInterrupt:
+        pass
+    click.echo("Stopped; uploads removed.")
+
+
+def _settings(ctx: click.Context, host: str, demo: bool, params: dict[str, Any]) -> WebSettings:
+    p = _with_config(ctx, params)
+    if demo:
+        given = [f"--{n.replace('_', '-')}" for n in ("company", "base_url")
+                 if ctx.get_parameter_source(n) is ParameterSource.COMMANDLINE]
+        if given:
+            raise UsageError(f"--demo runs its own Flowtrac emulator; leave out "
+                             f"{' and '.join(given)}.")
+        base_url = None
+    else:
+        base_url = resolve_base_url(p.get("company"), p.get("base_url"),
+                                    allow_http=bool(p.get("allow_http")))
+    return WebSettings(base_url=base_url, insecure=bool(p.get("insecure")),
+                       allow_http=bool(p.get("allow_http")), timeout_s=float(p["timeout"]),
+                       demo=demo, demo_latency_ms=float(p["demo_latency_ms"]),
+                       max_upload_bytes=int(p["max_upload_mb"]) * 2**20,
+                       session_idle_s=int(p["session_minutes"]) * 60.0, listen_host=host)
+
+
+def _with_config(ctx: click.Context, params: dict[str, Any]) -> dict[str, Any]:
+    """Fill what the user did not give (on the line or in the environment) from --config."""
+    path = params.get("config_path")
+    if not path:
+        return params
+    settings, warnings = load_config(path)
+    for warning in warnings:
+        click.echo(f"warning: {warning}", err=True)
+    merged = dict(params)
+    for name in _CONFIG_KEYS:
+        if name in settings and ctx.get_parameter_source(name) in (None,
+                                                                   ParameterSource.DEFAULT):
+            merged[name] = settings[name]
+    if any(settings.get(k) for k in ("token", "badge", "pin")):
+        click.echo("note: serve does not use the config file's token, badge or PIN: each "
+                   "planner signs in on the page.", err=True)
+    return merged
+
+
+async def _serve(settings: WebSettings, host: str, port: int, *, access_log: bool) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signum, stop.set)
+    async with running_web(settings, host, port, access_log=access_log) as web:
+        target = web.state.host
+        click.secho(f"Planners' page: {web.url}", bold=True)
+        if settings.demo:
+            click.echo(f"Demo: Flowtrac emulator with sample data at {web.state.base_url}; "
+                       f"press 'Sign in to the demo' on the page.")
+        else:
+            click.echo(f"Flowtrac: {target}")
+        click.echo("Press Ctrl-C to stop.")
+        sys.stdout.flush()
+        await stop.wait()

@@ -1,0 +1,615 @@
+"""Routes of the planners' page, and the middlewares that guard them.
+
+Guards, outermost first: security headers and the Host check (``guard``), then the session
+(``sessions``: a random id in an HttpOnly, SameSite=Strict cookie).  Every POST checks the
+session's CSRF token (``_csrf_ok``) before it does anything.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import shutil
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from aiohttp import BodyPartReader, web
+from multidict import MultiDictProxy
+
+from sync import api
+from sync.client import Connection
+from sync.diff import Blank, Mode, Scope
+from sync.errors import AuthError, InputError, SyncError, UsageError
+from sync.report.palette import STATUS_ORDER, shade_of
+
+from . import runs, views
+from .app import STATE, WebState
+from .html import Html
+from .sessions import MAX_UPLOADS_PER_SESSION, Session, Upload, UploadState, safe_file_name
+
+log = logging.getLogger(__name__)
+
+COOKIE = "ftsync_session"
+STATIC_DIR = Path(__file__).with_name("static")
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+#: Multipart framing and the small fields around the file.
+_FORM_OVERHEAD = 64 * 1024
+_FIELD_LIMIT = 2000
+_CHUNK = 256 * 1024
+
+CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+       "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+# Typed request keys where aiohttp has them (3.14+); plain strings before.
+_RequestKey: Any = getattr(web, "RequestKey", None)
+SESSION_KEY: Any = _RequestKey("flowtrac_session", Session) if _RequestKey else "session"
+END_SESSION_KEY: Any = _RequestKey("flowtrac_end_session", bool) if _RequestKey else "end"
+
+
+def _state(request: web.Request) -> WebState:
+    return request.app[STATE]
+
+
+# --------------------------------------------------------------------------- middlewares
+
+def _host_name(host_header: str) -> str:
+    """``Host`` without its port: ``[::1]:8780`` -> ``::1``, ``localhost:8780`` -> ``localhost``."""
+    host = host_header.lower()
+    if host.startswith("["):
+        return host[1:].split("]", 1)[0]
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+@web.middleware
+async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Security headers on every answer; refuse unknown Host names and cross-site POSTs;
+    turn errors into pages (a bug's details go to the log, never to the page)."""
+    state = _state(request)
+    if state.allowed_hosts and _host_name(request.host) not in state.allowed_hosts:
+        response: web.StreamResponse = web.Response(
+            status=421, text="This server answers only to localhost / 127.0.0.1.\n")
+    elif request.method == "POST" and _cross_site(request):
+        response = _plain_error(request, 403, "Refused",
+                                "This form was sent from another site; nothing was done.")
+    else:
+        try:
+            response = await handler(request)
+        except web.HTTPException as exc:
+            if exc.status >= 400:
+                response = _plain_error(request, exc.status, exc.reason, exc.text or "")
+            else:
+                raise
+        except Exception:
+            log.exception("error in %s %s", request.method, request.path)
+            response = _plain_error(request, 500, "Something went wrong",
+                                    "The page's server hit an unexpected error; its log has "
+                                    "the details. Nothing more was sent to Flowtrac.")
+    headers = response.headers
+    headers["Content-Security-Policy"] = CSP
+    headers["X-Content-Type-Options"] = "nosniff"
+    headers["X-Frame-Options"] = "DENY"
+    headers["Referrer-Policy"] = "same-origin"
+    headers["Cross-Origin-Opener-Policy"] = "same-origin"
+    if not request.path.startswith("/static/"):
+        headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _cross_site(request: web.Request) -> bool:
+    if request.headers.get("Sec-Fetch-Site", "same-origin") not in ("same-origin", "none"):
+        return True
+    origin = request.headers.get("Origin")
+    return bool(origin) and origin != f"{request.scheme}://{request.host}"
+
+
+def _plain_error(request: web.Request, status: int, title: str, text: str) -> web.Response:
+    """An error page: the full page when there is a session, a bare one otherwise."""
+    if isinstance(request.get(SESSION_KEY), Session):
+        body = views.message_page(_ctx(request), title, text)
+    else:
+        body = Html(f"<!doctype html><meta charset='utf-8'><title>{views.esc(title)}</title>"
+                    f"<h1>{views.esc(title)}</h1><p>{views.esc(text)}</p>"
+                    f"<p><a href='/'>Start page</a></p>")
+    return web.Response(status=status, text=body, content_type="text/html")
+
+
+@web.middleware
+async def sessions(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Find the browser's session (or start one for a page view); keep the cookie current."""
+    if request.path.startswith("/static/") or request.path == "/status.css":
+        return await handler(request)
+    store = _state(request).sessions()
+    sent_id = request.cookies.get(COOKIE)
+    session = store.get(sent_id)
+    if session is None and request.method == "GET":
+        session = store.create()
+    if session is None:
+        return _plain_error(request, 403, "Your session has ended",
+                            "The session expired or the server restarted, so this form was "
+                            "not accepted. Go to the start page and try again.")
+    request[SESSION_KEY] = session
+    response = await handler(request)
+    if request.get(END_SESSION_KEY):
+        response.del_cookie(COOKIE, path="/")
+    elif session.id != sent_id:
+        response.set_cookie(COOKIE, session.id, httponly=True, samesite="Strict", path="/",
+                            secure=request.secure)
+    return response
+
+
+MIDDLEWARES = [guard, sessions]
+
+
+# --------------------------------------------------------------------------- helpers
+
+def _session(request: web.Request) -> Session:
+    session = request[SESSION_KEY]
+    assert isinstance(session, Session)
+    return session
+
+
+def _ctx(request: web.Request) -> views.PageContext:
+    state = _state(request)
+    session = _session(request)
+    host = session.connection.host if session.connection else state.host
+    return views.PageContext(session, host, state.settings.demo,
+                             state.settings.max_upload_bytes)
+
+
+def _html(body: Html, status: int = 200) -> web.Response:
+    return web.Response(status=status, text=body, content_type="text/html")
+
+
+def _redirect(location: str) -> web.Response:
+    return web.Response(status=303, headers={"Location": location})
+
+
+def _csrf_ok(session: Session, sent: str | None) -> bool:
+    return bool(sent) and hmac.compare_digest(str(sent).encode(), session.csrf.encode())
+
+
+def _csrf_refused(request: web.Request) -> web.Response:
+    log.warning("refused a %s to %s without a valid CSRF token", request.method, request.path)
+    return _html(views.message_page(
+        _ctx(request), "Form refused",
+        "The form's security token is missing or out of date (the page was open too long, or "
+        "the form came from elsewhere). Nothing was done; reload the page and try again."),
+        403)
+
+
+async def _form(request: web.Request) -> MultiDictProxy[Any]:
+    return await request.post()
+
+
+def _home(request: web.Request, error: str | None = None, status: int = 200) -> web.Response:
+    return _html(views.home_page(_ctx(request), error=error, samples=_samples(request)),
+                 status)
+
+
+def _samples(request: web.Request) -> list[str]:
+    if not _state(request).settings.demo:
+        return []
+    from sync.demo import MESSY_XLSX, ROUTING_CSV, ROUTING_XLSX, SAMPLE_DIR
+
+    return [n for n in (ROUTING_XLSX, ROUTING_CSV, MESSY_XLSX) if (SAMPLE_DIR / n).is_file()]
+
+
+def _attachment(path: Path, name: str, content_type: str) -> web.FileResponse:
+    return web.FileResponse(path, headers={
+        "Content-Type": content_type,
+        "Content-Disposition": f'attachment; filename="{safe_file_name(name)}"'})
+
+
+def _upload_or_404(request: web.Request) -> Upload:
+    upload = _session(request).uploads.get(request.match_info["upload_id"])
+    if upload is None:
+        raise web.HTTPNotFound(reason="No such upload",
+                               text="This upload is not in your session (it ended, or the "
+                                    "server restarted). Upload the file again.")
+    return upload
+
+
+# --------------------------------------------------------------------------- sign-in
+
+async def index(request: web.Request) -> web.Response:
+    session = _session(request)
+    if not session.signed_in:
+        return _html(views.signin_page(_ctx(request)))
+    return _home(request)
+
+
+async def signin(request: web.Request) -> web.Response:
+    session = _session(request)
+    form = await _form(request)
+    if not _csrf_ok(session, form.get("csrf")):
+        return _csrf_refused(request)
+    state = _state(request)
+    settings = state.settings
+    badge = str(form.get("badge") or "").strip()
+    pin = str(form.get("pin") or "").strip()
+    token = str(form.get("token") or "").strip()
+    if form.get("demo") and settings.demo:
+        from sync.emulator import DEMO_BADGE, DEMO_PIN
+
+        badge, pin, token = DEMO_BADGE, DEMO_PIN, ""
+    ctx = _ctx(request)
+    if session.signin_blocked(time.monotonic()):
+        return _html(views.signin_page(ctx, badge=badge, error=(
+            "Too many failed sign-ins; wait a minute, then try again.")), 429)
+    if not token and not (badge and pin):
+        return _html(views.signin_page(ctx, badge=badge, error=(
+            "Enter your badge and PIN, or a token.")), 400)
+    try:
+        connection = Connection.from_options(
+            base_url=state.base_url, token=token or None,
+            badge=None if token else badge, pin=None if token else pin,
+            insecure=settings.insecure, allow_http=settings.allow_http,
+            timeout_s=settings.timeout_s)
+        await runs.check_sign_in(connection)
+    except SyncError as exc:
+        session.signin_failures.append(time.monotonic())
+        log.info("sign-in with a %s refused: %s", "token" if token else "badge", exc)
+        if token and isinstance(exc, AuthError):
+            # The library's sentence speaks of command-line options; say it for this page.
+            message = ("Sign-in failed (token): Flowtrac did not accept the token (it may have "
+                       "expired). Get a new one, or sign in with your badge and PIN.")
+        else:
+            message = f"Sign-in failed ({'token' if token else f'badge {badge}'}): {exc}"
+        return _html(views.signin_page(ctx, badge="" if token else badge, error=message), 401)
+    session.connection = connection
+    session.signed_in_as = ("demo planner" if form.get("demo") and settings.demo
+                            else "with a token" if token else f"badge {badge}")
+    session.signin_failures.clear()
+    _state(request).sessions().rotate(session)
+    session.flash("ok", f"Signed in to {connection.host}.")
+    log.info("signed in to %s (%s)", connection.host, session.signed_in_as)
+    return _redirect("/")
+
+
+async def signout(request: web.Request) -> web.Response:
+    session = _session(request)
+    form = await _form(request)
+    if not _csrf_ok(session, form.get("csrf")):
+        return _csrf_refused(request)
+    _state(request).sessions().end(session)
+    request[END_SESSION_KEY] = True
+    return _redirect("/")
+
+
+# --------------------------------------------------------------------------- upload + plan
+
+class _TooLarge(Exception):
+    pass
+
+
+async def _save_part(part: BodyPartReader, target: Path, limit: int) -> int:
+    written = 0
+    # 0600: the file is the planner's data; the folder is 0700 already.
+    with open(target, "xb") as out:
+        target.chmod(0o600)
+        while chunk := await part.read_chunk(_CHUNK):
+            written += len(chunk)
+            if written > limit:
+                raise _TooLarge
+            out.write(chunk)
+    return written
+
+
+async def _read_field(part: BodyPartReader) -> str:
+    data = b""
+    while chunk := await part.read_chunk(_FIELD_LIMIT):
+        data += chunk
+        if len(data) > _FIELD_LIMIT:
+            break
+    return data[:_FIELD_LIMIT].decode("utf-8", "replace")
+
+
+async def _drain(request: web.Request, cap: int) -> None:
+    """Read (and drop) the rest of a refused upload, so the browser, still sending, gets
+    the answer instead of a reset connection; beyond ``cap`` the connection is closed."""
+    seen = 0
+    while seen < cap and (chunk := await request.content.readany()):
+        seen += len(chunk)
+
+
+async def _too_large(request: web.Request, name: str) -> web.Response:
+    limit_bytes = _state(request).settings.max_upload_bytes
+    await _drain(request, 4 * limit_bytes)
+    limit = views.size_text(limit_bytes)
+    return _home(request, f"{name} is larger than {limit}, the most this page accepts. Split "
+                          f"the sheet, or use the command line (flowtrac-sync apply) for "
+                          f"large files.", 413)
+
+
+def _options(fields: dict[str, str]) -> api.SyncOptions:
+    """The form's choices as SyncOptions; UsageError with one sentence for a bad value."""
+    try:
+        mode = Mode(fields.get("mode") or Mode.UPSERT.value)
+        scope = Scope(fields.get("scope") or Scope.SHEET.value)
+    except ValueError:
+        raise UsageError("Choose one of the modes and scopes the form offers.") from None
+    max_delete: int | None = None
+    raw = (fields.get("max_delete") or "").strip()
+    if raw:
+        if not raw.isdigit():
+            raise UsageError(f"The delete limit must be a whole number of 0 or more, got "
+                             f"{raw[:20]!r}.")
+        max_delete = int(raw)
+    sheet = (fields.get("sheet") or "").strip() or None
+    blank = Blank.KEEP if fields.get("blank_keep") else Blank.CLEAR
+    return api.SyncOptions(mode=mode, scope=scope, blank=blank, max_delete=max_delete,
+                           sheet=sheet)
+
+
+async def upload(request: web.Request) -> web.Response:
+    session = _session(request)
+    state = _state(request)
+    limit = state.settings.max_upload_bytes
+    if not session.signed_in:
+        session.flash("error", "Sign in first.")
+        return _redirect("/")
+    if request.content_length is not None and request.content_length > limit + _FORM_OVERHEAD:
+        return await _too_large(request, "The file")
+    if not request.content_type.startswith("multipart/"):
+        form = await _form(request)
+        if not _csrf_ok(session, form.get("csrf")):
+            return _csrf_refused(request)
+        return _home(request, "Choose a file to upload (a workbook or a CSV file).", 400)
+
+    reader = await request.multipart()
+    fields: dict[str, str] = {}
+    # The token comes as a header (scripts) or as a form field sent before the file.
+    csrf_ok = _csrf_ok(session, request.headers.get("X-CSRF-Token"))
+    stored: Path | None = None
+    folder: Path | None = None
+    try:
+        while (part := await reader.next()) is not None:
+            if not isinstance(part, BodyPartReader):
+                continue
+            if part.name == "file":
+                if not csrf_ok:
+                    return _csrf_refused(request)  # before reading the file at all
+                if not part.filename or stored is not None:   # empty, or a second file
+                    await part.release()
+                    continue
+                name = safe_file_name(part.filename)
+                folder = Path(tempfile.mkdtemp(prefix="u-",
+                                               dir=state.sessions().folder_of(session)))
+                stored = folder / name
+                try:
+                    await _save_part(part, stored, limit)
+                except _TooLarge:
+                    return await _too_large(request, name)
+            else:
+                value = await _read_field(part)
+                if part.name == "csrf":
+                    csrf_ok = csrf_ok or _csrf_ok(session, value)
+                elif part.name:
+                    fields[part.name] = value
+        if not csrf_ok:
+            return _csrf_refused(request)
+        if stored is None:
+            return _home(request, "Choose a file to upload (a workbook or a CSV file).", 400)
+        options = _options(fields)
+        response = await _plan_and_show(request, session, stored, options)
+        if response.status < 400:
+            folder = None           # kept: the upload owns it now
+        return response
+    except UsageError as exc:
+        return _home(request, str(exc), 400)
+    finally:
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+async def _plan_and_show(request: web.Request, session: Session, path: Path,
+                         options: api.SyncOptions) -> web.Response:
+    assert session.connection is not None
+    try:
+        planned = await runs.make_plan(path, session.connection, options)
+    except (InputError, UsageError) as exc:
+        return _home(request, str(exc), 400)
+    except AuthError as exc:
+        session.connection = None
+        return _html(views.signin_page(_ctx(request), error=(
+            f"Flowtrac no longer accepts this sign-in ({exc}) Sign in again.")), 401)
+    except SyncError as exc:
+        return _home(request, f"Could not make the plan: {exc}", 502)
+    new = runs.new_upload(path, options, planned)
+    session.uploads[new.id] = new
+    _trim_uploads(session)
+    return _redirect(f"/plans/{new.id}")
+
+
+def _trim_uploads(session: Session) -> None:
+    while len(session.uploads) > MAX_UPLOADS_PER_SESSION:
+        old = next((u for u in session.uploads.values()
+                    if u.state is not UploadState.APPLYING), None)
+        if old is None:
+            return
+        del session.uploads[old.id]
+        shutil.rmtree(old.folder, ignore_errors=True)
+
+
+async def plan_view(request: web.Request) -> web.Response:
+    upload_ = _upload_or_404(request)
+    stale = runs.plan_is_stale(upload_, _state(request).settings.plan_max_age_s)
+    return _html(views.plan_page(_ctx(request), upload_, stale=stale))
+
+
+async def replan(request: web.Request) -> web.Response:
+    session = _session(request)
+    form = await _form(request)
+    if not _csrf_ok(session, form.get("csrf")):
+        return _csrf_refused(request)
+    old = _upload_or_404(request)
+    if not session.signed_in:
+        session.flash("error", "Sign in first.")
+        return _redirect("/")
+    if old.state is UploadState.APPLYING:
+        session.flash("warning", "Wait until the apply has finished.")
+        return _redirect(f"/plans/{old.id}")
+    folder = Path(tempfile.mkdtemp(prefix="u-", dir=_state(request).sessions().folder_of(
+        session)))
+    copy = folder / old.path.name
+    shutil.copyfile(old.path, copy)
+    response = await _plan_and_show(request, session, copy, old.options)
+    if response.status >= 400:
+        shutil.rmtree(folder, ignore_errors=True)
+    elif old.state is UploadState.PLANNED:
+        # The old plan is out of date: it must not be applied by mistake.
+        session.uploads.pop(old.id, None)
+        shutil.rmtree(old.folder, ignore_errors=True)
+    return response
+
+
+async def plan_report(request: web.Request) -> web.StreamResponse:
+    upload_ = _upload_or_404(request)
+    path = await runs.plan_report(upload_)
+    return _attachment(path, f"{upload_.stem}.plan.xlsx", XLSX_TYPE)
+
+
+# --------------------------------------------------------------------------- apply
+
+async def apply(request: web.Request) -> web.Response:
+    session = _session(request)
+    form = await _form(request)
+    if not _csrf_ok(session, form.get("csrf")):
+        return _csrf_refused(request)
+    upload_ = _upload_or_404(request)
+    where = f"/plans/{upload_.id}"
+    planned = upload_.planned
+    assert planned.plan is not None
+    expected = ",".join(str(planned.changes[k]) for k in ("create", "update", "delete"))
+    if upload_.state is not UploadState.PLANNED:
+        session.flash("warning", "This upload was already applied: each upload is applied at "
+                                 "most once. Use 'Plan again' to check what is left.")
+    elif not session.signed_in:
+        session.flash("error", "Sign in first.")
+        return _redirect("/")
+    elif planned.plan.over_delete_limit:
+        session.flash("danger", "Nothing was written: the plan holds more deletes than the "
+                                "limit allows.")
+    elif runs.plan_is_stale(upload_, _state(request).settings.plan_max_age_s):
+        session.flash("warning", "This plan is too old to apply: press 'Plan again' to see "
+                                 "what Flowtrac holds now.")
+    elif form.get("confirm") != expected:
+        session.flash("error", "The confirmation did not match this plan; nothing was "
+                               "written. Review the plan and confirm again.")
+    elif not sum(planned.changes.values()):
+        session.flash("info", "Nothing to apply: Flowtrac already matches the sheet.")
+    elif runs.start_apply(session, upload_):
+        log.info("apply started: %s writes to %s", sum(planned.changes.values()),
+                 session.connection.host if session.connection else "?")
+    return _redirect(where)
+
+
+async def progress(request: web.Request) -> web.Response:
+    return web.json_response(runs.progress_json(_upload_or_404(request)))
+
+
+async def result_report(request: web.Request) -> web.StreamResponse:
+    upload_ = _upload_or_404(request)
+    if upload_.result_report is None:
+        raise web.HTTPNotFound(reason="No report yet",
+                               text="The reconciliation report is written when the apply "
+                                    "has finished.")
+    return _attachment(upload_.result_report, f"{upload_.stem}.report.xlsx", XLSX_TYPE)
+
+
+async def journal(request: web.Request) -> web.StreamResponse:
+    upload_ = _upload_or_404(request)
+    if upload_.result is None or upload_.journal is None or not upload_.journal.exists():
+        raise web.HTTPNotFound(reason="No journal", text="There is no journal for this upload.")
+    return _attachment(upload_.journal, f"{upload_.stem}.journal.jsonl", "application/x-ndjson")
+
+
+# --------------------------------------------------------------------------- downloads
+
+async def export(request: web.Request) -> web.StreamResponse:
+    session = _session(request)
+    if session.connection is None:
+        session.flash("error", "Sign in first.")
+        return _redirect("/")
+    fmt = request.query.get("format", "xlsx")
+    if fmt not in ("xlsx", "csv"):
+        return _home(request, "Choose Excel (.xlsx) or CSV for the export.", 400)
+    products = tuple(p.strip() for p in request.query.get("products", "").split(",")
+                     if p.strip())
+    filters = tuple(f.strip() for f in request.query.get("filter", "").split(";")
+                    if f.strip())
+    folder = Path(tempfile.mkdtemp(prefix="x-", dir=_state(request).sessions().folder_of(
+        session)))
+    try:
+        path = await runs.export_file(session.connection, folder, products=products,
+                                      filters=filters, fmt=fmt)
+    except ImportError:
+        return _home(request, "Export is not available in this version.", 501)
+    except UsageError as exc:
+        return _home(request, f"Could not export: {exc}", 400)
+    except SyncError as exc:
+        return _home(request, f"Could not export: {exc}", 502)
+    content_type = XLSX_TYPE if fmt == "xlsx" else "text/csv; charset=utf-8"
+    return _attachment(path, path.name, content_type)
+
+
+async def template(request: web.Request) -> web.StreamResponse:
+    folder = Path(tempfile.mkdtemp(prefix="t-", dir=_state(request).sessions().root))
+    try:
+        path = await runs.template_file(folder)
+        data = path.read_bytes()
+    except ImportError:
+        return _home(request, "The template is not available in this version.", 501)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    return web.Response(body=data, headers={
+        "Content-Type": XLSX_TYPE,
+        "Content-Disposition": 'attachment; filename="flowtrac-template.xlsx"'})
+
+
+async def sample(request: web.Request) -> web.StreamResponse:
+    name = request.match_info["name"]
+    if name not in _samples(request):
+        raise web.HTTPNotFound(reason="No such sample", text="There is no such sample file.")
+    from sync.demo import SAMPLE_DIR
+
+    content_type = "text/csv; charset=utf-8" if name.endswith(".csv") else XLSX_TYPE
+    return _attachment(SAMPLE_DIR / name, name, content_type)
+
+
+async def status_css(request: web.Request) -> web.Response:
+    """Status colours, from the report's palette (one source for the page and the report)."""
+    shades = {s.name: s for s in (shade_of(status) for status in STATUS_ORDER) if s}
+    rules = []
+    for name, shade in shades.items():
+        rules.append(f"tr.shade-{name} td {{ background: #{shade.light}; }}")
+        rules.append(f".pill.shade-{name}, .stat.shade-{name}, .filter.shade-{name} "
+                     f"{{ background: #{shade.strong}; }}")
+    rules.append(".pill.shade-none, .stat.shade-none { background: #eef2f6; }")
+    return web.Response(text="\n".join(rules) + "\n", content_type="text/css",
+                        headers={"Cache-Control": "max-age=3600"})
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/", index)
+    app.router.add_post("/signin", signin)
+    app.router.add_post("/signout", signout)
+    app.router.add_post("/upload", upload)
+    app.router.add_get("/plans/{upload_id}", plan_view)
+    app.router.add_post("/plans/{upload_id}/replan", replan)
+    app.router.add_get("/plans/{upload_id}/plan.xlsx", plan_report)
+    app.router.add_post("/plans/{upload_id}/apply", apply)
+    app.router.add_get("/plans/{upload_id}/progress", progress)
+    app.router.add_get("/plans/{upload_id}/report.xlsx", result_report)
+    app.router.add_get("/plans/{upload_id}/journal.jsonl", journal)
+    app.router.add_get("/export", export)
+    app.router.add_get("/template.xlsx", template)
+    app.router.add_get("/samples/{name}", sample)
+    app.router.add_get("/status.css", status_css)
+    app.router.add_static("/static/", STATIC_DIR, append_version=False)
+

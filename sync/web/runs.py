@@ -1,0 +1,123 @@
+"""The page's work, done by the library API: sign-in check, plan, apply, reports, downloads.
+
+Nothing here decides what a row needs: ``sync.api`` does.  This module only runs it so that
+the server stays responsive: loading a sheet and writing a report are CPU work, so they run
+in a worker thread; the writes run in the server's event loop, reporting progress.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+from pathlib import Path
+from typing import Any
+
+from sync import api, schema
+from sync.client import Connection, FlowtracClient
+from sync.errors import SyncError
+from sync.executor import Progress
+
+from .sessions import Session, Upload, UploadState
+
+log = logging.getLogger(__name__)
+
+#: An id no line has: the sign-in check lists by it, which asks the server for nothing big.
+_NO_SUCH_ID = "00000000-0000-4000-8000-000000000000"
+
+
+async def check_sign_in(connection: Connection) -> None:
+    """Log in and read one (empty) listing, as the first real request of a run would.
+
+    Raises AuthError / ConnectionProblem / ServerError with one sentence on failure."""
+    async with FlowtracClient(connection, concurrency=2, retries=1) as client:
+        await client.login()
+        await client.list_lines([(schema.ID.filter_name or schema.ID.name, _NO_SUCH_ID)])
+
+
+async def make_plan(path: Path, connection: Connection,
+                    options: api.SyncOptions) -> api.PlanResult:
+    """``api.plan_async`` in a worker thread (its own event loop): reading a large sheet
+    must not stall the pages and progress of other planners."""
+    return await asyncio.to_thread(api.plan, path, connection, options)
+
+
+def new_upload(path: Path, options: api.SyncOptions, planned: api.PlanResult) -> Upload:
+    return Upload(secrets.token_urlsafe(12), path.name, path, options, planned)
+
+
+async def plan_report(upload: Upload) -> Path:
+    """The plan report (would create, would update, ...), written once on first download."""
+    if upload.plan_report is None or not upload.plan_report.exists():
+        target = upload.folder / f"{upload.stem}.plan.xlsx"
+        upload.plan_report = await asyncio.to_thread(upload.planned.write_report, target)
+    return upload.plan_report
+
+
+def plan_is_stale(upload: Upload, max_age_s: float) -> bool:
+    return time.time() - upload.planned_at > max_age_s
+
+
+def start_apply(session: Session, upload: Upload) -> bool:
+    """Start the writes of ``upload``'s plan; False if it was applied (or started) before.
+
+    The state changes before anything is awaited, so two clicks cannot both start it."""
+    if upload.state is not UploadState.PLANNED or session.connection is None:
+        return False
+    upload.state = UploadState.APPLYING
+    upload.progress = Progress(total=sum(upload.planned.changes.values()))
+    upload.journal = upload.folder / f"{upload.stem}.journal.jsonl"
+    upload.task = asyncio.create_task(_apply(session, session.connection, upload),
+                                      name=f"apply {upload.id}")
+    return True
+
+
+async def _apply(session: Session, connection: Connection, upload: Upload) -> None:
+    def on_progress(progress: Progress) -> None:
+        upload.progress = progress
+
+    try:
+        result = await api.execute_async(upload.planned, connection, journal=upload.journal,
+                                         on_progress=on_progress, stop=session.stop)
+        upload.result = result
+        target = upload.folder / f"{upload.stem}.report.xlsx"
+        upload.result_report = await asyncio.to_thread(result.write_report, target)
+    except SyncError as exc:
+        upload.error = str(exc)
+    except Exception as exc:  # a bug: the page says so; the log has the details
+        log.exception("apply of an upload failed")
+        upload.error = f"unexpected {exc.__class__.__name__}; the server log has the details"
+    finally:
+        upload.state = UploadState.APPLIED
+
+
+def progress_json(upload: Upload) -> dict[str, Any]:
+    progress = upload.progress
+    out: dict[str, Any] = {"state": upload.state.value, "total": 0, "done": 0, "failed": 0,
+                           "rate": 0.0, "eta_s": None, "error": upload.error}
+    if progress is not None:
+        eta = progress.eta_s
+        out.update(total=progress.total, done=progress.done, failed=progress.failed,
+                   rate=round(progress.rate, 1), eta_s=None if eta is None else round(eta, 1))
+    if upload.result is not None:
+        out["counts"] = upload.result.counts()
+        out["exit_code"] = upload.result.exit_code
+    return out
+
+
+async def export_file(connection: Connection, folder: Path, *, products: tuple[str, ...],
+                      filters: tuple[str, ...], fmt: str) -> Path:
+    """Current lines, ready to edit (``sync.roundtrip.export_lines``): ``products`` are names
+    or barcodes, ``filters`` ``column=value`` texts, both checked by the export itself."""
+    from sync.roundtrip import export_lines  # another module's feature: loaded when used
+
+    target = folder / f"flowtrac-lines-{time.strftime('%Y%m%d-%H%M%S')}.{fmt}"
+    return await export_lines(connection, target, filters=filters, products=products, fmt=fmt)
+
+
+async def template_file(folder: Path) -> Path:
+    """A blank sheet with headers, dropdowns and notes (``sync.roundtrip.write_template``)."""
+    from sync.roundtrip import write_template
+
+    return await asyncio.to_thread(write_template, folder / "flowtrac-template.xlsx")
