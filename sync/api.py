@@ -19,7 +19,6 @@ from typing import Any
 from . import schema
 from .client import Connection, FlowtracClient
 from .diff import Blank, Mode, Plan, PlanOptions, Scope, changes_text, diff
-from .errors import ServerError
 from .executor import Execution, Executor, Progress
 from .journal import Journal
 from .loader import load_sheet
@@ -33,6 +32,7 @@ from .model import (
     Status,
     ValidatedSheet,
 )
+from .references import check_references
 from .report import default_report_path, write_report
 from .validate import validate
 
@@ -255,35 +255,6 @@ def validate_file(path: str | Path, options: SyncOptions | None = None) -> Valid
     return ValidationResult(validated, options, finished=None)
 
 
-async def _check_references(validated: ValidatedSheet, client: FlowtracClient) -> list[str]:
-    """Mark rows naming a product or process the server does not have; never raises for a
-    server that will not let us read them (the check is then skipped with one warning)."""
-    warnings = []
-    checks = ((schema.PRODUCT_ID, client.products_exist, "product"),
-              (schema.PROCESS_ID, client.processes_exist, "process"))
-    for fld, exists, noun in checks:
-        rows = [r for r in validated.rows if r.valid and r.values.get(fld.name) is not None]
-        wanted = {r.values[fld.name] for r in rows}
-        if not wanted:
-            continue
-        try:
-            known = await exists(wanted)
-        except ServerError as exc:
-            if exc.status not in (401, 403, 404):
-                raise
-            warnings.append(f"cannot read the {noun} list ({exc}): {noun} ids were not "
-                            f"checked before writing")
-            continue
-        sheet = validated.sheet
-        for row in rows:
-            value = row.values[fld.name]
-            if value not in known:
-                row.errors.append(CellError(row.row_number, sheet.header_of(fld.name),
-                                            sheet.letter_of(fld.name),
-                                            f"no {noun} with id {value}"))
-    return warnings
-
-
 async def _fetch_current(validated: ValidatedSheet, client: FlowtracClient,
                          scope: Scope) -> list[dict[str, Any]]:
     """The server lines the diff needs: every line of the sheet's products (or all), plus
@@ -293,7 +264,7 @@ async def _fetch_current(validated: ValidatedSheet, client: FlowtracClient,
     else:
         products = {r.values.get(schema.PRODUCT_ID.name) for r in validated.rows} - {None}
         records = await client.list_lines_for_products(sorted(products))
-    have = {r["id"] for r in records}
+    have = {r[schema.ID.name] for r in records}
     missing = sorted({r.values.get(schema.ID.name) for r in validated.rows} - have - {None})
     if missing:
         records.extend(await client.list_lines_by_ids(missing))
@@ -313,7 +284,7 @@ async def _plan_with(client: FlowtracClient, checked: ValidationResult, connecti
                      options: SyncOptions) -> PlanResult:
     await client.login()
     warnings = list(checked.validated.sheet.warnings)
-    warnings += await _check_references(checked.validated, client)
+    warnings += await check_references(checked.validated, client)
     records = await _fetch_current(checked.validated, client, options.scope)
     the_plan = diff(checked.validated, records, options.plan_options())
     return PlanResult(checked.validated, options, checked.started, _now(), warnings, the_plan,

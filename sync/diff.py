@@ -98,7 +98,7 @@ def diff(validated: ValidatedSheet, records: Sequence[dict[str, Any]],
     by_id: dict[str, dict[str, Any]] = {}
     by_key: dict[tuple[Any, ...], list[dict[str, Any]]] = defaultdict(list)
     for record in records:
-        by_id[record["id"]] = record
+        by_id[record[schema.ID.name]] = record
         by_key[_record_key(record, key)].append(record)
 
     # Fields this sheet manages: present, writable, and not the immutable partition.
@@ -109,7 +109,7 @@ def diff(validated: ValidatedSheet, records: Sequence[dict[str, Any]],
     for row in validated.rows:
         item = _decide_row(row, by_id, by_key, key, managed, options)
         if item.record is not None:
-            claims[item.record["id"]].append(len(items))
+            claims[item.record[schema.ID.name]].append(len(items))
         items.append(item)
 
     # A server record matched by two rows: neither row may touch it.
@@ -126,11 +126,12 @@ def diff(validated: ValidatedSheet, records: Sequence[dict[str, Any]],
     if options.scope is Scope.ALL:
         in_scope = list(records)
     else:
-        in_scope = [r for r in records if r.get("product_id") in sheet_products]
+        in_scope = [r for r in records if r.get(schema.PRODUCT_ID.name) in sheet_products]
     server_only = _server_only(items, in_scope, claims, options)
     if options.mode is not Mode.INSERT:
         deleted = {i.record_id for i in server_only if i.action is Action.DELETE}
-        staying = [r for r in records if r["id"] not in claims and r["id"] not in deleted]
+        staying = [r for r in records
+                   if r[schema.ID.name] not in claims and r[schema.ID.name] not in deleted]
         _check_line_collisions(items, staying)
     limit = options.max_delete if options.max_delete is not None else default_delete_limit(
         len(in_scope))
@@ -167,7 +168,7 @@ def _decide_row(row: SheetRow, by_id: dict[str, dict[str, Any]],
 
     candidates = by_key.get(tuple(values.get(name) for name in key), [])
     if len(candidates) > 1:
-        ids = ", ".join(sorted(c["id"] for c in candidates))
+        ids = ", ".join(sorted(c[schema.ID.name] for c in candidates))
         return PlanItem(Action.CONFLICT, row, None, product_id,
                         message=f"{len(candidates)} lines on the server have this "
                                 f"{' + '.join(key)} ({ids}); give the id of the one to change")
@@ -186,13 +187,6 @@ def _decide_row(row: SheetRow, by_id: dict[str, dict[str, Any]],
 def _compare(row: SheetRow, record: dict[str, Any], managed: list[schema.Field],
              options: PlanOptions) -> PlanItem:
     product_id = record.get(schema.PRODUCT_ID.name)
-    sheet_edited = row.values.get(schema.EDITED.name)
-    if sheet_edited is not None and sheet_edited != record.get(schema.EDITED.name):
-        who = record.get("edited_by")
-        return PlanItem(Action.CONFLICT, row, record, product_id,
-                        message=f"changed on the server at {record.get(schema.EDITED.name)}"
-                                f"{' by ' + str(who) if who else ''} after this sheet was made; "
-                                f"export again and redo the edit")
     changes: dict[str, tuple[Any, Any]] = {}
     for f in managed:
         after = row.values.get(f.name)
@@ -202,7 +196,16 @@ def _compare(row: SheetRow, record: dict[str, Any], managed: list[schema.Field],
         if not f.same(before, after):
             changes[f.name] = (before, after)
     if not changes:
+        # Already as the sheet wants it, even if edited since (e.g. by our own earlier run):
+        # a rerun converges instead of turning into conflicts.
         return PlanItem(Action.UNCHANGED, row, record, product_id)
+    sheet_edited = row.values.get(schema.EDITED.name)
+    if sheet_edited is not None and sheet_edited != record.get(schema.EDITED.name):
+        who = record.get(schema.EDITED_BY.name)
+        return PlanItem(Action.CONFLICT, row, record, product_id,
+                        message=f"changed on the server at {record.get(schema.EDITED.name)}"
+                                f"{' by ' + str(who) if who else ''} after this sheet was made; "
+                                f"export again and redo the edit")
     if options.mode is Mode.INSERT:
         return PlanItem(Action.SKIP, row, record, product_id,
                         message=f"line exists and differs ({changes_text(changes)}); "
@@ -218,7 +221,7 @@ def _check_line_collisions(items: list[PlanItem], staying: Sequence[dict[str, An
     line = schema.LINE_NUMBER.name
     final: dict[tuple[Any, Any], list[int | str]] = defaultdict(list)  # row position or id
     for record in staying:
-        final[(record.get(schema.PRODUCT_ID.name), record.get(line))].append(record["id"])
+        final[(record.get(schema.PRODUCT_ID.name), record.get(line))].append(record[schema.ID.name])
     for pos, item in enumerate(items):
         if item.action is Action.CREATE:
             target = item.values.get(line)
@@ -246,9 +249,9 @@ def _check_line_collisions(items: list[PlanItem], staying: Sequence[dict[str, An
 
 def _server_only(items: list[PlanItem], in_scope: list[dict[str, Any]],
                  claims: dict[str, list[int]], options: PlanOptions) -> list[PlanItem]:
-    unmatched = [r for r in in_scope if r["id"] not in claims]
+    unmatched = [r for r in in_scope if r[schema.ID.name] not in claims]
     if options.mode is not Mode.MIRROR:
-        return [PlanItem(Action.KEEP, None, r, r.get("product_id"),
+        return [PlanItem(Action.KEEP, None, r, r.get(schema.PRODUCT_ID.name),
                          message=f"not in the sheet; --mode {options.mode.value} does not delete")
                 for r in unmatched]
 
@@ -266,7 +269,7 @@ def _server_only(items: list[PlanItem], in_scope: list[dict[str, Any]],
             protect_all = item.row.row_number
     out = []
     for record in unmatched:
-        product_id = record.get("product_id")
+        product_id = record.get(schema.PRODUCT_ID.name)
         if protect_all is not None:
             out.append(PlanItem(Action.KEEP, None, record, product_id,
                                 message=f"not deleted: row {protect_all} is invalid and its "

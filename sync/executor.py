@@ -222,9 +222,9 @@ class Executor:
                 # The previous POST's answer was lost: it may have been committed.
                 found = await self._find_created(item)
                 if found is not None:
-                    self._result("create", item, found["id"], "adopted after a lost answer",
-                                 found)
-                    return Outcome(Status.CREATED, found["id"],
+                    found_id = found[schema.ID.name]
+                    self._result("create", item, found_id, "adopted after a lost answer", found)
+                    return Outcome(Status.CREATED, found_id,
                                    "created (confirmed after a lost answer)")
             self._attempt("create", item, body, execution)
             try:
@@ -235,8 +235,8 @@ class Executor:
                 record = await self._find_created(item)
                 if record is None:
                     raise ServerError("the server accepted the line but it cannot be found")
-            self._result("create", item, record["id"], "created", record)
-            return Outcome(Status.CREATED, record["id"], "", 200)
+            self._result("create", item, record[schema.ID.name], "created", record)
+            return Outcome(Status.CREATED, record[schema.ID.name], "", 200)
         return _lost(item, self.retries)
 
     async def _find_created(self, item: PlanItem) -> dict[str, Any] | None:
@@ -253,7 +253,7 @@ class Executor:
                       *, action: str) -> Outcome:
         record_id = item.record_id
         assert record_id is not None
-        body = {"id": record_id, **schema.wire_body(changes)}
+        body = {schema.ID.wire_name: record_id, **schema.wire_body(changes)}
         for attempt in range(self.retries + 1):
             if attempt:
                 current = await self._get_by_id(record_id)
@@ -282,7 +282,7 @@ class Executor:
                 self._result("delete", item, record_id, "confirmed after a lost answer")
                 return Outcome(Status.DELETED, record_id,
                                "deleted (confirmed after a lost answer)")
-            self._attempt("delete", item, {"id": record_id}, execution)
+            self._attempt("delete", item, {schema.ID.wire_name: record_id}, execution)
             try:
                 await self.client.delete_line(record_id)
             except AmbiguousWrite:
@@ -300,7 +300,7 @@ class Executor:
         return _lost(item, self.retries)
 
     async def _get_by_id(self, record_id: str) -> dict[str, Any] | None:
-        found = await self.client.list_lines([(schema.ID.filter_name or "id", record_id)])
+        found = await self.client.list_lines([(schema.ID.wire_name, record_id)])
         return found[0] if found else None
 
 

@@ -111,7 +111,7 @@ def test_conflicts_unknown_id_changed_product_stale_edit_and_duplicate_server_ke
     gone = str(uuid.UUID(int=99, version=4))
     rows = [{"id": gone, **row_of(r1)},
             {"id": r1["id"], **row_of(r1, product_id=P2)},
-            {"id": r2["id"], **row_of(r2), "edited": "2025-12-31 23:00:00"},
+            {"id": r2["id"], **row_of(r2, description="new"), "edited": "2025-12-31 23:00:00"},
             row_of(dup_a)]
     present = DEFAULT_PRESENT + ("edited",)
     plan = diff(sheet(rows, present=present), [r1, r2, dup_a, dup_b])
@@ -120,6 +120,14 @@ def test_conflicts_unknown_id_changed_product_stale_edit_and_duplicate_server_ke
     assert "product_id cannot be changed" in plan.items[1].message
     assert "changed on the server" in plan.items[2].message
     assert "2 lines on the server" in plan.items[3].message
+
+
+def test_stale_edit_with_nothing_to_change_is_unchanged():
+    """A rerun after our own update (edited moved on) converges instead of conflicting."""
+    r1 = rec(1, P1, 1)
+    rows = [{"id": r1["id"], **row_of(r1), "edited": "2025-12-31 23:00:00"}]
+    plan = diff(sheet(rows, present=DEFAULT_PRESENT + ("edited",)), [r1])
+    assert actions(plan) == [Action.UNCHANGED]
 
 
 def test_two_rows_matching_one_record_are_both_conflicts():

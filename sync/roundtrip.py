@@ -1,0 +1,766 @@
+"""Workbooks a planner starts from: ``export`` (the current lines, ready to edit and upload
+again) and ``template`` (an empty sheet with headers, dropdowns and instructions).
+
+Both are laid out the way the loader reads a sheet: one header row whose texts are the
+canonical field names (``schema.field_for_header`` maps each back to its field), one line per
+row.  An export adds ``edited`` (kept so that a line changed on the server after the export
+becomes a conflict instead of being overwritten) and read-only context columns (product name,
+process name, edited_by) whose headers the loader does not take for fields: they are shown
+greyed, kept in the report, and never sent.  So an unedited export plans to zero changes.
+
+The .xlsx is written as SpreadsheetML straight into the zip (the data sheet streamed row by
+row), reusing the report writer's cell helpers: every text is an inline string, formula-like
+text also gets a quote-prefix style, so nothing a server holds can run as a formula.  A CSV
+export prefixes formula-like text with ``'`` (which ``schema`` strips again on reading).
+
+``write_table_workbook`` is the same writer for any small table (the undo report uses it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import os
+import secrets
+import zipfile
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import IO, Any
+
+from . import schema
+from .client import Connection, FlowtracClient
+from .errors import ServerError, SyncError, UsageError
+from .report.cells import (
+    MAX_CELL_TEXT,
+    RowStyles,
+    column_letter,
+    escape_attr,
+    escape_text,
+    is_formula_like,
+    text_cell,
+    value_cell,
+)
+from .report.parts import (
+    CT_COMMENTS,
+    CT_NS,
+    CT_RELS,
+    CT_STYLES,
+    CT_VML,
+    CT_WORKBOOK,
+    CT_WORKSHEET,
+    DOC_REL_NS,
+    MAIN_NS,
+    REL_COMMENTS,
+    REL_OFFICE_DOCUMENT,
+    REL_STYLES,
+    REL_VML,
+    REL_WORKSHEET,
+    WORKSHEET_OPEN,
+    XML_DECLARATION,
+    Note,
+    cols_xml,
+    comments_xml,
+    note,
+    quoted_sheet,
+    relationships_xml,
+    sheet_views_xml,
+    vml_xml,
+)
+
+__all__ = [
+    "Column", "Exported", "FILTER_OPERATORS", "TEMPLATE_PATH", "export", "export_columns",
+    "export_lines", "parse_filter", "resolve_products", "sheet_columns", "write_table_workbook",
+    "write_template",
+]
+
+#: Where the committed template lives (regenerate: ``flowtrac-sync template <this path>``).
+TEMPLATE_PATH = Path(__file__).resolve().parent.parent / "templates" / "flowtrac-sync-template.xlsx"
+DATA_SHEET = "Lines"
+INSTRUCTIONS_SHEET = "Instructions"
+#: The last row of a worksheet: validations cover the whole column below the header, so rows
+#: a planner adds get the dropdowns too.
+LAST_ROW = 1_048_576
+#: Operator suffixes of the GET filter syntax (shared/flowtrac-api.md).
+FILTER_OPERATORS = ("eq", "in", "notin", "gt", "lt", "contains", "isnull", "isnotnull")
+#: Operators that take no value (``--filter description-isnull``).
+_VALUELESS = ("isnull", "isnotnull")
+#: Columns of ``/api/products`` (a neighbouring endpoint, not a line field).
+PRODUCT_NAME_KEY = "product"
+PRODUCT_BARCODE_KEY = "barcode"
+#: Product ids per ``product_id-in`` request.
+_ID_BATCH = 200
+#: Author of the header notes (not the report's author, whose notes a report replaces).
+NOTE_AUTHOR = "flowtrac-sync help"
+#: Rows per write to the zip stream.
+_CHUNK_ROWS = 2_000
+#: Zip entries get this time, so the same content gives the same bytes (the committed
+#: template does not change in git when it is regenerated unchanged).
+_ZIP_TIME = (2024, 1, 1, 0, 0, 0)
+_READ_ONLY_SUFFIX = " (read-only)"
+_READ_ONLY_HELP = " Read-only: the tool never sends this column."
+
+# --------------------------------------------------------------------------- columns
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of a workbook the tool writes for planners."""
+
+    header: str
+    help: str
+    key: str                          # the key of the row dict holding the value
+    kind: schema.Kind = schema.Kind.TEXT
+    required: bool = False            # needed for a new line
+    read_only: bool = False           # greyed: context the tool never sends (or only reads)
+    nullable: bool = True
+
+    @property
+    def width(self) -> float:
+        if self.read_only and self.kind is schema.Kind.TEXT:
+            return 30.0
+        return _WIDTHS[self.kind]
+
+
+_WIDTHS = {schema.Kind.UUID: 38.0, schema.Kind.LINE_NUMBER: 13.0, schema.Kind.MINUTES: 22.0,
+           schema.Kind.STATUS: 11.0, schema.Kind.TEXT: 36.0, schema.Kind.TIMESTAMP: 20.0}
+
+#: The product's name, put into each exported row under this key.
+_PRODUCT_NAME = "product name"
+
+
+def _field_column(f: schema.Field) -> Column:
+    return Column(f.name, f.help, f.name, f.kind, f.required_on_create, nullable=f.nullable)
+
+
+def _context_column(header_of: str, key: str, help_text: str) -> Column:
+    return Column(header_of + _READ_ONLY_SUFFIX, help_text + _READ_ONLY_HELP, key,
+                  read_only=True)
+
+
+def sheet_columns() -> list[Column]:
+    """The columns a planner fills in: ``id`` and every writable field (the template)."""
+    return [_field_column(f) for f in (schema.ID, *schema.WRITABLE)]
+
+
+def export_columns() -> list[Column]:
+    """An export's columns: the sheet's, ``edited`` (read by the tool, never sent) and the
+    read-only context.  No context header is a field header (``field_for_header`` -> None)."""
+    process, edited_by = schema.BY_NAME["process"], schema.BY_NAME["edited_by"]
+    edited = schema.EDITED
+    return [
+        *sheet_columns(),
+        Column(edited.name, edited.help + " Never sent.", edited.name, edited.kind,
+               read_only=True),
+        _context_column(PRODUCT_NAME_KEY, _PRODUCT_NAME,
+                        "The product's name in Flowtrac, to help you find the lines."),
+        _context_column(process.name, process.name, "The process's name in Flowtrac."),
+        _context_column(edited_by.name, edited_by.name, "Who last changed the line."),
+    ]
+
+
+# --------------------------------------------------------------------------- filters
+
+
+def _filter_column(name: str) -> str | None:
+    """The GET filter column a name means (filter names, field names and header spellings)."""
+    if name in schema.FILTERABLE:
+        return name
+    token = schema.header_token(name)
+    for f in schema.FIELDS:
+        spellings = (f.name, *f.aliases, *f.wire_names, f.filter_name or f.name)
+        if f.filter_name and token in {schema.header_token(s) for s in spellings}:
+            return f.filter_name
+    return None
+
+
+def parse_filter(text: str) -> tuple[str, str]:
+    """``col=value``, ``col-in=a,b``, ``col-isnull`` ... -> a GET query pair; the column is
+    checked against ``schema.FILTERABLE`` (UsageError otherwise)."""
+    name, has_value, value = (part.strip() for part in text.partition("="))
+    column, op = _filter_column(name), "eq"
+    if column is None and "-" in name:
+        base, op = name.rsplit("-", 1)
+        column = _filter_column(base.strip())
+        op = op.strip().lower()
+        if column is not None and op not in FILTER_OPERATORS:
+            raise UsageError(f"--filter {text!r}: unknown operator -{op}; use one of "
+                             f"{', '.join('-' + o for o in FILTER_OPERATORS)}.")
+    if column is None:
+        raise UsageError(f"--filter {text!r}: {name!r} is not a filterable column; use one of "
+                         f"{', '.join(sorted(schema.FILTERABLE))}.")
+    if op in _VALUELESS:
+        return f"{column}-{op}", ""
+    if not has_value:
+        raise UsageError(f"--filter {text!r} needs a value: {name}=VALUE.")
+    return (column if op == "eq" else f"{column}-{op}"), value
+
+
+async def resolve_products(client: FlowtracClient, names: Iterable[str]) -> list[str]:
+    """Product ids for names given as an exact product name or barcode (UsageError, naming
+    the unknown ones, when any matches nothing).  A name shared by several products gives all
+    of them: an export only reads."""
+    wanted = list(dict.fromkeys(n.strip() for n in names if n and n.strip()))
+
+    async def lookup(name: str) -> list[dict[str, Any]]:
+        by_name, by_barcode = await asyncio.gather(
+            client.list_products([(PRODUCT_NAME_KEY, name)]),
+            client.list_products([(PRODUCT_BARCODE_KEY, name)]))
+        return by_name + by_barcode
+
+    try:
+        found = await asyncio.gather(*(lookup(n) for n in wanted))
+    except ServerError as exc:
+        raise UsageError(f"cannot look products up by name ({exc}); give product ids with "
+                         f"--filter product_id-in=ID,ID instead.") from None
+    unknown = [n for n, hits in zip(wanted, found, strict=True) if not hits]
+    if unknown:
+        raise UsageError(f"no product is named, or has the barcode, "
+                         f"{', '.join(repr(n) for n in unknown)}.")
+    ids = [r.get(schema.PRODUCT_ID.name) for hits in found for r in hits]
+    return list(dict.fromkeys(i for i in ids if i))
+
+
+# --------------------------------------------------------------------------- export
+
+
+@dataclass
+class Exported:
+    """What ``export`` wrote."""
+
+    path: Path
+    lines: int
+    fmt: str
+    warnings: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"command": "export", "file": str(self.path), "format": self.fmt,
+                "lines": self.lines, "warnings": self.warnings}
+
+
+def export_format(out_path: str | Path, fmt: str | None) -> str:
+    """``xlsx`` or ``csv``: as asked, else from the file name (``.csv`` -> csv)."""
+    if fmt is None:
+        return "csv" if Path(out_path).suffix.lower() in (".csv", ".txt") else "xlsx"
+    fmt = fmt.lower()
+    if fmt not in ("xlsx", "csv"):
+        raise UsageError(f"--format must be xlsx or csv, got {fmt!r}.")
+    return fmt
+
+
+async def export(connection: Connection, out_path: str | Path, *,
+                 filters: Sequence[str] = (), products: Sequence[str] = (),
+                 fmt: str | None = None, concurrency: int = 16) -> Exported:
+    """Write the server's current lines (all, or those the filters and products select) to
+    ``out_path`` in the layout the loader reads, sorted by product name, then line."""
+    query = [parse_filter(f) for f in filters]     # usage errors before any request
+    fmt = export_format(out_path, fmt)
+    target = Path(out_path)
+    _check_target_folder(target)
+    warnings: list[str] = []
+    async with FlowtracClient(connection, concurrency=concurrency) as client:
+        await client.login()
+        product_ids = await resolve_products(client, products) if products else None
+        lines = await _fetch_lines(client, query, product_ids)
+        names = await _product_names(client, lines, whole_table=not query and not products,
+                                     warnings=warnings)
+    for line in lines:
+        line[_PRODUCT_NAME] = names.get(line.get(schema.PRODUCT_ID.name))
+    lines.sort(key=_export_order)
+    columns = export_columns()
+    rows = ([line.get(c.key) for c in columns] for line in lines)
+    if fmt == "csv":
+        _write_csv(target, columns, rows)
+    else:
+        _write_data_workbook(target, columns, rows, len(lines))
+    return Exported(target, len(lines), fmt, warnings)
+
+
+async def export_lines(connection: Connection, out_path: str | Path, *,
+                       filters: Sequence[str] = (), products: Sequence[str] = (),
+                       fmt: str | None = "xlsx") -> Path:
+    """``export`` returning only the path written (``fmt=None``: from the file name)."""
+    return (await export(connection, out_path, filters=filters, products=products,
+                         fmt=fmt)).path
+
+
+def _export_order(line: dict[str, Any]) -> tuple[Any, ...]:
+    name = line.get(_PRODUCT_NAME)
+    number = line.get(schema.LINE_NUMBER.name)
+    return (name is None, str(name or "").casefold(), str(line.get(schema.PRODUCT_ID.name)),
+            number if isinstance(number, int) else 2**63, str(line.get(schema.ID.name)))
+
+
+async def _fetch_lines(client: FlowtracClient, query: list[tuple[str, str]],
+                       product_ids: list[str] | None) -> list[dict[str, Any]]:
+    try:
+        if product_ids is None:
+            return await client.list_lines(query or None)
+        column = f"{schema.PRODUCT_ID.filter_name}-in"
+        batches = [product_ids[i:i + _ID_BATCH] for i in range(0, len(product_ids), _ID_BATCH)]
+        found = await asyncio.gather(*(client.list_lines([*query, (column, ",".join(b))])
+                                       for b in batches))
+    except ServerError as exc:
+        if exc.status == 400 and query:
+            raise UsageError(f"the server refused the filter: {exc}") from None
+        raise
+    unique: dict[Any, dict[str, Any]] = {}
+    for batch in found:
+        for line in batch:
+            unique.setdefault(line.get(schema.ID.name), line)
+    return list(unique.values())
+
+
+async def _product_names(client: FlowtracClient, lines: list[dict[str, Any]], *,
+                         whole_table: bool, warnings: list[str]) -> dict[str, str]:
+    """product_id -> name for the exported lines; {} with a warning when the product list
+    cannot be read (the lines are still exported, sorted by product id)."""
+    ids = sorted({line.get(schema.PRODUCT_ID.name) for line in lines} - {None})
+    if not ids:
+        return {}
+    try:
+        if whole_table:
+            records = await client.list_products()
+        else:
+            column = f"{schema.PRODUCT_ID.filter_name}-in"
+            parts = await asyncio.gather(*(
+                client.list_products([(column, ",".join(ids[i:i + _ID_BATCH]))])
+                for i in range(0, len(ids), _ID_BATCH)))
+            records = [r for part in parts for r in part]
+    except ServerError as exc:
+        if exc.status not in (401, 403, 404):
+            raise
+        warnings.append(f"cannot read the product list ({exc}): the product names are blank")
+        return {}
+    return {r[schema.PRODUCT_ID.name]: str(r.get(PRODUCT_NAME_KEY) or "")
+            for r in records if r.get(schema.PRODUCT_ID.name)}
+
+
+# --------------------------------------------------------------------------- template
+
+
+def write_template(out_path: str | Path) -> Path:
+    """An empty sheet for new lines: headers, dropdowns, validation and instructions."""
+    target = Path(out_path)
+    if target.suffix.lower() != ".xlsx":
+        raise UsageError(f"the template is an .xlsx workbook; name it *.xlsx, not {target.name}.")
+    _check_target_folder(target)
+    _write_data_workbook(target, sheet_columns(), iter(()), 0)
+    return target
+
+
+# --------------------------------------------------------------------------- instructions
+
+
+def instructions_rows(columns: Sequence[Column]) -> list[tuple[list[str], int]]:
+    """The Instructions sheet: (cells, style) rows, generated from the schema."""
+    rows: list[tuple[list[str], int]] = [
+        (["How to fill in the Lines sheet"], _TITLE),
+        ([], 0),
+        (["One row per product-process line. Leave id blank for a new line; keep it to change "
+          "an existing one. Check the sheet with: flowtrac-sync plan FILE, then send it with: "
+          "flowtrac-sync apply FILE. Columns the tool does not know are kept in the report "
+          "and never sent; a column you remove is left alone on the server."], _WRAP),
+        ([], 0),
+        (["Yellow headers are required for a new line; grey columns are read-only. Point at "
+          "a header to see what it means; the cells of line_number, active and the minutes "
+          "only take allowed values."], _WRAP),
+        ([], 0),
+        (["Column", "Required", "What it means", "Allowed values"], _TABLE_HEAD),
+    ]
+    for column in columns:
+        rows.append(([column.header, _required_text(column), column.help,
+                      _allowed_text(column)], _WRAP))
+    rows += [
+        ([], 0),
+        (["Headers may be written in any case, with spaces, _, - or . (\"Line Number\"); "
+          "the header row may sit below a title. Only --mode mirror deletes lines: those of "
+          "the sheet's products that the sheet lacks."], _WRAP),
+    ]
+    return rows
+
+
+def _required_text(column: Column) -> str:
+    if column.read_only:
+        return "read-only"
+    if column.required:
+        return "yes, for a new line"
+    if column.key == schema.ID.name:
+        return "no: blank for a new line"
+    return "no"
+
+
+def _allowed_text(column: Column) -> str:
+    kind = column.kind
+    if column.read_only:
+        return "set by Flowtrac; do not edit"
+    blank = "; blank clears it" if column.nullable else ""
+    if kind is schema.Kind.UUID:
+        return "a uuid (any case, braces allowed)"
+    if kind is schema.Kind.LINE_NUMBER:
+        return "a whole number from 1"
+    if kind is schema.Kind.MINUTES:
+        return f"a number >= 0, decimals allowed{blank}"
+    if kind is schema.Kind.STATUS:
+        return " or ".join(schema.STATUS_VALUES) + " (any case)"
+    if kind is schema.Kind.TEXT:
+        return f"text, up to {schema.MAX_TEXT} characters{blank}"
+    return "a date and time"
+
+
+# --------------------------------------------------------------------------- xlsx writing
+
+# Cell styles (indexes into cellXfs of ``_STYLES_XML``).
+_PLAIN, _HEAD, _HEAD_REQUIRED, _HEAD_READ_ONLY, _QUOTED = 0, 1, 2, 3, 4
+_READ_ONLY, _READ_ONLY_QUOTED, _WRAP, _TABLE_HEAD, _TITLE = 5, 6, 7, 8, 9
+_HEADER_FILL, _REQUIRED_FILL, _READ_ONLY_HEAD_FILL, _READ_ONLY_FILL = (
+    "DDEBF7", "FFE699", "BFBFBF", "EDEDED")
+_GREY_TEXT = "595959"
+
+_STYLES_XML = (
+    f'{XML_DECLARATION}<styleSheet xmlns="{MAIN_NS}">'
+    '<fonts count="4">'
+    '<font><sz val="11"/><name val="Calibri"/><family val="2"/></font>'
+    '<font><b/><sz val="11"/><name val="Calibri"/><family val="2"/></font>'
+    f'<font><sz val="11"/><color rgb="FF{_GREY_TEXT}"/><name val="Calibri"/><family val="2"/>'
+    '</font>'
+    '<font><b/><sz val="14"/><name val="Calibri"/><family val="2"/></font>'
+    '</fonts>'
+    '<fills count="6">'
+    '<fill><patternFill patternType="none"/></fill>'
+    '<fill><patternFill patternType="gray125"/></fill>'
+    + "".join(f'<fill><patternFill patternType="solid"><fgColor rgb="FF{rgb}"/>'
+              f'<bgColor indexed="64"/></patternFill></fill>'
+              for rgb in (_HEADER_FILL, _REQUIRED_FILL, _READ_ONLY_HEAD_FILL, _READ_ONLY_FILL))
+    + '</fills>'
+    '<borders count="1"><border><left/><right/><top/><bottom/><diagonal/></border></borders>'
+    '<cellStyleXfs count="1"><xf numFmtId="0" fontId="0" fillId="0" borderId="0"/>'
+    '</cellStyleXfs>'
+    '<cellXfs count="10">'
+    '<xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/>'
+    '<xf numFmtId="0" fontId="1" fillId="2" borderId="0" xfId="0" applyFont="1" applyFill="1"/>'
+    '<xf numFmtId="0" fontId="1" fillId="3" borderId="0" xfId="0" applyFont="1" applyFill="1"/>'
+    '<xf numFmtId="0" fontId="1" fillId="4" borderId="0" xfId="0" applyFont="1" applyFill="1"/>'
+    '<xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0" quotePrefix="1"/>'
+    '<xf numFmtId="0" fontId="2" fillId="5" borderId="0" xfId="0" applyFont="1" applyFill="1"/>'
+    '<xf numFmtId="0" fontId="2" fillId="5" borderId="0" xfId="0" applyFont="1" applyFill="1" '
+    'quotePrefix="1"/>'
+    '<xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0" applyAlignment="1">'
+    '<alignment vertical="top" wrapText="1"/></xf>'
+    '<xf numFmtId="0" fontId="1" fillId="2" borderId="0" xfId="0" applyFont="1" applyFill="1"/>'
+    '<xf numFmtId="0" fontId="3" fillId="0" borderId="0" xfId="0" applyFont="1"/>'
+    '</cellXfs>'
+    '<cellStyles count="1"><cellStyle name="Normal" xfId="0" builtinId="0"/></cellStyles>'
+    '<dxfs count="0"/><tableStyles count="0" defaultTableStyle="TableStyleMedium9" '
+    'defaultPivotStyle="PivotStyleLight16"/></styleSheet>'
+)
+
+_PLAIN_CELLS = RowStyles(_PLAIN, _QUOTED, _PLAIN, _PLAIN, _PLAIN)
+_READ_ONLY_CELLS = RowStyles(_READ_ONLY, _READ_ONLY_QUOTED, _READ_ONLY, _READ_ONLY, _READ_ONLY)
+
+
+@dataclass
+class _Sheet:
+    """One worksheet of a workbook being written: its name, XML chunks and header notes."""
+
+    name: str
+    chunks: Iterable[str]
+    notes: list[Note] = field(default_factory=list)
+    filter_ref: str | None = None
+
+
+def _write_data_workbook(target: Path, columns: Sequence[Column],
+                         rows: Iterator[Sequence[Any]], row_count: int) -> None:
+    """The planner's workbook: the Lines sheet (header notes, dropdowns, frozen header,
+    autofilter, greyed read-only columns), then the Instructions sheet."""
+    last = f"{column_letter(len(columns))}{row_count + 1}"
+    notes = [_header_note(c, i) for i, c in enumerate(columns, 1)]
+    data = _Sheet(DATA_SHEET, _data_sheet_xml(columns, rows, last), notes, f"A1:{last}")
+    guide = _Sheet(INSTRUCTIONS_SHEET, [_table_sheet_xml(instructions_rows(columns),
+                                                         {1: 24.0, 2: 20.0, 3: 70.0, 4: 40.0},
+                                                         header_row=None)])
+    with _atomic_output(target) as handle:
+        _write_package(handle, [data, guide])
+
+
+def _header_note(column: Column, index: int) -> Note:
+    return Note(1, index, NOTE_AUTHOR, note(1, index, column.help).body_xml)
+
+
+def _data_sheet_xml(columns: Sequence[Column], rows: Iterator[Sequence[Any]],
+                    last: str) -> Iterator[str]:
+    letters = [column_letter(i) for i in range(1, len(columns) + 1)]
+    yield (WORKSHEET_OPEN + f'<dimension ref="A1:{last}"/>' + sheet_views_xml(1, selected=True)
+           + cols_xml({i: c.width for i, c in enumerate(columns, 1)}) + "<sheetData>")
+    heads = "".join(text_cell(f"{letter}1", c.header, _header_style(c))
+                    for letter, c in zip(letters, columns, strict=True))
+    yield f'<row r="1">{heads}</row>'
+    styles = [_READ_ONLY_CELLS if c.read_only else _PLAIN_CELLS for c in columns]
+    order = [(letter, style, f' s="{style.plain}"' if style.plain else "")
+             for letter, style in zip(letters, styles, strict=True)]
+    buffer: list[str] = []
+    for number, values in enumerate(rows, 2):
+        r = str(number)
+        cells = []
+        for (letter, style, attr), value in zip(order, values, strict=True):
+            if value.__class__ is str and _plain_text(value):
+                # The common cell (ids, names): no escaping, no quote prefix needed.
+                cells.append(f'<c r="{letter}{r}"{attr} t="inlineStr"><is><t>{value}</t></is></c>')
+            elif value.__class__ is int:
+                cells.append(f'<c r="{letter}{r}"{attr}><v>{value}</v></c>')
+            else:
+                cells.append(value_cell(letter + r, _cell_value(value), style))
+        buffer.append(f'<row r="{r}">{"".join(cells)}</row>')
+        if len(buffer) >= _CHUNK_ROWS:
+            yield "".join(buffer)
+            buffer.clear()
+    yield "".join(buffer)
+    yield (f'</sheetData><autoFilter ref="A1:{last}"/>' + _validations_xml(columns, letters)
+           + '<pageMargins left="0.7" right="0.7" top="0.75" bottom="0.75" header="0.3" '
+             'footer="0.3"/><legacyDrawing r:id="rId1"/></worksheet>')
+
+
+def _plain_text(text: str) -> bool:
+    """Text that goes into an inline string as it is (``text_cell`` handles the rest)."""
+    return (bool(text) and text[0] not in _CAREFUL_FIRST and text[-1] != " "
+            and len(text) <= MAX_CELL_TEXT and text.isprintable() and "&" not in text
+            and "<" not in text and ">" not in text and "_x" not in text)
+
+
+#: First characters that send a text down the careful path (formula-like or blank-led).
+_CAREFUL_FIRST = frozenset(schema.FORMULA_START + " ")
+
+
+def _header_style(column: Column) -> int:
+    if column.read_only:
+        return _HEAD_READ_ONLY
+    return _HEAD_REQUIRED if column.required else _HEAD
+
+
+def _cell_value(value: Any) -> Any:
+    """A canonical value as a cell holds it: numbers stay numbers, everything else text
+    (timestamps too, so ``edited`` reads back exactly as the server sent it)."""
+    if value is None or isinstance(value, (int, Decimal, str)) and not isinstance(value, bool):
+        return value
+    return str(value)
+
+
+def _validations_xml(columns: Sequence[Column], letters: Sequence[str]) -> str:
+    """Dropdown for the status, whole numbers >= 1 for the line, decimals >= 0 for minutes."""
+    rules = []
+    for letter, column in zip(letters, columns, strict=True):
+        if column.read_only:
+            continue
+        rule = _RULES.get(column.kind)
+        if rule is None:
+            continue
+        kind, operator, formula, error = rule
+        op = f' operator="{operator}"' if operator else ""
+        prompt = escape_attr(column.help[:255])
+        rules.append(
+            f'<dataValidation type="{kind}"{op} allowBlank="1" showInputMessage="1" '
+            f'showErrorMessage="1" errorTitle="{escape_attr(column.header[:32])}" '
+            f'error="{escape_attr(error)}" promptTitle="{escape_attr(column.header[:32])}" '
+            f'prompt="{prompt}" sqref="{letter}2:{letter}{LAST_ROW}">'
+            f"<formula1>{escape_text(formula)}</formula1></dataValidation>")
+    if not rules:
+        return ""
+    return f'<dataValidations count="{len(rules)}">{"".join(rules)}</dataValidations>'
+
+
+_RULES: dict[schema.Kind, tuple[str, str | None, str, str]] = {
+    schema.Kind.STATUS: ("list", None, '"' + ",".join(schema.STATUS_VALUES) + '"',
+                         "Choose " + " or ".join(schema.STATUS_VALUES) + "."),
+    schema.Kind.LINE_NUMBER: ("whole", "greaterThanOrEqual", "1",
+                              "The line number is a whole number from 1."),
+    schema.Kind.MINUTES: ("decimal", "greaterThanOrEqual", "0",
+                          "Minutes are a number >= 0."),
+}
+
+
+def _table_sheet_xml(rows: Sequence[tuple[Sequence[Any], int]], widths: Mapping[int, float],
+                     *, header_row: int | None) -> str:
+    """A small sheet of (cells, style) rows; every text cell safe from formula evaluation."""
+    parts = [WORKSHEET_OPEN, sheet_views_xml(header_row, selected=False), cols_xml(dict(widths)),
+             "<sheetData>"]
+    for number, (cells, style) in enumerate(rows, 1):
+        styles = RowStyles(style, _QUOTED if style == _PLAIN else style, style, style, style)
+        r = str(number)
+        xml = "".join(value_cell(f"{column_letter(i)}{r}", _cell_value(v), styles)
+                      for i, v in enumerate(cells, 1))
+        parts.append(f'<row r="{r}">{xml}</row>')
+    parts.append('</sheetData><pageMargins left="0.7" right="0.7" top="0.75" bottom="0.75" '
+                 'header="0.3" footer="0.3"/></worksheet>')
+    return "".join(parts)
+
+
+def write_table_workbook(target: str | Path, sheets: Sequence[tuple[str, Sequence[str],
+                                                                    Iterable[Sequence[Any]]]]
+                         ) -> Path:
+    """A plain workbook of tables: (sheet name, headers, rows) each; bold frozen header,
+    autofilter, text safe from formula evaluation.  Written atomically."""
+    path = Path(target)
+    parts = []
+    for name, headers, rows in sheets:
+        table = [(list(headers), _TABLE_HEAD), *((list(r), _PLAIN) for r in rows)]
+        widths = {i: float(min(max([len(str(t[0][i - 1])) if len(t[0]) >= i else 0
+                                    for t in table[:500]] + [8]) + 2, 60))
+                  for i in range(1, len(headers) + 1)}
+        last = f"{column_letter(max(len(headers), 1))}{len(table)}"
+        xml = _table_sheet_xml(table, widths, header_row=1)
+        xml = xml.replace("</sheetData>", f'</sheetData><autoFilter ref="A1:{last}"/>', 1)
+        parts.append(_Sheet(name, [xml], filter_ref=f"A1:{last}"))
+    with _atomic_output(path) as handle:
+        _write_package(handle, parts)
+    return path
+
+
+def _zip_info(name: str) -> zipfile.ZipInfo:
+    info = zipfile.ZipInfo(name, date_time=_ZIP_TIME)
+    info.compress_type = zipfile.ZIP_DEFLATED
+    info.external_attr = 0o644 << 16
+    return info
+
+
+def _write_package(handle: IO[bytes], sheets: Sequence[_Sheet]) -> None:
+    """The .xlsx package around the sheets (the first sheet may carry header notes)."""
+    with zipfile.ZipFile(handle, "w") as package:
+        for number, sheet in enumerate(sheets, 1):
+            with package.open(_zip_info(f"xl/worksheets/sheet{number}.xml"), "w") as stream:
+                for chunk in sheet.chunks:
+                    stream.write(chunk.encode("utf-8"))
+            if sheet.notes:
+                package.writestr(_zip_info(f"xl/worksheets/_rels/sheet{number}.xml.rels"),
+                                 relationships_xml([
+                                     ("rId1", REL_VML, f"../drawings/vmlDrawing{number}.vml"),
+                                     ("rId2", REL_COMMENTS, f"../comments{number}.xml")]))
+                package.writestr(_zip_info(f"xl/comments{number}.xml"),
+                                 comments_xml(sheet.notes))
+                package.writestr(_zip_info(f"xl/drawings/vmlDrawing{number}.vml"),
+                                 vml_xml(sheet.notes, first_block=number))
+        package.writestr(_zip_info("xl/styles.xml"), _STYLES_XML)
+        package.writestr(_zip_info("xl/workbook.xml"), _workbook_xml(sheets))
+        package.writestr(_zip_info("xl/_rels/workbook.xml.rels"), relationships_xml(
+            [(f"rId{n}", REL_WORKSHEET, f"worksheets/sheet{n}.xml")
+             for n in range(1, len(sheets) + 1)]
+            + [(f"rId{len(sheets) + 1}", REL_STYLES, "styles.xml")]))
+        package.writestr(_zip_info("_rels/.rels"), relationships_xml(
+            [("rId1", REL_OFFICE_DOCUMENT, "xl/workbook.xml")]))
+        package.writestr(_zip_info("[Content_Types].xml"), _content_types(sheets))
+
+
+def _workbook_xml(sheets: Sequence[_Sheet]) -> str:
+    items = "".join(f'<sheet name="{escape_attr(s.name)}" sheetId="{n}" r:id="rId{n}"/>'
+                    for n, s in enumerate(sheets, 1))
+    names = "".join(
+        f'<definedName name="_xlnm._FilterDatabase" localSheetId="{n}" hidden="1">'
+        f"{escape_text(quoted_sheet(s.name))}!{_absolute(s.filter_ref)}</definedName>"
+        for n, s in enumerate(sheets) if s.filter_ref)
+    return (f'{XML_DECLARATION}<workbook xmlns="{MAIN_NS}" xmlns:r="{DOC_REL_NS}">'
+            '<bookViews><workbookView activeTab="0"/></bookViews>'
+            f"<sheets>{items}</sheets>"
+            + (f"<definedNames>{names}</definedNames>" if names else "")
+            + '<calcPr calcId="191029"/></workbook>')
+
+
+def _absolute(ref: str | None) -> str:
+    start, _, end = (ref or "A1").partition(":")
+    return ":".join(_absolute_cell(c) for c in (start, end) if c)
+
+
+def _absolute_cell(cell: str) -> str:
+    letters = cell.rstrip("0123456789")
+    return f"${letters}${cell[len(letters):]}"
+
+
+def _content_types(sheets: Sequence[_Sheet]) -> str:
+    overrides = [("/xl/workbook.xml", CT_WORKBOOK), ("/xl/styles.xml", CT_STYLES)]
+    overrides += [(f"/xl/worksheets/sheet{n}.xml", CT_WORKSHEET)
+                  for n in range(1, len(sheets) + 1)]
+    overrides += [(f"/xl/comments{n}.xml", CT_COMMENTS)
+                  for n, s in enumerate(sheets, 1) if s.notes]
+    defaults = [("rels", CT_RELS), ("xml", "application/xml"), ("vml", CT_VML)]
+    return (f'{XML_DECLARATION}<Types xmlns="{CT_NS}">'
+            + "".join(f'<Default Extension="{e}" ContentType="{t}"/>' for e, t in defaults)
+            + "".join(f'<Override PartName="{p}" ContentType="{t}"/>' for p, t in overrides)
+            + "</Types>")
+
+
+# --------------------------------------------------------------------------- csv writing
+
+
+def _write_csv(target: Path, columns: Sequence[Column], rows: Iterable[Sequence[Any]]) -> None:
+    """UTF-8 with a BOM (so Excel reads the accents right), comma-delimited."""
+    with _atomic_output(target) as handle:
+        stream = _TextOut(handle)
+        writer = csv.writer(stream)
+        writer.writerow([c.header for c in columns])
+        writer.writerows([_csv_text(v) for v in values] for values in rows)
+        stream.flush()
+
+
+class _TextOut:
+    """A UTF-8 (with BOM) text view of a binary handle, buffered for ``csv.writer``."""
+
+    def __init__(self, handle: IO[bytes]):
+        self._handle = handle
+        self._parts: list[str] = ["\ufeff"]
+        self._size = 0
+
+    def write(self, text: str) -> int:
+        self._parts.append(text)
+        self._size += len(text)
+        if self._size >= 1 << 20:
+            self.flush()
+        return len(text)
+
+    def flush(self) -> None:
+        self._handle.write("".join(self._parts).encode("utf-8"))
+        self._parts.clear()
+        self._size = 0
+
+
+def _csv_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, Decimal):
+        return schema.format_decimal(value)
+    text = str(value)
+    # A spreadsheet opening the CSV would run formula-like text; the quote prefix keeps it
+    # text, and the loader reads it back without the quote (schema's text rule).
+    return "'" + text if is_formula_like(text) else text
+
+
+# --------------------------------------------------------------------------- files
+
+
+def _check_target_folder(target: Path) -> None:
+    if not target.parent.is_dir():
+        raise UsageError(f"the folder {target.parent} does not exist.")
+    if target.is_dir():
+        raise UsageError(f"{target} is a folder; give a file name.")
+
+
+@contextmanager
+def _atomic_output(target: Path) -> Iterator[IO[bytes]]:
+    """A temporary file beside ``target`` that replaces it only once complete."""
+    _check_target_folder(target)
+    temp = target.parent / f".{target.name}.{secrets.token_hex(4)}.tmp"
+    try:
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    except OSError as exc:
+        raise SyncError(f"cannot write in {target.parent}: {exc.strerror}.") from None
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        try:
+            os.replace(temp, target)
+        except OSError as exc:
+            raise SyncError(f"cannot replace {target} ({exc.strerror}); is it open in "
+                            "another program?") from None
+    finally:
+        temp.unlink(missing_ok=True)
