@@ -96,7 +96,7 @@ def _messy_rows(dataset: Dataset, headers: list[str], rows: list[list[Any]]
         ("negative minutes", {minutes: -3}),
         ("dwell in words", {dwell: "ten"}),
         ("product that does not exist", {product: unknown}),
-        ("new line without a process", {process: None}),
+        ("new line without a process", {process: None, col[_PROCESS_NAME]: None}),
         ("same line twice (1 of 2)", {line: 30}),
         ("same line twice (2 of 2)", {line: 30}),
     ]

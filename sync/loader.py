@@ -18,13 +18,16 @@ into row errors.
 
 from __future__ import annotations
 
+import bisect
 import codecs
 import csv
+import functools
 import io
 import re
 import stat
 import struct
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -44,8 +47,13 @@ from sync.model import LoadedSheet
 #: How far down a sheet the header row is looked for (title blocks sit above it).
 HEADER_SEARCH_ROWS = 50
 #: A zip package that unpacks to more than this is refused (zip bombs; a 100,000-row
-#: routing sheet unpacks to about 40 MB).
-MAX_UNPACKED_BYTES = 1 << 30
+#: routing sheet unpacks to about 40 MB).  The reader holds a long run of XML text in memory
+#: at once, so this also bounds the memory a crafted sheet can take.
+MAX_UNPACKED_BYTES = 256 << 20
+#: A sheet whose cells span more than this (rows x columns up to its last cell) is refused
+#: before it is read: the reader allocates the whole span at once, so one stray cell at
+#: XFD1048576 would ask for 550 GB and abort the process.  100,000 rows of 50 columns fit.
+MAX_SHEET_CELLS = 5_000_000
 #: A text file larger than this is refused (a 100,000-row CSV is about 15 MB).
 MAX_TEXT_BYTES = 512 << 20
 
@@ -87,13 +95,22 @@ def load_sheet(path: str | Path, *, sheet: str | None = None) -> LoadedSheet:
 
 
 def required_columns() -> tuple[str, ...]:
-    """The columns a header row must have (issue 5 may allow names in place of ids here)."""
+    """The columns a header row must have.  A reference column may stand in for an id column
+    (``product`` for ``product_id``, ``process`` for ``process_id``: ``schema.column_choices``)."""
     return tuple(f.name for f in schema.REQUIRED)
 
 
 def missing_required(fields: Sequence[str] | set[str] | dict[str, int]) -> list[str]:
-    """Required columns absent from a header's fields; the one place that rule lives."""
-    return [name for name in required_columns() if name not in fields]
+    """Required columns absent from a header's fields, none of whose stand-ins is there
+    either; the one place that rule lives."""
+    return [name for name in required_columns()
+            if not any(choice in fields for choice in schema.column_choices(name))]
+
+
+def describe_required(name: str) -> str:
+    """A required column as a message names it, with its stand-in: ``product_id (or product)``."""
+    choices = schema.column_choices(name)
+    return name if len(choices) == 1 else f"{name} (or {' or '.join(choices[1:])})"
 
 
 def column_letter(index: int) -> str:
@@ -315,13 +332,15 @@ def _resolve_header(position: int, texts: list[str], found: dict[str, list[int]]
 def _no_header_message(subject: str, searched: str, best: list[_Closest],
                        sheets: Sequence[str] | None = None) -> str:
     """'<subject> with the required columns ... in its first N <searched> (details).'"""
-    message = f"{subject} with the required columns {_and_list(required_columns())} in its " \
-              f"first {HEADER_SEARCH_ROWS} {searched}"
+    wanted = _and_list([describe_required(name) for name in required_columns()])
+    message = f"{subject} with the required columns {wanted} in its first " \
+              f"{HEADER_SEARCH_ROWS} {searched}"
     details = []
     if sheets is not None:
         details.append(f"sheets: {_quoted_list(sheets)}")
     if best:
-        details.append(f"closest: {best[0].where}, which lacks {_and_list(best[0].missing)}")
+        lacking = [describe_required(name) for name in best[0].missing]
+        details.append(f"closest: {best[0].where}, which lacks {_and_list(lacking)}")
     if details:
         message += " (" + "; ".join(details) + ")"
     return message + "."
@@ -368,14 +387,13 @@ def _assemble(file: Path, file_format: str, sheet_name: str | None, header: _Hea
         raise InputError(f"{where} has a header (row {header_row}) but no data rows.")
     width = max(len(header.texts), max(map(len, data)))
     texts = header.texts + [""] * (width - len(header.texts))
-    if min(map(len, data)) < width:  # CSV lines of different lengths: pad with empty cells
-        data = [row + [""] * (width - len(row)) if len(row) < width else row for row in data]
+    # Keep every column with a header, and a header-less column only if it holds data.  It is
+    # decided on the plain rows, before the frame exists: a stray cell a million columns out
+    # then costs one look at each cell present, not a million column look-ups.
+    keep = _kept_columns(texts, data)
+    if len(keep) < width or min(map(len, data)) < width:  # also pads short CSV lines
+        data = [[row[c] if c < len(row) else "" for c in keep] for row in data]
     frame = pd.DataFrame(data, dtype=object)
-    # Keep every column with a header, and a header-less column only if it holds data.
-    keep = [c for c in range(width)
-            if texts[c] or not _blank_column(frame.iloc[:, c].tolist())]
-    if keep != list(range(width)):
-        frame = frame.iloc[:, keep]
     headers = [texts[c] for c in keep]
     frame.columns = headers
     position = {column: i for i, column in enumerate(keep)}
@@ -411,9 +429,22 @@ def _non_blank_rows(rows: list[list[Any]], start: int) -> list[int]:
     return numbers
 
 
-def _blank_column(cells: list[Any]) -> bool:
-    return all(c is None or (c.__class__ is str and (not c or c.isspace())) or c != c
-               for c in cells)
+def _kept_columns(texts: list[str], data: list[list[Any]]) -> list[int]:
+    """Columns with a header, and header-less columns holding a value in some row."""
+    headerless = [c for c, text in enumerate(texts) if not text]
+    if not headerless:
+        return list(range(len(texts)))
+    used: set[int] = set()
+    for row in data:
+        for c in headerless[:bisect.bisect_left(headerless, len(row))]:
+            if c not in used and not _blank_cell(row[c]):
+                used.add(c)
+    return sorted(used.union(c for c, text in enumerate(texts) if text))
+
+
+def _blank_cell(cell: Any) -> bool:
+    return cell is None or (cell.__class__ is str and (not cell or cell.isspace())) or \
+        cell != cell
 
 
 # --------------------------------------------------------------------------- workbooks
@@ -446,6 +477,8 @@ def _load_workbook(file: Path, file_format: str, sheet: str | None) -> LoadedShe
         for sheet_name in candidates:
             # The error-cell scan reads the file a second time; calamine releases the GIL
             # while it parses, so running the scan beside it costs no wall time.
+            if file_format == "xlsx":
+                _check_xlsx_span(file, name, sheet_name, names.index(sheet_name))
             errors = pool.submit(_error_cells, file, file_format, sheet_name,
                                  names.index(sheet_name))
             grid = _read_sheet(book, name, sheet_name)
@@ -532,6 +565,113 @@ def _read_sheet(book: python_calamine.CalamineWorkbook, name: str, sheet_name: s
         raise InputError(f'{name}: sheet "{_brief(sheet_name)}" is damaged and cannot be read; '
                          "save the file again from Excel.") from None
     return _Grid(sheet, name)
+
+
+# --------------------------------------------------------------------------- sheet span
+
+# Cell and row references (r="B7"; any case, spacing and quotes XML allows) that may reach past
+# 26 columns or 99,999 rows: two or more letters, or six or more digits.  Most sheets hold
+# none or few, so the first look is one quick scan; only a sheet it cannot clear is scanned
+# again for every reference (_ANY_REF).
+_FAR_REF = re.compile(rb'r\s*=\s*["\'](?=[A-Za-z]{2}|[A-Za-z]?[0-9]{6})([A-Za-z]*)([0-9]+)["\']')
+_ANY_REF = re.compile(rb'r\s*=\s*["\']([A-Za-z]*)([0-9]+)["\']')
+_ROOT_PREFIX = re.compile(rb"<([A-Za-z_][\w.-]*):worksheet\b")
+_NEAR_COLUMNS, _NEAR_ROWS = 26, 99_999
+
+
+@dataclass
+class _Span:
+    """How far a sheet's cells reach, as its XML says (reference-less cells and rows count:
+    the reader places them after the previous one)."""
+
+    rows: int = 0
+    columns: int = 0
+    unnamed_rows: int = 0
+    unnamed_cells: int = 0
+
+    def cells(self, *, near: bool = False) -> int:
+        rows, columns = self.rows, self.columns
+        if near:  # the quick scan saw only the far references: the others may reach this
+            rows, columns = max(rows, _NEAR_ROWS), max(columns, _NEAR_COLUMNS)
+        return (rows + self.unnamed_rows) * (columns + self.unnamed_cells)
+
+
+def _check_xlsx_span(file: Path, name: str, sheet_name: str, sheet_index: int) -> None:
+    """Refuse a sheet whose cells span more than MAX_SHEET_CELLS, before calamine reads it."""
+    try:
+        with zipfile.ZipFile(file) as package:
+            members = set(package.namelist())
+            try:
+                parts = [_xlsx_sheet_part(package, sheet_name, sheet_index)]
+            except (KeyError, ElementTree.ParseError, ValueError):
+                parts = []
+            if not parts or parts[0] not in members:  # unsure which part: check them all
+                parts = [m for m in members if m.lower().endswith(".xml")]
+            for part in parts:
+                span = _xlsx_span(package, part, _FAR_REF)
+                if span.cells(near=True) > MAX_SHEET_CELLS:
+                    span = _xlsx_span(package, part, _ANY_REF)
+                if span.cells() > MAX_SHEET_CELLS:
+                    rows = span.rows + span.unnamed_rows
+                    columns = span.columns + span.unnamed_cells
+                    raise InputError(
+                        f'{name}, sheet "{_brief(sheet_name)}" spans {rows:,} rows by '
+                        f"{columns:,} columns, far more than a routing sheet needs; delete the "
+                        "unused rows and columns (or copy the table to a new sheet) and save it "
+                        "again.")
+    except (OSError, zipfile.BadZipFile, EOFError, RuntimeError, zlib.error):
+        return  # calamine meets the same damage and says so
+
+
+def _xlsx_span(package: zipfile.ZipFile, part: str, references: re.Pattern[bytes]) -> _Span:
+    """One streaming pass over a sheet's XML, cut at tag starts so that no tag is split."""
+    span = _Span()
+    with package.open(part) as stream:
+        chunk = stream.read(1 << 20)
+        prefix = _ROOT_PREFIX.search(chunk[:4096])
+        tags = _tag_patterns(prefix.group(1) + b":" if prefix else b"")
+        pending = bytearray()
+        while chunk:
+            at = chunk.rfind(b"<")
+            if at < 0:  # text, or inside a tag: runs of blanks mean nothing here
+                pending += _BLANKS.sub(b" ", chunk)
+            else:
+                pending += chunk[:at]
+                _add_span(span, pending, references, tags)
+                pending = bytearray(chunk[at:])
+            chunk = stream.read(1 << 20)
+        _add_span(span, pending, references, tags)
+    return span
+
+
+_BLANKS = re.compile(rb"\s+")
+
+
+@functools.lru_cache(maxsize=8)
+def _tag_patterns(prefix: bytes) -> tuple[re.Pattern[bytes], ...]:
+    """Patterns for cell and row elements without a reference: a quick one that also matches
+    some with a reference (written unusually), and an exact one run only when it does."""
+    tag = re.escape(b"<" + prefix)
+    return (re.compile(tag + rb'c(?! r="|o|f|u)'),
+            re.compile(tag + rb"c(?=[\s/>])(?![^>]*\sr\s*=)"),
+            re.compile(tag + rb'row(?! r=")'),
+            re.compile(tag + rb"row(?=[\s/>])(?![^>]*\sr\s*=)"))
+
+
+def _add_span(span: _Span, xml: bytearray, references: re.Pattern[bytes],
+              tags: tuple[re.Pattern[bytes], ...]) -> None:
+    for letters, digits in references.findall(xml):
+        span.rows = max(span.rows, int(digits))
+        if letters:
+            column = 0
+            for char in letters.upper():
+                column = column * 26 + char - 64
+            span.columns = max(span.columns, column)
+    odd_cell, unnamed_cell, odd_row, unnamed_row = tags
+    if odd_cell.search(xml):
+        span.unnamed_cells += len(unnamed_cell.findall(xml))
+    if odd_row.search(xml):
+        span.unnamed_rows += len(unnamed_row.findall(xml))
 
 
 # --------------------------------------------------------------------------- formula errors

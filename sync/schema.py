@@ -29,6 +29,8 @@ class Kind(StrEnum):
     STATUS = "status"
     TEXT = "text"
     TIMESTAMP = "timestamp"
+    #: A name or barcode standing for an id (see ``Reference``): text, resolved, never sent.
+    REFERENCE = "reference"
 
 
 class InvalidValue(ValueError):
@@ -255,6 +257,7 @@ _PARSERS: dict[Kind, Callable[[Field, Any, bool], Any]] = {
     Kind.STATUS: _parse_status,
     Kind.TEXT: _parse_text,
     Kind.TIMESTAMP: _parse_timestamp,
+    Kind.REFERENCE: _parse_text,
 }
 
 
@@ -318,6 +321,7 @@ PROCESS_ID = BY_NAME["process_id"]
 LINE_NUMBER = BY_NAME["line_number"]
 ACTIVE = BY_NAME["active"]
 EDITED = BY_NAME["edited"]
+EDITED_BY = BY_NAME["edited_by"]
 #: The default match key when a row has no id.
 DEFAULT_KEY: tuple[str, ...] = (PRODUCT_ID.name, LINE_NUMBER.name)
 #: Fields the sheet reads (known columns); read-only context columns other than `edited`
@@ -325,9 +329,65 @@ DEFAULT_KEY: tuple[str, ...] = (PRODUCT_ID.name, LINE_NUMBER.name)
 SHEET_FIELDS: tuple[Field, ...] = (ID, *WRITABLE, EDITED)
 
 
+
+# --------------------------------------------------------------------------- references
+
+#: The barcode column of /api/products and /api/processes.
+CATALOG_BARCODE = "barcode"
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A sheet column naming a product or process (by name or barcode) in place of its id.
+
+    The sheet namespace and the server-record namespace are kept apart: a sheet's ``process``
+    column is this reference (a name to resolve), while a server record's ``process`` is the
+    read-only field in ``FIELDS`` that GET returns.  References are not in ``FIELDS``: they
+    never travel on the wire, and the emulator and ``record_from_wire`` never see them.  The
+    fetch stage (``sync.references``) resolves each one to its ``target`` id before the diff.
+    """
+
+    field: Field              # the sheet column (Kind.REFERENCE)
+    target: Field             # the id field its resolved value fills
+    noun: str                 # "product": for messages
+    name_column: str          # the catalog's name column (filterable)
+    barcode_column: str = CATALOG_BARCODE
+
+    @property
+    def name(self) -> str:
+        return self.field.name
+
+
+REFERENCES: tuple[Reference, ...] = (
+    Reference(Field("product", Kind.REFERENCE, "Product", "The product's name or barcode, in "
+                    "place of product_id (one of the two is required for a new line).",
+                    aliases=("product_name",)),
+              PRODUCT_ID, "product", "product"),
+    Reference(Field("process", Kind.REFERENCE, "Process", "The process's name or barcode, in "
+                    "place of process_id (one of the two is required for a new line).",
+                    aliases=("process_name",)),
+              PROCESS_ID, "process", "process"),
+)
+#: Reference column name -> its reference.
+REFERENCE_BY_NAME: dict[str, Reference] = {r.name: r for r in REFERENCES}
+#: Id field name -> the reference column that may stand in for it.
+REFERENCE_FOR: dict[str, Reference] = {r.target.name: r for r in REFERENCES}
+#: Every column a sheet may hold, by canonical name: the line's sheet fields and the reference
+#: columns.  (``BY_NAME`` is the server record's namespace, where ``process`` is read-only.)
+SHEET_BY_NAME: dict[str, Field] = {f.name: f for f in (*SHEET_FIELDS,
+                                                        *(r.field for r in REFERENCES))}
+
+
+def column_choices(name: str) -> tuple[str, ...]:
+    """Sheet columns any one of which gives field ``name``: itself, and a reference column
+    standing for it (``product_id`` -> ``("product_id", "product")``)."""
+    reference = REFERENCE_FOR.get(name)
+    return (name,) if reference is None else (name, reference.name)
+
+
 def _header_index() -> dict[str, Field]:
     index: dict[str, Field] = {}
-    for f in SHEET_FIELDS:
+    for f in SHEET_BY_NAME.values():
         for spelling in (f.name, *f.aliases, *f.wire_names):
             index[header_token(spelling)] = f
     return index
@@ -344,10 +404,14 @@ def field_for_header(header: Any) -> Field | None:
 
 
 def key_fields(names: Iterable[str]) -> tuple[Field, ...]:
-    """Resolve a ``--key`` list (header spellings allowed) to fields; raises ValueError."""
+    """Resolve a ``--key`` list (header spellings allowed) to fields; raises ValueError.
+
+    A reference column means the id it resolves to (``product`` -> ``product_id``)."""
     out = []
     for name in names:
         f = field_for_header(name)
+        if f is not None and f.kind is Kind.REFERENCE:
+            f = REFERENCE_BY_NAME[f.name].target
         if f is None or f is ID or f.read_only:
             raise ValueError(f"--key: {name!r} is not a field that can identify a line")
         out.append(f)

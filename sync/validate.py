@@ -4,7 +4,9 @@ Each known column is parsed with its field's rules (``schema.Field.parse``); a c
 not fit becomes a ``CellError`` with the sheet's row number and the column's letter
 (``C7: line_number must be a positive whole number, got "1.5"``), several per row if several
 cells are wrong.  A row needs ``product_id``, ``process_id`` and ``line_number`` (the schema's
-required fields) only when it has no ``id``: a row with an id is an update of that line.
+required fields) only when it has no ``id``: a row with an id is an update of that line.  A
+reference column (``product``, ``process``: a name or barcode) may stand in for its id column;
+here it is only checked to be readable text, and ``sync.references`` resolves it later.
 Two rows naming the same line (same id, or the same match key for rows without id) are both
 invalid.  Nothing here raises for a bad cell; only a bad ``--key`` is a usage error.
 
@@ -16,7 +18,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from numbers import Number
 from typing import Any
 
@@ -62,16 +64,20 @@ def validate(sheet: LoadedSheet, *, key: Sequence[str] | None = None) -> Validat
     columns: list[list[Any]] = []
     bad_columns: list[int] = []
     for i, (name, position) in enumerate(ordered):
-        values, has_bad = parse_column(schema.BY_NAME[name], sheet.frame.iloc[:, position].tolist(),
+        values, has_bad = parse_column(schema.SHEET_BY_NAME[name],
+                                       sheet.frame.iloc[:, position].tolist(),
                                        decimal_comma=sheet.decimal_comma)
         columns.append(values)
         if has_bad:
             bad_columns.append(i)
 
     id_at = names.index(schema.ID.name) if schema.ID.name in names else None
-    required_at = [i for i, name in enumerate(names) if schema.BY_NAME[name].required_on_create]
+    # Per required field, the columns that can give it (its own, a reference standing in).
+    required_at = [group for group in (
+        tuple(names.index(c) for c in schema.column_choices(f.name) if c in names)
+        for f in schema.REQUIRED) if group]
     # A column that is rarely blank, to skip the all-blank test for most rows.
-    probe = required_at[0] if required_at else 0
+    probe = required_at[0][0] if required_at else 0
     row_numbers = sheet.row_numbers
     rows: list[SheetRow] = []
     for index, cells in enumerate(zip(*columns, strict=True)):
@@ -86,10 +92,12 @@ def validate(sheet: LoadedSheet, *, key: Sequence[str] | None = None) -> Validat
                 errors.append(CellError(row_number, headers[i], letters[i], cell.message))
                 del values[names[i]]
         if id_at is None or cells[id_at] is None:
-            for i in required_at:
-                if cells[i] is None:
+            for group in required_at:
+                if all(cells[i] is None for i in group):
+                    i = group[0]
+                    either = " or ".join(names[g] for g in group)
                     errors.append(CellError(row_number, headers[i], letters[i],
-                                            f"{names[i]} is required for a new line"))
+                                            f"{either} is required for a new line"))
             if len(errors) > 1:
                 errors.sort(key=_left_to_right)
         rows.append(SheetRow(index, row_number, values, errors))
@@ -168,7 +176,7 @@ def _key_names(sheet: LoadedSheet, key: Sequence[str] | None) -> tuple[str, ...]
         except ValueError as exc:
             raise UsageError(str(exc)) from None
     for name in names:
-        if name not in sheet.fields:
+        if not any(choice in sheet.fields for choice in schema.column_choices(name)):
             raise UsageError(f"--key {name}: the sheet has no {name} column")
     return names
 
@@ -197,11 +205,11 @@ def _mark_duplicates(rows: list[SheetRow], sheet: LoadedSheet, names: list[str],
             copies = rows_at([i for i, v in enumerate(ids) if v == ident])
             for row in copies:
                 row.errors.append(CellError(row.row_number, header, letter,
-                                            f"the same id is also on {_others(row, copies)}"))
+                                            f"the same id is also on {other_rows(row, copies)}"))
 
-    key_columns = [columns[names.index(name)] for name in key_names]
+    key_columns = [_key_column(name, names, columns) for name in key_names]
     required = {name for name in key_names if not schema.BY_NAME[name].nullable}
-    joined = " + ".join(key_names)
+    joined = key_label(names, key_names)
     keys = list(zip(*key_columns, strict=True))
     for key, count in Counter(keys).items():
         if count < 2 or any(v.__class__ is _Bad or (v is None and name in required)
@@ -213,10 +221,40 @@ def _mark_duplicates(rows: list[SheetRow], sheet: LoadedSheet, names: list[str],
             continue
         for row in copies:
             row.errors.append(CellError(row.row_number, None, None,
-                                        f"the same {joined} is also on {_others(row, copies)}"))
+                                        f"the same {joined} is also on {other_rows(row, copies)}"))
 
 
-def _others(row: SheetRow, copies: list[SheetRow]) -> str:
+def key_label(columns: Iterable[str], key_names: Sequence[str]) -> str:
+    """The match key as a message names it, in the sheet's own columns: ``product_id +
+    line_number``, or ``product + line_number`` where a name stands in for the id."""
+    have = set(columns)
+    return " + ".join(name if name in have or name not in schema.REFERENCE_FOR
+                      else schema.REFERENCE_FOR[name].name for name in key_names)
+
+
+def _key_column(name: str, names: list[str], columns: list[list[Any]]) -> list[Any]:
+    """The values of key field ``name``, row by row.
+
+    Where a reference column stands in for the field (a product name in place of its id), a
+    row without the id is keyed by the name as written: the same text always resolves to the
+    same product, so those copies are duplicates already.  Copies that meet only once names
+    are resolved (a name and a barcode of one product) are found by ``sync.references``."""
+    own = columns[names.index(name)] if name in names else None
+    reference = schema.REFERENCE_FOR.get(name)
+    if reference is None or reference.name not in names:
+        assert own is not None  # _key_names made sure the sheet gives the field
+        return own
+    texts = columns[names.index(reference.name)]
+    stand_ins = [text if text is None or text.__class__ is _Bad else (reference.name, text)
+                 for text in texts]
+    if own is None:
+        return stand_ins
+    return [given if given is not None else stand_in
+            for given, stand_in in zip(own, stand_ins, strict=True)]
+
+
+def other_rows(row: SheetRow, copies: list[SheetRow]) -> str:
+    """The row numbers of ``copies`` other than ``row``, as a message names them."""
     numbers = [r.row_number for r in copies if r is not row]
     if len(numbers) == 1:
         return f"row {numbers[0]}"

@@ -38,6 +38,10 @@ def write_sheet(path: Path, rows: Sequence[dict[str, Any]],
         wb = Workbook()
         for r in table:
             wb.active.append(r)
+        for row in wb.active.iter_rows():
+            for cell in row:
+                if isinstance(cell.value, str) and cell.value.startswith("="):
+                    cell.data_type = "s"  # text that looks like a formula stays text
         wb.save(path)
     return path
 

@@ -13,6 +13,7 @@ from sync.errors import InputError
 from sync.loader import load_sheet
 
 #: tests/data/bad/<file> -> the exact message (the file's name leads every message).
+REQUIRED = "product_id (or product), process_id (or process) and line_number"
 CORPUS = {
     "empty.csv": "empty.csv is empty (0 bytes).",
     "empty.xlsx": "empty.xlsx is empty (0 bytes).",
@@ -25,10 +26,10 @@ CORPUS = {
     "encrypted.xlsx": "encrypted.xlsx is password-protected (encrypted); save a copy without "
                       "a password and use that.",
     "no_required_columns.csv": "no_required_columns.csv has no header line with the required "
-                               "columns product_id, process_id and line_number in its first 50 "
-                               "lines.",
-    "title_only.csv": "title_only.csv has no header line with the required columns product_id, "
-                      "process_id and line_number in its first 50 lines.",
+                               f"columns {REQUIRED} in its first 50 lines (closest: line 1, "
+                               "which lacks process_id (or process) and line_number).",
+    "title_only.csv": f"title_only.csv has no header line with the required columns {REQUIRED} "
+                      "in its first 50 lines.",
     "header_only.csv": "header_only.csv has a header (row 1) but no data rows.",
     "header_only.xlsx": 'header_only.xlsx, sheet "Sheet" has a header (row 1) but no data rows.',
     "binary_garbage.csv": "binary_garbage.csv is not a spreadsheet: it holds binary data that "
@@ -36,7 +37,7 @@ CORPUS = {
     "nul_bytes.csv": "nul_bytes.csv contains NUL bytes, so it is not a text (CSV) file; save it "
                      "from Excel as CSV UTF-8 or .xlsx.",
     "no_required_sheets.xlsx": "no_required_sheets.xlsx has no sheet with the required columns "
-                               "product_id, process_id and line_number in its first 50 rows "
+                               f"{REQUIRED} in its first 50 rows "
                                '(sheets: "Summary", "Notes"; closest: sheet "Notes" row 1, '
                                "which lacks line_number).",
     "two_columns_one_field.csv": 'two_columns_one_field.csv, line 1: columns A ("Product ID") '

@@ -180,7 +180,8 @@ def test_named_sheet_without_the_columns(data_dir: Path) -> None:
         load_sheet(data_dir / "routing_two_sheets.xlsx", sheet="Summary")
     assert str(caught.value) == (
         'routing_two_sheets.xlsx: sheet "Summary" has no row with the required columns '
-        "product_id, process_id and line_number in its first 50 rows.")
+        "product_id (or product), process_id (or process) and line_number in its first 50 rows "
+        '(closest: sheet "Summary" row 1, which lacks process_id (or process) and line_number).')
 
 
 def test_sheet_option_is_ignored_for_csv_with_a_warning(data_dir: Path) -> None:

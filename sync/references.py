@@ -1,0 +1,411 @@
+"""Names instead of uuids: resolve the sheet's product and process names, and check its ids.
+
+Runs in the fetch stage, after validation and before the diff (``api._plan_with``).  For each
+reference column the sheet has (``schema.REFERENCES``: ``product`` stands for ``product_id``,
+``process`` for ``process_id``), the distinct names are looked up in the catalog
+(``/api/products``, ``/api/processes``) with batched ``<name>-in=`` and ``barcode-in=``
+requests, all in flight together, and each row gets the id its name resolves to, so the diff
+works on ids as if the sheet had given them.  The ids the sheet gives itself are checked to
+exist (``products_exist`` / ``processes_exist``), as before.
+
+Match rules, for one value among the records of one catalog; the first rule that finds
+anything decides:
+
+1. the name, exactly (both sides trimmed);
+2. the barcode, exactly;
+3. the name, ignoring case (``casefold``);
+4. the barcode, ignoring case.
+
+One record: the row gets its id.  None: ``no product named "X"``.  Several: the row is
+invalid and the message names the candidates, so the planner can pick one by barcode or id.
+Exact before loose means that a server holding both "Bracket" and "BRACKET" still resolves
+each of them.  The lookups compare the records the server answers locally, so a server whose
+filters ignore case (as many SQL collations do) gives the same results as one that does not.
+Names and barcodes left over by rules 1-2 are looked up one by one with ``-contains`` (which
+ignores case); when more than ``LOOSE_LOOKUPS_MAX`` are left, the whole catalog is read once
+instead.
+
+Errors go only to rows that are otherwise valid (a row's other mistakes are reported first);
+a row that names a product by name and also gives ``product_id`` is invalid when the two
+disagree.  Invalid rows still get the id their name uniquely resolves to, so that mirror mode
+protects exactly their product from deletion.  A catalog that cannot be read (this login may
+not, or the server refuses the filter: 400/401/403/404) skips the id check with one warning,
+and a row that needs a name resolved becomes invalid: it cannot be sent without an id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections import Counter, defaultdict
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+from . import schema
+from .client import FlowtracClient
+from .errors import ServerError
+from .model import CellError, SheetRow, ValidatedSheet
+from .validate import key_label, other_rows
+
+__all__ = ["LOOKUP_CHARS", "LOOSE_LOOKUPS_MAX", "CatalogLookup", "CatalogUnreadable",
+           "check_references"]
+
+_T = TypeVar("_T")
+Record = dict[str, Any]
+Filters = list[tuple[str, str]]
+
+#: Most URL-encoded characters of values one ``-in`` request carries: about what a batch of
+#: 200 ids takes, which servers are known to accept.  The count per request is bounded by
+#: ``FlowtracClient.listing_batch`` too, and a batch refused as too long (414) is split.
+LOOKUP_CHARS = 6000
+#: Values left unmatched by the exact rules that are looked up one by one (``-contains``);
+#: with more, the whole catalog is read once instead.
+LOOSE_LOOKUPS_MAX = 20
+#: Candidates an ambiguity message lists before "and N more".
+SHOWN_CANDIDATES = 5
+#: Text that travels in a URL as it is, spaces aside.
+_PLAIN = re.compile(r"[A-Za-z0-9_.~ -]*")
+#: Server answers that mean "the catalog cannot be read this way": no permission (401, 403),
+#: no such endpoint (404), or a filter the server does not support (400; the vendor only says
+#: the catalogs take "the same filters").  The run goes on without the catalog.
+_UNREADABLE = (400, 401, 403, 404)
+
+
+class CatalogUnreadable(Exception):
+    """The catalog cannot be read with this login; ``str()`` is the server's refusal."""
+
+
+# --------------------------------------------------------------------------- lookups
+
+
+@dataclass
+class CatalogLookup:
+    """Names and barcodes -> the records of one catalog they match; cached for the run."""
+
+    reference: schema.Reference
+    read: Callable[[Filters | None], Awaitable[list[Record]]]   # GET the catalog with filters
+    batch: int = 200
+    _cache: dict[str, list[Record]] = field(default_factory=dict, init=False, repr=False)
+
+    async def resolve(self, values: Iterable[str]) -> dict[str, list[Record]]:
+        """Each value -> the records it matches under the match rules (``[]``: none).
+
+        Raises ``CatalogUnreadable`` when the server will not list the catalog."""
+        wanted = [v for v in dict.fromkeys(values) if v not in self._cache]
+        if wanted:
+            try:
+                self._cache.update(await self._lookup(wanted))
+            except ServerError as exc:
+                if exc.status not in _UNREADABLE:
+                    raise
+                raise CatalogUnreadable(str(exc)) from None
+        return {v: self._cache[v] for v in values}
+
+    async def _lookup(self, wanted: list[str]) -> dict[str, list[Record]]:
+        ref = self.reference
+        seen: dict[str, Record] = {}
+        found: dict[str, list[Record]] = {}
+        rest = wanted
+        for column in (ref.name_column, ref.barcode_column):     # rules 1 and 2
+            if not rest:
+                break
+            records = self._by_id(await self._exact(column, rest))
+            index = _index(records, column, _exact_text)
+            seen.update(records)
+            found.update((v, index[v]) for v in rest if v in index)
+            rest = [v for v in rest if v not in found]
+        if rest:                                                  # rules 3 and 4
+            for record_id, record in self._by_id(await self._loose_candidates(rest)).items():
+                seen.setdefault(record_id, record)
+            by_name = _index(seen, ref.name_column, _loose_text)
+            by_barcode = _index(seen, ref.barcode_column, _loose_text)
+            for value in rest:
+                key = _loose_text(value)
+                found[value] = by_name.get(key) or by_barcode.get(key) or []
+        return found
+
+    async def _exact(self, column: str, values: list[str]) -> list[Record]:
+        """Records whose ``column`` is one of ``values``: ``-in`` batches, and one ``=``
+        request per value holding a comma (which ``-in`` would split)."""
+        plain = [v for v in values if "," not in v]
+        requests = [self._read_in(column, chunk)
+                    for chunk in _chunks(plain, self.batch, LOOKUP_CHARS)]
+        requests += [self.read([(column, v)]) for v in values if "," in v]
+        return [r for answer in await _gather(requests) for r in answer]
+
+    async def _read_in(self, column: str, chunk: list[str]) -> list[Record]:
+        try:
+            return await self.read([(f"{column}-in", ",".join(chunk))])
+        except ServerError as exc:
+            if exc.status != 414 or len(chunk) < 2:
+                raise
+        half = len(chunk) // 2
+        first, second = await _gather([self._read_in(column, chunk[:half]),
+                                       self._read_in(column, chunk[half:])])
+        return first + second
+
+    async def _loose_candidates(self, values: list[str]) -> list[Record]:
+        ref = self.reference
+        if len(values) > LOOSE_LOOKUPS_MAX:
+            return await self.read(None)
+        requests = [self.read([(f"{column}-contains", v)])
+                    for v in values for column in (ref.name_column, ref.barcode_column)]
+        return [r for answer in await _gather(requests) for r in answer]
+
+    def _by_id(self, records: Iterable[Record]) -> dict[str, Record]:
+        """Records by their id.  A record answered twice (a server whose filters ignore case
+        answers "Bracket" for "bracket" too) counts once."""
+        target = self.reference.target
+        return {str(target.from_wire(r.get(target.name))): r for r in records}
+
+
+def _index(records: dict[str, Record], column: str, key: Callable[[Any], str | None]
+           ) -> dict[str, list[Record]]:
+    """Records (by id) grouped by the key of one column."""
+    index: dict[str, list[Record]] = defaultdict(list)
+    for record in records.values():
+        text = key(record.get(column))
+        if text:
+            index[text].append(record)
+    return index
+
+
+def _exact_text(value: Any) -> str | None:
+    return None if value is None else str(value).strip()
+
+
+def _loose_text(value: Any) -> str | None:
+    return None if value is None else str(value).strip().casefold()
+
+
+def _chunks(values: list[str], size: int, chars: int) -> list[list[str]]:
+    """Consecutive groups of at most ``size`` values and ``chars`` URL-encoded characters (a
+    longer single value travels alone)."""
+    out: list[list[str]] = []
+    chunk: list[str] = []
+    length = 0
+    for value in values:
+        cost = _encoded_length(value) + 1   # and the comma between values
+        if chunk and (len(chunk) >= size or length + cost > chars):
+            out.append(chunk)
+            chunk, length = [], 0
+        chunk.append(value)
+        length += cost
+    if chunk:
+        out.append(chunk)
+    return out
+
+
+def _encoded_length(value: str) -> int:
+    """Length of ``value`` in a URL; the quoting is skipped for the usual plain names."""
+    if _PLAIN.fullmatch(value):
+        return len(value) + 2 * value.count(" ")   # a space travels as %20
+    return len(quote(value, safe=""))
+
+
+async def _gather(coroutines: Sequence[Coroutine[Any, Any, _T]]) -> list[_T]:
+    """Run concurrently (the client's limiter bounds them); on the first failure cancel the
+    rest and raise that failure as it is."""
+    tasks = [asyncio.ensure_future(c) for c in coroutines]
+    try:
+        return list(await asyncio.gather(*tasks))
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
+
+
+# --------------------------------------------------------------------------- the stage
+
+
+@dataclass
+class _Outcome:
+    """What the server told about one reference: per distinct value, its id or its problem."""
+
+    reference: schema.Reference
+    resolved: dict[str, str] = field(default_factory=dict)   # value -> the one id it names
+    problems: dict[str, str] = field(default_factory=dict)   # value -> why it names none
+    names_read: bool = True           # False: the catalog could not be read for names
+    known_ids: set[str] | None = None  # ids the server has; None: not checked
+    refusal: str | None = None        # the server's words when the catalog is unreadable
+
+    def take(self, matches: dict[str, list[Record]]) -> None:
+        """Turn each value's matching records into its id, or into a message."""
+        ref = self.reference
+        target = ref.target
+        for value, found in matches.items():
+            if len(found) == 1:
+                self.resolved[value] = target.from_wire(found[0].get(target.name))
+            elif not found:
+                self.problems[value] = f"no {ref.noun} named {_quoted(value)}"
+            else:
+                self.problems[value] = (f"{_quoted(value)} matches {len(found)} {ref.noun}s: "
+                                        f"{_candidates(ref, found)}; use the barcode or the "
+                                        f"{target.name}")
+
+
+def _readers(client: FlowtracClient, reference: schema.Reference
+             ) -> tuple[Callable[[Filters | None], Awaitable[list[Record]]],
+                        Callable[[Iterable[str]], Awaitable[set[str]]]]:
+    if reference.target is schema.PRODUCT_ID:
+        return client.list_products, client.products_exist
+    return client.list_processes, client.processes_exist
+
+
+async def check_references(validated: ValidatedSheet, client: FlowtracClient) -> list[str]:
+    """Resolve the sheet's names to ids and check the ids it gives; returns warnings.
+
+    Fills ``row.values[<id field>]`` from the names, adds row errors for names that match
+    nothing, match several records or disagree with the row's id, and for ids the server does
+    not have.  Never raises for a catalog this login may not read (see the module text).
+    Each distinct name is looked up once, so the work per row is a few dictionary lookups."""
+    sheet = validated.sheet
+    rows = validated.rows
+    checkable = [row.valid for row in rows]   # errors go to rows valid before this stage
+    outcomes = await _gather([_ask(rows, checkable, client, ref) for ref in schema.REFERENCES])
+    warnings: list[str] = []
+    filled = False
+    for outcome in outcomes:
+        if outcome.refusal is not None:
+            warnings.append(_refusal_warning(outcome, outcome.reference.name in sheet.fields))
+        filled |= _settle(validated, checkable, outcome)
+    if filled:
+        _mark_resolved_duplicates(validated)
+    # The ids resolved from names are the sheet's ids now: the diff manages them.
+    validated.present = validated.present | {ref.target.name for ref in schema.REFERENCES
+                                             if ref.name in sheet.fields}
+    return warnings
+
+
+async def _ask(rows: list[SheetRow], checkable: list[bool], client: FlowtracClient,
+               ref: schema.Reference) -> _Outcome:
+    """Look up the names and check the ids of one reference, both at once.
+
+    Names of invalid rows are looked up too (their ids protect their product in mirror mode);
+    only the ids of valid rows are checked."""
+    target, name = ref.target.name, ref.name
+    ids = {i for row, ok in zip(rows, checkable, strict=True)
+           if ok and (i := row.values.get(target)) is not None}
+    names = list(dict.fromkeys(v for row in rows if (v := row.values.get(name)) is not None))
+    read, exist = _readers(client, ref)
+    lookup = CatalogLookup(ref, read, client.listing_batch)
+    outcome = _Outcome(ref)
+
+    async def check_ids() -> None:
+        if ids:
+            try:
+                outcome.known_ids = await exist(ids)
+            except ServerError as exc:
+                if exc.status not in _UNREADABLE:
+                    raise
+                outcome.refusal = str(exc)
+
+    async def resolve_names() -> None:
+        if names:
+            try:
+                outcome.take(await lookup.resolve(names))
+            except CatalogUnreadable as exc:
+                outcome.names_read = False
+                outcome.refusal = str(exc)
+
+    await _gather([check_ids(), resolve_names()])
+    return outcome
+
+
+def _refusal_warning(outcome: _Outcome, has_names: bool) -> str:
+    ref = outcome.reference
+    text = (f"cannot read the {ref.noun} list ({outcome.refusal}): {ref.noun} ids were not "
+            f"checked before writing")
+    if has_names:
+        text += (f", and {ref.noun} names cannot be resolved (rows that name a {ref.noun} "
+                 f"without its {ref.target.name} are invalid)")
+    return text
+
+
+def _settle(validated: ValidatedSheet, checkable: list[bool], outcome: _Outcome) -> bool:
+    """Apply one reference's outcome to every row; True when any resolved id was filled in.
+
+    An invalid row gets its id filled in but no further error."""
+    ref = outcome.reference
+    target, name = ref.target.name, ref.name
+    sheet = validated.sheet
+    resolved, problems, known = outcome.resolved, outcome.problems, outcome.known_ids
+    filled = False
+    for row, otherwise_valid in zip(validated.rows, checkable, strict=True):
+        values = row.values
+        given = values.get(target)
+        text = values.get(name)
+        problem: tuple[str, str] | None = None      # (column, message)
+        if given is not None and known is not None and given not in known:
+            problem = target, f"no {ref.noun} with id {given}"
+        elif text is None:
+            continue
+        elif not outcome.names_read:
+            if given is None:
+                problem = name, (f"{ref.noun} {_quoted(text)} cannot be looked up "
+                                 f"({outcome.refusal}); give the {target} instead")
+        elif text in resolved:
+            if given is None:
+                values[target] = resolved[text]
+                filled = True
+            elif given != resolved[text]:
+                problem = name, (f"{ref.noun} {_quoted(text)} is id {resolved[text]}, but "
+                                 f"{target} says {given}")
+        else:
+            problem = name, problems[text]
+        if problem is not None and otherwise_valid:
+            column, message = problem
+            row.errors.append(CellError(row.row_number, sheet.header_of(column),
+                                        sheet.letter_of(column), message))
+    return filled
+
+
+def _quoted(text: str, limit: int = 60) -> str:
+    text = " ".join(text.split())
+    return f'"{text if len(text) <= limit else text[:limit - 3] + "..."}"'
+
+
+def _candidates(ref: schema.Reference, records: list[Record]) -> str:
+    def describe(record: Record) -> str:
+        details = [f"id {ref.target.from_wire(record.get(ref.target.name))}"]
+        barcode = _exact_text(record.get(ref.barcode_column))
+        if barcode:
+            details.append(f"barcode {barcode}")
+        if schema.ACTIVE.from_wire(record.get(schema.ACTIVE.name)) == "InActive":
+            details.append("inactive")
+        name = _exact_text(record.get(ref.name_column)) or "(no name)"
+        return f"{name} ({', '.join(details)})"
+
+    shown = sorted(describe(r) for r in records)
+    text = ", ".join(shown[:SHOWN_CANDIDATES])
+    if len(shown) > SHOWN_CANDIDATES:
+        text += f" and {len(shown) - SHOWN_CANDIDATES} more"
+    return text
+
+
+def _mark_resolved_duplicates(validated: ValidatedSheet) -> None:
+    """Rows that name one line only once names are resolved ("Bracket" and its barcode on
+    the same line number): each such row that is still valid becomes invalid.  Copies with the
+    same text were found by validation already."""
+    key, id_name = validated.key, schema.ID.name
+    rows = validated.rows
+    keys = [None if row.values.get(id_name) is not None
+            else tuple(map(row.values.get, key)) for row in rows]
+    repeated = {k for k, count in Counter(keys).items()
+                if count > 1 and k is not None and None not in k}
+    if not repeated:
+        return
+    groups: dict[tuple[Any, ...], list[SheetRow]] = defaultdict(list)
+    for row, row_key in zip(rows, keys, strict=True):
+        if row_key in repeated:
+            groups[row_key].append(row)
+    label = key_label(validated.sheet.fields, key)
+    for copies in groups.values():
+        for row in copies:
+            if row.valid:
+                row.errors.append(CellError(row.row_number, None, None,
+                                            f"the same {label} is also on "
+                                            f"{other_rows(row, copies)}"))

@@ -1,0 +1,136 @@
+"""The reconciliation report: the planner's sheet with what happened to every row.
+
+``write_report`` writes an ``.xlsx`` beside (never over) the input:
+
+* ``.xlsx`` input: the planner's own workbook is kept (other sheets, styles, column order,
+  title block, comments, images); the data sheet gets ``sync_status``, ``sync_id``,
+  ``sync_changes`` and ``sync_message`` after its last used column (or in the sync_* columns
+  it already has, when a report is uploaded again).  ``.xlsm`` input gives an ``.xlsx``
+  report without the macros: a report never carries code.
+* other inputs (CSV, ``.xls``, ``.ods``): a new workbook holding the loaded cells, each in
+  the row and column it had, plus the four columns.
+
+Both add a ``Summary`` and a ``Server only`` sheet.  The file appears complete or not at all
+(written to a temporary file in the same folder, then renamed).
+
+Engines, fastest first: ``patch`` edits the workbook's XML in place (streaming the data
+sheet's rows), ``openpyxl`` loads and saves the workbook (slow, for the rare workbook the
+patcher declines), ``new`` builds a new workbook from the loaded cells.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any, Literal
+
+from sync.errors import SyncError, UsageError
+from sync.model import LoadedSheet, ReportRow, ServerOnlyRow
+
+from .content import REPORT_COLUMNS
+from .fresh import write_new_workbook
+from .patch import Unsupported, patch_workbook
+
+__all__ = ["REPORT_COLUMNS", "default_report_path", "write_report"]
+
+log = logging.getLogger(__name__)
+
+Engine = Literal["auto", "patch", "openpyxl", "new"]
+_KEPT_FORMATS = frozenset({"xlsx", "xlsm"})
+
+
+def default_report_path(input_path: Path) -> Path:
+    """``<input stem>.report.xlsx`` beside the input: routing.csv -> routing.report.xlsx."""
+    input_path = Path(input_path)
+    return input_path.with_name(f"{input_path.stem}.report.xlsx")
+
+
+def write_report(sheet: LoadedSheet, rows: Mapping[int, ReportRow],
+                 server_only: Sequence[ServerOnlyRow], summary: Mapping[str, Any],
+                 path: str | Path, *, engine: Engine = "auto") -> Path:
+    """Write the report to ``path`` and return it.
+
+    ``rows`` maps a frame row's position to what happened to it (rows left out get a blank
+    status); ``summary`` is rendered as label/value pairs on the Summary sheet.  ``engine``
+    forces one way of writing (tests, benchmarks); ``auto`` picks the best that works."""
+    target = Path(path)
+    _refuse_input_as_target(Path(sheet.path), target)
+    keep = str(sheet.file_format).lower() in _KEPT_FORMATS
+    if engine == "auto":
+        order: list[Engine] = ["patch", "openpyxl", "new"] if keep else ["new"]
+    else:
+        order = [engine]
+    with _atomic_output(target) as handle:
+        for attempt, name in enumerate(order):
+            try:
+                _ENGINES[name](sheet, rows, server_only, summary, handle)
+                log.debug("report %s written by the %s engine", target, name)
+                break
+            except Exception as exc:
+                if attempt + 1 == len(order):
+                    if isinstance(exc, OSError):
+                        raise SyncError(f"Cannot write the report {target.name}: "
+                                        f"{exc.strerror or exc}.") from None
+                    raise
+                # Keep going: after an apply the report is the only trail of what happened.
+                level = logging.INFO if isinstance(exc, Unsupported) else logging.WARNING
+                log.log(level, "Could not %s (%s); trying another way.", _WHAT[name], exc)
+                handle.seek(0)
+                handle.truncate()
+    return target
+
+
+def _openpyxl(sheet: LoadedSheet, rows: Mapping[int, ReportRow],
+              server_only: Sequence[ServerOnlyRow], summary: Mapping[str, Any],
+              handle: IO[bytes]) -> None:
+    from .keep_openpyxl import rewrite_workbook  # openpyxl loads slowly; only when needed
+
+    rewrite_workbook(sheet, rows, server_only, summary, handle)
+
+
+_ENGINES = {"patch": patch_workbook, "openpyxl": _openpyxl, "new": write_new_workbook}
+_WHAT = {
+    "patch": "edit the workbook in place",
+    "openpyxl": "keep the workbook with openpyxl",
+    "new": "write a new workbook",
+}
+
+
+def _refuse_input_as_target(source: Path, target: Path) -> None:
+    same = source.resolve() == target.resolve()
+    if not same and target.exists() and source.exists():
+        same = os.path.samefile(source, target)
+    if same:
+        raise UsageError(f"The report would overwrite the input {source.name}; "
+                         "choose another report path.")
+
+
+@contextmanager
+def _atomic_output(target: Path) -> Iterator[IO[bytes]]:
+    """A temporary file beside ``target`` that replaces it only once complete."""
+    folder = target.parent
+    if not folder.is_dir():
+        raise UsageError(f"The report's folder {folder} does not exist.")
+    temp = folder / f".{target.name}.{secrets.token_hex(4)}.tmp"
+    try:
+        # O_EXCL: never follow or reuse someone else's file; 0o666 lets the umask decide the
+        # permissions, as for any file the user saves.
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    except OSError as exc:
+        raise SyncError(f"Cannot write the report in {folder}: {exc.strerror}.") from None
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        try:
+            os.replace(temp, target)
+        except OSError as exc:
+            raise SyncError(f"Cannot replace {target} ({exc.strerror}); is it open in "
+                            "another program?") from None
+    finally:
+        temp.unlink(missing_ok=True)

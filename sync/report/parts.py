@@ -1,0 +1,181 @@
+"""Small SpreadsheetML parts shared by the two report writers: worksheet head and tail
+pieces (column widths, frozen header, autofilter), cell comments with their VML drawing, and
+the names and content types of package parts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from .cells import column_letter, escape_attr, escape_text
+
+MAIN_NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+DOC_REL_NS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+PKG_REL_NS = "http://schemas.openxmlformats.org/package/2006/relationships"
+CT_NS = "http://schemas.openxmlformats.org/package/2006/content-types"
+
+REL_OFFICE_DOCUMENT = f"{DOC_REL_NS}/officeDocument"
+REL_WORKSHEET = f"{DOC_REL_NS}/worksheet"
+REL_STYLES = f"{DOC_REL_NS}/styles"
+REL_COMMENTS = f"{DOC_REL_NS}/comments"
+REL_VML = f"{DOC_REL_NS}/vmlDrawing"
+
+CT_WORKBOOK = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"
+CT_WORKSHEET = "application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"
+CT_STYLES = "application/vnd.openxmlformats-officedocument.spreadsheetml.styles+xml"
+CT_COMMENTS = "application/vnd.openxmlformats-officedocument.spreadsheetml.comments+xml"
+CT_VML = "application/vnd.openxmlformats-officedocument.vmlDrawing"
+CT_RELS = "application/vnd.openxmlformats-package.relationships+xml"
+
+XML_DECLARATION = '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+WORKSHEET_OPEN = (f'{XML_DECLARATION}<worksheet xmlns="{MAIN_NS}" xmlns:r="{DOC_REL_NS}">')
+
+#: Author of the comments a report adds; comments by this author in a re-uploaded report are
+#: the previous run's and get replaced.
+COMMENT_AUTHOR = "flowtrac-sync"
+#: Beyond this many invalid cells, only the highlight and sync_message remain (tens of
+#: thousands of comment boxes make Excel crawl, and the message is in the row anyway).
+MAX_COMMENTS = 10_000
+
+#: Excel's limit for sheet names, and characters it refuses in them.
+MAX_SHEET_NAME = 31
+_BAD_SHEET_CHARS = str.maketrans({c: " " for c in "[]:*?/\\"})
+
+
+def sheet_name_from(text: str, taken: Iterable[str] = ()) -> str:
+    """A valid sheet name from free text, unique (case-insensitively) among ``taken``."""
+    name = " ".join(str(text).translate(_BAD_SHEET_CHARS).split()).strip("'")
+    name = name[:MAX_SHEET_NAME].strip() or "Data"
+    used = {t.casefold() for t in taken}
+    candidate, n = name, 2
+    while candidate.casefold() in used:
+        suffix = f" ({n})"
+        candidate = name[: MAX_SHEET_NAME - len(suffix)] + suffix
+        n += 1
+    return candidate
+
+
+def quoted_sheet(name: str) -> str:
+    """A sheet name as a formula reference uses it: 'It''s'!"""
+    return "'" + name.replace("'", "''") + "'"
+
+
+def cols_xml(widths: dict[int, float]) -> str:
+    """``<cols>`` for the given 1-based column -> width (empty when there are none)."""
+    if not widths:
+        return ""
+    items = "".join(f'<col min="{c}" max="{c}" width="{w:.2f}" customWidth="1"/>'
+                    for c, w in sorted(widths.items()))
+    return f"<cols>{items}</cols>"
+
+
+def frozen_pane(header_row: int, frozen_columns: int = 0) -> str:
+    """``<pane>`` + ``<selection>`` freezing the rows up to ``header_row`` (and columns)."""
+    top_left = f"{column_letter(frozen_columns + 1)}{header_row + 1}"
+    if frozen_columns:
+        pane = "bottomRight"
+        split = f'xSplit="{frozen_columns}" ySplit="{header_row}"'
+    else:
+        pane = "bottomLeft"
+        split = f'ySplit="{header_row}"'
+    return (f'<pane {split} topLeftCell="{top_left}" activePane="{pane}" state="frozen"/>'
+            f'<selection pane="{pane}" activeCell="{top_left}" sqref="{top_left}"/>')
+
+
+def sheet_views_xml(header_row: int | None, selected: bool) -> str:
+    tab = ' tabSelected="1"' if selected else ""
+    pane = frozen_pane(header_row) if header_row else ""
+    return f'<sheetViews><sheetView{tab} workbookViewId="0">{pane}</sheetView></sheetViews>'
+
+
+def table_width(text_lengths: Iterable[int], *, minimum: float = 8, maximum: float = 60) -> float:
+    """A readable column width for the longest of the texts (in characters), within limits."""
+    longest = max(text_lengths, default=0)
+    return float(min(max(longest + 2, minimum), maximum))
+
+
+# --------------------------------------------------------------------------- comments
+
+
+@dataclass(slots=True)
+class Note:
+    """A cell comment: where (1-based), who wrote it, and its ``<text>`` body as XML."""
+
+    row: int
+    column: int
+    author: str
+    body_xml: str
+
+    @property
+    def ref(self) -> str:
+        return f"{column_letter(self.column)}{self.row}"
+
+
+def note(row: int, column: int, message: str) -> Note:
+    """A comment this report adds: plain text in Excel's usual comment font."""
+    body = (f'<r><rPr><sz val="9"/><color indexed="81"/><rFont val="Tahoma"/><family val="2"/>'
+            f'</rPr><t xml:space="preserve">{escape_text(message)}</t></r>')
+    return Note(row, column, COMMENT_AUTHOR, body)
+
+
+def comments_xml(notes: Sequence[Note]) -> str:
+    authors: list[str] = []
+    for n in notes:
+        if n.author not in authors:
+            authors.append(n.author)
+    author_id = {a: i for i, a in enumerate(authors)}
+    items = "".join(f'<comment ref="{n.ref}" authorId="{author_id[n.author]}">'
+                    f"<text>{n.body_xml}</text></comment>" for n in notes)
+    names = "".join(f"<author>{escape_text(a)}</author>" for a in authors)
+    return (f'{XML_DECLARATION}<comments xmlns="{MAIN_NS}"><authors>{names}</authors>'
+            f"<commentList>{items}</commentList></comments>")
+
+
+def vml_blocks(count: int) -> int:
+    """How many 1024-shape id blocks a VML drawing with ``count`` shapes needs."""
+    return count // 1024 + 1
+
+
+def vml_xml(notes: Sequence[Note], first_block: int) -> str:
+    """The legacy drawing Excel needs to show comments (hidden boxes beside their cells).
+
+    Shape ids come from 1024-wide blocks that must not overlap other drawings of the workbook;
+    ``first_block`` is the first free one."""
+    blocks = ",".join(str(b) for b in range(first_block, first_block + vml_blocks(len(notes))))
+    head = (
+        '<xml xmlns:v="urn:schemas-microsoft-com:vml" '
+        'xmlns:o="urn:schemas-microsoft-com:office:office" '
+        'xmlns:x="urn:schemas-microsoft-com:office:excel">'
+        f'<o:shapelayout v:ext="edit"><o:idmap v:ext="edit" data="{blocks}"/></o:shapelayout>'
+        '<v:shapetype id="_x0000_t202" coordsize="21600,21600" o:spt="202" '
+        'path="m,l,21600r21600,l21600,xe"><v:stroke joinstyle="miter"/>'
+        '<v:path gradientshapeok="t" o:connecttype="rect"/></v:shapetype>'
+    )
+    shapes = []
+    for i, n in enumerate(notes):
+        shape_id = first_block * 1024 + 1 + i
+        row0, col0 = n.row - 1, n.column - 1
+        top_row = max(row0 - 1, 0)
+        # Box to the right of the cell, 2 columns wide and 4 rows high (default sizes).
+        left_pt, top_pt = 48.0 * (col0 + 1) + 15, 15.0 * top_row + 1.5
+        shapes.append(
+            f'<v:shape id="_x0000_s{shape_id}" type="#_x0000_t202" '
+            f'style="position:absolute;margin-left:{left_pt:g}pt;margin-top:{top_pt:g}pt;'
+            f'width:144pt;height:60pt;z-index:{i + 1};visibility:hidden" fillcolor="#ffffe1" '
+            'o:insetmode="auto"><v:fill color2="#ffffe1"/>'
+            '<v:shadow on="t" color="black" obscured="t"/><v:path o:connecttype="none"/>'
+            '<v:textbox style="mso-direction-alt:auto"><div style="text-align:left"></div>'
+            '</v:textbox><x:ClientData ObjectType="Note"><x:MoveWithCells/><x:SizeWithCells/>'
+            f"<x:Anchor>{col0 + 1}, 15, {top_row}, 2, {col0 + 4}, 15, {top_row + 4}, 16</x:Anchor>"
+            f"<x:AutoFill>False</x:AutoFill><x:Row>{row0}</x:Row><x:Column>{col0}</x:Column>"
+            "</x:ClientData></v:shape>"
+        )
+    return head + "".join(shapes) + "</xml>"
+
+
+def relationships_xml(rels: Sequence[tuple[str, str, str]]) -> str:
+    """``.rels`` part from (id, type, target) triples."""
+    items = "".join(f'<Relationship Id="{i}" Type="{t}" Target="{escape_attr(target)}"/>'
+                    for i, t, target in rels)
+    return f'{XML_DECLARATION}<Relationships xmlns="{PKG_REL_NS}">{items}</Relationships>'
