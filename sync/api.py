@@ -80,6 +80,12 @@ class ValidationResult:
 
     command = "validate"
 
+    def __repr__(self) -> str:
+        # Short on purpose: asyncio.run() formats the repr of its main task's result (CPython
+        # 3.11, when it restores the SIGINT handler), and the dataclass repr of a 100,000-row
+        # result takes seconds.  Subclasses keep it (``repr=False``).
+        return f"<{type(self).__name__} {self.path.name}: {len(self.validated.rows)} rows>"
+
     @property
     def path(self) -> Path:
         return self.validated.sheet.path
@@ -106,7 +112,6 @@ class ValidationResult:
         out: dict[str, Any] = {"Command": self.command, "File": str(sheet.path),
                                "Sheet": sheet.sheet_name or "", "Header row": sheet.header_row}
         out.update(self._run_summary())
-        out.update({f"Rows {k}": v for k, v in self.counts().items()})
         return out
 
     def _run_summary(self) -> dict[str, Any]:
@@ -128,7 +133,7 @@ class ValidationResult:
                 "exit_code": self.exit_code}
 
 
-@dataclass
+@dataclass(repr=False)
 class PlanResult(ValidationResult):
     """What would change: one plan item per row, plus the server-only records."""
 
@@ -203,7 +208,7 @@ _DONE_STATUS = {Action.UNCHANGED: Status.UNCHANGED, Action.INVALID: Status.INVAL
                 Action.KEEP: Status.LEFT_ALONE}
 
 
-@dataclass
+@dataclass(repr=False)
 class ApplyResult(PlanResult):
     """What happened: every row's final status."""
 
@@ -255,20 +260,36 @@ def validate_file(path: str | Path, options: SyncOptions | None = None) -> Valid
     return ValidationResult(validated, options, finished=None)
 
 
+def _sheet_products(validated: ValidatedSheet) -> set[str]:
+    return {r.values.get(schema.PRODUCT_ID.name) for r in validated.rows} - {None}
+
+
 async def _fetch_current(validated: ValidatedSheet, client: FlowtracClient,
-                         scope: Scope) -> list[dict[str, Any]]:
-    """The server lines the diff needs: every line of the sheet's products (or all), plus
-    lines the sheet names by id that live elsewhere."""
-    if scope is Scope.ALL:
-        records = await client.list_lines()
-    else:
-        products = {r.values.get(schema.PRODUCT_ID.name) for r in validated.rows} - {None}
-        records = await client.list_lines_for_products(sorted(products))
+                         scope: Scope) -> tuple[list[str], list[dict[str, Any]]]:
+    """Check the references and fetch the server lines the diff needs: every line of the
+    sheet's products (or all), plus lines the sheet names by id that live elsewhere.
+
+    Both at once: the lines of the products the sheet gives by id are on their way while its
+    names are resolved; products it names only by name are fetched after.  Returns the
+    reference warnings and the records."""
+    given = _sheet_products(validated)
+    lines = asyncio.ensure_future(client.list_lines() if scope is Scope.ALL
+                                  else client.list_lines_for_products(sorted(given)))
+    try:
+        warnings = await check_references(validated, client)
+        records = await lines
+    except BaseException:
+        lines.cancel()
+        await asyncio.gather(lines, return_exceptions=True)
+        raise
+    named_only = _sheet_products(validated) - given if scope is Scope.SHEET else set()
+    if named_only:
+        records.extend(await client.list_lines_for_products(sorted(named_only)))
     have = {r[schema.ID.name] for r in records}
     missing = sorted({r.values.get(schema.ID.name) for r in validated.rows} - have - {None})
     if missing:
         records.extend(await client.list_lines_by_ids(missing))
-    return records
+    return warnings, records
 
 
 async def plan_async(path: str | Path, connection: Connection,
@@ -284,8 +305,9 @@ async def _plan_with(client: FlowtracClient, checked: ValidationResult, connecti
                      options: SyncOptions) -> PlanResult:
     await client.login()
     warnings = list(checked.validated.sheet.warnings)
-    warnings += await check_references(checked.validated, client)
-    records = await _fetch_current(checked.validated, client, options.scope)
+    reference_warnings, records = await _fetch_current(checked.validated, client,
+                                                       options.scope)
+    warnings += reference_warnings
     the_plan = diff(checked.validated, records, options.plan_options())
     return PlanResult(checked.validated, options, checked.started, _now(), warnings, the_plan,
                       connection.base_url, client.stats.requests, client.stats.retries)
@@ -342,18 +364,36 @@ def journal_path_for(report: Path) -> Path:
     return report.with_name(f"{name}.journal.jsonl")
 
 
+_PROBLEMS = frozenset({Status.INVALID.value, Status.CONFLICT.value, Status.FAILED.value})
+
+
 def first_problems(result: ValidationResult, limit: int = 10) -> list[str]:
     """The first few row problems, as one line each, for a terminal summary."""
+    if not isinstance(result, PlanResult) or result.plan is None:
+        return [str(e) for e in result.errors][:limit]
     lines: list[str] = []
-    if isinstance(result, PlanResult) and result.plan is not None:
-        for index, row in result.row_status():
-            if row.status in ("invalid", "conflict", "failed"):
-                lines.append(row.message if row.status == "invalid"
-                             else f"row {_row_number(result, index)}: {row.status}: "
-                                  f"{row.message}")
-    else:
-        lines = [str(e) for e in result.errors]
-    return lines[:limit]
+    for index, row in result.row_status():
+        if row.status in _PROBLEMS:
+            lines.append(row.message if row.status == Status.INVALID.value
+                         else f"row {_row_number(result, index)}: {row.status}: {row.message}")
+            if len(lines) == limit:
+                break
+    return lines
+
+
+def first_changes(result: PlanResult, limit: int = 10) -> list[str]:
+    """The first few planned writes, one line each: what a planner checks before applying."""
+    assert result.plan is not None
+    lines = []
+    for item in result.plan.writes[:limit]:
+        line = item.values or item.record or {}
+        where = (f"row {item.row.row_number}" if item.row is not None
+                 else f"server line {item.record_id}")
+        what = changes_text(item.changes) or (
+            f"{schema.LINE_NUMBER.name} {line.get(schema.LINE_NUMBER.name)} of "
+            f"{schema.PRODUCT_ID.name} {line.get(schema.PRODUCT_ID.name)}")
+        lines.append(f"{where}: {PLAN_STATUS[item.action]}: {what}")
+    return lines
 
 
 def _row_number(result: ValidationResult, index: int) -> int:

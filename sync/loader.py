@@ -23,6 +23,7 @@ import codecs
 import csv
 import functools
 import io
+import itertools
 import re
 import stat
 import struct
@@ -54,6 +55,8 @@ MAX_UNPACKED_BYTES = 256 << 20
 #: before it is read: the reader allocates the whole span at once, so one stray cell at
 #: XFD1048576 would ask for 550 GB and abort the process.  100,000 rows of 50 columns fit.
 MAX_SHEET_CELLS = 5_000_000
+#: Columns a spreadsheet (and so the report) can hold: A to XFD.
+MAX_COLUMNS = 16_384
 #: A text file larger than this is refused (a 100,000-row CSV is about 15 MB).
 MAX_TEXT_BYTES = 512 << 20
 
@@ -251,6 +254,7 @@ class _Header:
     texts: list[str]                   # header text of every column (blank: "")
     fields: dict[str, int]             # field name -> column index in the sheet
     warnings: list[str] = field(default_factory=list)
+    fallbacks: dict[str, int] = field(default_factory=dict)  # field -> column index
 
 
 @dataclass
@@ -307,6 +311,7 @@ def _resolve_header(position: int, texts: list[str], found: dict[str, list[int]]
                     where: str) -> _Header:
     """Map each field to one column; two columns meaning one field is an InputError."""
     fields: dict[str, int] = {}
+    fallbacks: dict[str, int] = {}
     warnings: list[str] = []
     for name, columns in found.items():
         if len(columns) == 1:
@@ -316,17 +321,15 @@ def _resolve_header(position: int, texts: list[str], found: dict[str, list[int]]
                      schema.header_token(name)]
         if name == schema.ID.name and len(canonical) == 1 and len(columns) == 2:
             # A reconciliation report (sync_id appended) uploaded again: its own id column
-            # wins; rows without an id still match by key, so nothing is created twice.
+            # wins, and sync_id fills the rows it leaves blank (lines the last run created).
             fields[name] = canonical[0]
-            other = next(c for c in columns if c != canonical[0])
-            warnings.append(f'Column {column_letter(other)} ("{_brief(texts[other])}") is ignored: '
-                            f'column {column_letter(canonical[0])} already holds the {name}.')
+            fallbacks[name] = next(c for c in columns if c != canonical[0])
             continue
         first, second = columns[0], columns[1]
         raise InputError(
             f'{where}: columns {column_letter(first)} ("{_brief(texts[first])}") and '
             f'{column_letter(second)} ("{_brief(texts[second])}") both mean {name}; keep only one.')
-    return _Header(position, texts, fields, warnings)
+    return _Header(position, texts, fields, warnings, fallbacks)
 
 
 def _no_header_message(subject: str, searched: str, best: list[_Closest],
@@ -391,6 +394,10 @@ def _assemble(file: Path, file_format: str, sheet_name: str | None, header: _Hea
     # decided on the plain rows, before the frame exists: a stray cell a million columns out
     # then costs one look at each cell present, not a million column look-ups.
     keep = _kept_columns(texts, data)
+    if keep[-1] >= MAX_COLUMNS:  # a CSV line can be wider than any sheet (and its report)
+        raise InputError(f"{where} has a value in column {keep[-1] + 1:,}, beyond the "
+                         f"{MAX_COLUMNS:,} columns a spreadsheet holds; remove the stray cells "
+                         "(or extra delimiters) and save the file again.")
     if len(keep) < width or min(map(len, data)) < width:  # also pads short CSV lines
         data = [[row[c] if c < len(row) else "" for c in keep] for row in data]
     frame = pd.DataFrame(data, dtype=object)
@@ -410,6 +417,8 @@ def _assemble(file: Path, file_format: str, sheet_name: str | None, header: _Hea
         fields=fields,
         decimal_comma=decimal_comma,
         warnings=warnings + header.warnings,
+        fallbacks={name: position[column] for name, column in header.fallbacks.items()
+                   if column in position},
     )
 
 
@@ -988,6 +997,9 @@ def _load_text(file: Path, sheet: str | None) -> LoadedSheet:
     if size > MAX_TEXT_BYTES:
         raise InputError(f"{name} is larger than {MAX_TEXT_BYTES >> 20} MB; it is refused.")
     text = _decode(file.read_bytes(), name, warnings)
+    # A cell may be as long as the file (validation then says it is too long); the csv
+    # module's default limit would instead fail the header search with a wrong message.
+    csv.field_size_limit(max(csv.field_size_limit(), MAX_TEXT_BYTES))
     if "\x00" in text:
         raise InputError(f"{name} contains NUL bytes, so it is not a text (CSV) file; save it "
                          "from Excel as CSV UTF-8 or .xlsx.")
@@ -1001,8 +1013,10 @@ def _load_text(file: Path, sheet: str | None) -> LoadedSheet:
     data: list[list[Any]] = []
     numbers: list[int] = []
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    last_start = record_end = 0  # physical lines where the last record starts and ends
     try:
         for number, cells in enumerate(reader, start=1):
+            last_start, record_end = record_end + 1, reader.line_num
             if number <= header_row or not cells:
                 continue
             if "".join(cells).strip():
@@ -1011,8 +1025,24 @@ def _load_text(file: Path, sheet: str | None) -> LoadedSheet:
     except csv.Error as exc:
         raise InputError(f"{name} cannot be read as CSV near line {reader.line_num}: "
                          f"{exc}.") from None
+    if reader.line_num > last_start:
+        _refuse_unclosed_quote(text, delimiter, last_start, name)
     return _assemble(file, "csv", None, header, header_row, data, numbers, delimiter == ";",
                      warnings, name)
+
+
+def _refuse_unclosed_quote(text: str, delimiter: str, start: int, name: str) -> None:
+    """The last record spans several lines: refuse it if that is a quote never closed, which
+    would swallow every line after it into one cell (rows lost without a word)."""
+    lines = itertools.islice(io.StringIO(text, newline=""), start - 1, None)
+    try:
+        for _ in csv.reader(lines, delimiter=delimiter, strict=True):
+            pass
+    except csv.Error as exc:
+        if "unexpected end of data" in str(exc):
+            raise InputError(f"{name}: the quote opened on line {start} is never closed, so "
+                             "every line after it would be read as one cell; close or remove "
+                             "that quote and save the file again.") from None
 
 
 def _decode(raw: bytes, name: str, warnings: list[str]) -> str:

@@ -87,6 +87,9 @@ class LoadedSheet:
     fields: dict[str, int]           # canonical field name -> frame column position
     decimal_comma: bool = False      # CSV written by a European-locale program
     warnings: list[str] = field(default_factory=list)
+    # field -> a second column read where the field's own cell is blank (a report uploaded
+    # again: its sync_id column holds the ids of lines the last run created).
+    fallbacks: dict[str, int] = field(default_factory=dict)
 
     @property
     def unknown_columns(self) -> list[str]:

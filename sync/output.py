@@ -45,6 +45,7 @@ class Output:
         if self.quiet or self.as_json:
             return
         self._counts_table(planned, title="Plan", console=self.err)
+        self._changes(planned, console=self.err)
         self._problems(planned, console=self.err)
         for warning in planned.warnings:
             self.err.print(f"warning: {warning}", markup=False)
@@ -61,6 +62,8 @@ class Output:
         title = {"validate": "Validation", "plan": "Plan", "apply": "Result"}[result.command]
         self._counts_table(result, title=title, console=self.out)
         if not self.quiet:
+            if result.command == "plan":
+                self._changes(result, console=self.out)
             self._problems(result, console=self.out)
             warnings = list(result.warnings)
             if isinstance(result, api.PlanResult) and result.plan is not None:
@@ -80,6 +83,18 @@ class Output:
         for status, count in sorted(result.counts().items(), key=lambda kv: -kv[1]):
             table.add_row(status, str(count))
         console.print(table)
+
+    def _changes(self, result: api.ValidationResult, *, console: Console) -> None:
+        if not isinstance(result, api.PlanResult) or result.plan is None:
+            return
+        lines = api.first_changes(result)
+        if not lines:
+            return
+        total = len(result.plan.writes)
+        more = f" (first {len(lines)} of {total})" if total > len(lines) else ""
+        console.print(f"Changes{more}:", markup=False)
+        for line in lines:
+            console.print(f"  {line}", markup=False)
 
     def _problems(self, result: api.ValidationResult, *, console: Console) -> None:
         problems = api.first_problems(result)

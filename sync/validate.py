@@ -35,7 +35,6 @@ SPREADSHEET_ERRORS = frozenset({
 })
 _LIBREOFFICE_ERROR = re.compile(r"Err:\d{3}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
-_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 #: How many other row numbers a duplicate message names before "and N more".
 _SHOWN_ROWS = 5
 
@@ -67,6 +66,13 @@ def validate(sheet: LoadedSheet, *, key: Sequence[str] | None = None) -> Validat
         values, has_bad = parse_column(schema.SHEET_BY_NAME[name],
                                        sheet.frame.iloc[:, position].tolist(),
                                        decimal_comma=sheet.decimal_comma)
+        fallback = sheet.fallbacks.get(name)
+        if fallback is not None:  # fill blank cells from the second column (e.g. sync_id)
+            spare, spare_bad = parse_column(schema.SHEET_BY_NAME[name],
+                                            sheet.frame.iloc[:, fallback].tolist(),
+                                            decimal_comma=sheet.decimal_comma)
+            values = [s if v is None else v for v, s in zip(values, spare, strict=True)]
+            has_bad = has_bad or spare_bad
         columns.append(values)
         if has_bad:
             bad_columns.append(i)
@@ -124,10 +130,11 @@ def parse_column(field: schema.Field, cells: list[Any], *,
         numeric = [k for k in kinds if k is not str and issubclass(k, Number)]
         if len(numeric) <= 1:
             distinct = set(cells)
-            if field.kind is schema.Kind.UUID:
-                # Ids mostly arrive canonical already (as exported): equal to what
-                # Field.parse would return, so only the others go through it.
-                table = {cell: cell if cell.__class__ is str and _CANONICAL_UUID.fullmatch(cell)
+            if field.kind in (schema.Kind.UUID, schema.Kind.TIMESTAMP):
+                # Ids and timestamps mostly arrive canonical already (as exported): equal to
+                # what Field.parse would return, so only the others go through it.
+                canonical = field.is_canonical
+                table = {cell: cell if canonical(cell)
                          else parse_cell(field, cell, decimal_comma) for cell in distinct}
             else:
                 table = {cell: parse_cell(field, cell, decimal_comma) for cell in distinct}

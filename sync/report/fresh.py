@@ -8,6 +8,7 @@ column letter), so the messages' cell references (``C7: ...``) point at the righ
 
 from __future__ import annotations
 
+import itertools
 import re
 import zipfile
 from collections.abc import Iterator, Mapping, Sequence
@@ -187,10 +188,10 @@ class _Layout:
             texts = [str(v) for v in sample.iloc[:, pos].tolist() if v is not None and v == v]
             texts.append(str(self.sheet.headers[pos]))
             widths[col] = float(min(max(len(t) for t in texts) + 2, 50))
-        values = [report_values(r) for r in self.rows.values()]
+        values = [report_values(r) for r in itertools.islice(self.rows.values(),
+                                                               _WIDTH_SAMPLE * 10)]
         for index, name in enumerate(REPORT_COLUMNS):
-            texts = [v[index] for v in values[:_WIDTH_SAMPLE * 10]]
-            widths[self.report[name]] = width_for(name, texts)
+            widths[self.report[name]] = width_for(name, [v[index] for v in values])
         return widths
 
 

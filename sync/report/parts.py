@@ -89,12 +89,6 @@ def sheet_views_xml(header_row: int | None, selected: bool) -> str:
     return f'<sheetViews><sheetView{tab} workbookViewId="0">{pane}</sheetView></sheetViews>'
 
 
-def table_width(text_lengths: Iterable[int], *, minimum: float = 8, maximum: float = 60) -> float:
-    """A readable column width for the longest of the texts (in characters), within limits."""
-    longest = max(text_lengths, default=0)
-    return float(min(max(longest + 2, minimum), maximum))
-
-
 # --------------------------------------------------------------------------- comments
 
 

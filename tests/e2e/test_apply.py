@@ -243,3 +243,28 @@ async def test_scope_all_mirror_deletes_other_products(emulator, tmp_path):
 def test_report_path_default_and_journal_beside_it():
     assert api.journal_path_for(Path("/x/routing.report.xlsx")) == Path(
         "/x/routing.journal.jsonl")
+
+
+async def test_report_uploaded_again_matches_new_lines_by_id(emulator, tmp_path):
+    """The report's sync_id carries the ids of lines the run created, so the next upload of
+    the report matches them by id even after their line number was changed."""
+    emu = await emulator(dataset=generate_dataset(1, 2))
+    rows = _sheet_rows(emu.store)
+    records = server_rows(emu.store)
+    for row, record in zip(rows, records, strict=True):
+        row["id"] = record["id"]
+    rows.append({**rows[0], "id": None, "line_number": 7})
+    path = write_sheet(tmp_path / "routing.xlsx", rows)
+    conn = token_connection(emu.base_url)
+    result = await api.apply_async(path, conn)
+    assert result.counts()["created"] == 1
+    report = result.write_report(tmp_path / "routing.report.xlsx")
+
+    wb = openpyxl.load_workbook(report)
+    ws = wb.worksheets[0]
+    header = [c.value for c in ws[1]]
+    ws.cell(4, header.index("line_number") + 1).value = 8  # move the new line
+    wb.save(report)
+    again = await api.plan_async(report, conn)
+    (item,) = again.plan.writes
+    assert item.action.value == "update" and item.changes == {"line_number": (7, 8)}

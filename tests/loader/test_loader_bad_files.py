@@ -59,7 +59,8 @@ def _assert_short_sentence(message: str) -> None:
 
 def test_the_corpus_is_complete(data_dir: Path) -> None:
     on_disk = sorted(p.name for p in (data_dir / "bad").iterdir())
-    assert on_disk == sorted(CORPUS)
+    # The hostile files (issue 7) are asserted by tests/hostile/test_hostile_files.py.
+    assert set(CORPUS) <= set(on_disk)
     assert len(on_disk) >= 12
 
 

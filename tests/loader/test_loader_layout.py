@@ -141,14 +141,19 @@ def test_two_columns_for_one_field_name_both(tmp_path: Path) -> None:
 
 
 def test_report_uploaded_again_keeps_its_id_column(tmp_path: Path) -> None:
-    """A reconciliation report has id and sync_id; the id column wins, with a warning."""
+    """A reconciliation report has id and sync_id: the id column wins, and sync_id fills the
+    rows whose id is blank (lines the last run created), so they match by id next time."""
+    made = "c0000001-0000-4000-8000-000000000002"
     path = _csv(tmp_path, "id,product_id,process_id,line_number,sync_status,sync_id\n"
-                          "c0000001-0000-4000-8000-000000000001,a,b,1,created,"
-                          "c0000001-0000-4000-8000-000000000001\n")
+                          "c0000001-0000-4000-8000-000000000001,,,1,updated,"
+                          "c0000001-0000-4000-8000-000000000001\n"
+                          f",,,2,created,{made.upper()}\n")
     sheet = load_sheet(path)
     assert sheet.fields["id"] == 0
     assert sheet.unknown_columns == ["sync_status", "sync_id"]
-    assert sheet.warnings == ['Column F ("sync_id") is ignored: column A already holds the id.']
+    assert sheet.fallbacks == {"id": 5} and sheet.warnings == []
+    rows = validate(sheet).rows
+    assert [r.values["id"] for r in rows] == ["c0000001-0000-4000-8000-000000000001", made]
 
 
 def test_sync_id_alone_is_the_id(tmp_path: Path) -> None:

@@ -203,9 +203,9 @@ def test_planners_own_summary_sheet_is_left_alone(tmp_path: Path, engine: str) -
 
 def test_comments_stop_at_the_cap_but_highlights_do_not(planner_xlsx: Path,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    import sync.report.patch as patch
+    import sync.report.datasheet as datasheet
 
-    monkeypatch.setattr(patch, "MAX_COMMENTS", 1)
+    monkeypatch.setattr(datasheet, "MAX_COMMENTS", 1)
     rows = report_rows()
     rows[1] = ReportRow("invalid", None, "", "", [CellError(6, "active", "E", "bad active")])
     ws = load_workbook(_write(planner_xlsx, "patch", rows=rows))["Routing"]

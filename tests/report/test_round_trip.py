@@ -22,7 +22,7 @@ from report.kit import (
 )
 
 from sync.loader import load_sheet
-from sync.model import ReportRow
+from sync.model import CellError, ReportRow
 from sync.report import default_report_path, write_report
 
 REPORT_HEADERS = ["sync_status", "sync_id", "sync_changes", "sync_message"]
@@ -77,6 +77,8 @@ def test_patch_and_openpyxl_agree_on_real_workbooks(tmp_path: Path, name: str) -
     statuses = ["unchanged", "would update", "would create", "invalid", "would delete"]
     rows = {i: ReportRow(statuses[i % 5], f"id-{i}", "x: 1 -> 2", HOSTILE[i % len(HOSTILE)])
             for i in range(len(sheet.row_numbers))}
+    rows[0].errors = [CellError(sheet.row_numbers[0], "active", sheet.letter_of("active"),
+                                "active must be Active or InActive")]
     seen = []
     for engine in ("patch", "openpyxl"):
         out = write_report(sheet, rows, SERVER_ONLY, SUMMARY, tmp_path / f"{engine}.xlsx",
@@ -86,9 +88,12 @@ def test_patch_and_openpyxl_agree_on_real_workbooks(tmp_path: Path, name: str) -
         ws = wb[sheet.sheet_name]
         seen.append((wb.sheetnames, ws.freeze_panes, ws.auto_filter.ref,
                      [[c.value for c in row] for row in ws.iter_rows()],
-                     [[fill_of(c) for c in row] for row in ws.iter_rows()]))
+                     [[fill_of(c) for c in row] for row in ws.iter_rows()],
+                     [(c.coordinate, c.comment.text) for row in ws.iter_rows() for c in row
+                      if c.comment]))
         assert load_sheet(out).row_numbers == sheet.row_numbers    # the loader reads it back
     assert seen[0] == seen[1]
+    assert len(seen[0][-1]) == 1              # the invalid cell's comment, in both
 
 
 def test_a_csv_report_reads_back_with_the_same_rows(tmp_path: Path) -> None:
