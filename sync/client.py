@@ -732,12 +732,39 @@ class FlowtracClient:
         """PUT only ``changes`` to the line ``record_id``; the record as answered, or None."""
         payload = {schema.ID.wire_name: record_id, **schema.wire_body(changes)}
         raw = await self._call("PUT", LINES_PATH, payload=payload, max_bytes=MAX_WRITE_BYTES)
+        self._check_write_answer("PUT", raw)
         return self._record_from_answer(raw)
 
     async def delete_line(self, record_id: str) -> None:
         """DELETE the line; NotFound (status 404) when the server has no such line."""
-        await self._call("DELETE", LINES_PATH, payload={schema.ID.wire_name: record_id},
-                         max_bytes=MAX_WRITE_BYTES)
+        raw = await self._call("DELETE", LINES_PATH, payload={schema.ID.wire_name: record_id},
+                               max_bytes=MAX_WRITE_BYTES)
+        self._check_write_answer("DELETE", raw)
+        self._record_from_answer(raw)  # a 200 {"error": ...} is a refusal
+
+    def _check_write_answer(self, method: str, raw: bytes | None) -> None:
+        """A success status whose body is no answer a server gives to a write (an HTML page
+        from a proxy, JSON cut off, a body too large to read): the write may or may not have
+        been done, so it is ambiguous (the executor checks the server), never taken as done.
+        An empty body, a JSON object or a one-record list is an answer."""
+        what = f"{method} /{LINES_PATH}"
+        if raw is None:
+            shape = f"more than {_size(MAX_WRITE_BYTES)}"
+        elif not raw.strip():
+            return
+        else:
+            try:
+                data = json.loads(raw)
+            except ValueError:
+                shape = describe_unusable(raw)
+            else:
+                if isinstance(data, dict) or (isinstance(data, list) and len(data) == 1
+                                              and isinstance(data[0], dict)):
+                    return
+                shape = "JSON of another shape"
+        self.stats.ambiguous += 1
+        raise LostAnswer(f"{what} was answered with {self._scrub(shape)} instead of a result; "
+                         "the write may or may not have been committed.", 200)
 
 
 class _Unauthorized(Exception):

@@ -6,10 +6,10 @@ in sheet order; server records the sheet lacks get an item each in ``Plan.server
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from operator import itemgetter
 from typing import Any
 
 from . import schema
@@ -81,8 +81,16 @@ def changes_text(changes: dict[str, tuple[Any, Any]]) -> str:
     )
 
 
-def _record_key(record: dict[str, Any], key: Sequence[str]) -> tuple[Any, ...]:
-    return tuple(record.get(name) for name in key)
+def _key_getter(key: Sequence[str]) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
+    """``values -> (values.get(k) for k in key)`` as a tuple, fast for the usual 1-2 fields
+    (called once per row and once per record)."""
+    if len(key) == 1:
+        (first,) = key
+        return lambda values: (values.get(first),)
+    if len(key) == 2:
+        first, second = key
+        return lambda values: (values.get(first), values.get(second))
+    return lambda values: tuple(values.get(name) for name in key)
 
 
 def _row_refs(rows: Iterable[SheetRow]) -> str:
@@ -95,21 +103,33 @@ def diff(validated: ValidatedSheet, records: Sequence[dict[str, Any]],
     """Decide what to do with every row and every in-scope server record."""
     key = validated.key
     present = validated.present
+    key_of = _key_getter(key)
+    id_name = schema.ID.name
     by_id: dict[str, dict[str, Any]] = {}
-    by_key: dict[tuple[Any, ...], list[dict[str, Any]]] = defaultdict(list)
+    by_key: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
     for record in records:
-        by_id[record[schema.ID.name]] = record
-        by_key[_record_key(record, key)].append(record)
+        by_id[record[id_name]] = record
+        record_key = key_of(record)
+        same_key = by_key.get(record_key)
+        if same_key is None:
+            by_key[record_key] = [record]
+        else:
+            same_key.append(record)
 
     # Fields this sheet manages: present, writable, and not the immutable partition.
-    managed = [f for f in schema.WRITABLE if f.name in present and not f.immutable]
+    managed = _Managed([f for f in schema.WRITABLE if f.name in present and not f.immutable],
+                       options)
 
     items: list[PlanItem] = []
-    claims: dict[str, list[int]] = defaultdict(list)   # record id -> item positions
+    claims: dict[str, list[int]] = {}   # record id -> item positions
     for row in validated.rows:
-        item = _decide_row(row, by_id, by_key, key, managed, options)
+        item = _decide_row(row, by_id, by_key, key_of, key, managed, options)
         if item.record is not None:
-            claims[item.record[schema.ID.name]].append(len(items))
+            claimed = claims.get(item.record[id_name])
+            if claimed is None:
+                claims[item.record[id_name]] = [len(items)]
+            else:
+                claimed.append(len(items))
         items.append(item)
 
     # A server record matched by two rows: neither row may touch it.
@@ -144,9 +164,33 @@ def diff(validated: ValidatedSheet, records: Sequence[dict[str, Any]],
     return plan
 
 
+class _Managed:
+    """The fields the sheet manages, as the comparison needs them."""
+
+    def __init__(self, fields: list[schema.Field], options: PlanOptions) -> None:
+        # (name, a blank cell leaves the field as it is, equal by meaning)
+        self.fields = [(f.name, not f.nullable or options.blank is Blank.KEEP, f.same)
+                       for f in fields]
+        # Most rows of a large sheet are unchanged: one C-level tuple comparison finds them.
+        names = [f.name for f in fields]
+        self._values_of = itemgetter(*names) if len(names) > 1 else None
+
+    def all_equal(self, values: dict[str, Any], record: dict[str, Any]) -> bool:
+        """The row's managed values equal the record's, one by one (so nothing changes).
+
+        False when unsure: a row or record lacking a field goes the long way."""
+        if self._values_of is None:
+            return False
+        try:
+            return bool(self._values_of(values) == self._values_of(record))
+        except KeyError:
+            return False
+
+
 def _decide_row(row: SheetRow, by_id: dict[str, dict[str, Any]],
-                by_key: dict[tuple[Any, ...], list[dict[str, Any]]], key: Sequence[str],
-                managed: list[schema.Field], options: PlanOptions) -> PlanItem:
+                by_key: dict[tuple[Any, ...], list[dict[str, Any]]],
+                key_of: Callable[[dict[str, Any]], tuple[Any, ...]], key: Sequence[str],
+                managed: list[_Managed], options: PlanOptions) -> PlanItem:
     values = row.values
     product_id = values.get(schema.PRODUCT_ID.name)
     if not row.valid:
@@ -166,7 +210,7 @@ def _decide_row(row: SheetRow, by_id: dict[str, dict[str, Any]],
                                     f"server has {record.get(schema.PRODUCT_ID.name)})")
         return _compare(row, record, managed, options)
 
-    candidates = by_key.get(tuple(values.get(name) for name in key), [])
+    candidates = by_key.get(key_of(values), [])
     if len(candidates) > 1:
         ids = ", ".join(sorted(c[schema.ID.name] for c in candidates))
         return PlanItem(Action.CONFLICT, row, None, product_id,
@@ -184,17 +228,21 @@ def _decide_row(row: SheetRow, by_id: dict[str, dict[str, Any]],
     return PlanItem(Action.CREATE, row, None, product_id, values=create)
 
 
-def _compare(row: SheetRow, record: dict[str, Any], managed: list[schema.Field],
+def _compare(row: SheetRow, record: dict[str, Any], managed: list[_Managed],
              options: PlanOptions) -> PlanItem:
     product_id = record.get(schema.PRODUCT_ID.name)
     changes: dict[str, tuple[Any, Any]] = {}
-    for f in managed:
-        after = row.values.get(f.name)
-        if after is None and (not f.nullable or options.blank is Blank.KEEP):
+    values = row.values
+    if managed.all_equal(values, record):
+        return PlanItem(Action.UNCHANGED, row, record, product_id)
+    for name, blank_leaves, same in managed.fields:
+        after = values.get(name)
+        if after is None and blank_leaves:
             continue    # blank non-nullable (e.g. active) or --blank keep: leave as is
-        before = record.get(f.name)
-        if not f.same(before, after):
-            changes[f.name] = (before, after)
+        before = record.get(name)
+        # Equal values are the same by any meaning; only unequal ones ask the field.
+        if before != after and not same(before, after):
+            changes[name] = (before, after)
     if not changes:
         # Already as the sheet wants it, even if edited since (e.g. by our own earlier run):
         # a rerun converges instead of turning into conflicts.
@@ -213,27 +261,41 @@ def _compare(row: SheetRow, record: dict[str, Any], managed: list[schema.Field],
     return PlanItem(Action.UPDATE, row, record, product_id, changes=changes)
 
 
+_FREE = object()   # no one holds this line yet
+
+
 def _check_line_collisions(items: list[PlanItem], staying: Sequence[dict[str, Any]]) -> None:
     """Two lines may not end on the same product + line number (the server refuses it).
 
     ``staying`` are the server records no row matches and no delete removes: they keep their
     line, so a row that would end on it becomes a conflict before anything is sent."""
     line = schema.LINE_NUMBER.name
-    final: dict[tuple[Any, Any], list[int | str]] = defaultdict(list)  # row position or id
+    # Who ends on each product + line (a row position or a server id); only lines held more
+    # than once get a list, so 100,000 rows cost one dict entry each.
+    holder: dict[tuple[Any, Any], int | str] = {}
+    clashes: dict[tuple[Any, Any], list[int | str]] = {}
+
+    def hold(at: tuple[Any, Any], who: int | str) -> None:
+        first = holder.get(at, _FREE)
+        if first is _FREE:
+            holder[at] = who
+        else:
+            clashes.setdefault(at, [first]).append(who)
+
     for record in staying:
-        final[(record.get(schema.PRODUCT_ID.name), record.get(line))].append(record[schema.ID.name])
+        hold((record.get(schema.PRODUCT_ID.name), record.get(line)), record[schema.ID.name])
+    kept = (Action.UPDATE, Action.UNCHANGED, Action.SKIP)
     for pos, item in enumerate(items):
-        if item.action is Action.CREATE:
+        action = item.action
+        if action is Action.CREATE:
             target = item.values.get(line)
-        elif item.record is not None and item.action in (
-                Action.UPDATE, Action.UNCHANGED, Action.SKIP):
-            target = item.changes.get(line, (None, item.record.get(line)))[1]
+        elif item.record is not None and action in kept:
+            change = item.changes.get(line) if item.changes else None
+            target = item.record.get(line) if change is None else change[1]
         else:
             continue
-        final[(item.product_id, target)].append(pos)
-    for (product_id, number), holders in final.items():
-        if len(holders) < 2:
-            continue
+        hold((item.product_id, target), pos)
+    for (product_id, number), holders in clashes.items():
         positions = [h for h in holders if isinstance(h, int)]
         others = [h for h in holders if isinstance(h, str)]
         taken_by = (f"server line {', '.join(others)}, which the sheet does not mention"

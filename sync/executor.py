@@ -217,6 +217,7 @@ class Executor:
 
     async def _create(self, item: PlanItem, execution: Execution) -> Outcome:
         body = schema.wire_body(item.values)
+        lost: AmbiguousWrite | None = None
         for attempt in range(self.retries + 1):
             if attempt:
                 # The previous POST's answer was lost: it may have been committed.
@@ -229,7 +230,8 @@ class Executor:
             self._attempt("create", item, body, execution)
             try:
                 record = await self.client.create_line(item.values)
-            except AmbiguousWrite:
+            except AmbiguousWrite as exc:
+                lost = exc
                 continue
             if not record or not record.get(schema.ID.name):
                 record = await self._find_created(item)
@@ -237,7 +239,7 @@ class Executor:
                     raise ServerError("the server accepted the line but it cannot be found")
             self._result("create", item, record[schema.ID.name], "created", record)
             return Outcome(Status.CREATED, record[schema.ID.name], "", 200)
-        return _lost(item, self.retries)
+        return _lost(item, self.retries, lost)
 
     async def _find_created(self, item: PlanItem) -> dict[str, Any] | None:
         """The server's record that this create made, if it exists as intended."""
@@ -254,6 +256,7 @@ class Executor:
         record_id = item.record_id
         assert record_id is not None
         body = {schema.ID.wire_name: record_id, **schema.wire_body(changes)}
+        lost: AmbiguousWrite | None = None
         for attempt in range(self.retries + 1):
             if attempt:
                 current = await self._get_by_id(record_id)
@@ -267,16 +270,18 @@ class Executor:
             self._attempt(action, item, body, execution)
             try:
                 record = await self.client.update_line(record_id, changes)
-            except AmbiguousWrite:
+            except AmbiguousWrite as exc:
+                lost = exc
                 continue
             self._result(action, item, record_id, "updated", record)
             return Outcome(Status.UPDATED, record_id, "", 200)
-        return _lost(item, self.retries)
+        return _lost(item, self.retries, lost)
 
     async def _delete(self, item: PlanItem, execution: Execution) -> Outcome:
         record_id = item.record_id
         assert record_id is not None
         lost_answer = False
+        lost: AmbiguousWrite | None = None
         for attempt in range(self.retries + 1):
             if attempt and await self._get_by_id(record_id) is None:
                 self._result("delete", item, record_id, "confirmed after a lost answer")
@@ -285,8 +290,8 @@ class Executor:
             self._attempt("delete", item, {schema.ID.wire_name: record_id}, execution)
             try:
                 await self.client.delete_line(record_id)
-            except AmbiguousWrite:
-                lost_answer = True
+            except AmbiguousWrite as exc:
+                lost_answer, lost = True, exc
                 continue
             except ServerError as exc:
                 if exc.status != 404:
@@ -297,7 +302,7 @@ class Executor:
                 return Outcome(Status.DELETED, record_id, message, 404)
             self._result("delete", item, record_id, "deleted")
             return Outcome(Status.DELETED, record_id, "", 200)
-        return _lost(item, self.retries)
+        return _lost(item, self.retries, lost)
 
     async def _get_by_id(self, record_id: str) -> dict[str, Any] | None:
         found = await self.client.list_lines([(schema.ID.wire_name, record_id)])
@@ -309,6 +314,8 @@ def _key(item: PlanItem) -> dict[str, Any]:
     return {name: source.get(name) for name in schema.DEFAULT_KEY}
 
 
-def _lost(item: PlanItem, retries: int) -> Outcome:
+def _lost(item: PlanItem, retries: int, last: AmbiguousWrite | None) -> Outcome:
+    why = f" (the last: {last})" if last is not None else ""
     return Outcome(Status.FAILED, item.record_id,
-                   f"no answer from the server after {retries + 1} tries; run again to check")
+                   f"no usable answer from the server after {retries + 1} tries{why}; run "
+                   "again to check")

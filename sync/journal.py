@@ -49,7 +49,10 @@ class Journal:
         self.run_id = run_id or uuid.uuid4().hex[:12]
         self._file: IO[str] | None = None
         if self.path is not None:
+            cut_short = _ends_mid_line(self.path)
             self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
+            if cut_short:  # a run killed mid-line: end that line, or it would swallow ours
+                self._file.write("\n")
             self.write(event="run", base_url=base_url)
 
     def write(self, **entry: Any) -> None:
@@ -71,6 +74,18 @@ class Journal:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _ends_mid_line(path: Path) -> bool:
+    """True when the file exists and its last byte is not a line end."""
+    try:
+        with open(path, "rb") as f:
+            if f.seek(0, os.SEEK_END) == 0:
+                return False
+            f.seek(-1, os.SEEK_END)
+            return f.read(1) != b"\n"
+    except OSError:
+        return False
 
 
 def read_journal(path: str | Path) -> Iterator[dict[str, Any]]:

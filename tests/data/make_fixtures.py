@@ -483,6 +483,263 @@ def write_encrypted(source: Path, target: Path) -> None:
         OOXMLFile(plain).encrypt("secret", secret)
 
 
+# --------------------------------------------------------------------------- hostile corpus
+# Files crafted to hurt a reader (issue 7): each must end in one short message (exit 2) or in
+# row errors, in bounded memory, with nothing sent.  tests/hostile/test_hostile_files.py holds
+# what each must give.
+
+_MAIN_NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+_REL_NS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+_PKG_REL_NS = "http://schemas.openxmlformats.org/package/2006/relationships"
+_XML_HEAD = '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+_SHEET_TYPE = f"{_REL_NS}/worksheet"
+
+
+def _xml_text(value: str) -> str:
+    return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _text_cell(ref: str, value: str) -> str:
+    return f'<c r="{ref}" t="inlineStr"><is><t xml:space="preserve">{_xml_text(value)}</t></is></c>'
+
+
+def _error_cell(ref: str, formula: str, error: str) -> str:
+    """A formula whose cached result is a spreadsheet error (#REF!, #N/A ...)."""
+    return f'<c r="{ref}" t="e"><f>{_xml_text(formula)}</f><v>{error}</v></c>'
+
+
+def _row_xml(number: int, cells: list[str]) -> str:
+    return f'<row r="{number}">{"".join(cells)}</row>'
+
+
+def _text_row(number: int, values: list[str]) -> str:
+    from openpyxl.utils import get_column_letter
+
+    return _row_xml(number, [_text_cell(f"{get_column_letter(i + 1)}{number}", v)
+                             for i, v in enumerate(values) if v != ""])
+
+
+def _sheet_xml(rows: str, *, dimension: str | None = None, doctype: str = "") -> str:
+    dim = f'<dimension ref="{dimension}"/>' if dimension else ""
+    return (f'{_XML_HEAD}{doctype}<worksheet xmlns="{_MAIN_NS}" xmlns:r="{_REL_NS}">{dim}'
+            f"<sheetData>{rows}</sheetData></worksheet>")
+
+
+def _raw_xlsx(path: Path | io.BytesIO, sheet_xml: str | bytes, *, workbook_extra: str = "",
+              workbook_rels_extra: str = "", parts: dict[str, str] | None = None,
+              content_types_extra: str = "", workbook_doctype: str = "") -> None:
+    """A minimal .xlsx written part by part, for shapes no library will write."""
+    content_types = (
+        f'{_XML_HEAD}<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+        '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.'
+        'relationships+xml"/><Default Extension="xml" ContentType="application/xml"/>'
+        '<Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-'
+        'officedocument.spreadsheetml.sheet.main+xml"/><Override PartName="/xl/worksheets/'
+        'sheet1.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.'
+        f'worksheet+xml"/>{content_types_extra}</Types>')
+    package_rels = (f'{_XML_HEAD}<Relationships xmlns="{_PKG_REL_NS}"><Relationship Id="rId1" '
+                    f'Type="{_REL_NS}/officeDocument" Target="xl/workbook.xml"/></Relationships>')
+    workbook = (f'{_XML_HEAD}{workbook_doctype}<workbook xmlns="{_MAIN_NS}" xmlns:r="{_REL_NS}">'
+                '<sheets><sheet name="Routing" sheetId="1" r:id="rId1"/></sheets>'
+                f"{workbook_extra}</workbook>")
+    workbook_rels = (f'{_XML_HEAD}<Relationships xmlns="{_PKG_REL_NS}"><Relationship Id="rId1" '
+                     f'Type="{_SHEET_TYPE}" Target="worksheets/sheet1.xml"/>'
+                     f"{workbook_rels_extra}</Relationships>")
+    members = {"[Content_Types].xml": content_types, "_rels/.rels": package_rels,
+               "xl/workbook.xml": workbook, "xl/_rels/workbook.xml.rels": workbook_rels,
+               "xl/worksheets/sheet1.xml": sheet_xml, **(parts or {})}
+    with zipfile.ZipFile(path, "w") as package:
+        for name, body in members.items():
+            info = zipfile.ZipInfo(name, date_time=_ZIP_TIME)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            package.writestr(info, body)
+
+
+_REQUIRED_HEADERS = ["product_id", "process_id", "line_number"]
+
+
+def write_zip_bomb(path: Path, *, inflated_mb: int) -> None:
+    """An .xlsx whose sheet XML inflates to ``inflated_mb`` MB of blanks between the header row
+    and the end of the sheet: a few hundred KB on disk.  The deflate stream is built from one
+    compressed megabyte repeated (each piece ends in a full flush, so pieces can follow one
+    another), which takes a fraction of a second instead of compressing it all."""
+    head = _sheet_xml(_text_row(1, _REQUIRED_HEADERS)).split("</sheetData>")[0].encode()
+    tail = b"</sheetData></worksheet>"
+    blanks = b" " * (1 << 20)
+    squeeze = zlib.compressobj(9, zlib.DEFLATED, -15)
+    pieces = [squeeze.compress(head) + squeeze.flush(zlib.Z_FULL_FLUSH),
+              squeeze.compress(blanks) + squeeze.flush(zlib.Z_FULL_FLUSH),
+              squeeze.compress(tail) + squeeze.flush()]
+    crc = zlib.crc32(head)
+    for _ in range(inflated_mb):
+        crc = zlib.crc32(blanks, crc)
+    crc = zlib.crc32(tail, crc)
+    size = len(head) + inflated_mb * len(blanks) + len(tail)
+    body = pieces[0] + pieces[1] * inflated_mb + pieces[2]
+    # The small parts come from a normal writer; the bomb member is appended by hand.
+    small = io.BytesIO()
+    _raw_xlsx(small, "")
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(small) as source:
+        entries = [(i, source.read(i)) for i in source.infolist()
+                   if i.filename != "xl/worksheets/sheet1.xml"]
+    central = []
+    for info, data in entries:
+        packed = zlib.compressobj(9, zlib.DEFLATED, -15)
+        raw = packed.compress(data) + packed.flush()
+        central.append(_zip_member(buffer, info.filename, raw, len(data), zlib.crc32(data)))
+    central.append(_zip_member(buffer, "xl/worksheets/sheet1.xml", body, size, crc))
+    directory = b"".join(central)
+    offset = buffer.tell()
+    buffer.write(directory)
+    buffer.write(struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, len(central), len(central),
+                             len(directory), offset, 0))
+    path.write_bytes(buffer.getvalue())
+
+
+def _zip_member(out: io.BytesIO, name: str, raw: bytes, size: int, crc: int) -> bytes:
+    """Write one deflated member's local header and data; return its central directory entry."""
+    encoded = name.encode()
+    offset = out.tell()
+    dos_time, dos_date = (8 << 11) | (30 << 5), ((2024 - 1980) << 9) | (3 << 5) | 1
+    out.write(struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, 0, 8, dos_time, dos_date, crc,
+                          len(raw), size, len(encoded), 0) + encoded)
+    out.write(raw)
+    return struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 20, 20, 0, 8, dos_time, dos_date,
+                       crc, len(raw), size, len(encoded), 0, 0, 0, 0, 0, offset) + encoded
+
+
+def write_far_cell(path: Path) -> None:
+    """One stray cell at XFD1048576: the reader would allocate 1,048,576 x 16,384 cells."""
+    rows = (_text_row(1, _REQUIRED_HEADERS) + _text_row(2, [PRODUCTS[0], PROCESSES[0], "1"])
+            + _row_xml(1048576, [_text_cell("XFD1048576", "stray")]))
+    _raw_xlsx(path, _sheet_xml(rows))
+
+
+def write_hostile_corpus() -> None:
+    BAD.mkdir(exist_ok=True)
+    write_zip_bomb(BAD / "zip_bomb.xlsx", inflated_mb=300)
+    write_far_cell(BAD / "far_cell.xlsx")
+
+    # A declared used range of the whole grid, three cells used: the declaration costs nothing.
+    rows = (_text_row(1, _REQUIRED_HEADERS) + _text_row(2, [PRODUCTS[0], PROCESSES[0], "-1"]))
+    _raw_xlsx(BAD / "huge_dimension.xlsx", _sheet_xml(rows, dimension="A1:XFD1048576"))
+
+    # Formulas whose cached results are errors, in every required column.
+    rows = _text_row(1, _REQUIRED_HEADERS) + "".join([
+        _row_xml(2, [_error_cell("A2", "VLOOKUP(Z2,Products!A:B,2,FALSE)", "#N/A"),
+                     _text_cell("B2", PROCESSES[0]), _text_cell("C2", "1")]),
+        _row_xml(3, [_text_cell("A3", PRODUCTS[0]), _error_cell("B3", "#REF!", "#REF!"),
+                     _text_cell("C3", "2")]),
+        _row_xml(4, [_text_cell("A4", PRODUCTS[0]), _text_cell("B4", PROCESSES[1]),
+                     _error_cell("C4", "1/0", "#DIV/0!")]),
+        _row_xml(5, [_text_cell("A5", PRODUCTS[1]), _text_cell("B5", PROCESSES[1]),
+                     _error_cell("C5", "LINENO()", "#NAME?")]),
+    ])
+    _raw_xlsx(BAD / "formula_errors.xlsx", _sheet_xml(rows))
+
+    # Cells that take their values from another workbook (a file path and a web address); a
+    # reader must never follow them, and the cached errors are row errors.
+    rows = _text_row(1, _REQUIRED_HEADERS) + "".join([
+        _row_xml(2, [_text_cell("A2", PRODUCTS[0]), _error_cell("B2", "[1]Processes!$A$1",
+                                                                "#REF!"), _text_cell("C2", "1")]),
+        _row_xml(3, [_text_cell("A3", PRODUCTS[0]), _text_cell("B3", PROCESSES[1]),
+                     _error_cell("C3", "[2]Lines!$C$9", "#N/A")]),
+    ])
+    links = {}
+    for n, target in ((1, "file:///C:/Finance/processes.xlsx"),
+                      (2, "http://198.51.100.7/share/lines.xlsx")):
+        links[f"xl/externalLinks/externalLink{n}.xml"] = (
+            f'{_XML_HEAD}<externalLink xmlns="{_MAIN_NS}" xmlns:r="{_REL_NS}">'
+            '<externalBook r:id="rId1"><sheetNames><sheetName val="Processes"/></sheetNames>'
+            "</externalBook></externalLink>")
+        links[f"xl/externalLinks/_rels/externalLink{n}.xml.rels"] = (
+            f'{_XML_HEAD}<Relationships xmlns="{_PKG_REL_NS}"><Relationship Id="rId1" '
+            f'Type="{_REL_NS}/externalLinkPath" Target="{target}" TargetMode="External"/>'
+            "</Relationships>")
+    _raw_xlsx(
+        BAD / "external_links.xlsx", _sheet_xml(rows), parts=links,
+        workbook_extra='<externalReferences><externalReference r:id="rId8"/>'
+                       '<externalReference r:id="rId9"/></externalReferences>',
+        workbook_rels_extra="".join(
+            f'<Relationship Id="rId{7 + n}" Type="{_REL_NS}/externalLink" '
+            f'Target="externalLinks/externalLink{n}.xml"/>' for n in (1, 2)),
+        content_types_extra="".join(
+            f'<Override PartName="/xl/externalLinks/externalLink{n}.xml" ContentType='
+            '"application/vnd.openxmlformats-officedocument.spreadsheetml.externalLink+xml"/>'
+            for n in (1, 2)))
+
+    # NUL, escape and bell characters inside cells (XML carries them as _xHHHH_ escapes).
+    rows = _text_row(1, [*_REQUIRED_HEADERS, "description"]) + "".join([
+        _row_xml(2, [_text_cell("A2", PRODUCTS[0]), _text_cell("B2", PROCESSES[0]),
+                     '<c r="C2" t="inlineStr"><is><t>1_x0000_</t></is></c>']),
+        _row_xml(3, ['<c r="A3" t="inlineStr"><is><t>_x0000_' + PRODUCTS[0] + "</t></is></c>",
+                     _text_cell("B3", PROCESSES[0]), _text_cell("C3", "2"),
+                     '<c r="D3" t="inlineStr"><is><t>bell_x0007_ esc_x001B_[2J</t></is></c>']),
+    ])
+    _raw_xlsx(BAD / "control_chars.xlsx", _sheet_xml(rows))
+
+    # One cell of a million characters (Excel itself stops at 32,767).
+    rows = (_text_row(1, [*_REQUIRED_HEADERS, "description"])
+            + _text_row(2, [PRODUCTS[0], PROCESSES[0], "1", "x" * 1_000_000]))
+    _raw_xlsx(BAD / "huge_cell.xlsx", _sheet_xml(rows))
+
+    # An internal-entity expansion bomb ("billion laughs") in the workbook and the sheet.
+    entities = "".join(f'<!ENTITY lol{n} "{("&lol" + (str(n - 1) if n > 1 else "") + ";") * 10}">'
+                       for n in range(1, 10))
+    laughs = f'<!DOCTYPE lolz [<!ENTITY lol "lololololololololololol">{entities}]>'
+    rows = _text_row(1, _REQUIRED_HEADERS) + _row_xml(2, [
+        '<c r="A2" t="inlineStr"><is><t>&lol9;</t></is></c>', _text_cell("B2", PROCESSES[0]),
+        _text_cell("C2", "1")])
+    _raw_xlsx(BAD / "entity_bomb.xlsx", _sheet_xml(rows, doctype=laughs),
+              workbook_doctype=laughs)
+
+    # A million columns: a million empty cells, then one more, after a bad line number.
+    ods_cell = '<table:table-cell office:value-type="string"><text:p>{}</text:p></table:table-cell>'
+    cells = "".join(ods_cell.format(v) for v in (PRODUCTS[0], PROCESSES[0], "0"))
+    content = (
+        '<?xml version="1.0" encoding="UTF-8"?><office:document-content xmlns:office="urn:'
+        'oasis:names:tc:opendocument:xmlns:office:1.0" xmlns:table="urn:oasis:names:tc:'
+        'opendocument:xmlns:table:1.0" xmlns:text="urn:oasis:names:tc:opendocument:xmlns:'
+        'text:1.0" office:version="1.2"><office:body><office:spreadsheet>'
+        '<table:table table:name="Routing"><table:table-row>'
+        + "".join(ods_cell.format(v) for v in _REQUIRED_HEADERS) + "</table:table-row>"
+        f"<table:table-row>{cells}"
+        '<table:table-cell table:number-columns-repeated="1000000"/>'
+        + ods_cell.format("far away") + "</table:table-row></table:table>"
+        "</office:spreadsheet></office:body></office:document-content>")
+    manifest = (
+        '<?xml version="1.0" encoding="UTF-8"?><manifest:manifest xmlns:manifest="urn:oasis:'
+        'names:tc:opendocument:xmlns:manifest:1.0" manifest:version="1.2"><manifest:file-entry '
+        'manifest:full-path="/" manifest:media-type="application/vnd.oasis.opendocument.'
+        'spreadsheet"/><manifest:file-entry manifest:full-path="content.xml" '
+        'manifest:media-type="text/xml"/></manifest:manifest>')
+    with zipfile.ZipFile(BAD / "million_columns.ods", "w") as package:
+        package.writestr(zipfile.ZipInfo("mimetype", _ZIP_TIME),
+                         "application/vnd.oasis.opendocument.spreadsheet")
+        for name, body in (("META-INF/manifest.xml", manifest), ("content.xml", content)):
+            info = zipfile.ZipInfo(name, date_time=_ZIP_TIME)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            package.writestr(info, body)
+
+    # Lines in UTF-8 and Windows-1252 mixed in one file, every data row wrong somewhere.
+    header = ",".join(_REQUIRED_HEADERS + ["description"]).encode("utf-8-sig")
+    lines = [header,
+             f"{PRODUCTS[0]},{PROCESSES[0]},1.5,Schweißen – qualité".encode(),
+             f"{PRODUCTS[0]},{PROCESSES[1]},zwei,Straße Maß".encode("cp1252"),
+             # a Cyrillic "а" in place of the first letter of the product id
+             f"\u0430{PRODUCTS[1][1:]},{PROCESSES[1]},3,Пайка".encode()]
+    (BAD / "mixed_encodings.csv").write_bytes(b"\r\n".join(lines) + b"\r\n")
+
+    # A quote opened and never closed: every line after it would become one cell.
+    lines = [",".join(_REQUIRED_HEADERS + ["description"]),
+             f'{PRODUCTS[0]},{PROCESSES[0]},1,"Cut, then bend',
+             *(f"{PRODUCTS[0]},{PROCESSES[1]},{n},Pack" for n in range(2, 40))]
+    (BAD / "unclosed_quote.csv").write_bytes(("\r\n".join(lines) + "\r\n").encode())
+
+    (BAD / "bom_only.csv").write_bytes(b"\xef\xbb\xbf\r\n")
+
+
 # --------------------------------------------------------------------------- main
 
 
@@ -494,6 +751,7 @@ def main() -> int:
     write_two_sheets_fixture()
     write_libreoffice_fixtures(openpyxl_file)
     write_bad_corpus(openpyxl_file)
+    write_hostile_corpus()
     print(f"fixtures written to {DATA}")
     return 0
 

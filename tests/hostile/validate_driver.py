@@ -1,0 +1,37 @@
+"""Run ``flowtrac-sync validate`` on each file given, in this one process, and print one JSON
+line per file: exit code, stdout, stderr, seconds, and the process's peak memory so far.
+
+Used by test_hostile_files.py in a child process, so that a file which crashed the reader
+(a native abort, not an exception) or blew its memory could not take pytest down with it;
+a line ``{"start": file}`` is printed before each file, so a crash names its culprit."""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+import time
+
+from click.testing import CliRunner
+
+from sync.cli import main as cli
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run(path: str) -> dict[str, object]:
+    print(json.dumps({"start": path}), flush=True)
+    started = time.monotonic()
+    result = CliRunner().invoke(cli, ["validate", path, "--json"], catch_exceptions=True)
+    return {"file": path, "exit_code": result.exit_code, "stdout": result.stdout,
+            "stderr": result.stderr, "seconds": round(time.monotonic() - started, 2),
+            "peak_rss_mb": round(peak_rss_mb()), "exception": repr(result.exception)
+            if result.exception and not isinstance(result.exception, SystemExit) else None}
+
+
+if __name__ == "__main__":
+    print(json.dumps({"baseline_rss_mb": round(peak_rss_mb())}), flush=True)
+    for name in sys.argv[1:]:
+        print(json.dumps(run(name)), flush=True)
