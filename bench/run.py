@@ -8,8 +8,9 @@ request and a cap of 32 requests in flight (429 beyond it).  In order:
    is unchanged; cached in bench/work/), against the time to read the same file into a
    DataFrame with the fastest reader.  All of them are child processes timed from outside,
    interpreter start and imports included, run interleaved so that drift hits both alike.
-2. Writes: ``flowtrac-sync apply --mode mirror`` of 5,000 changes (1,000 deletes, 2,000
-   updates, 2,000 creates on 1,000 products); writes/s from the execution time it reports.
+2. Writes: ``flowtrac-sync apply --mode mirror --concurrency 32`` of 5,000 changes (1,000
+   deletes, 2,000 updates, 2,000 creates on 1,000 products); writes/s from the execution time
+   it reports.  Three runs, each on its own products; the median run counts.
 3. Sequential: 500 changes of the same kind on 100 other products sent one request at a time
    (plain aiohttp, no pauses), against the same emulator.
 
@@ -23,6 +24,7 @@ import asyncio
 import json
 import os
 import platform
+import re
 import sys
 import time
 from pathlib import Path
@@ -50,6 +52,7 @@ LIMIT_WRITES_PER_S = CAP / LATENCY_S         # 640: the most any client can get
 #: who knows it would set it.  The limiter adapts below it on 429; see README "Speed".
 CONCURRENCY = CAP
 WRITE_PRODUCTS = 1_000                       # x 5 changes = 5,000 writes
+WRITE_RUNS = 3                               # each on its own products; the median counts
 SEQUENTIAL_PRODUCTS = 100                    # x 5 changes = 500 writes
 NOOP_REPEATS = 3
 
@@ -83,9 +86,10 @@ def main() -> int:
         export = WORK / f"noop_{PRODUCTS * LINES // 1000}k.xlsx"
         noop = measure_noop(export, connection)
         products = read_products(export)
-        writes = measure_writes(products[:WRITE_PRODUCTS], connection)
-        sequential = measure_sequential(
-            emulator.base_url, products[WRITE_PRODUCTS:WRITE_PRODUCTS + SEQUENTIAL_PRODUCTS])
+        used = WRITE_RUNS * WRITE_PRODUCTS
+        writes = measure_writes(products[:used], connection)
+        sequential = measure_sequential(emulator.base_url,
+                                        products[used:used + SEQUENTIAL_PRODUCTS])
     ratios = {
         "write_throughput_vs_limit": writes["writes_per_s"] / LIMIT_WRITES_PER_S,
         "write_speedup_vs_sequential": sequential["s_per_write"] / writes["s_per_write"],
@@ -135,6 +139,7 @@ def measure_noop(export: Path, connection: list[str]) -> dict[str, Any]:
         say(f"no-op plan {repeat + 1}/{NOOP_REPEATS}: {run.wall_s:.2f} s wall, "
             f"{run.cpu_s:.2f} s CPU, {run.peak_rss_mb:.0f} MB peak RSS; read floor "
             + ", ".join(f"{n}: {v[-1]:.2f} s" for n, v in reads.items()))
+    stages = plan_stages(plan_args)
     floors = {name: median(values) for name, values in reads.items()}
     fastest = min(floors, key=floors.__getitem__)
     middle = sorted(plans, key=lambda r: r.wall_s)[len(plans) // 2]
@@ -146,7 +151,18 @@ def measure_noop(export: Path, connection: list[str]) -> dict[str, Any]:
         "plan_wall_s_all": [r.wall_s for r in plans],
         "read_floor_s": floors[fastest], "read_floor_reader": fastest,
         "read_s_all": reads, "statistic": f"median of {NOOP_REPEATS} runs each",
+        "stages_s": stages,
     }
+
+
+def plan_stages(plan_args: list[str]) -> dict[str, float]:
+    """Where a no-op plan's time goes: one more run with ``-v``, whose log names each stage's
+    duration; the rest is start-up (interpreter, imports) and exit."""
+    run = run_child([*plan_args, "-v"])
+    stages = {name: float(seconds)
+              for name, seconds in re.findall(r"stage (.+?) in ([0-9.]+) s", run.stderr)}
+    stages["start-up, output and exit"] = max(0.0, run.wall_s - sum(stages.values()))
+    return stages
 
 
 def make_export(export: Path, connection: list[str]) -> None:
@@ -168,15 +184,29 @@ def noop_problem(run: ChildRun) -> str | None:
 # --------------------------------------------------------------------------- writes
 
 def measure_writes(products: list[Any], connection: list[str]) -> dict[str, Any]:
+    """``WRITE_RUNS`` runs of ``apply``, each on its own products; the median run counts."""
+    runs = []
+    for number in range(WRITE_RUNS):
+        own = products[number * WRITE_PRODUCTS:(number + 1) * WRITE_PRODUCTS]
+        runs.append(apply_once(own, connection, number + 1))
+    middle = sorted(runs, key=lambda r: r["execution_s"])[len(runs) // 2]
+    return {**middle, "writes_per_s_all": [r["writes_per_s"] for r in runs],
+            "statistic": f"median of {WRITE_RUNS} runs, each on its own {WRITE_PRODUCTS:,} "
+                         "products"}
+
+
+def apply_once(products: list[Any], connection: list[str], number: int) -> dict[str, Any]:
     changes = [plan_changes(p) for p in products]
     sheet = write_changes_sheet(WORK / "writes.xlsx", changes)
+    journal = WORK / "writes.journal.jsonl"
+    journal.unlink(missing_ok=True)
     expected = {"created": 2 * len(changes), "updated": 2 * len(changes),
                 "deleted": len(changes)}
     total = CHANGES_PER_PRODUCT * len(changes)
     run = run_child([CLI, "apply", str(sheet), "--yes", "--json", "--mode", "mirror",
                      "--max-delete", str(len(changes)), "--concurrency", str(CONCURRENCY),
-                     "--report", str(WORK / "writes.report.xlsx"),
-                     "--journal", str(WORK / "writes.journal.jsonl"), *connection])
+                     "--report", str(WORK / "writes.report.xlsx"), "--journal", str(journal),
+                     *connection])
     if run.exit_code != 0:
         raise SystemExit(f"apply failed (exit {run.exit_code}): {run.stderr[-2000:]}")
     summary = json.loads(run.stdout)
@@ -184,7 +214,7 @@ def measure_writes(products: list[Any], connection: list[str]) -> dict[str, Any]
     if done != expected:
         raise SystemExit(f"apply did not make the planned changes: {summary['counts']}")
     seconds = summary["duration_s"]
-    say(f"apply: {total:,} writes in {seconds:.2f} s of execution "
+    say(f"apply {number}/{WRITE_RUNS}: {total:,} writes in {seconds:.2f} s of execution "
         f"({total / seconds:.0f} writes/s; whole command {run.wall_s:.1f} s)")
     return {"writes": total, "counts": done, "execution_s": seconds,
             "writes_per_s": total / seconds, "s_per_write": seconds / total,
@@ -236,7 +266,8 @@ def print_figures(noop: dict[str, Any], writes: dict[str, Any], sequential: dict
     print(f"apply (--concurrency {CONCURRENCY}): {writes['writes']:,} writes in "
           f"{writes['execution_s']:.2f} s = {writes['writes_per_s']:.0f} writes/s "
           f"({writes['s_per_write'] * 1000:.2f} ms per write; {writes['requests']} requests, "
-          f"{writes['retries']} retries)")
+          f"{writes['retries']} retries; {writes['statistic']}: "
+          + ", ".join(f"{v:.0f}" for v in writes["writes_per_s_all"]) + " writes/s)")
     print(f"sequential loop: {sequential['writes']} writes in {sequential['seconds']:.2f} s = "
           f"{sequential['writes_per_s']:.1f} writes/s ({sequential['s_per_write'] * 1000:.1f} ms "
           f"per write)")
@@ -245,6 +276,8 @@ def print_figures(noop: dict[str, Any], writes: dict[str, Any], sequential: dict
           f"({noop['statistic']})")
     print(f"read floor: {noop['read_floor_s']:.2f} s ({noop['read_floor_reader']}, as a child "
           f"process with interpreter start and imports)")
+    print("no-op plan stages (one more run, -v): "
+          + ", ".join(f"{name} {seconds:.2f} s" for name, seconds in noop["stages_s"].items()))
     for key, ok in results["targets_met"].items():
         op, bound = TARGETS[key]
         print(f"target {key} {op} {bound}: {'met' if ok else 'NOT MET'}")

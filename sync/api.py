@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -35,6 +36,8 @@ from .model import (
 from .references import check_references
 from .report import default_report_path, write_report
 from .validate import validate
+
+log = logging.getLogger("sync.api")
 
 __all__ = [
     "SyncOptions", "ValidationResult", "PlanResult", "ApplyResult", "Mode", "Scope", "Blank",
@@ -123,9 +126,12 @@ class ValidationResult:
 
     def write_report(self, path: str | Path | None = None) -> Path:
         target = Path(path) if path else default_report_path(self.path)
+        started = time.perf_counter()
         rows = dict(self.row_status())
-        return write_report(self.validated.sheet, rows, self.server_only_rows(),
-                            self.summary(), target)
+        written = write_report(self.validated.sheet, rows, self.server_only_rows(),
+                               self.summary(), target)
+        _log_stage("report written", time.perf_counter() - started)
+        return written
 
     def to_json(self) -> dict[str, Any]:
         return {"command": self.command, "file": str(self.path), "counts": self.counts(),
@@ -256,8 +262,18 @@ class ApplyResult(PlanResult):
 def validate_file(path: str | Path, options: SyncOptions | None = None) -> ValidationResult:
     """Load and check a sheet offline."""
     options = options or SyncOptions()
-    validated = validate(load_sheet(path, sheet=options.sheet), key=options.key)
-    return ValidationResult(validated, options, finished=None)
+    started = time.perf_counter()
+    sheet = load_sheet(path, sheet=options.sheet)
+    loaded = time.perf_counter()
+    validated = validate(sheet, key=options.key)
+    _log_stage("read", loaded - started, f"{len(sheet.row_numbers)} rows")
+    _log_stage("validated", time.perf_counter() - loaded)
+    return ValidationResult(validated, options, warnings=list(validated.sheet.warnings))
+
+
+def _log_stage(stage: str, seconds: float, detail: str = "") -> None:
+    """Where a run's time goes, with ``-v`` (``make bench`` reads these lines)."""
+    log.info("stage %s in %.3f s%s", stage, seconds, f" ({detail})" if detail else "")
 
 
 def _sheet_products(validated: ValidatedSheet) -> set[str]:
@@ -282,7 +298,9 @@ async def _fetch_current(validated: ValidatedSheet, client: FlowtracClient,
         lines.cancel()
         await asyncio.gather(lines, return_exceptions=True)
         raise
-    named_only = _sheet_products(validated) - given if scope is Scope.SHEET else set()
+    names_products = schema.REFERENCE_FOR[schema.PRODUCT_ID.name].name in validated.sheet.fields
+    named_only = (_sheet_products(validated) - given
+                  if scope is Scope.SHEET and names_products else set())
     if named_only:
         records.extend(await client.list_lines_for_products(sorted(named_only)))
     have = {r[schema.ID.name] for r in records}
@@ -303,12 +321,17 @@ async def plan_async(path: str | Path, connection: Connection,
 
 async def _plan_with(client: FlowtracClient, checked: ValidationResult, connection: Connection,
                      options: SyncOptions) -> PlanResult:
+    started = time.perf_counter()
     await client.login()
-    warnings = list(checked.validated.sheet.warnings)
+    warnings = list(checked.warnings)
     reference_warnings, records = await _fetch_current(checked.validated, client,
                                                        options.scope)
     warnings += reference_warnings
+    fetched = time.perf_counter()
+    _log_stage("fetched", fetched - started,
+               f"{len(records)} server lines, {client.stats.requests} requests")
     the_plan = diff(checked.validated, records, options.plan_options())
+    _log_stage("diffed", time.perf_counter() - fetched)
     return PlanResult(checked.validated, options, checked.started, _now(), warnings, the_plan,
                       connection.base_url, client.stats.requests, client.stats.retries)
 

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import functools
 import gc
+import importlib
 import json
 import logging
 import signal
@@ -21,7 +22,6 @@ from typing import Any
 
 import click
 from click.core import ParameterSource
-from rich.table import Table
 
 from . import api, roundtrip, schema
 from . import undo as undo_lib
@@ -38,7 +38,26 @@ failed, were invalid or in conflict; 2 usage error or unreadable input
 or reach the server."""
 
 
-@click.group(epilog=EXIT_CODES_HELP)
+class _LazyGroup(click.Group):
+    """A group whose server commands (emulator, web page) are imported only when they run or
+    are listed: a one-shot ``plan`` does not load the web stack."""
+
+    def __init__(self, *args: Any, lazy: dict[str, str], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy = lazy
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.lazy})
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in self.lazy and name not in self.commands:
+            module, attribute = self.lazy[name].split(":")
+            self.add_command(getattr(importlib.import_module(module), attribute), name)
+        return super().get_command(ctx, name)
+
+
+@click.group(cls=_LazyGroup, epilog=EXIT_CODES_HELP,
+             lazy={"emulator": "sync.emulator.command:emulator", "serve": "sync.web.command:serve"})
 @click.version_option(package_name="flowtrac-sync")
 def main() -> None:
     """Keep Flowtrac's product-process lines in step with a spreadsheet."""
@@ -548,6 +567,8 @@ def _undo_output(out: Output, result: undo_lib.UndoResult, report: Path, *, titl
 def _undo_counts(out: Output, planned: undo_lib.UndoPlan, *, title: str, console: Any) -> None:
     if out.as_json:
         return
+    from rich.table import Table
+
     table = Table(title=f"{title}: {planned.journal.name} "
                         f"(run {', '.join(r.run_id for r in planned.runs)})",
                   title_justify="left")
@@ -565,18 +586,6 @@ def _undo_counts(out: Output, planned: undo_lib.UndoPlan, *, title: str, console
             console.print(f"  {line}", markup=False)
     for warning in planned.warnings:
         out.err.print(f"warning: {warning}", markup=False)
-
-
-def _register_optional_commands() -> None:
-    """Commands that live in their own modules."""
-    from .emulator.command import emulator
-    from .web.command import serve
-
-    main.add_command(emulator)
-    main.add_command(serve)
-
-
-_register_optional_commands()
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ import json
 import logging
 import random
 import re
-from collections.abc import Coroutine, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -657,18 +657,17 @@ class FlowtracClient:
     async def list_lines(self, filters: list[tuple[str, str]] | None = None
                          ) -> list[dict[str, Any]]:
         """GET product-processes with ``(column[-op], value)`` filters; canonical records."""
-        return [schema.record_from_wire(r) for r in await self._get_list(LINES_PATH, filters)]
+        return schema.records_from_wire(await self._get_list(LINES_PATH, filters))
 
     async def list_lines_for_products(self, product_ids: Iterable[str]
                                       ) -> list[dict[str, Any]]:
         """Every line of these products: ``product_id-in`` batches fetched concurrently."""
-        raw = await self._list_in(LINES_PATH, schema.PRODUCT_ID, product_ids)
-        return [schema.record_from_wire(r) for r in raw]
+        return await self._list_in(LINES_PATH, schema.PRODUCT_ID, product_ids,
+                                   schema.records_from_wire)
 
     async def list_lines_by_ids(self, ids: Iterable[str]) -> list[dict[str, Any]]:
         """The lines with these ids (those the server has): ``id-in`` batches."""
-        raw = await self._list_in(LINES_PATH, schema.ID, ids)
-        return [schema.record_from_wire(r) for r in raw]
+        return await self._list_in(LINES_PATH, schema.ID, ids, schema.records_from_wire)
 
     async def list_products(self, filters: list[tuple[str, str]] | None = None
                             ) -> list[dict[str, Any]]:
@@ -693,16 +692,25 @@ class FlowtracClient:
         found = await self._list_in(path, field, wanted)
         return {field.from_wire(r.get(field.name)) for r in found} & wanted
 
-    async def _list_in(self, path: str, field: schema.Field, values: Iterable[str]
-                       ) -> list[dict[str, Any]]:
+    async def _list_in(self, path: str, field: schema.Field, values: Iterable[str],
+                       convert: Callable[[list[dict[str, Any]]], list[dict[str, Any]]]
+                       | None = None) -> list[dict[str, Any]]:
         """``<field>-in`` lookups in batches of ``listing_batch``, all in flight together
-        (the limiter bounds them).  A batch refused as too long a URL (414) is split."""
+        (the limiter bounds them).  A batch refused as too long a URL (414) is split.
+
+        ``convert`` turns each batch's records as soon as the batch is in, while the server
+        still works on the others."""
         unique = list(dict.fromkeys(str(v) for v in values if v is not None))
         size = self.listing_batch
         batches = [unique[i:i + size] for i in range(0, len(unique), size)]
         if not batches:
             return []
-        results = await _all_or_nothing([self._list_batch(path, field, b) for b in batches])
+
+        async def one(batch: list[str]) -> list[dict[str, Any]]:
+            records = await self._list_batch(path, field, batch)
+            return records if convert is None else convert(records)
+
+        results = await _all_or_nothing([one(b) for b in batches])
         return [record for result in results for record in result]
 
     async def _list_batch(self, path: str, field: schema.Field, batch: list[str]

@@ -75,6 +75,8 @@ def default_delete_limit(in_scope: int) -> int:
 
 def changes_text(changes: dict[str, tuple[Any, Any]]) -> str:
     """``process_id: a -> b; active: Active -> InActive`` as the report shows it."""
+    if not changes:
+        return ""
     return "; ".join(
         f"{name}: {schema.display(name, before)} -> {schema.display(name, after)}"
         for name, (before, after) in changes.items()

@@ -38,7 +38,6 @@ from pathlib import Path
 from typing import Any, NoReturn
 from xml.etree import ElementTree
 
-import pandas as pd
 import python_calamine
 
 from sync import schema
@@ -400,6 +399,8 @@ def _assemble(file: Path, file_format: str, sheet_name: str | None, header: _Hea
                          "(or extra delimiters) and save the file again.")
     if len(keep) < width or min(map(len, data)) < width:  # also pads short CSV lines
         data = [[row[c] if c < len(row) else "" for c in keep] for row in data]
+    import pandas as pd  # here, not at the top: a workbook's reading imports it meanwhile
+
     frame = pd.DataFrame(data, dtype=object)
     headers = [texts[c] for c in keep]
     frame.columns = headers
@@ -476,7 +477,8 @@ def _load_workbook(file: Path, file_format: str, sheet: str | None) -> LoadedShe
         _reraise_interrupts(exc)
         raise InputError(f"{name} is damaged or not a readable {file_format} workbook; "
                          "save it again from Excel.") from None
-    with book, ThreadPoolExecutor(max_workers=1) as pool:
+    with book, ThreadPoolExecutor(max_workers=2) as pool:
+        warm_up: Future[None] | None = None
         names = list(book.sheet_names)
         if sheet is not None:
             candidates = [_pick_sheet(name, names, sheet)]
@@ -490,6 +492,10 @@ def _load_workbook(file: Path, file_format: str, sheet: str | None) -> LoadedShe
                 _check_xlsx_span(file, name, sheet_name, names.index(sheet_name))
             errors = pool.submit(_error_cells, file, file_format, sheet_name,
                                  names.index(sheet_name))
+            if warm_up is None:
+                # pandas (a third of a second to import) is needed only for the frame, once
+                # the sheet is read: imported meanwhile, it costs no wall time either.
+                warm_up = pool.submit(_import_pandas)
             grid = _read_sheet(book, name, sheet_name)
             header = _find_header(grid.head, name, partial(_sheet_row, sheet_name), best)
             if header is None:
@@ -506,6 +512,10 @@ def _load_workbook(file: Path, file_format: str, sheet: str | None) -> LoadedShe
         subject = f'{name}: sheet "{_brief(candidates[0])}" has no row'
         raise InputError(_no_header_message(subject, "rows", best))
     raise InputError(_no_header_message(f"{name} has no sheet", "rows", best, names))
+
+
+def _import_pandas() -> None:
+    import pandas  # noqa: F401
 
 
 def _finished(scan: Future[dict[tuple[int, int], str]]) -> dict[tuple[int, int], str]:

@@ -8,15 +8,15 @@ import json
 import sys
 import time
 from collections.abc import Callable, Iterator
+from functools import cached_property
 from pathlib import Path
-
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
-from rich.progress import Progress as RichProgress
-from rich.table import Table
+from typing import TYPE_CHECKING
 
 from . import api
 from .executor import Progress
+
+if TYPE_CHECKING:  # rich is imported when something is shown: ``--json`` needs none of it
+    from rich.console import Console
 
 #: Seconds between plain progress lines when stderr is not a terminal.
 PLAIN_PROGRESS_EVERY_S = 2.0
@@ -32,8 +32,18 @@ class Output:
     def __init__(self, *, as_json: bool = False, quiet: bool = False):
         self.as_json = as_json
         self.quiet = quiet
-        self.out = Console(highlight=False, soft_wrap=True)
-        self.err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+    @cached_property
+    def out(self) -> Console:
+        from rich.console import Console
+
+        return Console(highlight=False, soft_wrap=True)
+
+    @cached_property
+    def err(self) -> Console:
+        from rich.console import Console
+
+        return Console(stderr=True, highlight=False, soft_wrap=True)
 
     def say(self, message: str) -> None:
         """A status sentence, on stderr, unless quiet."""
@@ -77,6 +87,8 @@ class Output:
 
     def _counts_table(self, result: api.ValidationResult, *, title: str,
                       console: Console) -> None:
+        from rich.table import Table
+
         table = Table(title=f"{title}: {result.path.name}", title_justify="left")
         table.add_column("status")
         table.add_column("rows", justify="right")
@@ -111,6 +123,14 @@ class Output:
             yield lambda _p: None
             return
         if self.err.is_terminal:
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                TextColumn,
+                TimeRemainingColumn,
+            )
+            from rich.progress import Progress as RichProgress
+
             bar = RichProgress(TextColumn("writing"), BarColumn(), MofNCompleteColumn(),
                                TextColumn("{task.fields[failed]} failed"),
                                TextColumn("{task.fields[rate]:.0f}/s"), TimeRemainingColumn(),

@@ -230,6 +230,8 @@ class _Outcome:
     problems: dict[str, str] = field(default_factory=dict)   # value -> why it names none
     names_read: bool = True           # False: the catalog could not be read for names
     known_ids: set[str] | None = None  # ids the server has; None: not checked
+    asked_ids: set[str] = field(default_factory=set)   # the ids checked (of valid rows)
+    has_names: bool = True            # the sheet has this reference's name column
     refusal: str | None = None        # the server's words when the catalog is unreadable
 
     def take(self, matches: dict[str, list[Record]]) -> None:
@@ -265,7 +267,8 @@ async def check_references(validated: ValidatedSheet, client: FlowtracClient) ->
     sheet = validated.sheet
     rows = validated.rows
     checkable = [row.valid for row in rows]   # errors go to rows valid before this stage
-    outcomes = await _gather([_ask(rows, checkable, client, ref) for ref in schema.REFERENCES])
+    outcomes = await _gather([_ask(rows, checkable, client, ref, ref.name in sheet.fields)
+                              for ref in schema.REFERENCES])
     warnings: list[str] = []
     filled = False
     for outcome in outcomes:
@@ -281,18 +284,19 @@ async def check_references(validated: ValidatedSheet, client: FlowtracClient) ->
 
 
 async def _ask(rows: list[SheetRow], checkable: list[bool], client: FlowtracClient,
-               ref: schema.Reference) -> _Outcome:
+               ref: schema.Reference, has_names: bool) -> _Outcome:
     """Look up the names and check the ids of one reference, both at once.
 
     Names of invalid rows are looked up too (their ids protect their product in mirror mode);
-    only the ids of valid rows are checked."""
+    only the ids of valid rows are checked.  ``has_names``: the sheet has the name column."""
     target, name = ref.target.name, ref.name
     ids = {i for row, ok in zip(rows, checkable, strict=True)
            if ok and (i := row.values.get(target)) is not None}
-    names = list(dict.fromkeys(v for row in rows if (v := row.values.get(name)) is not None))
+    names = list(dict.fromkeys(v for row in rows if (v := row.values.get(name)) is not None)
+                 ) if has_names else []
     read, exist = _readers(client, ref)
     lookup = CatalogLookup(ref, read, client.listing_batch)
-    outcome = _Outcome(ref)
+    outcome = _Outcome(ref, asked_ids=ids, has_names=has_names)
 
     async def check_ids() -> None:
         if ids:
@@ -333,6 +337,8 @@ def _settle(validated: ValidatedSheet, checkable: list[bool], outcome: _Outcome)
     target, name = ref.target.name, ref.name
     sheet = validated.sheet
     resolved, problems, known = outcome.resolved, outcome.problems, outcome.known_ids
+    if not outcome.has_names and (known is None or outcome.asked_ids <= known):
+        return False       # no name to fill in and no unknown id: no row changes
     filled = False
     for row, otherwise_valid in zip(validated.rows, checkable, strict=True):
         values = row.values

@@ -132,10 +132,17 @@ def parse_column(field: schema.Field, cells: list[Any], *,
             distinct = set(cells)
             if field.kind in (schema.Kind.UUID, schema.Kind.TIMESTAMP):
                 # Ids and timestamps mostly arrive canonical already (as exported): equal to
-                # what Field.parse would return, so only the others go through it.
-                canonical = field.is_canonical
-                table = {cell: cell if canonical(cell)
-                         else parse_cell(field, cell, decimal_comma) for cell in distinct}
+                # what Field.parse would return, so only the others go through it; most
+                # often a whole column is canonical but for its blank cells (new lines).
+                blanks = {cell for cell in (None, "") if cell in distinct}
+                if field.all_canonical(distinct - blanks):
+                    table = dict(zip(distinct, distinct, strict=True))
+                    table.update((cell, parse_cell(field, cell, decimal_comma))
+                                 for cell in blanks)
+                else:
+                    canonical = field.is_canonical
+                    table = {cell: cell if canonical(cell)
+                             else parse_cell(field, cell, decimal_comma) for cell in distinct}
             else:
                 table = {cell: parse_cell(field, cell, decimal_comma) for cell in distinct}
             values = list(map(table.__getitem__, cells))

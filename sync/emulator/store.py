@@ -14,6 +14,7 @@ import sqlite3
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from sync.schema import ACTIVE, BY_NAME, EDITED, ID, LINE_NUMBER, PROCESS_ID, PRODUCT_ID
@@ -51,6 +52,9 @@ if TYPE_CHECKING:
 
 Record = dict[str, Any]
 Query = Iterable[tuple[str, str]] | Mapping[str, str]
+
+#: A record as JSON text, exactly as the app encodes answers (compact, UTF-8 kept).
+record_json = partial(json.dumps, separators=(",", ":"), ensure_ascii=False)
 
 #: Who wrote a record, for created_by/edited_by when nobody logged in (staging, seeds).
 STAGING_USER = "seed"
@@ -107,18 +111,34 @@ class Store:
     def select_catalog(self, catalog: Catalog, query: Query) -> list[Record]:
         return self._select(self._catalog_table(catalog), query)
 
+    def select_lines_json(self, query: Query) -> str:
+        """``select_lines`` as the JSON text GET sends (each record's text is kept)."""
+        return self._select_json(self._lines, query)
+
+    def select_catalog_json(self, catalog: Catalog, query: Query) -> str:
+        return self._select_json(self._catalog_table(catalog), query)
+
     def is_empty(self) -> bool:
         with self._lock:
             return not (self._lines.records or self._products.records or self._processes.records)
 
     def _select(self, table: _Table, query: Query) -> list[Record]:
-        pairs = query.items() if isinstance(query, Mapping) else query
-        try:
-            filters = parse_filters(pairs, table.columns)
-        except FilterError as error:
-            raise RuleViolation(str(error)) from None
+        filters = self._filters(table, query)
         with self._lock:
             return [dict(r) for r in table.select(filters)]
+
+    def _select_json(self, table: _Table, query: Query) -> str:
+        filters = self._filters(table, query)
+        with self._lock:
+            return "[" + ",".join(table.json_of(r) for r in table.select(filters)) + "]"
+
+    @staticmethod
+    def _filters(table: _Table, query: Query) -> list[Filter]:
+        pairs = query.items() if isinstance(query, Mapping) else query
+        try:
+            return parse_filters(pairs, table.columns)
+        except FilterError as error:
+            raise RuleViolation(str(error)) from None
 
     # ----------------------------------------------------------------- writing (HTTP rules)
 
@@ -304,6 +324,10 @@ class _Table:
         self.columns = columns
         self.index_column = index_column
         self.records: dict[str, Record] = {}
+        # Each record's JSON text, made when it is stored: a real server answers a large
+        # listing from many workers at once, and this one-threaded emulator would otherwise
+        # spend most of a 100,000-line GET encoding the same unchanged records again.
+        self._json: dict[str, str] = {}
         self._seq: dict[str, int] = {}
         self._next_seq = 0
         self._index: dict[str, dict[str, Record]] = {}
@@ -335,8 +359,15 @@ class _Table:
         if self._db is not None:
             self._db.save(self.name, rows)
 
+    def json_of(self, record: Record) -> str:
+        """A stored record's JSON text, as GET sends it (stored records are replaced, never
+        changed in place: ``put``)."""
+        text = self._json.get(record[self.key_column])
+        return record_json(record) if text is None else text
+
     def delete(self, key: str) -> None:
         record = self.records.pop(key)
+        self._json.pop(key, None)
         del self._seq[key]
         if self.index_column is not None:
             self._index[record[self.index_column]].pop(key, None)
@@ -370,6 +401,7 @@ class _Table:
             seq = self._next_seq
         self._next_seq = max(self._next_seq, seq + 1)
         self.records[key] = record
+        self._json[key] = record_json(record)
         self._seq[key] = seq
         if self.index_column is not None:
             self._index.setdefault(record[self.index_column], {})[key] = record

@@ -143,11 +143,19 @@ class DataSheet:
         yield "tail", buffer[close + len("</sheetData>"):] + "".join(stream)
 
     def _scan(self) -> None:
-        """A first pass over the part: its head and tail, and what the rows look like."""
+        """The part's head, and what its rows look like.
+
+        When the head's dimension shows the used range ending within the loaded columns (the
+        usual case), only the head is read here: the rows are checked block by block as they
+        are rewritten, and the tail is taken on the way (``chunks``), so a large sheet is
+        decompressed once, not twice.  Otherwise a first pass over the whole part looks for
+        cells right of the data."""
         known = max([column_index(x) for x in self.sheet.letters] or [len(self.sheet.headers)])
         header_row = max(int(self.sheet.header_row or 1), 1)
         cells = addressed = styled = attributes = 0
         self.beyond = known                # the last column holding a value below the header
+        self.regular: bool | None = None   # None: decided block by block in ``chunks``
+        self.tail: str | None = None
         look_beyond = True
         beyond = _value_cells_beyond(known)
         for kind, text in self._blocks():
@@ -160,27 +168,27 @@ class DataSheet:
                 ref = _REF.fullmatch(dimension.group(1)) if dimension else None
                 if ref and column_index(ref.group(3) or ref.group(1)) <= known:
                     look_beyond = False      # the used range ends within the loaded columns
+                if not look_beyond or beyond is None:
+                    return
             elif kind == "rows":
-                if "<![CDATA[" in text:
-                    raise Unsupported("CDATA in the sheet")
+                _check_rows(text)
                 cells += text.count("<c")
                 addressed += text.count('<c r="')
                 attributes += text.count(' s="')
                 styled += len(_STYLED_CELL.findall(text))
-                if look_beyond and beyond is not None:
-                    for match in beyond.finditer(text):   # rare: only cells right of the data
-                        col = _column(match.group(1))
-                        if col > self.beyond and int(match.group(2)) >= header_row:
-                            self.beyond = col
+                for match in beyond.finditer(text):   # rare: only cells right of the data
+                    col = _column(match.group(1))
+                    if col > self.beyond and int(match.group(2)) >= header_row:
+                        self.beyond = col
             else:
-                end = text.rfind("</worksheet>")
-                if end < 0:
-                    raise Unsupported("the data sheet is cut short")
-                self.tail, self.ending = text[:end], text[end:]
-        # Every writer seen in practice starts a cell with r and puts s (if any) right after
-        # it; such rows take the fast path.  Counting is cheap, and a text that happens to
-        # hold "<c" or ' s="' only sends the sheet down the slower, general path.
+                self._take_tail(text)
         self.regular = cells == addressed and attributes == styled
+
+    def _take_tail(self, text: str) -> None:
+        end = text.rfind("</worksheet>")
+        if end < 0:
+            raise Unsupported("the data sheet is cut short")
+        self.tail, self.ending = text[:end], text[end:]
 
     # ------------------------------------------------------------------ layout
 
@@ -211,6 +219,7 @@ class DataSheet:
         self.invalid = row_styles(self.book, INVALID_CELL)
         self.header_style: int | None = None
         self._templates: dict[tuple[str | None, ...], str] = {}
+        self._report_templates: dict[tuple[str, str | None, bool], str] = {}
         self.report_refs = [column_letter(self.report[name]) for name in REPORT_COLUMNS]
         self.report_letters = self.report_refs
         self.report_letter_set = set(self.report_refs)
@@ -219,7 +228,7 @@ class DataSheet:
         self.report_in_sheet = bool(self.report_cols & set(self.columns))
         # Rows of a regular sheet whose report columns come after the data take the fast
         # path; anything else takes the slower, general path for every row.
-        self.fast = self.regular and min(self.report_cols) > self.last_frame_col
+        self.fast_layout = min(self.report_cols) > self.last_frame_col
 
     def mark(self, number: int) -> _Mark:
         """What the report writes into the data row with this sheet row number."""
@@ -329,8 +338,15 @@ class DataSheet:
         targets = sorted([self.header_row, *self.positions])
         next_target = 0
         for kind, text in self._blocks():
+            if kind == "tail" and self.tail is None:
+                self._take_tail(text)
             if kind != "rows":
                 continue
+            if self.regular is None:
+                _check_rows(text)
+                fast = self.fast_layout and _regular(text)
+            else:
+                fast = self.fast_layout and self.regular
             buffer: list[str] = []
             for row_xml in _rows(text):
                 start_end = row_xml.find(">")
@@ -339,18 +355,19 @@ class DataSheet:
                     raise Unsupported("rows without numbers")
                 number = int(number_match.group(1))
                 while next_target < len(targets) and targets[next_target] < number:
-                    buffer.append(self._row(targets[next_target], None))
+                    buffer.append(self._row(targets[next_target], None, fast))
                     next_target += 1
                 if next_target < len(targets) and targets[next_target] == number:
-                    buffer.append(self._row(number, row_xml))
+                    buffer.append(self._row(number, row_xml, fast))
                     next_target += 1
                 else:
                     buffer.append(row_xml)
             yield "".join(buffer)
-        yield "".join(self._row(number, None) for number in targets[next_target:])
+        yield "".join(self._row(number, None, self.fast_layout)
+                      for number in targets[next_target:])
         yield "</sheetData>" + self._tail() + self.ending
 
-    def _row(self, number: int, row_xml: str | None) -> str:
+    def _row(self, number: int, row_xml: str | None, fast_path: bool) -> str:
         """One row rewritten: the planner's cells recoloured, the report cells added."""
         if row_xml is None:
             start, content = f'<row r="{number}">', ""
@@ -360,13 +377,14 @@ class DataSheet:
                 start, content = row_xml[: head_end - 1] + ">", ""
             else:
                 start, content = row_xml[: head_end + 1], row_xml[head_end + 1: -len("</row>")]
-            start = _SPANS.sub("", start)
+            if " spans=" in start:
+                start = _SPANS.sub("", start)
         if number == self.header_row:
             cells = self._cells(number, content)
             self._header_cells(number, cells)
         else:
             mark = self.mark(number)
-            fast = self._fast_row(number, content, mark) if self.fast else None
+            fast = self._fast_row(number, content, mark) if fast_path else None
             if fast is not None:
                 return start + fast + "</row>"
             cells = self._cells(number, content)
@@ -391,35 +409,65 @@ class DataSheet:
             head, old = content[:cut], content[cut:]
         if old and ("<f" in old or not set(_LETTERS.findall(old)) <= self.report_letter_set):
             return None
-        body = self._recoloured(head, mark.shade, r)
-        if body is None:
-            return None
         kept_id = None
         if mark.values[1] is None and old:
             at = old.find(f'<c r="{self.report_letters[1]}{r}"')
             found = _CELL.match(old, at) if at >= 0 else None
             kept_id = found.group(0).lstrip() if found else None
+        report = self._report_template(mark) if kept_id is None else None
+        if report is not None:       # the whole row in one format call
+            return self._recoloured(head, mark.shade, r, report, mark.values[1])
+        body = self._recoloured(head, mark.shade, r)
+        if body is None:
+            return None
         ours = self._report_cells(number, mark, kept_id)
         return body + "".join([ours[i] for i in self.report_sequence])
 
-    def _recoloured(self, head: str, shade: Shade | None, r: str) -> str | None:
-        """The row's own cells with the row's colour, gaps filled; None when a cell lies
-        outside the table.
+    def _report_template(self, mark: _Mark) -> str | None:
+        """The report cells of every row like this one (same status and colour, no changes,
+        no message, a plain id or none) as one format template: ``{r}`` the row number,
+        ``{i}`` the sync_id.  None for a row whose cells differ from row to row (changes,
+        messages): it takes ``_report_cells``.  Most rows of a large plan are like this."""
+        status, ident, changes, message = mark.values
+        if changes or message or (ident is not None and not _plain_text(ident)):
+            return None
+        key = (status, mark.shade.name if mark.shade else None, ident is None)
+        template = self._report_templates.get(key)
+        if template is None:
+            # The general path's cells for a row past the sheet's end (a number no style id
+            # shares) and a plain marker id, then the markers turned into fields.
+            number, marker = 1_048_577, "SyncIdMarker"
+            cells = self._report_cells(number, _Mark(
+                (status, None if ident is None else marker, "", ""), mark.shade, None), None)
+            template = "".join([cells[i] for i in self.report_sequence]) \
+                .replace("{", "{{").replace("}", "}}").replace(marker, "{i}")
+            for letter in self.report_refs:
+                template = template.replace(f'r="{letter}{number}"', f'r="{letter}{{r}}"')
+            self._report_templates[key] = template
+        return template
+
+    def _recoloured(self, head: str, shade: Shade | None, r: str, report: str = "",
+                    ident: str | None = None) -> str | None:
+        """The row's own cells with the row's colour, gaps filled, followed by ``report``
+        (the report cells' template, see ``_report_template``); None when a cell lies outside
+        the table.
 
         Rows of a sheet share a few shapes (which columns hold a cell, in which style), so
         the rewrite of each shape is made once, as a format template, and applied to every
         row of that shape in one call."""
         pieces = _CELL_SPLIT.split(head)       # text, letters, style, text, letters, ...
-        key = (shade.light if shade else None, *pieces[1::3], *pieces[2::3])
+        key = (shade.light if shade else None, report, *pieces[1::3], *pieces[2::3])
         template = self._templates.get(key)
         if template is None:
             template = self._template(pieces[1::3], pieces[2::3], shade)
+            if template:
+                template += report
             if len(self._templates) > 10_000:   # a sheet of many shapes: keep memory bounded
                 self._templates.clear()
             self._templates[key] = template
         if not template:
             return None
-        return template.format(*pieces[0::3], r=r)
+        return template.format(*pieces[0::3], r=r, i=ident)
 
     def _template(self, letters: list[str], styles: list[str | None],
                   shade: Shade | None) -> str:
@@ -690,6 +738,19 @@ class DataSheet:
 
 _CELL_SPLIT = re.compile(r'<c r="([A-Z]{1,3})\d+"(?: s="(\d+)")?')
 _LETTERS = re.compile(r'<c r="([A-Z]{1,3})\d+"')
+
+
+def _check_rows(text: str) -> None:
+    if "<![CDATA[" in text:
+        raise Unsupported("CDATA in the sheet")
+
+
+def _regular(text: str) -> bool:
+    """Every cell starts with its r and has its s (if any) right after it, as every writer
+    seen in practice does; such rows take the fast path.  Counting is cheap, and a text that
+    happens to hold "<c" or ' s="' only sends its rows down the slower, general path."""
+    return (text.count("<c") == text.count('<c r="')
+            and text.count(' s="') == len(_STYLED_CELL.findall(text)))
 
 
 def _value_cells_beyond(known: int) -> re.Pattern[str] | None:

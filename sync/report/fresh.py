@@ -68,6 +68,7 @@ from .parts import (
     sheet_views_xml,
     vml_xml,
 )
+from .streaming import write_text_chunks
 from .styles import StyleBook
 
 #: Rows per write to the zip stream: big enough to amortise, small enough to bound memory.
@@ -115,8 +116,7 @@ def write_new_workbook(sheet: LoadedSheet, rows: Mapping[int, ReportRow],
                          compresslevel=COMPRESS_LEVEL) as package:
         notes: list[Note] = []
         with package.open("xl/worksheets/sheet1.xml", "w") as stream:
-            for chunk in _data_sheet(layout, styles, notes):
-                stream.write(chunk.encode("utf-8"))
+            write_text_chunks(stream, _data_sheet(layout, styles, notes))
         extra = [
             (SUMMARY_SHEET, summary_sheet(book, summary, rows, server_only)),
             (SERVER_ONLY_SHEET, server_only_sheet(book, server_only)),

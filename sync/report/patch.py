@@ -26,6 +26,7 @@ from .datasheet import DataSheet
 from .extra_sheets import server_only_sheet, summary_sheet
 from .package import Package, SharedStrings, SheetEntry, Unsupported, zip_info
 from .parts import CT_WORKSHEET, DOC_REL_NS, REL_WORKSHEET, quoted_sheet, sheet_name_from
+from .streaming import write_text_chunks
 from .styles import StyleBook
 
 __all__ = ["Unsupported", "patch_workbook"]
@@ -122,8 +123,7 @@ class _Patch:
         server_part = server_only_sheet(self.book, self.server_only)
         # The data sheet streams into the output first; everything else is small.
         with self.out.open(entry.part, "w") as stream:
-            for chunk in data.chunks():
-                stream.write(chunk.encode("utf-8"))
+            write_text_chunks(stream, data.chunks())
         if data.formulas_replaced:
             # Excel's list of formula cells would name cells that are now values.
             for rid, rel_type, target, _ in self.pkg.relationships(self.pkg.workbook_part):
