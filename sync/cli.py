@@ -12,13 +12,12 @@ import contextlib
 import functools
 import gc
 import importlib
-import json
 import logging
 import signal
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 from click.core import ParameterSource
@@ -29,7 +28,11 @@ from .client import Connection, FlowtracClient
 from .config import CONNECTION_KEYS, RUN_KEYS, load_config, mask
 from .diff import Blank, Mode, Scope
 from .errors import ConnectionProblem, ServerError, SyncError, UsageError
-from .output import Output
+from .executor import Progress
+from .options import SERVER_OPTIONS, TRANSPORT_OPTIONS, fill_from_config, with_options
+from .output import Output, print_json
+
+_Result = TypeVar("_Result")
 
 EXIT_CODES_HELP = """\b
 Exit codes: 0 all rows done (or nothing to do); 1 finished, but some rows
@@ -74,26 +77,30 @@ def _common_output(f: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _connection_options(f: Callable[..., Any]) -> Callable[..., Any]:
-    options = [
-        click.option("--company", envvar="FLOWTRAC_COMPANY", metavar="NAME",
-                     help="Flowtrac company: https://NAME.flowtrac.com/api."),
-        click.option("--base-url", envvar="FLOWTRAC_BASE_URL", metavar="URL",
-                     help="API base URL, e.g. http://127.0.0.1:8765/api."),
+    return with_options(f, [
+        *SERVER_OPTIONS,
         click.option("--token", envvar="FLOWTRAC_TOKEN", metavar="TOKEN",
                      help="Session token from a login (sent as the 'user' cookie)."),
         click.option("--badge", envvar="FLOWTRAC_BADGE", help="Badge for device login."),
         click.option("--pin", envvar="FLOWTRAC_PIN", help="PIN for device login."),
         click.option("--config", "config_path", envvar="FLOWTRAC_CONFIG",
                      type=click.Path(dir_okay=False), help="TOML file with these settings."),
-        click.option("--insecure", is_flag=True, help="Do not verify TLS certificates."),
-        click.option("--allow-http", is_flag=True,
-                     help="Allow credentials over plain http:// to a non-loopback host."),
-        click.option("--timeout", type=click.FloatRange(min=1), default=30.0,
-                     show_default=True, help="Seconds before a request is given up."),
-    ]
-    for option in reversed(options):
-        f = option(f)
-    return f
+        *TRANSPORT_OPTIONS,
+    ])
+
+
+#: How hard a command that writes may press the server (apply, undo).
+_TUNING_OPTIONS = [
+    click.option("--concurrency", type=click.IntRange(1, 256), default=16,
+                 show_default=True, help="Most requests in flight at once."),
+    click.option("--rate", type=click.FloatRange(min=0.1), help="Most requests per second."),
+    click.option("--retries", type=click.IntRange(0, 20), default=5, show_default=True,
+                 help="Retries of a request that failed for a passing reason."),
+]
+
+
+def _tuning_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    return with_options(f, _TUNING_OPTIONS)
 
 
 def _run_options(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -113,35 +120,16 @@ def _run_options(f: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--max-delete", type=click.IntRange(min=0), help="Refuse to run when "
                      "more deletes are planned (default: the larger of 10 and 25%% of the "
                      "in-scope lines)."),
-        click.option("--concurrency", type=click.IntRange(1, 256), default=16,
-                     show_default=True, help="Most requests in flight at once."),
-        click.option("--rate", type=click.FloatRange(min=0.1), help="Most requests per second."),
-        click.option("--retries", type=click.IntRange(0, 20), default=5, show_default=True,
-                     help="Retries of a request that failed for a passing reason."),
+        *_TUNING_OPTIONS,
         click.option("--report", type=click.Path(dir_okay=False),
                      help="Report path (default: <input>.report.xlsx beside the input)."),
     ]
-    for option in reversed(options):
-        f = option(f)
-    return f
+    return with_options(f, options)
 
 
 def _from_config(ctx: click.Context, params: dict[str, Any]) -> dict[str, Any]:
     """Fill options the user did not give (on the line or in the environment) from --config."""
-    path = params.get("config_path")
-    if not path:
-        return params
-    settings, warnings = load_config(path)
-    for warning in warnings:
-        click.echo(f"warning: {warning}", err=True)
-    merged = dict(params)
-    for name, value in settings.items():
-        if name not in CONNECTION_KEYS + RUN_KEYS or name not in merged:
-            continue
-        source = ctx.get_parameter_source(name)
-        if source in (None, ParameterSource.DEFAULT):
-            merged[name] = value
-    return merged
+    return fill_from_config(ctx, params, CONNECTION_KEYS + RUN_KEYS)[0]
 
 
 def _connection(p: dict[str, Any]) -> Connection:
@@ -294,9 +282,13 @@ def apply(ctx: click.Context, file: str, **params: Any) -> int:
     return result.exit_code
 
 
-def _run_with_progress(planned: api.PlanResult, connection: Connection, journal: Path,
-                       out: Output) -> api.ApplyResult:
-    async def run() -> api.ApplyResult:
+def _run_stoppable(out: Output, total: int,
+                   work: Callable[[Callable[[Progress], None], asyncio.Event],
+                                  Awaitable[_Result]]) -> _Result:
+    """Run ``work(on_progress, stop)`` with a progress display of ``total`` writes.  The first
+    Ctrl-C (or SIGTERM) sets ``stop``: requests in flight finish and the report is still
+    written; a second Ctrl-C quits at once."""
+    async def run() -> _Result:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
 
@@ -310,11 +302,18 @@ def _run_with_progress(planned: api.PlanResult, connection: Connection, journal:
 
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, on_signal)
-        with out.progress(sum(planned.changes.values())) as update:
-            return await api.execute_async(planned, connection, journal=journal,
-                                           on_progress=update, stop=stop)
+        with out.progress(total) as update:
+            return await work(update, stop)
 
-    result = asyncio.run(run())
+    return asyncio.run(run())
+
+
+def _run_with_progress(planned: api.PlanResult, connection: Connection, journal: Path,
+                       out: Output) -> api.ApplyResult:
+    result = _run_stoppable(
+        out, sum(planned.changes.values()),
+        lambda update, stop: api.execute_async(planned, connection, journal=journal,
+                                               on_progress=update, stop=stop))
     if result.execution and result.execution.fatal is not None:
         # The run stopped (exit 4): say why, even with --quiet or --json.
         click.echo(f"error: {result.execution.fatal} (the rows not sent are marked skipped; "
@@ -361,10 +360,6 @@ def demo(output: str) -> None:
 # unattended use: export, template, config check, undo (issue 5)
 
 
-def _print_json(data: dict[str, Any]) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
-
-
 @main.command("export", epilog=EXIT_CODES_HELP)
 @click.argument("out", type=click.Path(dir_okay=False))
 @click.option("--filter", "filters", multiple=True, metavar="COL=VALUE",
@@ -389,7 +384,7 @@ def export_command(ctx: click.Context, out: str, **params: Any) -> int:
     for warning in exported.warnings:
         click.echo(f"warning: {warning}", err=True)
     if p["as_json"]:
-        _print_json(exported.to_json())
+        print_json(exported.to_json())
     else:
         click.echo(f"exported {exported.lines} lines to {exported.path}")
     return 0
@@ -481,11 +476,7 @@ _NIL_UUID = "00000000-0000-0000-0000-000000000000"
 @click.option("--undo-journal", type=click.Path(dir_okay=False),
               help="Journal of the undo's own writes (default: <journal name>"
                    ".undo.journal.jsonl); undoing it redoes the run.")
-@click.option("--concurrency", type=click.IntRange(1, 256), default=16, show_default=True,
-              help="Most requests in flight at once.")
-@click.option("--rate", type=click.FloatRange(min=0.1), help="Most requests per second.")
-@click.option("--retries", type=click.IntRange(0, 20), default=5, show_default=True,
-              help="Retries of a request that failed for a passing reason.")
+@_tuning_options
 @_connection_options
 @_common_output
 @click.pass_context
@@ -508,11 +499,11 @@ def undo_command(ctx: click.Context, journal: str, **params: Any) -> int:
     if p["dry_run"] or not planned.writes:
         result = undo_lib.UndoResult(planned)
         path = result.write_report(report)
-        _undo_output(out, result, path, title="Undo plan")
+        out.undo_result(result, path, title="Undo plan")
         if not planned.writes:
             out.say("nothing to undo")
         return result.exit_code
-    _undo_counts(out, planned, title="Undo plan", console=out.err)
+    out.undo_preview(planned)
     total = len(planned.writes)
     if not p["yes"] and not click.confirm(f"Undo {total} changes on {connection.host}?",
                                           default=False, err=True):
@@ -521,71 +512,20 @@ def undo_command(ctx: click.Context, journal: str, **params: Any) -> int:
     journal_path = Path(p["undo_journal"]) if p.get("undo_journal") else default_journal
     result = _undo_with_progress(planned, connection, journal_path, out, tuning)
     path = result.write_report(report)
-    _undo_output(out, result, path, title="Undo", journal=journal_path)
+    out.undo_result(result, path, title="Undo", journal=journal_path)
     return result.exit_code
 
 
 def _undo_with_progress(planned: undo_lib.UndoPlan, connection: Connection, journal: Path,
                         out: Output, tuning: dict[str, Any]) -> undo_lib.UndoResult:
-    async def run() -> undo_lib.UndoResult:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-
-        def on_signal() -> None:
-            if not stop.is_set():
-                out.say("stopping: letting requests in flight finish, then writing the report")
-                stop.set()
-            else:
-                loop.remove_signal_handler(signal.SIGINT)
-
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, on_signal)
-        with out.progress(len(planned.writes)) as update:
-            return await undo_lib.execute_undo(planned, connection, journal=journal,
-                                               on_progress=update, stop=stop, **tuning)
-
-    result = asyncio.run(run())
+    result = _run_stoppable(
+        out, len(planned.writes),
+        lambda update, stop: undo_lib.execute_undo(planned, connection, journal=journal,
+                                                   on_progress=update, stop=stop, **tuning))
     if result.execution and result.execution.stopped and result.execution.fatal is None:
         out.say("interrupted: the report shows what was undone; run the same undo again to "
                 "continue")
     return result
-
-
-def _undo_output(out: Output, result: undo_lib.UndoResult, report: Path, *, title: str,
-                 journal: Path | None = None) -> None:
-    if out.as_json:
-        data = result.to_json()
-        data.update(report=str(report), journal=str(journal) if journal else None)
-        _print_json(data)
-        return
-    _undo_counts(out, result.plan, title=title, console=out.out)
-    out.out.print(f"report: {report}", markup=False)
-    if journal is not None:
-        out.out.print(f"undo journal: {journal}", markup=False)
-
-
-def _undo_counts(out: Output, planned: undo_lib.UndoPlan, *, title: str, console: Any) -> None:
-    if out.as_json:
-        return
-    from rich.table import Table
-
-    table = Table(title=f"{title}: {planned.journal.name} "
-                        f"(run {', '.join(r.run_id for r in planned.runs)})",
-                  title_justify="left")
-    table.add_column("status")
-    table.add_column("lines", justify="right")
-    for status, count in sorted(planned.counts().items(), key=lambda kv: -kv[1]):
-        table.add_row(status, str(count))
-    console.print(table)
-    if out.quiet:
-        return
-    problems = planned.problems()
-    if problems:
-        console.print("First problems:", markup=False)
-        for line in problems:
-            console.print(f"  {line}", markup=False)
-    for warning in planned.warnings:
-        out.err.print(f"warning: {warning}", markup=False)
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ import json
 import logging
 import random
 import re
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -158,7 +158,7 @@ class Connection:
         if timeout_s <= 0:
             raise UsageError("The timeout must be a positive number of seconds.")
         parts = urlsplit(url)
-        if parts.scheme == "http" and not allow_http and not _is_loopback(parts.hostname or ""):
+        if parts.scheme == "http" and not allow_http and not is_loopback(parts.hostname or ""):
             raise UsageError(f"Refusing to send credentials over plain http:// to "
                              f"{parts.netloc}; use https://, or --allow-http if this network "
                              f"is trusted.")
@@ -202,7 +202,9 @@ def _url_for_message(raw: str) -> str:
     return shown[:100]
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
+    """True for a host name or address that stays on this machine (localhost, 127.0.0.0/8,
+    ::1).  An empty host is not: a server told to listen on "" listens everywhere."""
     if host == "localhost" or host.endswith(".localhost"):
         return True
     try:
@@ -710,21 +712,14 @@ class FlowtracClient:
             records = await self._list_batch(path, field, batch)
             return records if convert is None else convert(records)
 
-        results = await _all_or_nothing([one(b) for b in batches])
+        results = await all_or_nothing([one(b) for b in batches])
         return [record for result in results for record in result]
 
     async def _list_batch(self, path: str, field: schema.Field, batch: list[str]
                           ) -> list[dict[str, Any]]:
         column = f"{field.filter_name or field.name}-in"
-        try:
-            return await self._get_list(path, [(column, ",".join(batch))])
-        except ServerError as exc:
-            if exc.status != 414 or len(batch) < 2:
-                raise
-        half = len(batch) // 2
-        first, second = await _all_or_nothing([self._list_batch(path, field, batch[:half]),
-                                                self._list_batch(path, field, batch[half:])])
-        return first + second
+        return await read_in_batch(
+            lambda values: self._get_list(path, [(column, ",".join(values))]), batch)
 
     # ------------------------------------------------------------------ writes
 
@@ -781,7 +776,7 @@ class _Unauthorized(Exception):
 
 # --------------------------------------------------------------------------- helpers
 
-async def _all_or_nothing(coroutines: list[Coroutine[Any, Any, _T]]) -> list[_T]:
+async def all_or_nothing(coroutines: Sequence[Coroutine[Any, Any, _T]]) -> list[_T]:
     """Run concurrently; on the first failure cancel the rest and raise that failure as it
     is (a TaskGroup would wrap it in an ExceptionGroup that callers do not expect)."""
     if len(coroutines) == 1:
@@ -794,6 +789,21 @@ async def _all_or_nothing(coroutines: list[Coroutine[Any, Any, _T]]) -> list[_T]
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         raise
+
+
+async def read_in_batch(read: Callable[[list[str]], Awaitable[list[_T]]],
+                        batch: list[str]) -> list[_T]:
+    """``read(batch)`` (one ``-in`` request for the values); a batch the server refuses as too
+    long a URL (414) is read again as two halves, in flight together."""
+    try:
+        return await read(batch)
+    except ServerError as exc:
+        if exc.status != 414 or len(batch) < 2:
+            raise
+    half = len(batch) // 2
+    first, second = await all_or_nothing([read_in_batch(read, batch[:half]),
+                                          read_in_batch(read, batch[half:])])
+    return first + second
 
 
 async def _read_limited(resp: aiohttp.ClientResponse, max_bytes: int) -> bytes | None:

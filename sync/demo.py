@@ -19,6 +19,7 @@ from openpyxl.utils import get_column_letter
 
 from . import schema
 from .emulator import Dataset, generate_dataset
+from .emulator.rules import PROCESSES, PRODUCTS
 
 DEMO_PRODUCTS = 6
 DEMO_LINES = 4
@@ -30,8 +31,7 @@ MESSY_XLSX = "routing_messy.xlsx"
 
 #: The columns a planner's sheet holds, in their order (labels come from the schema).
 _SHEET_FIELDS = (schema.PRODUCT_ID, schema.LINE_NUMBER, schema.PROCESS_ID, schema.ACTIVE,
-                 schema.BY_NAME["product_minutes"], schema.BY_NAME["product_dwell_minutes"],
-                 schema.BY_NAME["description"])
+                 schema.PRODUCT_MINUTES, schema.PRODUCT_DWELL_MINUTES, schema.DESCRIPTION)
 _PRODUCT_NAME = "Product name"
 _PROCESS_NAME = "Process name"
 _NOTES = "Notes"
@@ -43,13 +43,13 @@ def demo_dataset() -> Dataset:
 
 def _planner_rows(dataset: Dataset) -> tuple[list[str], list[list[Any]]]:
     """The server's lines as a planner keeps them, with this week's edits applied."""
-    names = {p["product_id"]: p["product"] for p in dataset.products}
-    processes = {p["process_id"]: p["process"] for p in dataset.processes}
+    names = {p[PRODUCTS.key]: p[PRODUCTS.name] for p in dataset.products}
+    processes = {p[PROCESSES.key]: p[PROCESSES.name] for p in dataset.processes}
     process_ids = sorted(processes, key=processes.get)  # type: ignore[arg-type]
     headers = [_SHEET_FIELDS[0].label, _PRODUCT_NAME, *(f.label for f in _SHEET_FIELDS[1:3]),
                _PROCESS_NAME, *(f.label for f in _SHEET_FIELDS[3:]), _NOTES]
     lines = [schema.record_from_wire(raw) for raw in dataset.lines]
-    minutes, description = "product_minutes", "description"
+    minutes, description = schema.PRODUCT_MINUTES.name, schema.DESCRIPTION.name
     # This week's edits: longer cycle, a line switched off, new wording, another process.
     lines[0][minutes] = (lines[0][minutes] or Decimal(0)) + Decimal("2.5")
     lines[3][schema.ACTIVE.name] = "InActive"
@@ -59,7 +59,7 @@ def _planner_rows(dataset: Dataset) -> tuple[list[str], list[list[Any]]]:
     notes = {0: "cycle time re-measured", 9: "moved to the new cell"}
     # Two new lines at the end of the first two products.
     for n, product in enumerate(dataset.products[:2]):
-        lines.append({schema.PRODUCT_ID.name: product["product_id"],
+        lines.append({schema.PRODUCT_ID.name: product[PRODUCTS.key],
                       schema.LINE_NUMBER.name: DEMO_LINES + 1,
                       schema.PROCESS_ID.name: process_ids[n], schema.ACTIVE.name: "Active",
                       minutes: Decimal(4 + n), description: "Final check before shipping"})
@@ -140,7 +140,7 @@ def _write_workbook(path: Path, headers: list[str], rows: list[list[Any]], title
     for row in rows:
         ws.append(row)
     widths = {schema.PRODUCT_ID.label: 38, schema.PROCESS_ID.label: 38, _PRODUCT_NAME: 34,
-              _PROCESS_NAME: 16, schema.BY_NAME["description"].label: 32, _NOTES: 28}
+              _PROCESS_NAME: 16, schema.DESCRIPTION.label: 32, _NOTES: 28}
     for i, header in enumerate(headers, start=1):
         ws.column_dimensions[get_column_letter(i)].width = widths.get(header, 14)
     ws.freeze_panes = "A5"

@@ -11,6 +11,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from . import schema
+
 if TYPE_CHECKING:  # the loader imports pandas when it builds a frame
     import pandas as pd
 
@@ -147,7 +149,7 @@ class PlanItem:
     @property
     def record_id(self) -> str | None:
         if self.record is not None:
-            return self.record.get("id")
+            return self.record.get(schema.ID.name)
         return None
 
 

@@ -7,10 +7,10 @@ import contextlib
 import json
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from . import api
 from .executor import Progress
@@ -18,8 +18,15 @@ from .executor import Progress
 if TYPE_CHECKING:  # rich is imported when something is shown: ``--json`` needs none of it
     from rich.console import Console
 
+    from .undo import UndoPlan, UndoResult
+
 #: Seconds between plain progress lines when stderr is not a terminal.
 PLAIN_PROGRESS_EVERY_S = 2.0
+
+
+def print_json(data: Mapping[str, Any]) -> None:
+    """A command's machine-readable summary on stdout."""
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
 
 
 def progress_line(progress: Progress) -> str:
@@ -54,7 +61,8 @@ class Output:
         """The plan, before asking to apply it."""
         if self.quiet or self.as_json:
             return
-        self._counts_table(planned, title="Plan", console=self.err)
+        self._counts_table(planned.counts(), title=f"Plan: {planned.path.name}", unit="rows",
+                           console=self.err)
         self._changes(planned, console=self.err)
         self._problems(planned, console=self.err)
         for warning in planned.warnings:
@@ -67,10 +75,11 @@ class Output:
             data["report"] = str(report) if report else None
             if journal is not None:
                 data["journal"] = str(journal)
-            sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+            print_json(data)
             return
         title = {"validate": "Validation", "plan": "Plan", "apply": "Result"}[result.command]
-        self._counts_table(result, title=title, console=self.out)
+        self._counts_table(result.counts(), title=f"{title}: {result.path.name}", unit="rows",
+                           console=self.out)
         if not self.quiet:
             if result.command == "plan":
                 self._changes(result, console=self.out)
@@ -85,14 +94,44 @@ class Output:
         if journal is not None:
             self.out.print(f"journal: {journal}", markup=False)
 
-    def _counts_table(self, result: api.ValidationResult, *, title: str,
+    def undo_preview(self, planned: UndoPlan) -> None:
+        """The undo plan, before asking to send it (on stderr)."""
+        self._undo_counts(planned, title="Undo plan", console=self.err)
+
+    def undo_result(self, result: UndoResult, report: Path, *, title: str,
+                    journal: Path | None = None) -> None:
+        """What an undo did (or, as a dry run, would do); ``journal``: its own journal."""
+        if self.as_json:
+            data = result.to_json()
+            data.update(report=str(report), journal=str(journal) if journal else None)
+            print_json(data)
+            return
+        self._undo_counts(result.plan, title=title, console=self.out)
+        self.out.print(f"report: {report}", markup=False)
+        if journal is not None:
+            self.out.print(f"undo journal: {journal}", markup=False)
+
+    def _undo_counts(self, planned: UndoPlan, *, title: str, console: Console) -> None:
+        if self.as_json:
+            return
+        runs = ", ".join(r.run_id for r in planned.runs)
+        self._counts_table(planned.counts(), title=f"{title}: {planned.journal.name} "
+                           f"(run {runs})", unit="lines", console=console)
+        if self.quiet:
+            return
+        self._first_problems(planned.problems(), console=console)
+        for warning in planned.warnings:
+            self.err.print(f"warning: {warning}", markup=False)
+
+    def _counts_table(self, counts: Mapping[str, int], *, title: str, unit: str,
                       console: Console) -> None:
+        """Status -> count, the most frequent first."""
         from rich.table import Table
 
-        table = Table(title=f"{title}: {result.path.name}", title_justify="left")
+        table = Table(title=title, title_justify="left")
         table.add_column("status")
-        table.add_column("rows", justify="right")
-        for status, count in sorted(result.counts().items(), key=lambda kv: -kv[1]):
+        table.add_column(unit, justify="right")
+        for status, count in sorted(counts.items(), key=lambda kv: -kv[1]):
             table.add_row(status, str(count))
         console.print(table)
 
@@ -109,7 +148,9 @@ class Output:
             console.print(f"  {line}", markup=False)
 
     def _problems(self, result: api.ValidationResult, *, console: Console) -> None:
-        problems = api.first_problems(result)
+        self._first_problems(api.first_problems(result), console=console)
+
+    def _first_problems(self, problems: Sequence[str], *, console: Console) -> None:
         if not problems:
             return
         console.print("First problems:", markup=False)

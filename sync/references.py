@@ -35,16 +35,15 @@ and a row that needs a name resolved becomes invalid: it cannot be sent without 
 
 from __future__ import annotations
 
-import asyncio
 import re
 from collections import Counter, defaultdict
-from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import quote
 
 from . import schema
-from .client import FlowtracClient
+from .client import FlowtracClient, all_or_nothing, read_in_batch
 from .errors import ServerError
 from .model import CellError, SheetRow, ValidatedSheet
 from .validate import key_label, other_rows
@@ -133,18 +132,11 @@ class CatalogLookup:
         requests = [self._read_in(column, chunk)
                     for chunk in _chunks(plain, self.batch, LOOKUP_CHARS)]
         requests += [self.read([(column, v)]) for v in values if "," in v]
-        return [r for answer in await _gather(requests) for r in answer]
+        return [r for answer in await all_or_nothing(requests) for r in answer]
 
     async def _read_in(self, column: str, chunk: list[str]) -> list[Record]:
-        try:
-            return await self.read([(f"{column}-in", ",".join(chunk))])
-        except ServerError as exc:
-            if exc.status != 414 or len(chunk) < 2:
-                raise
-        half = len(chunk) // 2
-        first, second = await _gather([self._read_in(column, chunk[:half]),
-                                       self._read_in(column, chunk[half:])])
-        return first + second
+        return await read_in_batch(
+            lambda values: self.read([(f"{column}-in", ",".join(values))]), chunk)
 
     async def _loose_candidates(self, values: list[str]) -> list[Record]:
         ref = self.reference
@@ -152,7 +144,7 @@ class CatalogLookup:
             return await self.read(None)
         requests = [self.read([(f"{column}-contains", v)])
                     for v in values for column in (ref.name_column, ref.barcode_column)]
-        return [r for answer in await _gather(requests) for r in answer]
+        return [r for answer in await all_or_nothing(requests) for r in answer]
 
     def _by_id(self, records: Iterable[Record]) -> dict[str, Record]:
         """Records by their id.  A record answered twice (a server whose filters ignore case
@@ -205,19 +197,6 @@ def _encoded_length(value: str) -> int:
     return len(quote(value, safe=""))
 
 
-async def _gather(coroutines: Sequence[Coroutine[Any, Any, _T]]) -> list[_T]:
-    """Run concurrently (the client's limiter bounds them); on the first failure cancel the
-    rest and raise that failure as it is."""
-    tasks = [asyncio.ensure_future(c) for c in coroutines]
-    try:
-        return list(await asyncio.gather(*tasks))
-    except BaseException:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        raise
-
-
 # --------------------------------------------------------------------------- the stage
 
 
@@ -267,7 +246,7 @@ async def check_references(validated: ValidatedSheet, client: FlowtracClient) ->
     sheet = validated.sheet
     rows = validated.rows
     checkable = [row.valid for row in rows]   # errors go to rows valid before this stage
-    outcomes = await _gather([_ask(rows, checkable, client, ref, ref.name in sheet.fields)
+    outcomes = await all_or_nothing([_ask(rows, checkable, client, ref, ref.name in sheet.fields)
                               for ref in schema.REFERENCES])
     warnings: list[str] = []
     filled = False
@@ -315,7 +294,7 @@ async def _ask(rows: list[SheetRow], checkable: list[bool], client: FlowtracClie
                 outcome.names_read = False
                 outcome.refusal = str(exc)
 
-    await _gather([check_ids(), resolve_names()])
+    await all_or_nothing([check_ids(), resolve_names()])
     return outcome
 
 

@@ -20,11 +20,8 @@ from __future__ import annotations
 
 import asyncio
 import csv
-import os
-import secrets
 import zipfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -32,42 +29,34 @@ from typing import IO, Any
 
 from . import schema
 from .client import Connection, FlowtracClient
-from .errors import ServerError, SyncError, UsageError
+from .errors import ServerError, UsageError
+from .files import atomic_output, check_target_folder
 from .report.cells import (
-    MAX_CELL_TEXT,
     RowStyles,
     column_letter,
     escape_attr,
     escape_text,
     is_formula_like,
+    is_plain_text,
     text_cell,
     value_cell,
 )
 from .report.parts import (
-    CT_COMMENTS,
-    CT_NS,
-    CT_RELS,
-    CT_STYLES,
-    CT_VML,
-    CT_WORKBOOK,
-    CT_WORKSHEET,
-    DOC_REL_NS,
     MAIN_NS,
-    REL_COMMENTS,
-    REL_OFFICE_DOCUMENT,
-    REL_STYLES,
-    REL_VML,
-    REL_WORKSHEET,
+    PAGE_MARGINS,
     WORKSHEET_OPEN,
     XML_DECLARATION,
     Note,
     cols_xml,
     comments_xml,
+    content_types_xml,
     note,
-    quoted_sheet,
-    relationships_xml,
+    notes_rels_xml,
+    package_rels_xml,
     sheet_views_xml,
     vml_xml,
+    workbook_rels_xml,
+    workbook_xml,
 )
 
 __all__ = [
@@ -148,7 +137,7 @@ def sheet_columns() -> list[Column]:
 def export_columns() -> list[Column]:
     """An export's columns: the sheet's, ``edited`` (read by the tool, never sent) and the
     read-only context.  No context header is a field header (``field_for_header`` -> None)."""
-    process, edited_by = schema.BY_NAME["process"], schema.BY_NAME["edited_by"]
+    process, edited_by = schema.PROCESS, schema.EDITED_BY
     edited = schema.EDITED
     return [
         *sheet_columns(),
@@ -258,7 +247,7 @@ async def export(connection: Connection, out_path: str | Path, *,
     query = [parse_filter(f) for f in filters]     # usage errors before any request
     fmt = export_format(out_path, fmt)
     target = Path(out_path)
-    _check_target_folder(target)
+    check_target_folder(target, "export")
     warnings: list[str] = []
     async with FlowtracClient(connection, concurrency=concurrency) as client:
         await client.login()
@@ -274,7 +263,7 @@ async def export(connection: Connection, out_path: str | Path, *,
     if fmt == "csv":
         _write_csv(target, columns, rows)
     else:
-        _write_data_workbook(target, columns, rows, len(lines))
+        _write_data_workbook(target, columns, rows, len(lines), "export")
     return Exported(target, len(lines), fmt, warnings)
 
 
@@ -346,8 +335,8 @@ def write_template(out_path: str | Path) -> Path:
     target = Path(out_path)
     if target.suffix.lower() != ".xlsx":
         raise UsageError(f"the template is an .xlsx workbook; name it *.xlsx, not {target.name}.")
-    _check_target_folder(target)
-    _write_data_workbook(target, sheet_columns(), iter(()), 0)
+    check_target_folder(target, "template")
+    _write_data_workbook(target, sheet_columns(), iter(()), 0, "template")
     return target
 
 
@@ -472,7 +461,7 @@ class _Sheet:
 
 
 def _write_data_workbook(target: Path, columns: Sequence[Column],
-                         rows: Iterator[Sequence[Any]], row_count: int) -> None:
+                         rows: Iterator[Sequence[Any]], row_count: int, what: str) -> None:
     """The planner's workbook: the Lines sheet (header notes, dropdowns, frozen header,
     autofilter, greyed read-only columns), then the Instructions sheet."""
     last = f"{column_letter(len(columns))}{row_count + 1}"
@@ -481,7 +470,7 @@ def _write_data_workbook(target: Path, columns: Sequence[Column],
     guide = _Sheet(INSTRUCTIONS_SHEET, [_table_sheet_xml(instructions_rows(columns),
                                                          {1: 24.0, 2: 20.0, 3: 70.0, 4: 40.0},
                                                          header_row=None)])
-    with _atomic_output(target) as handle:
+    with atomic_output(target, what) as handle:
         _write_package(handle, [data, guide])
 
 
@@ -505,7 +494,7 @@ def _data_sheet_xml(columns: Sequence[Column], rows: Iterator[Sequence[Any]],
         r = str(number)
         cells = []
         for (letter, style, attr), value in zip(order, values, strict=True):
-            if value.__class__ is str and _plain_text(value):
+            if value.__class__ is str and is_plain_text(value):
                 # The common cell (ids, names): no escaping, no quote prefix needed.
                 cells.append(f'<c r="{letter}{r}"{attr} t="inlineStr"><is><t>{value}</t></is></c>')
             elif value.__class__ is int:
@@ -518,19 +507,7 @@ def _data_sheet_xml(columns: Sequence[Column], rows: Iterator[Sequence[Any]],
             buffer.clear()
     yield "".join(buffer)
     yield (f'</sheetData><autoFilter ref="A1:{last}"/>' + _validations_xml(columns, letters)
-           + '<pageMargins left="0.7" right="0.7" top="0.75" bottom="0.75" header="0.3" '
-             'footer="0.3"/><legacyDrawing r:id="rId1"/></worksheet>')
-
-
-def _plain_text(text: str) -> bool:
-    """Text that goes into an inline string as it is (``text_cell`` handles the rest)."""
-    return (bool(text) and text[0] not in _CAREFUL_FIRST and text[-1] != " "
-            and len(text) <= MAX_CELL_TEXT and text.isprintable() and "&" not in text
-            and "<" not in text and ">" not in text and "_x" not in text)
-
-
-#: First characters that send a text down the careful path (formula-like or blank-led).
-_CAREFUL_FIRST = frozenset(schema.FORMULA_START + " ")
+           + PAGE_MARGINS + '<legacyDrawing r:id="rId1"/></worksheet>')
 
 
 def _header_style(column: Column) -> int:
@@ -591,16 +568,16 @@ def _table_sheet_xml(rows: Sequence[tuple[Sequence[Any], int]], widths: Mapping[
         xml = "".join(value_cell(f"{column_letter(i)}{r}", _cell_value(v), styles)
                       for i, v in enumerate(cells, 1))
         parts.append(f'<row r="{r}">{xml}</row>')
-    parts.append('</sheetData><pageMargins left="0.7" right="0.7" top="0.75" bottom="0.75" '
-                 'header="0.3" footer="0.3"/></worksheet>')
+    parts.append("</sheetData>" + PAGE_MARGINS + "</worksheet>")
     return "".join(parts)
 
 
 def write_table_workbook(target: str | Path, sheets: Sequence[tuple[str, Sequence[str],
-                                                                    Iterable[Sequence[Any]]]]
-                         ) -> Path:
+                                                                    Iterable[Sequence[Any]]]],
+                         what: str = "workbook") -> Path:
     """A plain workbook of tables: (sheet name, headers, rows) each; bold frozen header,
-    autofilter, text safe from formula evaluation.  Written atomically."""
+    autofilter, text safe from formula evaluation.  Written atomically; ``what`` names the
+    file in error messages."""
     path = Path(target)
     parts = []
     for name, headers, rows in sheets:
@@ -612,7 +589,7 @@ def write_table_workbook(target: str | Path, sheets: Sequence[tuple[str, Sequenc
         xml = _table_sheet_xml(table, widths, header_row=1)
         xml = xml.replace("</sheetData>", f'</sheetData><autoFilter ref="A1:{last}"/>', 1)
         parts.append(_Sheet(name, [xml], filter_ref=f"A1:{last}"))
-    with _atomic_output(path) as handle:
+    with atomic_output(path, what) as handle:
         _write_package(handle, parts)
     return path
 
@@ -633,59 +610,18 @@ def _write_package(handle: IO[bytes], sheets: Sequence[_Sheet]) -> None:
                     stream.write(chunk.encode("utf-8"))
             if sheet.notes:
                 package.writestr(_zip_info(f"xl/worksheets/_rels/sheet{number}.xml.rels"),
-                                 relationships_xml([
-                                     ("rId1", REL_VML, f"../drawings/vmlDrawing{number}.vml"),
-                                     ("rId2", REL_COMMENTS, f"../comments{number}.xml")]))
+                                 notes_rels_xml(number))
                 package.writestr(_zip_info(f"xl/comments{number}.xml"),
                                  comments_xml(sheet.notes))
                 package.writestr(_zip_info(f"xl/drawings/vmlDrawing{number}.vml"),
                                  vml_xml(sheet.notes, first_block=number))
         package.writestr(_zip_info("xl/styles.xml"), _STYLES_XML)
-        package.writestr(_zip_info("xl/workbook.xml"), _workbook_xml(sheets))
-        package.writestr(_zip_info("xl/_rels/workbook.xml.rels"), relationships_xml(
-            [(f"rId{n}", REL_WORKSHEET, f"worksheets/sheet{n}.xml")
-             for n in range(1, len(sheets) + 1)]
-            + [(f"rId{len(sheets) + 1}", REL_STYLES, "styles.xml")]))
-        package.writestr(_zip_info("_rels/.rels"), relationships_xml(
-            [("rId1", REL_OFFICE_DOCUMENT, "xl/workbook.xml")]))
-        package.writestr(_zip_info("[Content_Types].xml"), _content_types(sheets))
-
-
-def _workbook_xml(sheets: Sequence[_Sheet]) -> str:
-    items = "".join(f'<sheet name="{escape_attr(s.name)}" sheetId="{n}" r:id="rId{n}"/>'
-                    for n, s in enumerate(sheets, 1))
-    names = "".join(
-        f'<definedName name="_xlnm._FilterDatabase" localSheetId="{n}" hidden="1">'
-        f"{escape_text(quoted_sheet(s.name))}!{_absolute(s.filter_ref)}</definedName>"
-        for n, s in enumerate(sheets) if s.filter_ref)
-    return (f'{XML_DECLARATION}<workbook xmlns="{MAIN_NS}" xmlns:r="{DOC_REL_NS}">'
-            '<bookViews><workbookView activeTab="0"/></bookViews>'
-            f"<sheets>{items}</sheets>"
-            + (f"<definedNames>{names}</definedNames>" if names else "")
-            + '<calcPr calcId="191029"/></workbook>')
-
-
-def _absolute(ref: str | None) -> str:
-    start, _, end = (ref or "A1").partition(":")
-    return ":".join(_absolute_cell(c) for c in (start, end) if c)
-
-
-def _absolute_cell(cell: str) -> str:
-    letters = cell.rstrip("0123456789")
-    return f"${letters}${cell[len(letters):]}"
-
-
-def _content_types(sheets: Sequence[_Sheet]) -> str:
-    overrides = [("/xl/workbook.xml", CT_WORKBOOK), ("/xl/styles.xml", CT_STYLES)]
-    overrides += [(f"/xl/worksheets/sheet{n}.xml", CT_WORKSHEET)
-                  for n in range(1, len(sheets) + 1)]
-    overrides += [(f"/xl/comments{n}.xml", CT_COMMENTS)
-                  for n, s in enumerate(sheets, 1) if s.notes]
-    defaults = [("rels", CT_RELS), ("xml", "application/xml"), ("vml", CT_VML)]
-    return (f'{XML_DECLARATION}<Types xmlns="{CT_NS}">'
-            + "".join(f'<Default Extension="{e}" ContentType="{t}"/>' for e, t in defaults)
-            + "".join(f'<Override PartName="{p}" ContentType="{t}"/>' for p, t in overrides)
-            + "</Types>")
+        package.writestr(_zip_info("xl/workbook.xml"),
+                         workbook_xml([(s.name, s.filter_ref) for s in sheets]))
+        package.writestr(_zip_info("xl/_rels/workbook.xml.rels"), workbook_rels_xml(len(sheets)))
+        package.writestr(_zip_info("_rels/.rels"), package_rels_xml())
+        package.writestr(_zip_info("[Content_Types].xml"), content_types_xml(
+            len(sheets), [n for n, s in enumerate(sheets, 1) if s.notes]))
 
 
 # --------------------------------------------------------------------------- csv writing
@@ -693,7 +629,7 @@ def _content_types(sheets: Sequence[_Sheet]) -> str:
 
 def _write_csv(target: Path, columns: Sequence[Column], rows: Iterable[Sequence[Any]]) -> None:
     """UTF-8 with a BOM (so Excel reads the accents right), comma-delimited."""
-    with _atomic_output(target) as handle:
+    with atomic_output(target, "export") as handle:
         stream = _TextOut(handle)
         writer = csv.writer(stream)
         writer.writerow([c.header for c in columns])
@@ -731,36 +667,3 @@ def _csv_text(value: Any) -> str:
     # A spreadsheet opening the CSV would run formula-like text; the quote prefix keeps it
     # text, and the loader reads it back without the quote (schema's text rule).
     return "'" + text if is_formula_like(text) else text
-
-
-# --------------------------------------------------------------------------- files
-
-
-def _check_target_folder(target: Path) -> None:
-    if not target.parent.is_dir():
-        raise UsageError(f"the folder {target.parent} does not exist.")
-    if target.is_dir():
-        raise UsageError(f"{target} is a folder; give a file name.")
-
-
-@contextmanager
-def _atomic_output(target: Path) -> Iterator[IO[bytes]]:
-    """A temporary file beside ``target`` that replaces it only once complete."""
-    _check_target_folder(target)
-    temp = target.parent / f".{target.name}.{secrets.token_hex(4)}.tmp"
-    try:
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    except OSError as exc:
-        raise SyncError(f"cannot write in {target.parent}: {exc.strerror}.") from None
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
-        try:
-            os.replace(temp, target)
-        except OSError as exc:
-            raise SyncError(f"cannot replace {target} ({exc.strerror}); is it open in "
-                            "another program?") from None
-    finally:
-        temp.unlink(missing_ok=True)

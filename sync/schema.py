@@ -390,6 +390,11 @@ LINE_NUMBER = BY_NAME["line_number"]
 ACTIVE = BY_NAME["active"]
 EDITED = BY_NAME["edited"]
 EDITED_BY = BY_NAME["edited_by"]
+#: Fields other modules name on their own (the demo's edits, the export's context).
+PROCESS = BY_NAME["process"]
+DESCRIPTION = BY_NAME["description"]
+PRODUCT_MINUTES = BY_NAME["product_minutes"]
+PRODUCT_DWELL_MINUTES = BY_NAME["product_dwell_minutes"]
 #: The default match key when a row has no id.
 DEFAULT_KEY: tuple[str, ...] = (PRODUCT_ID.name, LINE_NUMBER.name)
 #: Fields the sheet reads (known columns); read-only context columns other than `edited`

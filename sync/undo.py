@@ -56,6 +56,7 @@ FAILED = "failed"
 _BAD = frozenset({CONFLICT, SKIPPED, FAILED})
 _WRITABLE = tuple(f.name for f in schema.WRITABLE)
 _LINE = schema.LINE_NUMBER.name
+_ID = schema.ID.name
 #: ``--run all``: every run of the journal (e.g. a migration run in several goes).
 ALL_RUNS = "all"
 _EDITED = schema.EDITED.name
@@ -338,14 +339,14 @@ async def plan_undo(journal_path: str | Path, connection: Connection, *,
         await client.login()
         current = await client.list_lines_for_products(products)
         requests = client.stats.requests
-    by_id = {r["id"]: r for r in current}
+    by_id = {r[_ID]: r for r in current}
     steps = [_decide(h, by_id, current) for h in histories]
     steps = [s for s in steps if s is not None]
     steps += [_unanswered_create(h) for h in parsed.unanswered_creates]
     _check_lines(steps, current)
     touched = {s.record_id for s in steps if s.item is not None}
     context = [PlanItem(Action.KEEP, None, r, r.get(schema.PRODUCT_ID.name))
-               for r in current if r["id"] not in touched]
+               for r in current if r[_ID] not in touched]
     warnings = []
     if not runs and len(parsed.all_runs) > 1:
         last = parsed.runs[-1]
@@ -431,7 +432,7 @@ def _changed_since(h: _History, now: dict[str, Any]) -> str | None:
                     f"{left}); left as it is")
     stamp = (h.after or {}).get(_EDITED)
     if stamp and not h.uncertain and now.get(_EDITED) != stamp:
-        who = now.get("edited_by")
+        who = now.get(schema.EDITED_BY.name)
         return (f"changed on the server at {now.get(_EDITED)}{' by ' + str(who) if who else ''}"
                 f" after the run; left as it is")
     return None
@@ -442,7 +443,7 @@ def _same_line(values: dict[str, Any], current: list[dict[str, Any]]) -> str | N
     for record in current:
         if all(record.get(name) == value for name, value in values.items()) and all(
                 record.get(name) is None for name in _WRITABLE if name not in values):
-            return record["id"]
+            return record[_ID]
     return None
 
 
@@ -461,7 +462,7 @@ def _check_lines(steps: list[UndoStep], current: list[dict[str, Any]]) -> None:
         changed = False
         final: dict[tuple[Any, Any], list[tuple[str, UndoStep | None]]] = defaultdict(list)
         for record in current:
-            step = by_id.get(record["id"])
+            step = by_id.get(record[_ID])
             item = step.item if step else None
             if item is not None and item.action is Action.DELETE:
                 continue
@@ -470,7 +471,7 @@ def _check_lines(steps: list[UndoStep], current: list[dict[str, Any]]) -> None:
             if moves and item is not None:
                 line = item.changes[_LINE][1]
             final[(record.get(schema.PRODUCT_ID.name), line)].append(
-                (record["id"], step if moves else None))
+                (record[_ID], step if moves else None))
         for step in steps:
             if step.item is not None and step.item.action is Action.CREATE:
                 values = step.item.values
@@ -535,13 +536,13 @@ class UndoResult:
         return out
 
     def write_report(self, path: str | Path) -> Path:
-        headers = ["status", "the run had", "line id", "new id", "product_id", "line_number",
+        headers = ["status", "the run had", "line id", "new id", schema.PRODUCT_ID.name, _LINE,
                    "changes", "message"]
         rows = ([s.status, s.did, s.record_id, s.new_id, s.product_id, s.line_number,
                  s.changes, s.message] for s in self.steps)
         summary = list(self.summary().items())
         return write_table_workbook(path, [("Undo", headers, rows),
-                                           ("Summary", ["", ""], summary)])
+                                           ("Summary", ["", ""], summary)], "undo report")
 
     def to_json(self) -> dict[str, Any]:
         return {"command": "undo", "journal": str(self.plan.journal),

@@ -19,12 +19,14 @@ from typing import Any
 from sync.errors import InputError
 from sync.schema import (
     ACTIVE,
-    BY_NAME,
+    DESCRIPTION,
     EDITED,
     ID,
     LINE_NUMBER,
     PROCESS_ID,
+    PRODUCT_DWELL_MINUTES,
     PRODUCT_ID,
+    PRODUCT_MINUTES,
     field_for_header,
     header_token,
 )
@@ -112,8 +114,7 @@ _CREATED, _CREATED_BY, _CREATED_WITH, _EDITED, _EDITED_BY, _EDITED_WITH = (
     COLUMN[f.name] for f in (CREATED, CREATED_BY, CREATED_WITH, EDITED, EDITED_BY, EDITED_WITH)
 )
 _DESCRIPTION, _MINUTES, _DWELL = (
-    COLUMN[BY_NAME[name].name]
-    for name in ("description", "product_minutes", "product_dwell_minutes")
+    COLUMN[f.name] for f in (DESCRIPTION, PRODUCT_MINUTES, PRODUCT_DWELL_MINUTES)
 )
 _EMPTY_LINE: Record = dict.fromkeys(COLUMN.values())
 

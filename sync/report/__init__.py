@@ -22,13 +22,12 @@ from __future__ import annotations
 
 import logging
 import os
-import secrets
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any, Literal
 
 from sync.errors import SyncError, UsageError
+from sync.files import atomic_output
 from sync.model import LoadedSheet, ReportRow, ServerOnlyRow
 
 from .content import REPORT_COLUMNS
@@ -64,7 +63,7 @@ def write_report(sheet: LoadedSheet, rows: Mapping[int, ReportRow],
         order: list[Engine] = ["patch", "openpyxl", "new"] if keep else ["new"]
     else:
         order = [engine]
-    with _atomic_output(target) as handle:
+    with atomic_output(target, "report") as handle:
         for attempt, name in enumerate(order):
             try:
                 _ENGINES[name](sheet, rows, server_only, summary, handle)
@@ -107,30 +106,3 @@ def _refuse_input_as_target(source: Path, target: Path) -> None:
     if same:
         raise UsageError(f"The report would overwrite the input {source.name}; "
                          "choose another report path.")
-
-
-@contextmanager
-def _atomic_output(target: Path) -> Iterator[IO[bytes]]:
-    """A temporary file beside ``target`` that replaces it only once complete."""
-    folder = target.parent
-    if not folder.is_dir():
-        raise UsageError(f"The report's folder {folder} does not exist.")
-    temp = folder / f".{target.name}.{secrets.token_hex(4)}.tmp"
-    try:
-        # O_EXCL: never follow or reuse someone else's file; 0o666 lets the umask decide the
-        # permissions, as for any file the user saves.
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    except OSError as exc:
-        raise SyncError(f"Cannot write the report in {folder}: {exc.strerror}.") from None
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
-        try:
-            os.replace(temp, target)
-        except OSError as exc:
-            raise SyncError(f"Cannot replace {target} ({exc.strerror}); is it open in "
-                            "another program?") from None
-    finally:
-        temp.unlink(missing_ok=True)

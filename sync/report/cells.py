@@ -45,6 +45,18 @@ def is_formula_like(text: str) -> bool:
     return False
 
 
+#: First characters that send a text down the careful path (formula-like or blank-led).
+_CAREFUL_FIRST = frozenset(_FORMULA_START | {" "})
+
+
+def is_plain_text(text: str) -> bool:
+    """Text that goes into an inline string exactly as it is: no escaping, no quote prefix,
+    no truncation.  The writers' fast path for the common cell; ``text_cell`` does the rest."""
+    return (bool(text) and text[0] not in _CAREFUL_FIRST and text[-1] != " "
+            and len(text) <= MAX_CELL_TEXT and text.isprintable() and "&" not in text
+            and "<" not in text and ">" not in text and "_x" not in text)
+
+
 def _escape_char(match: re.Match[str]) -> str:
     char = match.group(0)
     if char == "_":

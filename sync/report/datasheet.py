@@ -14,11 +14,11 @@ from sync.model import LoadedSheet, ReportRow
 
 from . import xmlscan
 from .cells import (
-    MAX_CELL_TEXT,
     RowStyles,
     column_index,
     column_letter,
     escape_attr,
+    is_plain_text,
     text_cell,
     value_cell,
 )
@@ -804,9 +804,7 @@ def _column(letters: str) -> int:
 
 def _plain_text(value: Any) -> bool:
     """True for text that goes into XML as it is: no escaping, no quote prefix needed."""
-    return (type(value) is str and value.isprintable() and value[0] not in "=+-@ "
-            and value[-1] != " " and "&" not in value and "<" not in value
-            and ">" not in value and "_x" not in value and len(value) <= MAX_CELL_TEXT)
+    return type(value) is str and is_plain_text(value)
 
 
 def _style_attr(style: int) -> str:

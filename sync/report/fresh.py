@@ -9,7 +9,6 @@ column letter), so the messages' cell references (``C7: ...``) point at the righ
 from __future__ import annotations
 
 import itertools
-import re
 import zipfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -18,13 +17,11 @@ from typing import IO, Any
 from sync.model import LoadedSheet, ReportRow, ServerOnlyRow
 
 from .cells import (
-    MAX_CELL_TEXT,
     RowStyles,
     column_index,
     column_letter,
-    escape_attr,
-    escape_text,
     is_formula_like,
+    is_plain_text,
     text_cell,
     value_cell,
 )
@@ -38,35 +35,24 @@ from .content import (
     report_values,
     width_for,
 )
-from .extra_sheets import SheetXml, row_styles, server_only_sheet, summary_sheet
+from .extra_sheets import row_styles, server_only_sheet, summary_sheet
 from .palette import INVALID_CELL, Shade, shade_of
 from .parts import (
-    CT_COMMENTS,
-    CT_NS,
-    CT_RELS,
-    CT_STYLES,
-    CT_VML,
-    CT_WORKBOOK,
-    CT_WORKSHEET,
-    DOC_REL_NS,
-    MAIN_NS,
     MAX_COMMENTS,
-    REL_COMMENTS,
-    REL_OFFICE_DOCUMENT,
-    REL_STYLES,
-    REL_VML,
-    REL_WORKSHEET,
+    PAGE_MARGINS,
     WORKSHEET_OPEN,
-    XML_DECLARATION,
     Note,
     cols_xml,
     comments_xml,
+    content_types_xml,
     note,
-    quoted_sheet,
-    relationships_xml,
+    notes_rels_xml,
+    package_rels_xml,
     sheet_name_from,
     sheet_views_xml,
     vml_xml,
+    workbook_rels_xml,
+    workbook_xml,
 )
 from .streaming import write_text_chunks
 from .styles import StyleBook
@@ -124,22 +110,17 @@ def write_new_workbook(sheet: LoadedSheet, rows: Mapping[int, ReportRow],
         for number, (_, part) in enumerate(extra, 2):
             package.writestr(f"xl/worksheets/sheet{number}.xml", part.xml)
         if notes:
-            package.writestr("xl/worksheets/_rels/sheet1.xml.rels", relationships_xml([
-                ("rId1", REL_VML, "../drawings/vmlDrawing1.vml"),
-                ("rId2", REL_COMMENTS, "../comments1.xml"),
-            ]))
+            package.writestr("xl/worksheets/_rels/sheet1.xml.rels", notes_rels_xml(1))
             package.writestr("xl/comments1.xml", comments_xml(notes))
             package.writestr("xl/drawings/vmlDrawing1.vml", vml_xml(notes, first_block=1))
         package.writestr("xl/styles.xml", book.xml())
-        sheets = [(data_name, SheetXml("", layout.filter_ref)), *extra]
-        package.writestr("xl/workbook.xml", _workbook_xml(sheets))
-        package.writestr("xl/_rels/workbook.xml.rels", relationships_xml(
-            [(f"rId{n}", REL_WORKSHEET, f"worksheets/sheet{n}.xml")
-             for n in range(1, len(sheets) + 1)]
-            + [(f"rId{len(sheets) + 1}", REL_STYLES, "styles.xml")]))
-        package.writestr("_rels/.rels", relationships_xml(
-            [("rId1", REL_OFFICE_DOCUMENT, "xl/workbook.xml")]))
-        package.writestr("[Content_Types].xml", _content_types(len(sheets), bool(notes)))
+        sheets = [(data_name, layout.filter_ref),
+                  *((name, part.filter_ref) for name, part in extra)]
+        package.writestr("xl/workbook.xml", workbook_xml(sheets))
+        package.writestr("xl/_rels/workbook.xml.rels", workbook_rels_xml(len(sheets)))
+        package.writestr("_rels/.rels", package_rels_xml())
+        package.writestr("[Content_Types].xml",
+                         content_types_xml(len(sheets), [1] if notes else []))
 
 
 class _Layout:
@@ -248,10 +229,7 @@ def _data_sheet(layout: _Layout, styles: _Styles, notes: list[Note]) -> Iterator
                     parts.append(value_cell(letter + r, value, styles.invalid))
                     continue
             # Fast path for the common cell: text that needs no escaping and no quote prefix.
-            if (type(value) is str and value and value.isprintable()
-                    and value[0] not in _SLOW_FIRST and value[-1] != " "
-                    and "&" not in value and "<" not in value and ">" not in value
-                    and "_x" not in value and len(value) <= MAX_CELL_TEXT):
+            if type(value) is str and is_plain_text(value):
                 parts.append(f'<c r="{letter}{r}"{plain} t="inlineStr"><is><t>{value}</t></is></c>')
             else:
                 parts.append(value_cell(letter + r, value, row_style))
@@ -265,50 +243,11 @@ def _data_sheet(layout: _Layout, styles: _Styles, notes: list[Note]) -> Iterator
             yield "".join(buffer)
             buffer.clear()
     yield "".join(buffer)
-    tail = f'</sheetData><autoFilter ref="{layout.filter_ref}"/>'
-    tail += ('<pageMargins left="0.7" right="0.7" top="0.75" bottom="0.75" header="0.3" '
-             'footer="0.3"/>')
+    tail = f'</sheetData><autoFilter ref="{layout.filter_ref}"/>' + PAGE_MARGINS
     if notes:
         tail += '<legacyDrawing r:id="rId1"/>'
     yield tail + "</worksheet>"
 
 
-#: First characters that send a text down the careful path (formula-like or blank-led).
-_SLOW_FIRST = frozenset("=+-@ ")
-
-
 def _formula_like(value: Any) -> bool:
     return isinstance(value, str) and is_formula_like(value)
-
-
-def _workbook_xml(sheets: Sequence[tuple[str, SheetXml]]) -> str:
-    items = "".join(f'<sheet name="{escape_attr(name)}" sheetId="{n}" r:id="rId{n}"/>'
-                    for n, (name, _) in enumerate(sheets, 1))
-    names = "".join(
-        f'<definedName name="_xlnm._FilterDatabase" localSheetId="{n}" hidden="1">'
-        f"{escape_text(quoted_sheet(name))}!{_absolute(part.filter_ref)}</definedName>"
-        for n, (name, part) in enumerate(sheets) if part.filter_ref)
-    return (f'{XML_DECLARATION}<workbook xmlns="{MAIN_NS}" xmlns:r="{DOC_REL_NS}">'
-            '<bookViews><workbookView activeTab="0"/></bookViews>'
-            f"<sheets>{items}</sheets>"
-            + (f"<definedNames>{names}</definedNames>" if names else "")
-            + '<calcPr calcId="191029"/></workbook>')
-
-
-def _absolute(ref: str) -> str:
-    """A1:B2 -> $A$1:$B$2"""
-    return re.sub(r"([A-Z]+)(\d+)", r"$\1$\2", ref)
-
-
-def _content_types(sheet_count: int, with_notes: bool) -> str:
-    overrides = [("/xl/workbook.xml", CT_WORKBOOK), ("/xl/styles.xml", CT_STYLES)]
-    overrides += [(f"/xl/worksheets/sheet{n}.xml", CT_WORKSHEET)
-                  for n in range(1, sheet_count + 1)]
-    defaults = [("rels", CT_RELS), ("xml", "application/xml")]
-    if with_notes:
-        overrides.append(("/xl/comments1.xml", CT_COMMENTS))
-        defaults.append(("vml", CT_VML))
-    return (f'{XML_DECLARATION}<Types xmlns="{CT_NS}">'
-            + "".join(f'<Default Extension="{e}" ContentType="{t}"/>' for e, t in defaults)
-            + "".join(f'<Override PartName="{p}" ContentType="{t}"/>' for p, t in overrides)
-            + "</Types>")

@@ -5,6 +5,7 @@ the names and content types of package parts.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -30,6 +31,9 @@ CT_RELS = "application/vnd.openxmlformats-package.relationships+xml"
 
 XML_DECLARATION = '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
 WORKSHEET_OPEN = (f'{XML_DECLARATION}<worksheet xmlns="{MAIN_NS}" xmlns:r="{DOC_REL_NS}">')
+#: Excel's default margins, written after ``</sheetData>`` (and the autofilter, validations).
+PAGE_MARGINS = ('<pageMargins left="0.7" right="0.7" top="0.75" bottom="0.75" header="0.3" '
+                'footer="0.3"/>')
 
 #: Author of the comments a report adds; comments by this author in a re-uploaded report are
 #: the previous run's and get replaced.
@@ -173,3 +177,68 @@ def relationships_xml(rels: Sequence[tuple[str, str, str]]) -> str:
     items = "".join(f'<Relationship Id="{i}" Type="{t}" Target="{escape_attr(target)}"/>'
                     for i, t, target in rels)
     return f'{XML_DECLARATION}<Relationships xmlns="{PKG_REL_NS}">{items}</Relationships>'
+
+
+# --------------------------------------------------------------------------- package parts
+# For workbooks written from scratch: sheet n is xl/worksheets/sheet{n}.xml, its notes (if
+# any) xl/comments{n}.xml with xl/drawings/vmlDrawing{n}.vml, then one styles.xml.
+
+
+def workbook_xml(sheets: Sequence[tuple[str, str | None]]) -> str:
+    """``xl/workbook.xml`` for (sheet name, autofilter range or None) in order; the first
+    sheet is the active one."""
+    items = "".join(f'<sheet name="{escape_attr(name)}" sheetId="{n}" r:id="rId{n}"/>'
+                    for n, (name, _) in enumerate(sheets, 1))
+    names = "".join(
+        f'<definedName name="_xlnm._FilterDatabase" localSheetId="{n}" hidden="1">'
+        f"{escape_text(quoted_sheet(name))}!{absolute_ref(ref)}</definedName>"
+        for n, (name, ref) in enumerate(sheets) if ref)
+    return (f'{XML_DECLARATION}<workbook xmlns="{MAIN_NS}" xmlns:r="{DOC_REL_NS}">'
+            '<bookViews><workbookView activeTab="0"/></bookViews>'
+            f"<sheets>{items}</sheets>"
+            + (f"<definedNames>{names}</definedNames>" if names else "")
+            + '<calcPr calcId="191029"/></workbook>')
+
+
+def absolute_ref(ref: str) -> str:
+    """A1:B2 -> $A$1:$B$2"""
+    return re.sub(r"([A-Z]+)(\d+)", r"$\1$\2", ref)
+
+
+def workbook_rels_xml(sheet_count: int) -> str:
+    """``xl/_rels/workbook.xml.rels``: the sheets, then the styles."""
+    return relationships_xml(
+        [(f"rId{n}", REL_WORKSHEET, f"worksheets/sheet{n}.xml")
+         for n in range(1, sheet_count + 1)]
+        + [(f"rId{sheet_count + 1}", REL_STYLES, "styles.xml")])
+
+
+def package_rels_xml() -> str:
+    """``_rels/.rels``: where the workbook is."""
+    return relationships_xml([("rId1", REL_OFFICE_DOCUMENT, "xl/workbook.xml")])
+
+
+def notes_rels_xml(sheet_number: int) -> str:
+    """``xl/worksheets/_rels/sheet{n}.xml.rels`` of a sheet with notes (its
+    ``<legacyDrawing r:id="rId1"/>``)."""
+    return relationships_xml([
+        ("rId1", REL_VML, f"../drawings/vmlDrawing{sheet_number}.vml"),
+        ("rId2", REL_COMMENTS, f"../comments{sheet_number}.xml"),
+    ])
+
+
+def content_types_xml(sheet_count: int, sheets_with_notes: Iterable[int] = ()) -> str:
+    """``[Content_Types].xml`` for the sheets (numbered from 1), the comments of the sheets
+    with notes, the styles and the workbook."""
+    noted = list(sheets_with_notes)
+    overrides = [("/xl/workbook.xml", CT_WORKBOOK), ("/xl/styles.xml", CT_STYLES)]
+    overrides += [(f"/xl/worksheets/sheet{n}.xml", CT_WORKSHEET)
+                  for n in range(1, sheet_count + 1)]
+    overrides += [(f"/xl/comments{n}.xml", CT_COMMENTS) for n in noted]
+    defaults = [("rels", CT_RELS), ("xml", "application/xml")]
+    if noted:
+        defaults.append(("vml", CT_VML))
+    return (f'{XML_DECLARATION}<Types xmlns="{CT_NS}">'
+            + "".join(f'<Default Extension="{e}" ContentType="{t}"/>' for e, t in defaults)
+            + "".join(f'<Override PartName="{p}" ContentType="{t}"/>' for p, t in overrides)
+            + "</Types>")

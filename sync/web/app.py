@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -19,7 +18,7 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from sync.client import Connection
+from sync.client import Connection, is_loopback
 
 from .sessions import SessionStore
 
@@ -61,15 +60,6 @@ def resolve_base_url(company: str | None, base_url: str | None, *, allow_http: b
     probe = Connection.from_options(company=company, base_url=base_url, token="placeholder",
                                     allow_http=allow_http)
     return probe.base_url
-
-
-def is_loopback(host: str) -> bool:
-    if host in ("localhost", "") or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 @dataclass

@@ -7,19 +7,20 @@ import contextlib
 import logging
 import signal
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import click
 from click.core import ParameterSource
 
-from sync.config import load_config
+from sync.client import is_loopback
 from sync.errors import SyncError, UsageError
+from sync.options import SERVER_OPTIONS, TRANSPORT_OPTIONS, fill_from_config, with_options
 
 from .app import (
     DEFAULT_MAX_UPLOAD_MB,
     DEFAULT_PORT,
     WebSettings,
-    is_loopback,
     resolve_base_url,
     running_web,
 )
@@ -27,6 +28,14 @@ from .app import (
 #: Settings ``serve`` takes from a --config file; credentials are not among them: planners
 #: sign in on the page, each as themselves.
 _CONFIG_KEYS = ("company", "base_url", "insecure", "allow_http", "timeout")
+
+
+def _server_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    return with_options(f, SERVER_OPTIONS)
+
+
+def _transport_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    return with_options(f, TRANSPORT_OPTIONS)
 
 
 @click.command("serve")
@@ -38,18 +47,11 @@ _CONFIG_KEYS = ("company", "base_url", "insecure", "allow_http", "timeout")
 @click.option("--demo", is_flag=True,
               help="Run against the built-in Flowtrac emulator with demo data: no account "
                    "needed.")
-@click.option("--company", envvar="FLOWTRAC_COMPANY", metavar="NAME",
-              help="Flowtrac company: https://NAME.flowtrac.com/api.")
-@click.option("--base-url", envvar="FLOWTRAC_BASE_URL", metavar="URL",
-              help="API base URL, e.g. http://127.0.0.1:8765/api.")
+@_server_options
 @click.option("--config", "config_path", envvar="FLOWTRAC_CONFIG",
               type=click.Path(dir_okay=False),
               help="TOML file with these settings (its token, badge and PIN are not used).")
-@click.option("--insecure", is_flag=True, help="Do not verify TLS certificates.")
-@click.option("--allow-http", is_flag=True,
-              help="Allow credentials over plain http:// to a non-loopback Flowtrac.")
-@click.option("--timeout", type=click.FloatRange(min=1), default=30.0, show_default=True,
-              help="Seconds before a request to Flowtrac is given up.")
+@_transport_options
 @click.option("--max-upload-mb", type=click.IntRange(1, 1024), default=DEFAULT_MAX_UPLOAD_MB,
               show_default=True, help="Largest file the page accepts.")
 @click.option("--session-minutes", type=click.IntRange(1), default=60, show_default=True,
@@ -104,17 +106,7 @@ def _settings(ctx: click.Context, host: str, demo: bool, params: dict[str, Any])
 
 def _with_config(ctx: click.Context, params: dict[str, Any]) -> dict[str, Any]:
     """Fill what the user did not give (on the line or in the environment) from --config."""
-    path = params.get("config_path")
-    if not path:
-        return params
-    settings, warnings = load_config(path)
-    for warning in warnings:
-        click.echo(f"warning: {warning}", err=True)
-    merged = dict(params)
-    for name in _CONFIG_KEYS:
-        if name in settings and ctx.get_parameter_source(name) in (None,
-                                                                   ParameterSource.DEFAULT):
-            merged[name] = settings[name]
+    merged, settings = fill_from_config(ctx, params, _CONFIG_KEYS)
     if any(settings.get(k) for k in ("token", "badge", "pin")):
         click.echo("note: serve does not use the config file's token, badge or PIN: each "
                    "planner signs in on the page.", err=True)

@@ -182,9 +182,10 @@ def table_rows(result: api.PlanResult) -> list[RowView]:
     for item, server in zip(result.plan.server_only, result.server_only_rows(), strict=True):
         record = item.record or {}
         detail = Html("")
-        if record.get("process"):
-            detail = tag("ul", tag("li", join([tag("span", "process", class_="field"), " ",
-                                               str(record["process"])])), class_="changes")
+        process = schema.PROCESS.name
+        if record.get(process):
+            detail = tag("ul", tag("li", join([tag("span", process, class_="field"), " ",
+                                               str(record[process])])), class_="changes")
         rows.append(RowView(None, server.status, item.product_id, record.get(line), detail,
                             server.message))
     return rows

@@ -78,7 +78,7 @@ def report_statuses(path: Path) -> list[str]:
 
 
 def kill_when_journal_grows(cmd: list[str], journal: Path, lines: int,
-                            deadline_s: float = 30) -> int | None:
+                            deadline_s: float = 60) -> int | None:
     """Start ``apply`` and SIGKILL it once its journal has ``lines`` more lines (mid-run, at a
     point that differs each time); None if it finished first."""
     before = journal.read_bytes().count(b"\n") if journal.exists() else 0
@@ -103,7 +103,7 @@ def kill_when_journal_grows(cmd: list[str], journal: Path, lines: int,
 def test_sigkill_at_random_points_then_a_rerun_converges(tmp_path: Path) -> None:
     port = _free_port()
     emulator = subprocess.Popen(
-        [sys.executable, "-m", "sync.emulator", "--port", str(port), "--products", "40",
+        [sys.executable, "-m", "sync.emulator", "--port", str(port), "--products", "60",
          "--lines", "3", "--latency-ms", "30", "--latency-jitter-ms", "20",
          "--allow-duplicate-lines", "--drop-rate", "0.03", "--error-rate", "0.03",
          "--fault-seed", "3"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -154,6 +154,28 @@ def test_a_crash_mid_write_keeps_the_previous_report(tmp_path: Path, planner_xls
     assert load_workbook(target)["Routing"]["J5"].value == "unchanged"
 
 
+def test_stale_temporary_files_of_a_killed_run_are_removed(tmp_path: Path,
+                                                          planner_xlsx: Path) -> None:
+    """A run killed mid-write (SIGKILL: no clean-up) leaves its hidden temporary file; the next
+    write of the same report removes it once it is over a minute old, and leaves younger ones
+    (a write that may still be running) and other files alone."""
+    import os
+    import time
+
+    target = tmp_path / "report.xlsx"
+    stale = tmp_path / ".report.xlsx.0badf00d.tmp"
+    young = tmp_path / ".report.xlsx.12345678.tmp"
+    other = tmp_path / ".other.xlsx.0badf00d.tmp"
+    for leftover in (stale, young, other):
+        leftover.write_bytes(b"PK\x03\x04 half a zip")
+    an_hour_ago = time.time() - 3600
+    for old in (stale, other):
+        os.utime(old, (an_hour_ago, an_hour_ago))
+    write_report(loaded_sheet(planner_xlsx), report_rows(), [], {}, target)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        other.name, young.name, "report.xlsx", "routing.xlsx"]
+
+
 def test_an_unwritable_folder_is_a_sync_error(tmp_path: Path, planner_xlsx: Path,
                                              monkeypatch: pytest.MonkeyPatch) -> None:
     import os
