@@ -198,6 +198,11 @@ def _collector_for_one_command() -> Iterator[None]:
         gc.set_threshold(*before)
 
 
+def _stdin_is_terminal() -> bool:
+    """Whether a person can answer a question (apply and undo ask before writing)."""
+    return sys.stdin.isatty()
+
+
 def _setup_logging(verbose: int) -> None:
     level = logging.WARNING if not verbose else logging.INFO if verbose == 1 else logging.DEBUG
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s",
@@ -255,7 +260,7 @@ def apply(ctx: click.Context, file: str, **params: Any) -> int:
     """Make the server match FILE, then write the reconciliation report."""
     p = _from_config(ctx, params)
     out = Output(as_json=p["as_json"], quiet=p["quiet"])
-    interactive = sys.stdin.isatty()
+    interactive = _stdin_is_terminal()
     if not p["yes"] and not interactive:
         raise UsageError("apply needs --yes when there is no terminal to ask (nothing sent)")
     connection = _connection(p)
@@ -487,7 +492,7 @@ def undo_command(ctx: click.Context, journal: str, **params: Any) -> int:
     the run is a conflict and is left alone.  Shows the plan first, like apply."""
     p = _from_config(ctx, params)
     out = Output(as_json=p["as_json"], quiet=p["quiet"])
-    if not p["yes"] and not p["dry_run"] and not sys.stdin.isatty():
+    if not p["yes"] and not p["dry_run"] and not _stdin_is_terminal():
         raise UsageError("undo needs --yes when there is no terminal to ask (nothing sent)")
     connection = _connection(p)
     default_report, default_journal = undo_lib.default_undo_paths(journal)

@@ -247,3 +247,18 @@ def _wait_for(port: int) -> None:
             time.sleep(0.1)
     raise AssertionError("emulator did not start")
 
+
+
+def test_apply_asks_on_a_terminal_and_sends_nothing_when_told_no(emulator_thread, tmp_path,
+                                                                 monkeypatch):
+    monkeypatch.setattr("sync.cli._stdin_is_terminal", lambda: True)
+    emu = emulator_thread(dataset=demo_dataset())
+    path = shutil.copy(SAMPLE_DIR / ROUTING_XLSX, tmp_path)
+    host = emu.base_url.split("/")[2]
+    no = CliRunner().invoke(main, ["apply", str(path), *connection(emu)], input="n\n")
+    assert no.exit_code == 0
+    assert f"Apply 6 changes to {host}? [y/N]" in no.stderr
+    assert "nothing sent" in no.stderr and emu.store.write_count == 0
+    yes = CliRunner().invoke(main, ["apply", str(path), *connection(emu)], input="y\n")
+    assert yes.exit_code == 0
+    assert emu.store.write_count == 6
