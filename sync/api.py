@@ -159,8 +159,9 @@ class PlanResult(ValidationResult):
         for item in self.plan.items:
             assert item.row is not None
             status, sync_id, message = self._status(item)
-            out.append((item.row.index, ReportRow(status, sync_id, changes_text(item.changes),
-                                                  message, item.row.errors)))
+            changes = changes_text(item.changes, self.plan.process_names)
+            out.append((item.row.index, ReportRow(status, sync_id, changes, message,
+                                                  item.row.errors)))
         return out
 
     def server_only_rows(self) -> list[ServerOnlyRow]:
@@ -412,7 +413,7 @@ def first_changes(result: PlanResult, limit: int = 10) -> list[str]:
         line = item.values or item.record or {}
         where = (f"row {item.row.row_number}" if item.row is not None
                  else f"server line {item.record_id}")
-        what = changes_text(item.changes) or (
+        what = changes_text(item.changes, result.plan.process_names) or (
             f"{schema.LINE_NUMBER.name} {line.get(schema.LINE_NUMBER.name)} of "
             f"{schema.PRODUCT_ID.name} {line.get(schema.PRODUCT_ID.name)}")
         lines.append(f"{where}: {PLAN_STATUS[item.action]}: {what}")

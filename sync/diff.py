@@ -6,7 +6,7 @@ in sheet order; server records the sheet lacks get an item each in ``Plan.server
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from operator import itemgetter
@@ -49,6 +49,9 @@ class Plan:
     in_scope: int                         # server records considered
     delete_limit: int
     warnings: list[str] = field(default_factory=list)
+    # process id -> name, as the server records and the sheet's name column tell them: lets
+    # a report say "Welding (id)" where a row changes a line's process.
+    process_names: dict[str, str] = field(default_factory=dict)
 
     @property
     def deletes(self) -> list[PlanItem]:
@@ -73,14 +76,30 @@ def default_delete_limit(in_scope: int) -> int:
     return max(10, in_scope // 4)
 
 
-def changes_text(changes: dict[str, tuple[Any, Any]]) -> str:
-    """``process_id: a -> b; active: Active -> InActive`` as the report shows it."""
+def changes_text(changes: dict[str, tuple[Any, Any]],
+                 names: Mapping[str, str] | None = None) -> str:
+    """``process_id: a -> b; active: Active -> InActive`` as the report shows it (ids with
+    their names where ``names`` knows them)."""
     if not changes:
         return ""
     return "; ".join(
-        f"{name}: {schema.display(name, before)} -> {schema.display(name, after)}"
+        f"{name}: {schema.display(name, before, names)} -> {schema.display(name, after, names)}"
         for name, (before, after) in changes.items()
     )
+
+
+def _process_names(validated: ValidatedSheet, records: Sequence[dict[str, Any]]
+                   ) -> dict[str, str]:
+    process_id, process = schema.PROCESS_ID.name, schema.PROCESS.name
+    names = {r[process_id]: r[process] for r in records
+             if r.get(process) and r.get(process_id)}
+    by_name = schema.REFERENCE_FOR[process_id].name
+    if by_name in validated.present:
+        for row in validated.rows:
+            values = row.values
+            if values.get(by_name) and values.get(process_id):
+                names.setdefault(values[process_id], values[by_name])
+    return names
 
 
 def _key_getter(key: Sequence[str]) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
@@ -157,7 +176,8 @@ def diff(validated: ValidatedSheet, records: Sequence[dict[str, Any]],
         _check_line_collisions(items, staying)
     limit = options.max_delete if options.max_delete is not None else default_delete_limit(
         len(in_scope))
-    plan = Plan(items, server_only, options, len(in_scope), limit)
+    plan = Plan(items, server_only, options, len(in_scope), limit,
+                process_names=_process_names(validated, records))
     if plan.over_delete_limit:
         plan.warnings.append(
             f"{len(plan.deletes)} deletes planned, more than the limit of {limit}: nothing will "

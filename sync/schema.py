@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as _dt
 import math
 import re
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
@@ -639,12 +639,15 @@ def wire_body(values: dict[str, Any]) -> dict[str, Any]:
     return {BY_NAME[name].wire_name: BY_NAME[name].to_wire(v) for name, v in values.items()}
 
 
-def display(name: str, value: Any) -> str:
-    """A canonical value as a planner reads it in a report or on screen."""
+def display(name: str, value: Any, names: Mapping[str, str] | None = None) -> str:
+    """A canonical value as a planner reads it in a report or on screen; an id whose name is
+    known (``names``: id -> name) reads ``Welding (id)``."""
     if value is None:
         return "(blank)"
     f = BY_NAME.get(name)
     if f is not None and f.kind is Kind.MINUTES:
         return format_decimal(value)
+    if names and value in names:
+        return f"{names[value]} ({value})"
     return str(value)
 

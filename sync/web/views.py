@@ -143,25 +143,22 @@ class RowView:
     message: str
 
 
-def _value(name: str, value: Any) -> str:
-    return schema.display(name, value)
-
-
-def _detail(item: PlanItem, report: ReportRow | None) -> Html:
+def _detail(item: PlanItem, report: ReportRow | None, names: dict[str, str]) -> Html:
     if report is not None and report.errors:
         return tag("ul", join(tag("li", str(e)) for e in report.errors), class_="cell-errors")
     if item.changes:
         return tag("ul", join(
             tag("li", join([tag("span", name, class_="field"), " ",
-                            tag("span", _value(name, before), class_="before"), " → ",
-                            tag("span", _value(name, after), class_="after")]))
+                            tag("span", schema.display(name, before, names), class_="before"),
+                            " → ",
+                            tag("span", schema.display(name, after, names), class_="after")]))
             for name, (before, after) in item.changes.items()), class_="changes")
     if item.action is Action.CREATE and item.values:
         shown = {k: v for k, v in item.values.items()
                  if k not in (schema.PRODUCT_ID.name, schema.LINE_NUMBER.name)}
         return tag("ul", join(
             tag("li", join([tag("span", name, class_="field"), " ",
-                            tag("span", _value(name, value), class_="after")]))
+                            tag("span", schema.display(name, value, names), class_="after")]))
             for name, value in shown.items()), class_="changes new")
     return Html("")
 
@@ -178,7 +175,8 @@ def table_rows(result: api.PlanResult) -> list[RowView]:
         rows.append(RowView(item.row.row_number, report.status,
                             item.product_id or values.get(schema.PRODUCT_ID.name),
                             values.get(line, (item.record or {}).get(line)),
-                            _detail(item, report), "" if report.errors else report.message))
+                            _detail(item, report, result.plan.process_names),
+                            "" if report.errors else report.message))
     for item, server in zip(result.plan.server_only, result.server_only_rows(), strict=True):
         record = item.record or {}
         detail = Html("")

@@ -281,3 +281,13 @@ def test_applying_an_upsert_plan_puts_every_row_on_the_server(server_spec, sheet
     final = _apply(plan, records)
     assert _state(wanted) <= _state(final)
     assert len(final) == len(records) + sum(a is Action.CREATE for a in actions(plan))
+
+
+def test_process_changes_read_with_their_names():
+    r1, r2 = rec(1, P1, 1, process=PROC_A), rec(2, P2, 1, process=PROC_B)
+    r1["process"], r2["process"] = "Cutting", "Welding"
+    plan = diff(sheet([row_of(r1, process_id=PROC_B), row_of(r2)]), [r1, r2])
+    assert plan.process_names == {PROC_A: "Cutting", PROC_B: "Welding"}
+    assert changes_text(plan.items[0].changes, plan.process_names) == (
+        f"process_id: Cutting ({PROC_A}) -> Welding ({PROC_B})")
+    assert changes_text(plan.items[0].changes) == f"process_id: {PROC_A} -> {PROC_B}"
