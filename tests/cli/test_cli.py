@@ -23,7 +23,7 @@ from sync.demo import MESSY_XLSX, ROUTING_CSV, ROUTING_XLSX, SAMPLE_DIR, demo_da
 from sync.emulator import DEMO_BADGE, DEMO_PIN, DEMO_TOKEN, EmulatorConfig, generate_dataset
 
 SECRET_TOKEN = "s3cret-token-value"
-SECRET_PIN = "98765"
+SECRET_PIN = "pin-cli-98765x"  # distinctive: digits alone could occur in a uuid
 
 
 def run(*args: str, env: dict[str, str] | None = None):
@@ -180,7 +180,12 @@ def test_ctrl_c_stops_cleanly_and_a_rerun_converges(tmp_path):
         cmd = [sys.executable, "-m", "sync.cli", "apply", str(path), "--yes",
                "--concurrency", "4", "--base-url", base_url, "--token", DEMO_TOKEN]
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        time.sleep(2.5)
+        journal = tmp_path / "many.journal.jsonl"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and proc.poll() is None:  # wait for writes to flow
+            if journal.exists() and journal.read_bytes().count(b"\n") >= 40:
+                break
+            time.sleep(0.01)
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=60)
         assert proc.returncode == 1, err
@@ -188,7 +193,7 @@ def test_ctrl_c_stops_cleanly_and_a_rerun_converges(tmp_path):
         report = tmp_path / "many.report.xlsx"
         done = Counter(statuses(report))
         assert 0 < done["created"] < len(wanted) and done["skipped"] > 0
-        assert (tmp_path / "many.journal.jsonl").exists()
+        assert journal.exists()
 
         rerun = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
         assert rerun.returncode == 0, rerun.stderr

@@ -8,9 +8,10 @@ from decimal import Decimal
 from pathlib import Path
 
 import openpyxl
-from sheetkit import badge_connection, server_rows, state, token_connection, write_sheet
+from sheetkit import server_rows, state, token_connection, write_sheet
 
 from sync import api, schema
+from sync.client import Connection
 from sync.diff import Mode, Scope
 from sync.emulator import EmulatorConfig, generate_dataset
 from sync.journal import read_journal
@@ -133,13 +134,15 @@ async def test_line_numbers_permuted_within_a_product(emulator, tmp_path):
 
 async def test_faults_converge_without_duplicates(emulator, tmp_path):
     """5% errors, 3% drops after commit, a 429 cap and session expiry every 100 requests."""
+    pin = "pin-e2e-7qz"  # distinctive: a short numeric PIN could occur inside a uuid
     config = EmulatorConfig(error_rate=0.05, drop_rate=0.03, max_concurrency=6,
-                            session_requests=100, fault_seed=11, latency_ms=2)
+                            session_requests=100, fault_seed=11, latency_ms=2,
+                            users={"1001": pin})
     emu = await emulator(config=config, dataset=generate_dataset(30, 4))
     processes = [p["process_id"] for p in emu.store.processes()]
     wanted = edited_rows(_sheet_rows(emu.store), random.Random(8), processes)
     path = write_sheet(tmp_path / "routing.xlsx", wanted)
-    conn = badge_connection(emu.base_url)
+    conn = Connection.from_options(base_url=emu.base_url, badge="1001", pin=pin)
     options = api.SyncOptions(mode=Mode.MIRROR, max_delete=200, concurrency=16)
     journal = tmp_path / "j.jsonl"
 
@@ -154,7 +157,7 @@ async def test_faults_converge_without_duplicates(emulator, tmp_path):
     results = [e for e in entries if e.get("event") == "result"]
     assert len(results) >= sum(result.changes.values())
     text = journal.read_text()
-    assert "4321" not in text and "user=" not in text
+    assert pin not in text and "user=" not in text
 
     before = emu.store.write_count
     again = await api.apply_async(path, conn, options)
