@@ -20,6 +20,7 @@ from typing import Any
 from . import schema
 from .client import Connection, FlowtracClient
 from .diff import Blank, Mode, Plan, PlanOptions, Scope, changes_text, diff
+from .errors import SafetyLimitError
 from .executor import Execution, Executor, Progress
 from .journal import Journal
 from .loader import load_sheet
@@ -349,8 +350,6 @@ async def execute_async(planned: PlanResult, connection: Connection, *,
     """Send the writes of a plan already shown and confirmed.
 
     Refuses (SafetyLimitError, nothing sent) when the plan's deletes exceed the limit."""
-    from .errors import SafetyLimitError
-
     assert planned.plan is not None
     if planned.plan.over_delete_limit:
         raise SafetyLimitError(planned.plan.warnings[-1])
