@@ -12,8 +12,11 @@ import asyncio
 import datetime as dt
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from itertools import chain
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +31,7 @@ from .model import (
     PLAN_STATUS,
     Action,
     CellError,
+    LoadedSheet,
     PlanItem,
     ReportRow,
     ServerOnlyRow,
@@ -36,7 +40,7 @@ from .model import (
 )
 from .references import check_references
 from .report import default_report_path, write_report
-from .validate import validate
+from .validate import match_key, validate
 
 log = logging.getLogger("sync.api")
 
@@ -172,11 +176,9 @@ class PlanResult(ValidationResult):
 
     def counts(self) -> dict[str, int]:
         assert self.plan is not None
-        out: dict[str, int] = {}
-        for item in (*self.plan.items, *self.plan.server_only):
-            label = self._status(item)[0]
-            out[label] = out.get(label, 0) + 1
-        return out
+        actions = Counter(map(attrgetter("action"), chain(self.plan.items,
+                                                          self.plan.server_only)))
+        return {PLAN_STATUS[action]: count for action, count in actions.items()}
 
     @property
     def changes(self) -> dict[str, int]:
@@ -232,6 +234,11 @@ class ApplyResult(PlanResult):
             return outcome.status.value, outcome.record_id, outcome.message
         return _DONE_STATUS[item.action].value, item.record_id, item.message
 
+    def counts(self) -> dict[str, int]:
+        assert self.plan is not None
+        return dict(Counter(self._status(item)[0]
+                            for item in chain(self.plan.items, self.plan.server_only)))
+
     def _run_summary(self) -> dict[str, Any]:
         out = super()._run_summary()
         out["Duration (s)"] = round(self.duration_s, 2)
@@ -264,13 +271,22 @@ class ApplyResult(PlanResult):
 def validate_file(path: str | Path, options: SyncOptions | None = None) -> ValidationResult:
     """Load and check a sheet offline."""
     options = options or SyncOptions()
+    started = _now()
+    return _validated(_load(path, options), options, started)
+
+
+def _load(path: str | Path, options: SyncOptions) -> LoadedSheet:
     started = time.perf_counter()
     sheet = load_sheet(path, sheet=options.sheet)
-    loaded = time.perf_counter()
+    _log_stage("read", time.perf_counter() - started, f"{len(sheet.row_numbers)} rows")
+    return sheet
+
+
+def _validated(sheet: LoadedSheet, options: SyncOptions, started: str) -> ValidationResult:
+    began = time.perf_counter()
     validated = validate(sheet, key=options.key)
-    _log_stage("read", loaded - started, f"{len(sheet.row_numbers)} rows")
-    _log_stage("validated", time.perf_counter() - loaded)
-    return ValidationResult(validated, options, warnings=list(validated.sheet.warnings))
+    _log_stage("validated", time.perf_counter() - began)
+    return ValidationResult(validated, options, started, warnings=list(sheet.warnings))
 
 
 def _log_stage(stage: str, seconds: float, detail: str = "") -> None:
@@ -282,29 +298,43 @@ def _sheet_products(validated: ValidatedSheet) -> set[str]:
     return {r.values.get(schema.PRODUCT_ID.name) for r in validated.rows} - {None}
 
 
-async def _fetch_current(validated: ValidatedSheet, client: FlowtracClient,
-                         scope: Scope) -> tuple[list[str], list[dict[str, Any]]]:
+def _listed_products(sheet: LoadedSheet) -> set[str]:
+    """The product ids the sheet's own column gives in canonical form, before validation:
+    enough to fetch their lines while the rows are checked (validation only adds ids written
+    another way, and those are fetched after)."""
+    position = sheet.fields.get(schema.PRODUCT_ID.name)
+    if position is None:
+        return set()
+    return {v for v in set(sheet.frame.iloc[:, position].tolist())
+            if schema.PRODUCT_ID.is_canonical(v)}
+
+
+async def _lines_of(client: FlowtracClient, logged_in: asyncio.Future[None],
+                    scope: Scope, products: set[str]) -> list[dict[str, Any]]:
+    await logged_in
+    if scope is Scope.ALL:
+        return await client.list_lines()
+    return await client.list_lines_for_products(sorted(products))
+
+
+async def _fetch_current(validated: ValidatedSheet, client: FlowtracClient, scope: Scope,
+                         fetched: set[str], lines: asyncio.Future[list[dict[str, Any]]]
+                         ) -> tuple[list[str], list[dict[str, Any]]]:
     """Check the references and fetch the server lines the diff needs: every line of the
     sheet's products (or all), plus lines the sheet names by id that live elsewhere.
 
-    Both at once: the lines of the products the sheet gives by id are on their way while its
-    names are resolved; products it names only by name are fetched after.  Returns the
-    reference warnings and the records."""
-    given = _sheet_products(validated)
-    lines = asyncio.ensure_future(client.list_lines() if scope is Scope.ALL
-                                  else client.list_lines_for_products(sorted(given)))
-    try:
-        warnings = await check_references(validated, client)
-        records = await lines
-    except BaseException:
-        lines.cancel()
-        await asyncio.gather(lines, return_exceptions=True)
-        raise
-    names_products = schema.REFERENCE_FOR[schema.PRODUCT_ID.name].name in validated.sheet.fields
-    named_only = (_sheet_products(validated) - given
-                  if scope is Scope.SHEET and names_products else set())
-    if named_only:
-        records.extend(await client.list_lines_for_products(sorted(named_only)))
+    ``lines`` holds (or will) the lines of the products in ``fetched``, asked for while the
+    sheet was validated.  Their products and processes exist, so only the sheet's other ids
+    are checked against the catalog; the products found only by validation or by name are
+    fetched after.  Returns the reference warnings and the records."""
+    records = await lines
+    existing = {field.name: {r.get(field.name) for r in records}
+                for field in (schema.PRODUCT_ID, schema.PROCESS_ID)}
+    warnings = await check_references(validated, client, existing)
+    if scope is Scope.SHEET:
+        more = _sheet_products(validated) - fetched
+        if more:
+            records.extend(await client.list_lines_for_products(sorted(more)))
     have = {r[schema.ID.name] for r in records}
     missing = sorted({r.values.get(schema.ID.name) for r in validated.rows} - have - {None})
     if missing:
@@ -314,28 +344,40 @@ async def _fetch_current(validated: ValidatedSheet, client: FlowtracClient,
 
 async def plan_async(path: str | Path, connection: Connection,
                      options: SyncOptions | None = None) -> PlanResult:
-    """Load, validate, fetch and diff: what ``apply`` would do.  Sends no write."""
+    """Load, validate, fetch and diff: what ``apply`` would do.  Sends no write.
+
+    A sheet that cannot be read, or a ``--key`` it lacks, fails before anything is sent.
+    Then the rows are validated (in a worker thread) while the session logs in and the lines
+    of the products the sheet lists are fetched; the products found only by validation (ids
+    written another way, names) are fetched after."""
     options = options or SyncOptions()
-    checked = validate_file(path, options)
+    started = _now()
+    sheet = _load(path, options)
+    match_key(sheet, options.key)
+    products = _listed_products(sheet) if options.scope is Scope.SHEET else set()
     async with options.client(connection) as client:
-        return await _plan_with(client, checked, connection, options)
-
-
-async def _plan_with(client: FlowtracClient, checked: ValidationResult, connection: Connection,
-                     options: SyncOptions) -> PlanResult:
-    started = time.perf_counter()
-    await client.login()
-    warnings = list(checked.warnings)
-    reference_warnings, records = await _fetch_current(checked.validated, client,
-                                                       options.scope)
-    warnings += reference_warnings
-    fetched = time.perf_counter()
-    _log_stage("fetched", fetched - started,
-               f"{len(records)} server lines, {client.stats.requests} requests")
-    the_plan = diff(checked.validated, records, options.plan_options())
-    _log_stage("diffed", time.perf_counter() - fetched)
-    return PlanResult(checked.validated, options, checked.started, _now(), warnings, the_plan,
-                      connection.base_url, client.stats.requests, client.stats.retries)
+        logged_in = asyncio.ensure_future(client.login())
+        lines = asyncio.ensure_future(_lines_of(client, logged_in, options.scope, products))
+        try:
+            checked = await asyncio.to_thread(_validated, sheet, options, started)
+            await logged_in
+            began = time.perf_counter()
+            warnings, records = await _fetch_current(checked.validated, client, options.scope,
+                                                     products, lines)
+        except BaseException:
+            for task in (logged_in, lines):
+                task.cancel()
+            await asyncio.gather(logged_in, lines, return_exceptions=True)
+            raise
+        fetched = time.perf_counter()
+        _log_stage("fetched", fetched - began,
+                   f"{len(records)} server lines, {client.stats.requests} requests; "
+                   "the wait after validation")
+        the_plan = diff(checked.validated, records, options.plan_options())
+        _log_stage("diffed", time.perf_counter() - fetched)
+        return PlanResult(checked.validated, options, started, _now(),
+                          checked.warnings + warnings, the_plan, connection.base_url,
+                          client.stats.requests, client.stats.retries)
 
 
 def plan(path: str | Path, connection: Connection,

@@ -13,6 +13,7 @@ import functools
 import gc
 import importlib
 import logging
+import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Iterator
@@ -57,6 +58,40 @@ class _LazyGroup(click.Group):
             module, attribute = self.lazy[name].split(":")
             self.add_command(getattr(importlib.import_module(module), attribute), name)
         return super().get_command(ctx, name)
+
+
+def run() -> None:
+    """The ``flowtrac-sync`` program: ``main``, after which the process ends at once.
+
+    A large command leaves big structures behind (100,000 rows, records, plan items).
+    Freeing them object by object, then tearing the interpreter down, takes about half a
+    second and serves nothing when the process ends anyway: the output is flushed (files
+    are closed by then) and the process exits without that."""
+    global _process_ends_with_command
+    _process_ends_with_command = True
+    try:
+        main()
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 1
+        if isinstance(exc.code, str):
+            print(exc.code, file=sys.stderr)
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):   # a closed pipe, a closed stream
+            stream.flush()
+    os._exit(code)
+
+
+#: Set by ``run``: the process ends with the command, so its results are never freed.
+_process_ends_with_command = False
+#: The results of the command running (``_kept``), freed when it ends unless the process
+#: ends with it.
+_results: list[Any] = []
+
+
+def _kept(result: _Result) -> _Result:
+    _results.append(result)
+    return result
 
 
 @click.group(cls=_LazyGroup, epilog=EXIT_CODES_HELP,
@@ -177,6 +212,8 @@ def _guarded(command: Callable[..., int]) -> Callable[..., None]:
             click.echo(f"error: unexpected {exc.__class__.__name__}: {exc} "
                        f"(rerun with -v for details)", err=True)
             code = 1
+        if not _process_ends_with_command:
+            _results.clear()
         sys.exit(code)
 
     return wrapper
@@ -184,18 +221,35 @@ def _guarded(command: Callable[..., int]) -> Callable[..., None]:
 
 @contextlib.contextmanager
 def _collector_for_one_command() -> Iterator[None]:
-    """Tune the cyclic garbage collector for one command, then put it back.
+    """No cyclic garbage collection while a command runs, then as before.
 
     A command builds a few big structures (100,000 rows, records, plan items) that live
-    until it ends; the collector's full passes would scan them again and again (about a
-    second of a 100,000-row plan) and find nothing.  Young objects, where the cyclic garbage
-    of requests lives, are still collected, less often."""
-    before = gc.get_threshold()
-    gc.set_threshold(20_000, 20, 1_000_000_000)
+    until it ends; each collection would traverse them again (about a second of a
+    100,000-row plan) and find nothing.  A long run of requests turns the collector back on
+    for what it makes (``_collecting_new_garbage``)."""
+    enabled = gc.isenabled()
+    gc.disable()
     try:
         yield
     finally:
+        if enabled:
+            gc.enable()
+
+
+@contextlib.contextmanager
+def _collecting_new_garbage() -> Iterator[None]:
+    """The collector on for a long run of requests, whose cyclic garbage (failed requests,
+    retries) must not pile up, with the structures already built frozen out of its way."""
+    before = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(20_000, 20, 10)
+    gc.enable()
+    try:
+        yield
+    finally:
+        gc.disable()
         gc.set_threshold(*before)
+        gc.unfreeze()
 
 
 def _stdin_is_terminal() -> bool:
@@ -223,7 +277,7 @@ def validate(file: str, sheet: str | None, key: str | None, report: str | None,
              no_report: bool, as_json: bool, quiet: bool, verbose: int) -> int:
     """Read and check FILE offline; report invalid rows."""
     out = Output(as_json=as_json, quiet=quiet)
-    result = api.validate_file(file, _sync_options({"sheet": sheet, "key": key}))
+    result = _kept(api.validate_file(file, _sync_options({"sheet": sheet, "key": key})))
     report_path = None if no_report else result.write_report(report)
     out.result(result, report_path)
     return result.exit_code
@@ -240,7 +294,7 @@ def plan(ctx: click.Context, file: str, **params: Any) -> int:
     """Show what would change on the server; writes a plan report.  Sends no write."""
     p = _from_config(ctx, params)
     out = Output(as_json=p["as_json"], quiet=p["quiet"])
-    result = api.plan(file, _connection(p), _sync_options(p))
+    result = _kept(api.plan(file, _connection(p), _sync_options(p)))
     report_path = result.write_report(p.get("report"))
     out.result(result, report_path)
     return result.exit_code
@@ -264,7 +318,7 @@ def apply(ctx: click.Context, file: str, **params: Any) -> int:
     if not p["yes"] and not interactive:
         raise UsageError("apply needs --yes when there is no terminal to ask (nothing sent)")
     connection = _connection(p)
-    planned = api.plan(file, connection, _sync_options(p))
+    planned = _kept(api.plan(file, connection, _sync_options(p)))
     report_path = Path(p["report"]) if p.get("report") else None
     if planned.exit_code == 3 or not any(planned.changes.values()):
         path = planned.write_report(report_path)
@@ -281,7 +335,7 @@ def apply(ctx: click.Context, file: str, **params: Any) -> int:
             return 0
     report_target = report_path or api.default_report_path(planned.path)
     journal = Path(p["journal"]) if p.get("journal") else api.journal_path_for(report_target)
-    result = _run_with_progress(planned, connection, journal, out)
+    result = _kept(_run_with_progress(planned, connection, journal, out))
     path = result.write_report(report_target)
     out.result(result, path, journal=journal)
     return result.exit_code
@@ -307,7 +361,7 @@ def _run_stoppable(out: Output, total: int,
 
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, on_signal)
-        with out.progress(total) as update:
+        with out.progress(total) as update, _collecting_new_garbage():
             return await work(update, stop)
 
     return asyncio.run(run())
@@ -534,4 +588,4 @@ def _undo_with_progress(planned: undo_lib.UndoPlan, connection: Connection, jour
 
 
 if __name__ == "__main__":
-    main()
+    run()

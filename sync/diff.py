@@ -143,12 +143,31 @@ def diff(validated: ValidatedSheet, records: Sequence[dict[str, Any]],
 
     items: list[PlanItem] = []
     claims: dict[str, list[int]] = {}   # record id -> item positions
+    product_name = schema.PRODUCT_ID.name
+    values_of = managed.values_of
+    unchanged = Action.UNCHANGED
     for row in validated.rows:
-        item = _decide_row(row, by_id, by_key, key_of, key, managed, options)
-        if item.record is not None:
-            claimed = claims.get(item.record[id_name])
+        # Most rows of a large sheet name an existing line by id and leave it as it is: that
+        # case is decided here at once, every other one by _decide_row.
+        values = row.values
+        record = None if row.errors else by_id.get(values.get(id_name))
+        item = None
+        if record is not None and values_of is not None:
+            product_id = record.get(product_name)
+            given = values.get(product_name)
+            try:
+                if (given is None or given == product_id) and \
+                        values_of(values) == values_of(record):
+                    item = PlanItem(unchanged, row, record, product_id)
+            except KeyError:      # a row or record lacking a field: the long way
+                pass
+        if item is None:
+            item = _decide_row(row, by_id, by_key, key_of, key, managed, options)
+            record = item.record
+        if record is not None:
+            claimed = claims.get(record[id_name])
             if claimed is None:
-                claims[item.record[id_name]] = [len(items)]
+                claims[record[id_name]] = [len(items)]
             else:
                 claimed.append(len(items))
         items.append(item)
@@ -195,16 +214,16 @@ class _Managed:
                        for f in fields]
         # Most rows of a large sheet are unchanged: one C-level tuple comparison finds them.
         names = [f.name for f in fields]
-        self._values_of = itemgetter(*names) if len(names) > 1 else None
+        self.values_of = itemgetter(*names) if len(names) > 1 else None
 
     def all_equal(self, values: dict[str, Any], record: dict[str, Any]) -> bool:
         """The row's managed values equal the record's, one by one (so nothing changes).
 
         False when unsure: a row or record lacking a field goes the long way."""
-        if self._values_of is None:
+        if self.values_of is None:
             return False
         try:
-            return bool(self._values_of(values) == self._values_of(record))
+            return bool(self.values_of(values) == self.values_of(record))
         except KeyError:
             return False
 
@@ -283,9 +302,6 @@ def _compare(row: SheetRow, record: dict[str, Any], managed: list[_Managed],
     return PlanItem(Action.UPDATE, row, record, product_id, changes=changes)
 
 
-_FREE = object()   # no one holds this line yet
-
-
 def _check_line_collisions(items: list[PlanItem], staying: Sequence[dict[str, Any]]) -> None:
     """Two lines may not end on the same product + line number (the server refuses it).
 
@@ -298,10 +314,8 @@ def _check_line_collisions(items: list[PlanItem], staying: Sequence[dict[str, An
     clashes: dict[tuple[Any, Any], list[int | str]] = {}
 
     def hold(at: tuple[Any, Any], who: int | str) -> None:
-        first = holder.get(at, _FREE)
-        if first is _FREE:
-            holder[at] = who
-        else:
+        first = holder.setdefault(at, who)
+        if first is not who:
             clashes.setdefault(at, [first]).append(who)
 
     for record in staying:
@@ -316,7 +330,10 @@ def _check_line_collisions(items: list[PlanItem], staying: Sequence[dict[str, An
             target = item.record.get(line) if change is None else change[1]
         else:
             continue
-        hold((item.product_id, target), pos)
+        at = (item.product_id, target)
+        first = holder.setdefault(at, pos)   # inline ``hold``: once per row of the sheet
+        if first is not pos:
+            clashes.setdefault(at, [first]).append(pos)
     for (product_id, number), holders in clashes.items():
         positions = [h for h in holders if isinstance(h, int)]
         others = [h for h in holders if isinstance(h, str)]

@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter, defaultdict
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -236,18 +236,25 @@ def _readers(client: FlowtracClient, reference: schema.Reference
     return client.list_processes, client.processes_exist
 
 
-async def check_references(validated: ValidatedSheet, client: FlowtracClient) -> list[str]:
+async def check_references(validated: ValidatedSheet, client: FlowtracClient,
+                           existing: Mapping[str, set[str]] | None = None) -> list[str]:
     """Resolve the sheet's names to ids and check the ids it gives; returns warnings.
 
     Fills ``row.values[<id field>]`` from the names, adds row errors for names that match
     nothing, match several records or disagree with the row's id, and for ids the server does
     not have.  Never raises for a catalog this login may not read (see the module text).
-    Each distinct name is looked up once, so the work per row is a few dictionary lookups."""
+    Each distinct name is looked up once, so the work per row is a few dictionary lookups.
+
+    ``existing``: per id field, ids known to exist without asking the catalog (the products
+    and processes of the lines already fetched: a line names only what the server has)."""
     sheet = validated.sheet
     rows = validated.rows
     checkable = [row.valid for row in rows]   # errors go to rows valid before this stage
-    outcomes = await all_or_nothing([_ask(rows, checkable, client, ref, ref.name in sheet.fields)
-                              for ref in schema.REFERENCES])
+    existing = existing or {}
+    outcomes = await all_or_nothing([
+        _ask(rows, checkable, client, ref, ref.name in sheet.fields,
+             existing.get(ref.target.name, set()))
+        for ref in schema.REFERENCES])
     warnings: list[str] = []
     filled = False
     for outcome in outcomes:
@@ -263,11 +270,12 @@ async def check_references(validated: ValidatedSheet, client: FlowtracClient) ->
 
 
 async def _ask(rows: list[SheetRow], checkable: list[bool], client: FlowtracClient,
-               ref: schema.Reference, has_names: bool) -> _Outcome:
+               ref: schema.Reference, has_names: bool, existing: set[str]) -> _Outcome:
     """Look up the names and check the ids of one reference, both at once.
 
     Names of invalid rows are looked up too (their ids protect their product in mirror mode);
-    only the ids of valid rows are checked.  ``has_names``: the sheet has the name column."""
+    only the ids of valid rows are checked, and of those only the ones not ``existing``.
+    ``has_names``: the sheet has the name column."""
     target, name = ref.target.name, ref.name
     ids = {i for row, ok in zip(rows, checkable, strict=True)
            if ok and (i := row.values.get(target)) is not None}
@@ -279,8 +287,10 @@ async def _ask(rows: list[SheetRow], checkable: list[bool], client: FlowtracClie
 
     async def check_ids() -> None:
         if ids:
+            unknown = ids - existing
             try:
-                outcome.known_ids = await exist(ids)
+                outcome.known_ids = (ids & existing) | (await exist(unknown) if unknown
+                                                        else set())
             except ServerError as exc:
                 if exc.status not in _UNREADABLE:
                     raise

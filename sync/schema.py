@@ -571,8 +571,12 @@ def _column_from_wire(name: str, convert: Callable[[Any], Any],
                       values: Sequence[Any]) -> Sequence[Any]:
     """``convert`` of each value (a field's ``_wire_converter``), sparing repeated work;
     ``values`` itself when every value is its own canonical value."""
-    if set(map(type, values)) != {str}:
-        return list(map(convert, values))   # 1, 1.0 and True are equal keys: one by one
+    kinds = set(map(type, values))
+    if kinds != {str}:
+        if len(kinds - {str, type(None)}) > 1:
+            return list(map(convert, values))   # 1, 1.0 and True are equal keys: one by one
+        table = {value: convert(value) for value in set(values)}   # one kind of number
+        return list(map(table.__getitem__, values))
     if BY_NAME[name].all_canonical(values):
         return values         # every value canonical already
     table = {value: convert(value) for value in set(values)}

@@ -54,7 +54,7 @@ def validate(sheet: LoadedSheet, *, key: Sequence[str] | None = None) -> Validat
     ``key`` (header spellings allowed) is the match key for rows without an id; default
     ``schema.DEFAULT_KEY``.  A key naming an unknown column, or one the sheet lacks, raises
     ``UsageError``."""
-    key_names = _key_names(sheet, key)
+    key_names = match_key(sheet, key)
     # Known columns in sheet order, so a row's errors read left to right.
     ordered = sorted(sheet.fields.items(), key=lambda item: item[1])
     names = [name for name, _ in ordered]
@@ -181,7 +181,9 @@ def _shown(cell: Any) -> str:
     return '"' + (text if len(text) <= 60 else text[:57] + "...") + '"'
 
 
-def _key_names(sheet: LoadedSheet, key: Sequence[str] | None) -> tuple[str, ...]:
+def match_key(sheet: LoadedSheet, key: Sequence[str] | None) -> tuple[str, ...]:
+    """The match key's field names; UsageError for a key naming an unknown column, or one
+    the sheet lacks."""
     if key is None:
         names = schema.DEFAULT_KEY
     else:
@@ -256,7 +258,7 @@ def _key_column(name: str, names: list[str], columns: list[list[Any]]) -> list[A
     own = columns[names.index(name)] if name in names else None
     reference = schema.REFERENCE_FOR.get(name)
     if reference is None or reference.name not in names:
-        assert own is not None  # _key_names made sure the sheet gives the field
+        assert own is not None  # match_key made sure the sheet gives the field
         return own
     texts = columns[names.index(reference.name)]
     stand_ins = [text if text is None or text.__class__ is _Bad else (reference.name, text)

@@ -194,6 +194,8 @@ class DataSheet:
 
     def prepare(self) -> None:
         sheet = self.sheet
+        earlier_colours = any(self.book.fill_colour(xf) in OWN_COLOURS
+                              for xf in range(len(self.book.xfs)))
         self.header_row = max(int(sheet.header_row or 1), 1)
         count = len(sheet.headers)
         self.columns = ([column_index(x) for x in sheet.letters]
@@ -229,6 +231,12 @@ class DataSheet:
         # Rows of a regular sheet whose report columns come after the data take the fast
         # path; anything else takes the slower, general path for every row.
         self.fast_layout = min(self.report_cols) > self.last_frame_col
+        # A row that keeps its look (unchanged) needs none of its cells rewritten when no
+        # earlier report's colour is there to clear: the report cells are only appended.
+        self.appends = self.fast_layout and not self.report_in_sheet and not earlier_colours
+        self._block, self._block_fast = "", self.fast_layout  # the block being rewritten
+        self._odd_cell = _odd_cells(self.last_frame_col)
+        self._endings: dict[tuple[str, bool], str] = {}   # "": no shortcut (shaded...)
 
     def mark(self, number: int) -> _Mark:
         """What the report writes into the data row with this sheet row number."""
@@ -320,7 +328,7 @@ class DataSheet:
             new = self.book.derive(style, fill=INVALID_CELL)
         elif self.book.planner_filled(style):
             new = style
-        elif shade is not None:
+        elif shade is not None and shade.light is not None:
             new = self.book.derive(style, fill=shade.light)
         elif self.book.fill_colour(style) in OWN_COLOURS:
             new = self.book.derive(style, fill=None)
@@ -344,9 +352,12 @@ class DataSheet:
                 continue
             if self.regular is None:
                 _check_rows(text)
-                fast = self.fast_layout and _regular(text)
-            else:
-                fast = self.fast_layout and self.regular
+            self._block, self._block_fast = text, None
+            appended = self._appended_block(text, targets, next_target)
+            if appended is not None:
+                rows_xml, next_target = appended
+                yield rows_xml
+                continue
             buffer: list[str] = []
             for row_xml in _rows(text):
                 start_end = row_xml.find(">")
@@ -355,19 +366,89 @@ class DataSheet:
                     raise Unsupported("rows without numbers")
                 number = int(number_match.group(1))
                 while next_target < len(targets) and targets[next_target] < number:
-                    buffer.append(self._row(targets[next_target], None, fast))
+                    buffer.append(self._row(targets[next_target], None))
                     next_target += 1
                 if next_target < len(targets) and targets[next_target] == number:
-                    buffer.append(self._row(number, row_xml, fast))
+                    buffer.append(self._row(number, row_xml))
                     next_target += 1
                 else:
                     buffer.append(row_xml)
             yield "".join(buffer)
-        yield "".join(self._row(number, None, self.fast_layout)
-                      for number in targets[next_target:])
+        self._block_fast = self.fast_layout
+        yield "".join(self._row(number, None) for number in targets[next_target:])
         yield "</sheetData>" + self._tail() + self.ending
 
-    def _row(self, number: int, row_xml: str | None, fast_path: bool) -> str:
+    def _appended_block(self, text: str, targets: list[int],
+                        next_target: int) -> tuple[str, int] | None:
+        """The block rewritten with its rows cut in C, for a sheet whose unchanged rows keep
+        their look (``appends``): such a row gets its report cells appended in one string
+        operation, any other row goes through ``_row``.  Returns the new text and the next
+        target; None for a block of another shape (a row without its number first, an empty
+        row element, a cell without a reference or right of the data), which the caller
+        takes row by row."""
+        if not self.appends:
+            return None
+        if ' spans="' in text:     # a hint of the cells a row holds: wrong once cells are added
+            if text.count(' spans="') != len(_ROW_SPANS.findall(text)):
+                return None
+            text = _SPANS.sub("", text)
+        numbers = _ROW_START.findall(text)         # "" for a row not starting with its r
+        parts = text.split("</row>")          # parts[i] holds row i; the last, what follows
+        if len(parts) != len(numbers) + 1 or "" in numbers or self._odd_cell.search(text):
+            return None
+        out: list[str] = []
+        append, ending_of, row = out.append, self._ending, self._row
+        count = len(targets)
+        for number_text, part in zip(numbers, parts[:-1], strict=True):
+            number = int(number_text)
+            while next_target < count and targets[next_target] < number:
+                append(row(targets[next_target], None))
+                next_target += 1
+            if next_target < count and targets[next_target] == number:
+                next_target += 1
+                ending = ending_of(number)
+                if ending is not None:
+                    append(part)
+                    append(ending)
+                else:
+                    append(row(number, part + "</row>"))
+            else:
+                append(part)
+                append("</row>")
+        append(parts[-1])
+        return "".join(out), next_target
+
+    def _ending(self, number: int) -> str | None:
+        """The report cells and ``</row>`` of a data row that keeps its look; None for a
+        row that is shaded, has invalid cells, changes or a message, or is the header."""
+        if number == self.header_row:
+            return None
+        row = self.rows.get(self.positions[number])
+        if row is None:
+            status, ident = "", None
+        elif row.errors or row.changes or row.message:
+            return None
+        else:
+            status, ident = row.status or "", row.sync_id or None
+            if ident is not None and not _plain_text(ident):
+                return None
+        key = (status, ident is None)
+        template = self._endings.get(key)
+        if template is None:
+            mark = _Mark((status, ident, "", ""), shade_of(status), None)
+            cells = None if mark.shade and mark.shade.light else self._report_template(mark)
+            template = self._endings[key] = "" if cells is None else cells + "</row>"
+        return template.format(r=number, i=ident) if template else None
+
+    def _fast_path(self) -> bool:
+        """Whether the rows of the block being rewritten may take ``_fast_row`` (decided on
+        the first row that needs it: rows only appended to never do)."""
+        if self._block_fast is None:
+            self._block_fast = self.fast_layout and (
+                self.regular if self.regular is not None else _regular(self._block))
+        return self._block_fast
+
+    def _row(self, number: int, row_xml: str | None) -> str:
         """One row rewritten: the planner's cells recoloured, the report cells added."""
         if row_xml is None:
             start, content = f'<row r="{number}">', ""
@@ -384,13 +465,36 @@ class DataSheet:
             self._header_cells(number, cells)
         else:
             mark = self.mark(number)
-            fast = self._fast_row(number, content, mark) if fast_path else None
+            if self.appends and not mark.bad and (mark.shade is None or mark.shade.light is None):
+                appended = self._appended(number, content, mark)
+                if appended is not None:
+                    return start + appended + "</row>"
+            fast = self._fast_row(number, content, mark) if self._fast_path() else None
             if fast is not None:
                 return start + fast + "</row>"
             cells = self._cells(number, content)
             self._restyle_cells(cells, mark)
             self._data_cells(number, cells, mark)
         return start + "".join([cells[c] for c in sorted(cells)]) + "</row>"
+
+    def _appended(self, number: int, content: str, mark: _Mark) -> str | None:
+        """A row that keeps its look: its cells as they are, the report cells after them.
+        None when a cell may lie right of the data, where the report cells go (the general
+        path places each cell in its column)."""
+        template = self._report_template(mark)
+        if template is None:
+            return None
+        last = content.rfind('<c r="')
+        if last >= 0:
+            end = content.find('"', last + 6)
+            letters = content[last + 6:end].rstrip("0123456789")
+            if (not letters.isalpha() or not letters.isupper()
+                    or _column(letters) > self.last_frame_col
+                    or _ANY_CELL.search(content, end) is not None):
+                return None
+        elif "<c" in content:
+            return None
+        return content + template.format(r=number, i=mark.values[1])
 
     def _fast_row(self, number: int, content: str, mark: _Mark) -> str | None:
         """The usual row in one regex pass: cells recoloured (and gaps filled) in place, the
@@ -736,6 +840,9 @@ class DataSheet:
         return max(used) + 1
 
 
+_ANY_CELL = re.compile(r"<c[\s/>]")
+_ROW_START = re.compile(r'<row(?: r="(\d+)"(?=[\s>]))?')
+_ROW_SPANS = re.compile(r'<row r="\d+" spans="')
 _CELL_SPLIT = re.compile(r'<c r="([A-Z]{1,3})\d+"(?: s="(\d+)")?')
 _LETTERS = re.compile(r'<c r="([A-Z]{1,3})\d+"')
 
@@ -770,6 +877,22 @@ def _value_cells_beyond(known: int) -> re.Pattern[str] | None:
         return None
     letters = "|".join(options)
     return re.compile(rf'<c\b[^>]*?\sr="({letters})(\d+)"[^>]*>\s*<(?:v|f|is)\b')
+
+
+def _odd_cells(column: int) -> re.Pattern[str]:
+    """A pattern for a cell that is not simply appended to: one in a column right of
+    ``column``, or one without a reference (placed after the one before)."""
+    last = column_letter(min(max(column, 1), 16_384))
+    options = []
+    for i, char in enumerate(last):          # same length, greater at position i
+        if char < "Z":
+            rest = len(last) - i - 1
+            options.append(f"{last[:i]}[{chr(ord(char) + 1)}-Z]" + (f"[A-Z]{{{rest}}}"
+                                                                   if rest else ""))
+    if len(last) < 3:
+        options.append(f"[A-Z]{{{len(last) + 1},3}}")
+    letters = "|".join(options) or "(?!)"
+    return re.compile(rf'<c(?: r="(?:{letters})\d|(?! r=")[\s/>])')
 
 
 def _rows(body: str) -> Iterator[str]:

@@ -183,7 +183,8 @@ def _bounds(ref: str) -> tuple[int, int, int, int]:
 
 
 def _recolour(cell: Cell, shade: Shade | None, *, force: bool = False) -> None:
-    """Give a cell the row's light shade, unless the planner filled it themselves."""
+    """Give a cell the row's light shade, unless the planner filled it themselves; a row
+    without one (unchanged) keeps the planner's look, an earlier report's colour cleared."""
     fill = cell.fill
     colour = None
     if fill is not None and fill.fill_type:
@@ -192,9 +193,9 @@ def _recolour(cell: Cell, shade: Shade | None, *, force: bool = False) -> None:
     planners = colour is not None and colour not in OWN_COLOURS
     if planners and not force:
         return
-    if shade is not None:
+    if shade is not None and shade.light is not None:
         cell.fill = _solid(shade.light)
-    elif colour is not None and colour in OWN_COLOURS:
+    elif colour is not None and (force or colour in OWN_COLOURS):
         cell.fill = _NO_FILL
 
 

@@ -1,7 +1,9 @@
 """Colours of the report: one family per kind of outcome, a strong and a light shade each.
 
 The strong shade fills the ``sync_status`` cell, the light shade the rest of the row, so a
-planner can scan a long sheet by colour and filter by the status text.
+planner can scan a long sheet by colour and filter by the status text.  Unchanged rows have no
+light shade: they keep the planner's own look, so the rows something happened to stand out
+(and a large, mostly unchanged sheet is reported by appending cells, not rewriting them).
 """
 
 from __future__ import annotations
@@ -14,12 +16,12 @@ from functools import lru_cache
 class Shade:
     name: str
     strong: str        # RRGGBB, fill of the sync_status cell
-    light: str         # RRGGBB, fill of the other cells of the row
+    light: str | None  # RRGGBB, fill of the other cells of the row; None: they keep their look
 
 
 GREEN = Shade("green", "C6EFCE", "EBF7E3")
 BLUE = Shade("blue", "BDD7EE", "E3EEF9")
-GREY = Shade("grey", "D9D9D9", "F2F2F2")
+GREY = Shade("grey", "D9D9D9", None)
 RED = Shade("red", "FFC7CE", "FDECEE")
 ORANGE = Shade("orange", "F8CBAD", "FCE9DC")
 YELLOW = Shade("yellow", "FFEB9C", "FFF7D6")
@@ -53,7 +55,7 @@ _SHADES: dict[str, Shade] = {
 OWN_COLOURS: frozenset[str] = frozenset(
     {INVALID_CELL}
     | {s.strong for s in _SHADES.values()}
-    | {s.light for s in _SHADES.values()}
+    | {s.light for s in _SHADES.values() if s.light}
 )
 
 

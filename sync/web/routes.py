@@ -587,7 +587,8 @@ async def status_css(request: web.Request) -> web.Response:
     shades = {s.name: s for s in (shade_of(status) for status in STATUS_ORDER) if s}
     rules = []
     for name, shade in shades.items():
-        rules.append(f"tr.shade-{name} td {{ background: #{shade.light}; }}")
+        if shade.light:   # unchanged rows keep their look, as in the report
+            rules.append(f"tr.shade-{name} td {{ background: #{shade.light}; }}")
         rules.append(f".pill.shade-{name}, .stat.shade-{name}, .filter.shade-{name} "
                      f"{{ background: #{shade.strong}; }}")
     rules.append(".pill.shade-none, .stat.shade-none { background: #eef2f6; }")

@@ -9,6 +9,7 @@ from typing import Any
 from sheetkit import server_rows, token_connection, write_sheet
 
 from sync import api, schema
+from sync.client import FlowtracClient
 from sync.diff import Mode
 from sync.emulator import EmulatorConfig
 from sync.model import Action
@@ -312,3 +313,32 @@ async def test_names_are_looked_up_once_each_in_batches(catalog, tmp_path):
     assert {i.action for i in result.plan.items} == {Action.CREATE}
     # Products by name, processes by name, then the lines of the two products.
     assert cat.emu.store.request_count - before == 3
+
+
+async def test_products_with_lines_are_not_looked_up_in_the_catalog(catalog, tmp_path,
+                                                                     monkeypatch):
+    """A line names only a product the server has: the products whose lines were fetched
+    need no catalog lookup, the others still get one."""
+    cat = await catalog()
+    bolt, hinge = cat.products["Bolt, M6"], cat.products["Hinge Plate HP-2"]
+    unknown = "00000000-0000-4000-8000-00000000beef"
+    cutting = cat.processes["Cutting"]
+    cat.emu.store.add_line(product_id=bolt, process_id=cutting, line_number="1")
+    asked: list[set[str]] = []
+    original = FlowtracClient.products_exist
+
+    async def recording(self, ids):
+        asked.append(set(ids))
+        return await original(self, ids)
+
+    monkeypatch.setattr(FlowtracClient, "products_exist", recording)
+    fields = (schema.PRODUCT_ID, schema.PROCESS_ID, schema.LINE_NUMBER)
+    path = sheet(tmp_path / "s.csv", [
+        {"product_id": bolt, "process_id": cutting, "line_number": 1},
+        {"product_id": hinge, "process_id": cutting, "line_number": 1},
+        {"product_id": unknown, "process_id": cutting, "line_number": 1}], fields)
+    result = await plan(cat, path)
+    assert asked == [{hinge, unknown}]
+    assert [i.action for i in result.plan.items] == [Action.UNCHANGED, Action.CREATE,
+                                                     Action.INVALID]
+    assert messages(result)[2] == f"A4: no product with id {unknown}"

@@ -41,7 +41,7 @@ ROW_NUMBERS = [5, 6, 7, 9, 10]
 PLANNER_FILL = "FFFF00"       # the planner's own yellow highlight on F6
 HEADER_FILL = "DDEBF7"
 
-GREY, GREY_STRONG = "F2F2F2", "D9D9D9"
+GREY_STRONG = "D9D9D9"       # unchanged: only the status cell; the row keeps its look
 BLUE, BLUE_STRONG = "E3EEF9", "BDD7EE"
 RED, RED_STRONG = "FDECEE", "FFC7CE"
 GREEN, GREEN_STRONG = "EBF7E3", "C6EFCE"

@@ -14,7 +14,6 @@ from report.kit import (
     BLUE,
     BLUE_STRONG,
     DATA,
-    GREY,
     GREY_STRONG,
     HEADERS,
     IDS,
@@ -71,7 +70,7 @@ def test_rows_colours_and_invalid_cell_comments(tmp_path: Path) -> None:
         CellError(4, None, None, "duplicate key")])
     ws = load_workbook(write_report(csv_sheet(tmp_path), rows, [], {}, tmp_path / "r.xlsx"))[
         "routing"]
-    assert (fill_of(ws["J2"]), fill_of(ws["A2"]), fill_of(ws["I2"])) == (GREY_STRONG, GREY, GREY)
+    assert (fill_of(ws["J2"]), fill_of(ws["A2"]), fill_of(ws["I2"])) == (GREY_STRONG, None, None)
     assert (fill_of(ws["J3"]), fill_of(ws["C3"])) == (BLUE_STRONG, BLUE)
     assert (fill_of(ws["D4"]), fill_of(ws["E4"]), fill_of(ws["F4"])) == (INVALID, INVALID, RED)
     assert ws["D4"].comment.text == "D4: line_number must be a positive whole number"

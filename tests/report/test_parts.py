@@ -107,8 +107,8 @@ STYLES = (
 def test_a_planners_stylesheet_only_grows() -> None:
     book = StyleBook(STYLES)
     assert book.planner_filled(1) and not book.planner_filled(0)
-    shaded = book.derive(0, fill="F2F2F2")
-    assert book.derive(0, fill="F2F2F2") == shaded == 2          # made once, reused
+    shaded = book.derive(0, fill="EBF7E3")
+    assert book.derive(0, fill="EBF7E3") == shaded == 2          # made once, reused
     bold = book.bold_font()
     quoted = book.derive(1, fill=None, quote=True)
     date = book.num_fmt("yyyy-mm-dd")
@@ -122,7 +122,7 @@ def test_a_planners_stylesheet_only_grows() -> None:
     # The derived style keeps the planner's number format and alignment.
     assert ('<xf numFmtId="2" fontId="0" borderId="0" fillId="0" quotePrefix="1">'
             '<alignment wrapText="1"/></xf>') in xml
-    assert book.fill_colour(shaded) == "F2F2F2" and not book.planner_filled(shaded)
+    assert book.fill_colour(shaded) == "EBF7E3" and not book.planner_filled(shaded)
 
 
 def test_xml_children_and_ordered_insertion() -> None:

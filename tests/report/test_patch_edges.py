@@ -15,7 +15,7 @@ from report.kit import (
     BLUE,
     BLUE_STRONG,
     DATA,
-    GREY,
+    GREY_STRONG,
     HEADERS,
     IDS,
     INVALID,
@@ -156,7 +156,7 @@ def test_a_bare_worksheet_gets_views_widths_and_filter(planner_xlsx: Path) -> No
     ws = load_workbook(out)["Routing"]
     assert ws.freeze_panes == "A5" and ws.auto_filter.ref == "A4:M10"
     assert ws.column_dimensions["K"].width >= len(IDS[0])
-    assert (fill_of(ws["A5"]), ws["J5"].value) == (GREY, "unchanged")
+    assert (fill_of(ws["J5"]), ws["J5"].value) == (GREY_STRONG, "unchanged")
 
 
 def test_form_controls_hand_over_to_openpyxl(planner_xlsx: Path,

@@ -8,12 +8,12 @@ import pytest
 from openpyxl import load_workbook
 from report.kit import (
     BLUE_STRONG,
-    GREY,
     GREY_STRONG,
     HEADERS,
     HOSTILE,
     IDS,
     INVALID,
+    PLANNER_FILL,
     SERVER_ONLY,
     SUMMARY,
     assert_sound_package,
@@ -56,7 +56,10 @@ def test_a_report_uploaded_again_gets_its_columns_overwritten(planner_xlsx: Path
     # The previous run's marks are gone: no red invalid cell, no comment of ours.
     assert fill_of(ws["D7"]) != INVALID and ws["D7"].comment is None
     assert (fill_of(ws["J5"]), fill_of(ws["A5"]), fill_of(ws["J9"])) == (
-        GREY_STRONG, GREY, BLUE_STRONG)
+        GREY_STRONG, None, BLUE_STRONG)
+    # Row 6 was updated last time (blue) and is unchanged now: the old colour is cleared,
+    # the planner's own yellow on F6 stays.
+    assert (fill_of(ws["B6"]), fill_of(ws["F6"])) == (None, PLANNER_FILL)
     assert ws["I5"].comment.author == "Planner"                     # the planner's stays
     summary = [tuple(v for v in row if v is not None) for row in wb["Summary"].values]
     assert ("Mode", "upsert") in summary and ("Mode", "mirror") not in summary

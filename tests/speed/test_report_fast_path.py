@@ -3,23 +3,31 @@ row alike) writes exactly what the general path writes, byte for byte."""
 
 from __future__ import annotations
 
+import re
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from openpyxl import load_workbook
 from report.kit import (
     DATA,
     IDS,
     SERVER_ONLY,
     SUMMARY,
+    assert_sound_package,
     build_planner_workbook,
+    fill_of,
     loaded_sheet,
     report_rows,
 )
 
-from sync.model import ReportRow
+from sync.loader import load_sheet
+from sync.model import LoadedSheet, ReportRow
 from sync.report import write_report
 from sync.report.datasheet import DataSheet
+
+DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 
 
 def _data_sheet_xml(path: Path) -> bytes:
@@ -44,3 +52,71 @@ def test_templated_rows_match_the_general_path(tmp_path: Path, monkeypatch: pyte
     general = write_report(sheet, rows, SERVER_ONLY, SUMMARY, tmp_path / "general.xlsx",
                            engine="patch")
     assert _data_sheet_xml(fast) == _data_sheet_xml(general)
+
+
+def _unchanged(sheet: LoadedSheet) -> dict[int, ReportRow]:
+    return {i: ReportRow("unchanged", f"c{i:07d}-0000-4000-8000-000000000000")
+            for i in range(len(sheet.row_numbers))}
+
+
+def _cells(path: Path) -> dict[str, tuple[object, ...]]:
+    """Every cell of the data sheet as a reader sees it: value, fill, number format, bold."""
+    sheet = load_workbook(path).worksheets[0]
+    return {cell.coordinate: (cell.value, fill_of(cell), cell.number_format, cell.font.b)
+            for row in sheet.iter_rows() for cell in row
+            if cell.value is not None or cell.has_style}
+
+
+def _both_ways(sheet: LoadedSheet, rows: dict[int, ReportRow], tmp_path: Path,
+               monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
+    """The report written with the shortcuts (unchanged rows appended to block by block)
+    and by the general path alone.  The appended rows keep the planner's cells byte for
+    byte, where the general path writes them anew (``s="0"`` dropped, a cell without its
+    reference given one): the same cells either way."""
+    fast = write_report(sheet, rows, SERVER_ONLY, SUMMARY, tmp_path / "fast.xlsx",
+                        engine="patch")
+    with monkeypatch.context() as patched:
+        patched.setattr(DataSheet, "_report_template", lambda self, mark: None)
+        general = write_report(sheet, rows, SERVER_ONLY, SUMMARY, tmp_path / "general.xlsx",
+                               engine="patch")
+    return fast, general
+
+
+@pytest.mark.parametrize("name", ["routing_title_block.xlsx", "routing_lo.xlsx",
+                                  "routing_xlsxwriter.xlsx", "routing_openpyxl.xlsx"])
+def test_unchanged_rows_of_real_workbooks_are_appended_to_as_the_general_path_writes(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    sheet = load_sheet(DATA_DIR / name)
+    fast, general = _both_ways(sheet, _unchanged(sheet), tmp_path, monkeypatch)
+    assert _cells(fast) == _cells(general)
+    assert len(_cells(fast)) > 4 * len(sheet.row_numbers)
+    assert b" spans=" not in _data_sheet_xml(fast)   # xlsxwriter's row hints, wrong now
+    assert_sound_package(fast)
+
+
+@pytest.mark.parametrize("edit", [
+    # Excel's row hints on every row.
+    lambda xml: re.sub(r'<row r="(\d+)"', r'<row r="\1" spans="1:9"', xml),
+    # A formatted empty cell right of the data: the report cells must go before it.
+    lambda xml: re.sub(r'(<row r="6".*?)</row>', r'\1<c r="Z6" s="1"/></row>', xml, count=1),
+    # A cell without its reference (placed after the one before it).
+    lambda xml: xml.replace('<c r="C7"', '<c', 1),
+], ids=["spans", "cell-right-of-the-data", "cell-without-reference"])
+def test_unusual_rows_are_written_as_the_general_path_writes(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, edit: Callable[[str], str]) -> None:
+    workbook = build_planner_workbook(tmp_path / "routing.xlsx")
+    edited = tmp_path / "edited.xlsx"
+    with zipfile.ZipFile(workbook) as old, zipfile.ZipFile(edited, "w") as new:
+        for item in old.infolist():
+            data = old.read(item.filename)
+            if item.filename == "xl/worksheets/sheet1.xml":
+                data = edit(data.decode()).encode()
+            new.writestr(item, data)
+    sheet = loaded_sheet(edited)
+    fast, general = _both_ways(sheet, _unchanged(sheet), tmp_path, monkeypatch)
+    assert _cells(fast) == _cells(general)
+    assert_sound_package(fast)
+    if "Z6" in _cells(fast):
+        row = re.search(r'<row r="6".*?</row>', _data_sheet_xml(fast).decode()).group(0)
+        letters = re.findall(r'<c r="([A-Z]+)6"', row)
+        assert letters[-3:] == ["J", "K", "Z"]          # in column order: Z after the report

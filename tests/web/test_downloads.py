@@ -75,4 +75,5 @@ async def test_static_files_and_status_colours(web):
     assert "tr.shade-green td { background: #EBF7E3; }" in css
     for shade in ("green", "blue", "grey", "red", "orange"):
         assert f".pill.shade-{shade}" in css
+    assert "tr.shade-grey" not in css        # unchanged rows keep their look
     assert (await page.get("/static/../routes.py")).status == 404
