@@ -54,7 +54,7 @@ CONCURRENCY = CAP
 WRITE_PRODUCTS = 1_000                       # x 5 changes = 5,000 writes
 WRITE_RUNS = 3                               # each on its own products; the median counts
 SEQUENTIAL_PRODUCTS = 100                    # x 5 changes = 500 writes
-NOOP_REPEATS = 3
+NOOP_REPEATS = 5                             # this 2-core VM's speed drifts: the median of 5
 
 TARGETS = {"write_throughput_vs_limit": (">=", 0.9), "write_speedup_vs_sequential": (">=", 25),
            "noop_vs_read_floor": ("<=", 2.5), "peak_rss_mb_100k": ("<=", 600)}

@@ -160,13 +160,14 @@ class PlanResult(ValidationResult):
 
     def row_status(self) -> list[tuple[int, ReportRow]]:
         assert self.plan is not None
+        names = self.plan.process_names
         out = []
         for item in self.plan.items:
-            assert item.row is not None
+            row = item.row
+            assert row is not None
             status, sync_id, message = self._status(item)
-            changes = changes_text(item.changes, self.plan.process_names)
-            out.append((item.row.index, ReportRow(status, sync_id, changes, message,
-                                                  item.row.errors)))
+            changes = changes_text(item.changes, names) if item.changes else ""
+            out.append((row.index, ReportRow(status, sync_id, changes, message, row.errors)))
         return out
 
     def server_only_rows(self) -> list[ServerOnlyRow]:

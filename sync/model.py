@@ -180,7 +180,7 @@ def summary_counts(labels: list[str]) -> dict[str, int]:
     return counts
 
 
-@dataclass
+@dataclass(slots=True)
 class ReportRow:
     """The four columns the report appends to a data row, plus cell marks."""
 
