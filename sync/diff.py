@@ -126,16 +126,9 @@ def diff(validated: ValidatedSheet, records: Sequence[dict[str, Any]],
     present = validated.present
     key_of = _key_getter(key)
     id_name = schema.ID.name
-    by_id: dict[str, dict[str, Any]] = {}
-    by_key: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
-    for record in records:
-        by_id[record[id_name]] = record
-        record_key = key_of(record)
-        same_key = by_key.get(record_key)
-        if same_key is None:
-            by_key[record_key] = [record]
-        else:
-            same_key.append(record)
+    by_id: dict[str, dict[str, Any]] = dict(zip(map(itemgetter(id_name), records), records,
+                                                strict=True))
+    by_key = _ByKey(records, key_of)
 
     # Fields this sheet manages: present, writable, and not the immutable partition.
     managed = _Managed([f for f in schema.WRITABLE if f.name in present and not f.immutable],
@@ -188,21 +181,43 @@ def diff(validated: ValidatedSheet, records: Sequence[dict[str, Any]],
     else:
         in_scope = [r for r in records if r.get(schema.PRODUCT_ID.name) in sheet_products]
     server_only = _server_only(items, in_scope, claims, options)
-    if options.mode is not Mode.INSERT:
+    # Only a row that creates or updates a line can be refused for a line taken twice: a
+    # plan without one (a sheet the server already matches) needs no check.
+    if options.mode is not Mode.INSERT and any(i.action in _MOVING for i in items):
         deleted = {i.record_id for i in server_only if i.action is Action.DELETE}
         staying = [r for r in records
                    if r[schema.ID.name] not in claims and r[schema.ID.name] not in deleted]
         _check_line_collisions(items, staying)
     limit = options.max_delete if options.max_delete is not None else default_delete_limit(
         len(in_scope))
+    changes_process = any(schema.PROCESS_ID.name in i.changes for i in items if i.changes)
     plan = Plan(items, server_only, options, len(in_scope), limit,
-                process_names=_process_names(validated, records))
+                process_names=_process_names(validated, records) if changes_process else {})
     if plan.over_delete_limit:
         plan.warnings.append(
             f"{len(plan.deletes)} deletes planned, more than the limit of {limit}: nothing will "
             f"be written. Check the sheet, then rerun with --max-delete {len(plan.deletes)} "
             f"if these deletes are intended.")
     return plan
+
+
+_MOVING = frozenset({Action.CREATE, Action.UPDATE})
+
+
+class _ByKey:
+    """The records by match key, made on first use: only rows without an id look there."""
+
+    def __init__(self, records: Sequence[dict[str, Any]],
+                 key_of: Callable[[dict[str, Any]], tuple[Any, ...]]) -> None:
+        self._records, self._key_of = records, key_of
+        self._index: dict[tuple[Any, ...], list[dict[str, Any]]] | None = None
+
+    def get(self, key: tuple[Any, ...], default: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        if self._index is None:
+            self._index = {}
+            for record in self._records:
+                self._index.setdefault(self._key_of(record), []).append(record)
+        return self._index.get(key, default)
 
 
 class _Managed:
@@ -228,8 +243,7 @@ class _Managed:
             return False
 
 
-def _decide_row(row: SheetRow, by_id: dict[str, dict[str, Any]],
-                by_key: dict[tuple[Any, ...], list[dict[str, Any]]],
+def _decide_row(row: SheetRow, by_id: dict[str, dict[str, Any]], by_key: _ByKey,
                 key_of: Callable[[dict[str, Any]], tuple[Any, ...]], key: Sequence[str],
                 managed: list[_Managed], options: PlanOptions) -> PlanItem:
     values = row.values

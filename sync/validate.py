@@ -16,6 +16,7 @@ numbers, active flags and minutes repeat a lot), so 100,000 rows take a fraction
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -85,7 +86,16 @@ def validate(sheet: LoadedSheet, *, key: Sequence[str] | None = None) -> Validat
     # A column that is rarely blank, to skip the all-blank test for most rows.
     probe = required_at[0][0] if required_at else 0
     row_numbers = sheet.row_numbers
-    rows: list[SheetRow] = []
+    if not bad_columns and id_at is not None and None not in columns[id_at]:
+        # Every cell parsed and every row names its line by id (an export edited, a large
+        # sheet run again): nothing to check row by row, nor a blank row to skip.
+        rows = [SheetRow(index, number, dict(zip(names, cells, strict=True)), [])
+                for index, number, cells in zip(itertools.count(), row_numbers,
+                                                zip(*columns, strict=True))]
+        _mark_duplicates(rows, sheet, names, columns, key_names)
+        return ValidatedSheet(sheet=sheet, rows=rows, present=frozenset(sheet.fields),
+                              key=key_names)
+    rows = []
     for index, cells in enumerate(zip(*columns, strict=True)):
         if cells[probe] is None and all(v is None for v in cells):
             continue  # nothing in any known column (a note beside the table, a blank line)
@@ -136,13 +146,14 @@ def parse_column(field: schema.Field, cells: list[Any], *,
                 # often a whole column is canonical but for its blank cells (new lines).
                 blanks = {cell for cell in (None, "") if cell in distinct}
                 if field.all_canonical(distinct - blanks):
-                    table = dict(zip(distinct, distinct, strict=True))
-                    table.update((cell, parse_cell(field, cell, decimal_comma))
-                                 for cell in blanks)
-                else:
-                    canonical = field.is_canonical
-                    table = {cell: cell if canonical(cell)
-                             else parse_cell(field, cell, decimal_comma) for cell in distinct}
+                    parsed = {cell: parse_cell(field, cell, decimal_comma) for cell in blanks}
+                    has_bad = any(v.__class__ is _Bad for v in parsed.values())
+                    if all(v is cell for cell, v in parsed.items()):
+                        return list(cells), has_bad        # every cell is its own value
+                    return [parsed.get(cell, cell) for cell in cells], has_bad
+                canonical = field.is_canonical
+                table = {cell: cell if canonical(cell)
+                         else parse_cell(field, cell, decimal_comma) for cell in distinct}
             else:
                 table = {cell: parse_cell(field, cell, decimal_comma) for cell in distinct}
             values = list(map(table.__getitem__, cells))
@@ -223,6 +234,8 @@ def _mark_duplicates(rows: list[SheetRow], sheet: LoadedSheet, names: list[str],
                 row.errors.append(CellError(row.row_number, header, letter,
                                             f"the same id is also on {other_rows(row, copies)}"))
 
+    if ids is not None and None not in ids:
+        return  # the match key only matters for rows without an id
     key_columns = [_key_column(name, names, columns) for name in key_names]
     required = {name for name in key_names if not schema.BY_NAME[name].nullable}
     joined = key_label(names, key_names)
