@@ -36,7 +36,8 @@ import openpyxl
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sync import api, schema  # noqa: E402
-from sync.client import Connection, FlowtracClient  # noqa: E402
+from sync.client import FlowtracClient  # noqa: E402
+from sync.connection import Connection
 from sync.diff import Mode  # noqa: E402
 from sync.emulator import DEMO_BADGE, DEMO_PIN, DEMO_TOKEN  # noqa: E402
 from sync.executor import Progress  # noqa: E402

@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 from itertools import chain
 from operator import attrgetter
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import schema
-from .client import Connection, FlowtracClient
+from .connection import Connection
 from .diff import Blank, Mode, Plan, PlanOptions, Scope, changes_text, diff
 from .errors import SafetyLimitError
 from .executor import Execution, Executor, Progress
@@ -38,11 +38,17 @@ from .model import (
     Status,
     ValidatedSheet,
 )
-from .references import check_references
 from .report import default_report_path, write_report
 from .validate import match_key, validate
 
+if TYPE_CHECKING:  # imported when a run needs the server (``load_sheet`` warms it up)
+    from .client import FlowtracClient
+
 log = logging.getLogger("sync.api")
+
+#: What a run that talks to the server imports once its sheet is read: the HTTP stack
+#: (about a quarter of a second), imported while calamine parses the sheet instead.
+_SERVER_MODULES = ("sync.client", "sync.references")
 
 __all__ = [
     "SyncOptions", "ValidationResult", "PlanResult", "ApplyResult", "Mode", "Scope", "Blank",
@@ -66,6 +72,8 @@ class SyncOptions:
         return PlanOptions(self.mode, self.scope, self.blank, self.max_delete)
 
     def client(self, connection: Connection) -> FlowtracClient:
+        from .client import FlowtracClient
+
         return FlowtracClient(connection, concurrency=self.concurrency, rate=self.rate,
                               retries=self.retries)
 
@@ -276,9 +284,9 @@ def validate_file(path: str | Path, options: SyncOptions | None = None) -> Valid
     return _validated(_load(path, options), options, started)
 
 
-def _load(path: str | Path, options: SyncOptions) -> LoadedSheet:
+def _load(path: str | Path, options: SyncOptions, imports: tuple[str, ...] = ()) -> LoadedSheet:
     started = time.perf_counter()
-    sheet = load_sheet(path, sheet=options.sheet)
+    sheet = load_sheet(path, sheet=options.sheet, imports=imports)
     _log_stage("read", time.perf_counter() - started, f"{len(sheet.row_numbers)} rows")
     return sheet
 
@@ -331,6 +339,8 @@ async def _fetch_current(validated: ValidatedSheet, client: FlowtracClient, scop
     records = await lines
     existing = {field.name: {r.get(field.name) for r in records}
                 for field in (schema.PRODUCT_ID, schema.PROCESS_ID)}
+    from .references import check_references
+
     warnings = await check_references(validated, client, existing)
     if scope is Scope.SHEET:
         more = _sheet_products(validated) - fetched
@@ -353,7 +363,7 @@ async def plan_async(path: str | Path, connection: Connection,
     written another way, names) are fetched after."""
     options = options or SyncOptions()
     started = _now()
-    sheet = _load(path, options)
+    sheet = _load(path, options, _SERVER_MODULES)
     match_key(sheet, options.key)
     products = _listed_products(sheet) if options.scope is Scope.SHEET else set()
     async with options.client(connection) as client:

@@ -18,20 +18,22 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 from click.core import ParameterSource
 
-from . import api, roundtrip, schema
-from . import undo as undo_lib
-from .client import Connection, FlowtracClient
+from . import api, schema
 from .config import CONNECTION_KEYS, RUN_KEYS, load_config, mask
+from .connection import Connection
 from .diff import Blank, Mode, Scope
 from .errors import ConnectionProblem, ServerError, SyncError, UsageError
 from .executor import Progress
 from .options import SERVER_OPTIONS, TRANSPORT_OPTIONS, fill_from_config, with_options
 from .output import Output, print_json
+
+if TYPE_CHECKING:  # the HTTP stack and the undo machinery load only for what uses them
+    from . import undo as undo_lib
 
 _Result = TypeVar("_Result")
 
@@ -437,6 +439,8 @@ def export_command(ctx: click.Context, out: str, **params: Any) -> int:
 
     Columns: id, the fields you can change, edited (so a line changed on the server since
     becomes a conflict instead of being overwritten), and greyed read-only context."""
+    from . import roundtrip
+
     p = _from_config(ctx, params)
     exported = asyncio.run(roundtrip.export(_connection(p), out, filters=p["filters"],
                                             products=p["products"], fmt=p["fmt"]))
@@ -455,6 +459,8 @@ def export_command(ctx: click.Context, out: str, **params: Any) -> int:
 def template_command(out: str) -> int:
     """Write an empty workbook for new lines to OUT (.xlsx): headers, dropdowns, validation
     and an Instructions sheet."""
+    from . import roundtrip
+
     path = roundtrip.write_template(out)
     click.echo(f"template written to {path}")
     return 0
@@ -510,6 +516,8 @@ def _source_of(ctx: click.Context, name: str, settings: dict[str, Any]) -> str:
 
 async def _check_login(connection: Connection, *, retries: int) -> None:
     """Log in and read one (empty) listing; ConnectionProblem (exit 4) when refused."""
+    from .client import FlowtracClient
+
     async with FlowtracClient(connection, concurrency=1, retries=retries) as client:
         await client.login()
         try:
@@ -548,6 +556,8 @@ def undo_command(ctx: click.Context, journal: str, **params: Any) -> int:
     out = Output(as_json=p["as_json"], quiet=p["quiet"])
     if not p["yes"] and not p["dry_run"] and not _stdin_is_terminal():
         raise UsageError("undo needs --yes when there is no terminal to ask (nothing sent)")
+    from . import undo as undo_lib
+
     connection = _connection(p)
     default_report, default_journal = undo_lib.default_undo_paths(journal)
     report = Path(p["undo_report"]) if p.get("undo_report") else default_report
@@ -577,6 +587,8 @@ def undo_command(ctx: click.Context, journal: str, **params: Any) -> int:
 
 def _undo_with_progress(planned: undo_lib.UndoPlan, connection: Connection, journal: Path,
                         out: Output, tuning: dict[str, Any]) -> undo_lib.UndoResult:
+    from . import undo as undo_lib
+
     result = _run_stoppable(
         out, len(planned.writes),
         lambda update, stop: undo_lib.execute_undo(planned, connection, journal=journal,

@@ -22,6 +22,7 @@ import bisect
 import codecs
 import csv
 import functools
+import importlib
 import io
 import itertools
 import re
@@ -82,18 +83,23 @@ _KNOWN_BINARIES = (
 # --------------------------------------------------------------------------- public API
 
 
-def load_sheet(path: str | Path, *, sheet: str | None = None) -> LoadedSheet:
+def load_sheet(path: str | Path, *, sheet: str | None = None,
+               imports: Sequence[str] = ()) -> LoadedSheet:
     """Read the sheet holding the product-process lines; raises InputError if unusable.
 
     ``sheet`` names the sheet to read; by default the first sheet whose first
     ``HEADER_SEARCH_ROWS`` rows contain a row with the required columns is used.
+    ``imports``: modules the caller needs next, imported while a workbook is parsed (the
+    parser leaves the interpreter free meanwhile), or at the end.
     """
     file = Path(path)
     head = _check_file(file)
     file_format = _detect_format(file, head)
     if file_format == "csv":
-        return _load_text(file, sheet)
-    return _load_workbook(file, file_format, sheet)
+        loaded = _load_text(file, sheet)
+        _import(imports)
+        return loaded
+    return _load_workbook(file, file_format, sheet, imports)
 
 
 def required_columns() -> tuple[str, ...]:
@@ -463,7 +469,8 @@ def _blank_cell(cell: Any) -> bool:
 _EXTENSIONS = {"xlsx": (".xlsx", ".xlsm"), "xlsb": (".xlsb",), "xls": (".xls",), "ods": (".ods",)}
 
 
-def _load_workbook(file: Path, file_format: str, sheet: str | None) -> LoadedSheet:
+def _load_workbook(file: Path, file_format: str, sheet: str | None,
+                   imports: Sequence[str] = ()) -> LoadedSheet:
     name = _brief(file.name, 80)
     try:
         if file.suffix.lower() in _EXTENSIONS[file_format]:
@@ -495,7 +502,7 @@ def _load_workbook(file: Path, file_format: str, sheet: str | None) -> LoadedShe
             if warm_up is None:
                 # pandas (a third of a second to import) is needed only for the frame, once
                 # the sheet is read: imported meanwhile, it costs no wall time either.
-                warm_up = pool.submit(_import_pandas)
+                warm_up = pool.submit(_import, ("pandas", *imports))
             grid = _read_sheet(book, name, sheet_name)
             header = _find_header(grid.head, name, partial(_sheet_row, sheet_name), best)
             if header is None:
@@ -514,8 +521,9 @@ def _load_workbook(file: Path, file_format: str, sheet: str | None) -> LoadedShe
     raise InputError(_no_header_message(f"{name} has no sheet", "rows", best, names))
 
 
-def _import_pandas() -> None:
-    import pandas  # noqa: F401
+def _import(modules: Sequence[str]) -> None:
+    for module in modules:
+        importlib.import_module(module)
 
 
 def _finished(scan: Future[dict[tuple[int, int], str]]) -> dict[tuple[int, int], str]:

@@ -28,7 +28,8 @@ from pathlib import Path
 from typing import IO, Any
 
 from . import schema
-from .client import Connection, FlowtracClient
+from .client import FlowtracClient
+from .connection import Connection
 from .errors import ServerError, UsageError
 from .files import atomic_output, check_target_folder
 from .report.cells import (

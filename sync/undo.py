@@ -31,7 +31,8 @@ from pathlib import Path
 from typing import Any
 
 from . import schema
-from .client import Connection, FlowtracClient
+from .client import FlowtracClient
+from .connection import Connection
 from .diff import changes_text
 from .errors import UsageError
 from .executor import Execution, Executor, Progress

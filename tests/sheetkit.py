@@ -13,7 +13,7 @@ from typing import Any
 from openpyxl import Workbook
 
 from sync import schema
-from sync.client import Connection
+from sync.connection import Connection
 from sync.emulator import DEMO_BADGE, DEMO_PIN, DEMO_TOKEN
 
 #: The columns a test sheet holds (everything a planner can set).

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from sync.client import Connection, is_loopback
+from sync.connection import Connection, is_loopback
 
 from .sessions import SessionStore
 

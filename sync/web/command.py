@@ -13,7 +13,7 @@ from typing import Any
 import click
 from click.core import ParameterSource
 
-from sync.client import is_loopback
+from sync.connection import is_loopback
 from sync.errors import SyncError, UsageError
 from sync.options import SERVER_OPTIONS, TRANSPORT_OPTIONS, fill_from_config, with_options
 

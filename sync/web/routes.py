@@ -20,7 +20,7 @@ from aiohttp import BodyPartReader, web
 from multidict import MultiDictProxy
 
 from sync import api
-from sync.client import Connection
+from sync.connection import Connection
 from sync.diff import Blank, Mode, Scope
 from sync.errors import AuthError, InputError, SyncError, UsageError
 from sync.report.palette import STATUS_ORDER, shade_of

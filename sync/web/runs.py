@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from sync import api, schema
-from sync.client import Connection, FlowtracClient
+from sync.client import FlowtracClient
+from sync.connection import Connection
 from sync.errors import SyncError
 from sync.executor import Progress
 

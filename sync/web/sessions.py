@@ -20,7 +20,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from sync import api
-from sync.client import Connection
+from sync.connection import Connection
 from sync.executor import Progress
 
 log = logging.getLogger(__name__)

@@ -22,7 +22,8 @@ import pytest
 from sheetkit import state, write_sheet
 
 from sync import schema
-from sync.client import Connection, FlowtracClient
+from sync.client import FlowtracClient
+from sync.connection import Connection
 from sync.emulator import DEMO_TOKEN
 from sync.journal import read_journal
 

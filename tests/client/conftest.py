@@ -13,7 +13,8 @@ import pytest
 from aioresponses import aioresponses
 from aioresponses import core as aioresponses_core
 
-from sync.client import Connection, FlowtracClient
+from sync.client import FlowtracClient
+from sync.connection import Connection
 
 TOKEN = "tok-Secret-7f3a9c"
 PIN = "98127"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sync.client import Connection
+from sync.connection import Connection
 from sync.errors import UsageError
 
 

@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 from sync import schema
-from sync.client import Connection, FlowtracClient, NotFound, PermissionDenied
+from sync.client import FlowtracClient, NotFound, PermissionDenied
+from sync.connection import Connection
 from sync.emulator import DEMO_BADGE, DEMO_PIN, DEMO_TOKEN, EmulatorConfig, generate_dataset
 from sync.errors import AmbiguousWrite, AuthError, ConnectionProblem, ServerError
 

@@ -11,7 +11,7 @@ import openpyxl
 from sheetkit import server_rows, state, token_connection, write_sheet
 
 from sync import api, schema
-from sync.client import Connection
+from sync.connection import Connection
 from sync.diff import Mode, Scope
 from sync.emulator import EmulatorConfig, generate_dataset
 from sync.journal import read_journal

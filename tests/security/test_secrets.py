@@ -20,7 +20,8 @@ from hostile.hostile_server import HostileServer
 from sheetkit import write_sheet
 
 from sync import api, schema
-from sync.client import Connection, FlowtracClient
+from sync.client import FlowtracClient
+from sync.connection import Connection
 from sync.emulator import EmulatorConfig, generate_dataset
 from sync.errors import SyncError
 

@@ -19,7 +19,8 @@ from sheetkit import write_sheet
 
 from sync import schema
 from sync.cli import main as cli
-from sync.client import Connection, FlowtracClient
+from sync.client import FlowtracClient
+from sync.connection import Connection
 from sync.emulator import DEMO_TOKEN, EmulatorConfig, Store, generate_dataset, make_app
 from sync.errors import UsageError
 

@@ -12,7 +12,7 @@ import openpyxl
 from sheetkit import server_rows
 
 from sync import api
-from sync.client import Connection
+from sync.connection import Connection
 
 from .conftest import MESSY, SAMPLE, TOKEN
 
