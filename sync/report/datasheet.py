@@ -464,11 +464,10 @@ class DataSheet:
             cells = self._cells(number, content)
             self._header_cells(number, cells)
         else:
+            appended = self._appended(number, content) if self.appends else None
+            if appended is not None:
+                return start + appended
             mark = self.mark(number)
-            if self.appends and not mark.bad and (mark.shade is None or mark.shade.light is None):
-                appended = self._appended(number, content, mark)
-                if appended is not None:
-                    return start + appended + "</row>"
             fast = self._fast_row(number, content, mark) if self._fast_path() else None
             if fast is not None:
                 return start + fast + "</row>"
@@ -477,12 +476,13 @@ class DataSheet:
             self._data_cells(number, cells, mark)
         return start + "".join([cells[c] for c in sorted(cells)]) + "</row>"
 
-    def _appended(self, number: int, content: str, mark: _Mark) -> str | None:
-        """A row that keeps its look: its cells as they are, the report cells after them.
-        None when a cell may lie right of the data, where the report cells go (the general
-        path places each cell in its column)."""
-        template = self._report_template(mark)
-        if template is None:
+    def _appended(self, number: int, content: str) -> str | None:
+        """A row that keeps its look: its cells as they are, then the report cells and
+        ``</row>`` (``_ending``).  None for a row that does not keep its look, or one with a
+        cell that may lie right of the data, where the report cells go (the general path
+        places each cell in its column)."""
+        ending = self._ending(number)
+        if ending is None:
             return None
         last = content.rfind('<c r="')
         if last >= 0:
@@ -494,7 +494,7 @@ class DataSheet:
                 return None
         elif "<c" in content:
             return None
-        return content + template.format(r=number, i=mark.values[1])
+        return content + ending
 
     def _fast_row(self, number: int, content: str, mark: _Mark) -> str | None:
         """The usual row in one regex pass: cells recoloured (and gaps filled) in place, the
@@ -860,28 +860,10 @@ def _regular(text: str) -> bool:
             and text.count(' s="') == len(_STYLED_CELL.findall(text)))
 
 
-def _value_cells_beyond(known: int) -> re.Pattern[str] | None:
-    """A pattern for cells holding a value in a column right of ``known`` (None when there
-    is no such column).  Spelling out the columns lets the regex engine skip every other
+def _columns_right_of(column: int) -> str | None:
+    """A regex alternation matching the letters of every column right of ``column`` (None
+    when there is none).  Spelling out the columns lets the regex engine skip every other
     cell without a call into Python."""
-    last = column_letter(min(max(known, 1), 16_384))
-    options = []
-    for i, char in enumerate(last):          # same length, greater at position i
-        if char < "Z":
-            rest = len(last) - i - 1
-            options.append(f"{last[:i]}[{chr(ord(char) + 1)}-Z]" + (f"[A-Z]{{{rest}}}"
-                                                                   if rest else ""))
-    if len(last) < 3:
-        options.append(f"[A-Z]{{{len(last) + 1},3}}")
-    if not options:
-        return None
-    letters = "|".join(options)
-    return re.compile(rf'<c\b[^>]*?\sr="({letters})(\d+)"[^>]*>\s*<(?:v|f|is)\b')
-
-
-def _odd_cells(column: int) -> re.Pattern[str]:
-    """A pattern for a cell that is not simply appended to: one in a column right of
-    ``column``, or one without a reference (placed after the one before)."""
     last = column_letter(min(max(column, 1), 16_384))
     options = []
     for i, char in enumerate(last):          # same length, greater at position i
@@ -891,7 +873,22 @@ def _odd_cells(column: int) -> re.Pattern[str]:
                                                                    if rest else ""))
     if len(last) < 3:
         options.append(f"[A-Z]{{{len(last) + 1},3}}")
-    letters = "|".join(options) or "(?!)"
+    return "|".join(options) or None
+
+
+def _value_cells_beyond(known: int) -> re.Pattern[str] | None:
+    """A pattern for cells holding a value in a column right of ``known`` (None when there
+    is no such column)."""
+    letters = _columns_right_of(known)
+    if letters is None:
+        return None
+    return re.compile(rf'<c\b[^>]*?\sr="({letters})(\d+)"[^>]*>\s*<(?:v|f|is)\b')
+
+
+def _odd_cells(column: int) -> re.Pattern[str]:
+    """A pattern for a cell that is not simply appended to: one in a column right of
+    ``column``, or one without a reference (placed after the one before)."""
+    letters = _columns_right_of(column) or "(?!)"
     return re.compile(rf'<c(?: r="(?:{letters})\d|(?! r=")[\s/>])')
 
 
