@@ -4,12 +4,12 @@ where they go, the comments of invalid cells, the Summary lines and the Server o
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sync import schema
-from sync.model import ReportRow, ServerOnlyRow
+from sync.model import LoadedSheet, ReportRow, ServerOnlyRow
 
 from .cells import column_index
 from .palette import STATUS_ORDER
@@ -47,6 +47,39 @@ def report_columns(headers: Mapping[int, Any], last_used: int) -> dict[str, int]
             placed[name] = next_col
             next_col += 1
     return placed
+
+
+@dataclass(frozen=True)
+class ColumnLayout:
+    """Where a kept workbook's data sheet has its rows, its data and its report columns."""
+
+    header_row: int
+    columns: list[int]          # the sheet column (1-based) of each loaded column
+    first_col: int
+    report: dict[str, int]      # report column -> sheet column
+    report_cols: set[int]
+    last_col: int               # the last column of the table, report columns included
+    last_frame_col: int         # the last data column that is not a report column
+
+
+def header_row_of(sheet: LoadedSheet) -> int:
+    return max(int(sheet.header_row or 1), 1)
+
+
+def column_layout(sheet: LoadedSheet, last_used: Callable[[int], int]) -> ColumnLayout:
+    """The layout of ``sheet``'s data sheet.  ``last_used(known)``: the last column holding
+    a value, given the last loaded one (the report columns go after it)."""
+    count = len(sheet.headers)
+    columns = ([column_index(x) for x in sheet.letters]
+               if len(sheet.letters) == count else list(range(1, count + 1)))
+    first_col = min(columns, default=1)
+    used = last_used(max(columns, default=0))
+    report = report_columns(dict(zip(columns, sheet.headers, strict=True)), used)
+    report_cols = set(report.values())
+    return ColumnLayout(
+        header_row=header_row_of(sheet), columns=columns, first_col=first_col,
+        report=report, report_cols=report_cols, last_col=max([used, *report_cols]),
+        last_frame_col=max([c for c in columns if c not in report_cols], default=first_col))
 
 
 def report_values(row: ReportRow | None) -> tuple[str, str | None, str, str]:

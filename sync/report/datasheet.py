@@ -26,7 +26,7 @@ from .content import (
     REPORT_COLUMNS,
     SYNC_ID,
     cell_messages,
-    report_columns,
+    column_layout,
     report_values,
     width_for,
 )
@@ -196,18 +196,11 @@ class DataSheet:
         sheet = self.sheet
         earlier_colours = any(self.book.fill_colour(xf) in OWN_COLOURS
                               for xf in range(len(self.book.xfs)))
-        self.header_row = max(int(sheet.header_row or 1), 1)
-        count = len(sheet.headers)
-        self.columns = ([column_index(x) for x in sheet.letters]
-                        if len(sheet.letters) == count else list(range(1, count + 1)))
-        self.first_col = min(self.columns, default=1)
-        last_used = max(self.beyond, max(self.columns, default=0))
-        self.report = report_columns(dict(zip(self.columns, sheet.headers, strict=True)),
-                                     last_used)
-        self.report_cols = set(self.report.values())
-        self.last_col = max([last_used, *self.report_cols])
-        self.last_frame_col = max([c for c in self.columns if c not in self.report_cols],
-                                  default=self.first_col)
+        layout = column_layout(sheet, lambda known: max(self.beyond, known))
+        self.header_row, self.columns, self.first_col = (layout.header_row, layout.columns,
+                                                         layout.first_col)
+        self.report, self.report_cols = layout.report, layout.report_cols
+        self.last_col, self.last_frame_col = layout.last_col, layout.last_frame_col
         self.positions = {int(n): pos for pos, n in enumerate(sheet.row_numbers)}
         if self.positions and min(self.positions) <= self.header_row:
             raise Unsupported("row numbers do not follow the header")

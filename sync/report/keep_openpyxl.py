@@ -21,7 +21,7 @@ from openpyxl.worksheet.worksheet import Worksheet
 
 from sync.model import LoadedSheet, ReportRow, ServerOnlyRow
 
-from .cells import column_index, is_formula_like, writable_text
+from .cells import is_formula_like, writable_text
 from .content import (
     MESSAGE,
     REPORT_COLUMNS,
@@ -31,7 +31,8 @@ from .content import (
     SUMMARY_TITLE,
     SYNC_ID,
     cell_messages,
-    report_columns,
+    column_layout,
+    header_row_of,
     report_values,
     server_only_cells,
     server_only_columns,
@@ -67,18 +68,11 @@ class _DataSheet:
         self.ws = ws
         self.sheet = sheet
         self.rows = rows
-        self.header_row = max(int(sheet.header_row or 1), 1)
-        count = len(sheet.headers)
-        self.columns = ([column_index(x) for x in sheet.letters]
-                        if len(sheet.letters) == count else list(range(1, count + 1)))
-        self.first_col = min(self.columns, default=1)
-        last_used = self._last_used_column(max(self.columns, default=0))
-        self.report = report_columns(dict(zip(self.columns, sheet.headers, strict=True)),
-                                     last_used)
-        self.report_cols = set(self.report.values())
-        self.last_col = max([last_used, *self.report_cols])
-        self.last_frame_col = max([c for c in self.columns if c not in self.report_cols],
-                                  default=self.first_col)
+        self.header_row = header_row_of(sheet)    # _last_used_column looks below it
+        layout = column_layout(sheet, self._last_used_column)
+        self.columns, self.first_col = layout.columns, layout.first_col
+        self.report, self.report_cols = layout.report, layout.report_cols
+        self.last_col, self.last_frame_col = layout.last_col, layout.last_frame_col
         self.last_row = max([self.header_row, *(int(n) for n in sheet.row_numbers)])
 
     def _last_used_column(self, known: int) -> int:
