@@ -182,8 +182,14 @@ def _csrf_refused(request: web.Request) -> web.Response:
         403)
 
 
-async def _form(request: web.Request) -> MultiDictProxy[Any]:
-    return await request.post()
+async def _checked_form(request: web.Request, session: Session) -> MultiDictProxy[Any]:
+    """The posted form, once its CSRF token is the session's; else the 403 page is the
+    answer (raised, so that no handler goes on without the check)."""
+    form = await request.post()
+    if not _csrf_ok(session, form.get("csrf")):
+        refused = _csrf_refused(request)
+        raise web.HTTPForbidden(text=refused.text, content_type="text/html")
+    return form
 
 
 def _home(request: web.Request, error: str | None = None, status: int = 200) -> web.Response:
@@ -225,9 +231,7 @@ async def index(request: web.Request) -> web.Response:
 
 async def signin(request: web.Request) -> web.Response:
     session = _session(request)
-    form = await _form(request)
-    if not _csrf_ok(session, form.get("csrf")):
-        return _csrf_refused(request)
+    form = await _checked_form(request, session)
     state = _state(request)
     settings = state.settings
     badge = str(form.get("badge") or "").strip()
@@ -273,9 +277,7 @@ async def signin(request: web.Request) -> web.Response:
 
 async def signout(request: web.Request) -> web.Response:
     session = _session(request)
-    form = await _form(request)
-    if not _csrf_ok(session, form.get("csrf")):
-        return _csrf_refused(request)
+    await _checked_form(request, session)
     _state(request).sessions().end(session)
     request[END_SESSION_KEY] = True
     return _redirect("/")
@@ -356,9 +358,7 @@ async def upload(request: web.Request) -> web.Response:
     if request.content_length is not None and request.content_length > limit + _FORM_OVERHEAD:
         return await _too_large(request, "The file")
     if not request.content_type.startswith("multipart/"):
-        form = await _form(request)
-        if not _csrf_ok(session, form.get("csrf")):
-            return _csrf_refused(request)
+        await _checked_form(request, session)
         return _home(request, "Choose a file to upload (a workbook or a CSV file).", 400)
 
     reader = await request.multipart()
@@ -444,9 +444,7 @@ async def plan_view(request: web.Request) -> web.Response:
 
 async def replan(request: web.Request) -> web.Response:
     session = _session(request)
-    form = await _form(request)
-    if not _csrf_ok(session, form.get("csrf")):
-        return _csrf_refused(request)
+    await _checked_form(request, session)
     old = _upload_or_404(request)
     if not session.signed_in:
         session.flash("error", "Sign in first.")
@@ -478,9 +476,7 @@ async def plan_report(request: web.Request) -> web.StreamResponse:
 
 async def apply(request: web.Request) -> web.Response:
     session = _session(request)
-    form = await _form(request)
-    if not _csrf_ok(session, form.get("csrf")):
-        return _csrf_refused(request)
+    form = await _checked_form(request, session)
     upload_ = _upload_or_404(request)
     where = f"/plans/{upload_.id}"
     planned = upload_.planned
