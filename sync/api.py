@@ -286,7 +286,7 @@ def validate_file(path: str | Path, options: SyncOptions | None = None) -> Valid
 
 def _load(path: str | Path, options: SyncOptions, imports: tuple[str, ...] = ()) -> LoadedSheet:
     started = time.perf_counter()
-    sheet = load_sheet(path, sheet=options.sheet, imports=imports)
+    sheet = load_sheet(path, sheet=options.sheet, imports=imports, keep_xml=True)
     _log_stage("read", time.perf_counter() - started, f"{len(sheet.row_numbers)} rows")
     return sheet
 

@@ -44,6 +44,7 @@ import python_calamine
 from sync import schema
 from sync.errors import InputError
 from sync.model import LoadedSheet
+from sync.sheetxml import SheetXml, read_sheet_xml
 
 #: How far down a sheet the header row is looked for (title blocks sit above it).
 HEADER_SEARCH_ROWS = 50
@@ -83,14 +84,16 @@ _KNOWN_BINARIES = (
 # --------------------------------------------------------------------------- public API
 
 
-def load_sheet(path: str | Path, *, sheet: str | None = None,
-               imports: Sequence[str] = ()) -> LoadedSheet:
+def load_sheet(path: str | Path, *, sheet: str | None = None, imports: Sequence[str] = (),
+               keep_xml: bool = False) -> LoadedSheet:
     """Read the sheet holding the product-process lines; raises InputError if unusable.
 
     ``sheet`` names the sheet to read; by default the first sheet whose first
     ``HEADER_SEARCH_ROWS`` rows contain a row with the required columns is used.
     ``imports``: modules the caller needs next, imported while a workbook is parsed (the
-    parser leaves the interpreter free meanwhile), or at the end.
+    parser leaves the interpreter free meanwhile), or at the end.  ``keep_xml``: an
+    ``.xlsx`` sheet's XML is read meanwhile too, cut into rows for the report
+    (``LoadedSheet.xml``).
     """
     file = Path(path)
     head = _check_file(file)
@@ -99,7 +102,7 @@ def load_sheet(path: str | Path, *, sheet: str | None = None,
         loaded = _load_text(file, sheet)
         _import(imports)
         return loaded
-    return _load_workbook(file, file_format, sheet, imports)
+    return _load_workbook(file, file_format, sheet, imports, keep_xml)
 
 
 def required_columns() -> tuple[str, ...]:
@@ -470,7 +473,7 @@ _EXTENSIONS = {"xlsx": (".xlsx", ".xlsm"), "xlsb": (".xlsb",), "xls": (".xls",),
 
 
 def _load_workbook(file: Path, file_format: str, sheet: str | None,
-                   imports: Sequence[str] = ()) -> LoadedSheet:
+                   imports: Sequence[str] = (), keep_xml: bool = False) -> LoadedSheet:
     name = _brief(file.name, 80)
     try:
         if file.suffix.lower() in _EXTENSIONS[file_format]:
@@ -484,7 +487,7 @@ def _load_workbook(file: Path, file_format: str, sheet: str | None,
         _reraise_interrupts(exc)
         raise InputError(f"{name} is damaged or not a readable {file_format} workbook; "
                          "save it again from Excel.") from None
-    with book, ThreadPoolExecutor(max_workers=2) as pool:
+    with book, ThreadPoolExecutor(max_workers=3) as pool:
         warm_up: Future[None] | None = None
         names = list(book.sheet_names)
         if sheet is not None:
@@ -499,6 +502,8 @@ def _load_workbook(file: Path, file_format: str, sheet: str | None,
                 _check_xlsx_span(file, name, sheet_name, names.index(sheet_name))
             errors = pool.submit(_error_cells, file, file_format, sheet_name,
                                  names.index(sheet_name))
+            xml = (pool.submit(_sheet_xml, file, sheet_name, names.index(sheet_name))
+                   if keep_xml and file_format == "xlsx" else None)
             if warm_up is None:
                 # pandas (a third of a second to import) is needed only for the frame, once
                 # the sheet is read: imported meanwhile, it costs no wall time either.
@@ -513,12 +518,26 @@ def _load_workbook(file: Path, file_format: str, sheet: str | None,
                     rows[row][column] = text
             numbers = _non_blank_rows(rows, header.position + 1)
             data = [rows[number - 1] for number in numbers]
-            return _assemble(file, file_format, sheet_name, header, header.position + 1, data,
-                             numbers, False, [], f'{name}, sheet "{_brief(sheet_name)}"')
+            loaded = _assemble(file, file_format, sheet_name, header, header.position + 1,
+                               data, numbers, False, [], f'{name}, sheet "{_brief(sheet_name)}"')
+            loaded.xml = xml.result() if xml is not None else None
+            return loaded
     if sheet is not None:
         subject = f'{name}: sheet "{_brief(candidates[0])}" has no row'
         raise InputError(_no_header_message(subject, "rows", best))
     raise InputError(_no_header_message(f"{name} has no sheet", "rows", best, names))
+
+
+def _sheet_xml(file: Path, sheet_name: str, sheet_index: int) -> SheetXml | None:
+    """The sheet's XML cut into rows for the report, or None when it cannot be read here
+    (the report then reads the part itself, and says why it cannot if it cannot)."""
+    try:
+        with zipfile.ZipFile(file) as package:
+            part = _xlsx_sheet_part(package, sheet_name, sheet_index)
+        return read_sheet_xml(file, part)
+    except (OSError, zipfile.BadZipFile, ElementTree.ParseError, KeyError, ValueError,
+            RuntimeError, EOFError, zlib.error, MemoryError):
+        return None
 
 
 def _import(modules: Sequence[str]) -> None:

@@ -63,6 +63,16 @@ def write_report(sheet: LoadedSheet, rows: Mapping[int, ReportRow],
         order: list[Engine] = ["patch", "openpyxl", "new"] if keep else ["new"]
     else:
         order = [engine]
+    try:
+        _write(sheet, rows, server_only, summary, target, order)
+    finally:
+        sheet.xml = None    # the rows the loader read ahead serve one report; another reads
+    return target
+
+
+def _write(sheet: LoadedSheet, rows: Mapping[int, ReportRow],
+           server_only: Sequence[ServerOnlyRow], summary: Mapping[str, Any], target: Path,
+           order: list[Engine]) -> None:
     with atomic_output(target, "report") as handle:
         for attempt, name in enumerate(order):
             try:
@@ -80,7 +90,6 @@ def write_report(sheet: LoadedSheet, rows: Mapping[int, ReportRow],
                 log.log(level, "Could not %s (%s); trying another way.", _WHAT[name], exc)
                 handle.seek(0)
                 handle.truncate()
-    return target
 
 
 def _openpyxl(sheet: LoadedSheet, rows: Mapping[int, ReportRow],

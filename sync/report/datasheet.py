@@ -3,7 +3,6 @@ its rows recoloured and given the four report cells, its head and tail edited in
 
 from __future__ import annotations
 
-import codecs
 import itertools
 import re
 from collections.abc import Iterator, Mapping
@@ -11,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sync.model import LoadedSheet, ReportRow
+from sync.sheetxml import NotUtf8, RowBlock, SheetXml, blocks_of, decoded_chunks, row_block
 
 from . import xmlscan
 from .cells import (
@@ -49,7 +49,6 @@ from .parts import (
 )
 from .styles import StyleBook
 
-_READ_BYTES = 1 << 20          # the data sheet is read and rewritten 1 MB at a time
 _WIDTH_SAMPLE = 20_000         # rows looked at to size the report columns
 
 _CELL = re.compile(r"\s*<c\b([^>]*?)(/>|>.*?</c>)", re.S)
@@ -82,6 +81,9 @@ class DataSheet:
         self.entry = entry
         self.sheet = sheet
         self.rows = rows
+        xml = sheet.xml
+        self.prepared: SheetXml | None = xml if xml is not None and xml.part == entry.part \
+            else None
         if entry.part in self.pkg.changed:
             raise Unsupported("the data sheet is also a report sheet")
         self.rels = self.pkg.relationships(entry.part)
@@ -93,54 +95,27 @@ class DataSheet:
         self._scan()
 
     def _stream(self) -> Iterator[str]:
-        """The worksheet part as text, a few megabytes at a time (never all in memory)."""
-        decoder = codecs.getincrementaldecoder("utf-8")()
+        """The worksheet part as text, a megabyte at a time (never all in memory)."""
         with self.pkg.source.open(self.entry.part) as raw:
-            head = raw.read(_READ_BYTES)
-            if head.startswith(codecs.BOM_UTF8):
-                head = head[len(codecs.BOM_UTF8):]
-            if head.startswith((b"\xff\xfe", b"\xfe\xff")) or (
-                    b"encoding=" in head[:100]
-                    and not re.search(rb'encoding=["\']utf-?8', head[:100], re.I)):
-                raise Unsupported("the data sheet is not UTF-8")
-            data = head
-            while data:
-                yield decoder.decode(data)
-                data = raw.read(_READ_BYTES)
-        yield decoder.decode(b"", final=True)
+            try:
+                yield from decoded_chunks(raw)
+            except NotUtf8 as exc:
+                raise Unsupported(str(exc)) from None
 
-    def _blocks(self) -> Iterator[tuple[str, str]]:
-        """("head", text) once, then ("rows", text) blocks of whole rows, then ("tail",
-        text) once: the worksheet split at ``<sheetData>`` and ``</sheetData>``."""
-        buffer = ""
-        stream = self._stream()
-        for text in stream:
-            buffer += text
-            data = re.search(r"<sheetData\b[^>]*?(/?)>", buffer)
-            if data:
-                yield "head", buffer[: data.start()]
-                buffer = buffer[data.end():]
-                if data.group(1):                         # <sheetData/>: no rows at all
-                    yield "tail", buffer + "".join(stream)
-                    return
-                break
-        else:
-            raise Unsupported("the data sheet has no sheetData")
-        for text in stream:
-            buffer += text
-            close = buffer.find("</sheetData>")
-            if close >= 0:
-                break
-            cut = buffer.rfind("</row>")
-            if cut >= 0:
-                cut += len("</row>")
-                yield "rows", buffer[:cut]
-                buffer = buffer[cut:]
-        close = buffer.find("</sheetData>")
-        if close < 0:
-            raise Unsupported("the data sheet is cut short")
-        yield "rows", buffer[:close]
-        yield "tail", buffer[close + len("</sheetData>"):] + "".join(stream)
+    def _blocks(self) -> Iterator[tuple[str, str | RowBlock]]:
+        """("head", text) once, then ("rows", block) blocks of whole rows, then ("tail",
+        text) once: the worksheet split at ``<sheetData>`` and ``</sheetData>``.  The blocks
+        the loader cut while the workbook was parsed (``RowBlock``), or text read now."""
+        if self.prepared is not None:
+            yield "head", self.prepared.head
+            for block in self.prepared.blocks:
+                yield "rows", block
+            yield "tail", self.prepared.tail
+            return
+        try:
+            yield from blocks_of(self._stream())
+        except ValueError as exc:      # no sheetData, or cut short
+            raise Unsupported(str(exc)) from None
 
     def _scan(self) -> None:
         """The part's head, and what its rows look like.
@@ -158,7 +133,8 @@ class DataSheet:
         self.tail: str | None = None
         look_beyond = True
         beyond = _value_cells_beyond(known)
-        for kind, text in self._blocks():
+        for kind, item in self._blocks():
+            text = item if isinstance(item, str) else item.text
             if kind == "head":
                 root = re.search(r"<worksheet\b[^>]*>", text)
                 if root is None:
@@ -227,8 +203,8 @@ class DataSheet:
         # A row that keeps its look (unchanged) needs none of its cells rewritten when no
         # earlier report's colour is there to clear: the report cells are only appended.
         self.appends = self.fast_layout and not self.report_in_sheet and not earlier_colours
-        self._block, self._block_fast = "", self.fast_layout  # the block being rewritten
-        self._odd_cell = _odd_cells(self.last_frame_col)
+        # The block being rewritten, and whether its rows may take _fast_row (None: unknown).
+        self._block, self._block_fast = RowBlock("", [], [], frozenset()), self.fast_layout
         self._endings: dict[tuple[str, bool], str] = {}   # "": no shortcut (shaded...)
 
     def mark(self, number: int) -> _Mark:
@@ -338,19 +314,24 @@ class DataSheet:
         yield self.prolog + self._head() + "<sheetData>"
         targets = sorted([self.header_row, *self.positions])
         next_target = 0
-        for kind, text in self._blocks():
+        for kind, item in self._blocks():
             if kind == "tail" and self.tail is None:
-                self._take_tail(text)
+                self._take_tail(item if isinstance(item, str) else item.text)
             if kind != "rows":
                 continue
-            if self.regular is None:
-                _check_rows(text)
-            self._block, self._block_fast = text, None
-            appended = self._appended_block(text, targets, next_target)
+            if isinstance(item, str):
+                block = row_block(item) if self.appends else RowBlock(item, [], [], frozenset())
+            else:
+                block = item
+            if block.source is not None and self.regular is None:
+                _check_rows(block.source)      # a cut block has no CDATA
+            self._block, self._block_fast = block, None
+            appended = self._appended_block(block, targets, next_target)
             if appended is not None:
                 rows_xml, next_target = appended
                 yield rows_xml
                 continue
+            text = block.text
             buffer: list[str] = []
             for row_xml in _rows(text):
                 start_end = row_xml.find(">")
@@ -371,24 +352,17 @@ class DataSheet:
         yield "".join(self._row(number, None) for number in targets[next_target:])
         yield "</sheetData>" + self._tail() + self.ending
 
-    def _appended_block(self, text: str, targets: list[int],
+    def _appended_block(self, block: RowBlock, targets: list[int],
                         next_target: int) -> tuple[str, int] | None:
-        """The block rewritten with its rows cut in C, for a sheet whose unchanged rows keep
-        their look (``appends``): such a row gets its report cells appended in one string
-        operation, any other row goes through ``_row``.  Returns the new text and the next
-        target; None for a block of another shape (a row without its number first, an empty
-        row element, a cell without a reference or right of the data), which the caller
-        takes row by row."""
-        if not self.appends:
+        """The block rewritten from its rows cut in C (``sheetxml.row_block``), for a sheet
+        whose unchanged rows keep their look (``appends``): such a row gets its report cells
+        appended in one string operation, any other row goes through ``_row``.  Returns the
+        new text and the next target; None for a block not cut (rows or cells of an unusual
+        shape) or with a cell right of the data, which the caller takes row by row."""
+        if not self.appends or block.source is not None or any(
+                _column(letters) > self.last_frame_col for letters in block.letters):
             return None
-        if ' spans="' in text:     # a hint of the cells a row holds: wrong once cells are added
-            if text.count(' spans="') != len(_ROW_SPANS.findall(text)):
-                return None
-            text = _SPANS.sub("", text)
-        numbers = _ROW_START.findall(text)         # "" for a row not starting with its r
-        parts = text.split("</row>")          # parts[i] holds row i; the last, what follows
-        if len(parts) != len(numbers) + 1 or "" in numbers or self._odd_cell.search(text):
-            return None
+        numbers, parts = block.numbers, block.parts
         out: list[str] = []
         append, ending_of, row = out.append, self._ending, self._row
         count = len(targets)
@@ -438,7 +412,7 @@ class DataSheet:
         the first row that needs it: rows only appended to never do)."""
         if self._block_fast is None:
             self._block_fast = self.fast_layout and (
-                self.regular if self.regular is not None else _regular(self._block))
+                self.regular if self.regular is not None else _regular(self._block.text))
         return self._block_fast
 
     def _row(self, number: int, row_xml: str | None) -> str:
@@ -834,8 +808,6 @@ class DataSheet:
 
 
 _ANY_CELL = re.compile(r"<c[\s/>]")
-_ROW_START = re.compile(r'<row(?: r="(\d+)"(?=[\s>]))?')
-_ROW_SPANS = re.compile(r'<row r="\d+" spans="')
 _CELL_SPLIT = re.compile(r'<c r="([A-Z]{1,3})\d+"(?: s="(\d+)")?')
 _LETTERS = re.compile(r'<c r="([A-Z]{1,3})\d+"')
 
@@ -876,13 +848,6 @@ def _value_cells_beyond(known: int) -> re.Pattern[str] | None:
     if letters is None:
         return None
     return re.compile(rf'<c\b[^>]*?\sr="({letters})(\d+)"[^>]*>\s*<(?:v|f|is)\b')
-
-
-def _odd_cells(column: int) -> re.Pattern[str]:
-    """A pattern for a cell that is not simply appended to: one in a column right of
-    ``column``, or one without a reference (placed after the one before)."""
-    letters = _columns_right_of(column) or "(?!)"
-    return re.compile(rf'<c(?: r="(?:{letters})\d|(?! r=")[\s/>])')
 
 
 def _rows(body: str) -> Iterator[str]:

@@ -26,6 +26,7 @@ from sync.loader import load_sheet
 from sync.model import LoadedSheet, ReportRow
 from sync.report import write_report
 from sync.report.datasheet import DataSheet
+from sync.sheetxml import read_sheet_xml
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 
@@ -68,13 +69,22 @@ def _cells(path: Path) -> dict[str, tuple[object, ...]]:
 
 
 def _both_ways(sheet: LoadedSheet, rows: dict[int, ReportRow], tmp_path: Path,
-               monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
-    """The report written with the shortcuts (unchanged rows appended to block by block)
-    and by the general path alone.  The appended rows keep the planner's cells byte for
-    byte, where the general path writes them anew (``s="0"`` dropped, a cell without its
-    reference given one): the same cells either way."""
-    fast = write_report(sheet, rows, SERVER_ONLY, SUMMARY, tmp_path / "fast.xlsx",
-                        engine="patch")
+               monkeypatch: pytest.MonkeyPatch, *, prepared: bool) -> tuple[Path, Path]:
+    """The report written with the shortcuts (unchanged rows appended to block by block,
+    from the rows the loader cut if ``prepared``) and by the general path alone, reading the
+    file.  The appended rows keep the planner's cells byte for byte, where the general path
+    writes them anew (``s="0"`` dropped, a cell without its reference given one): the same
+    cells either way."""
+    if not prepared:
+        sheet.xml = None
+    elif sheet.xml is None:
+        sheet.xml = read_sheet_xml(sheet.path, "xl/worksheets/sheet1.xml")
+    with monkeypatch.context() as patched:
+        if prepared:   # the rows cut ahead serve: the part is not read again
+            patched.setattr(DataSheet, "_stream", lambda self: pytest.fail("read again"))
+        fast = write_report(sheet, rows, SERVER_ONLY, SUMMARY, tmp_path / "fast.xlsx",
+                            engine="patch")
+    assert sheet.xml is None             # dropped once used (see write_report)
     with monkeypatch.context() as patched:
         patched.setattr(DataSheet, "_report_template", lambda self, mark: None)
         general = write_report(sheet, rows, SERVER_ONLY, SUMMARY, tmp_path / "general.xlsx",
@@ -82,12 +92,15 @@ def _both_ways(sheet: LoadedSheet, rows: dict[int, ReportRow], tmp_path: Path,
     return fast, general
 
 
+@pytest.mark.parametrize("prepared", [True, False], ids=["cut-by-the-loader", "read-by-report"])
 @pytest.mark.parametrize("name", ["routing_title_block.xlsx", "routing_lo.xlsx",
                                   "routing_xlsxwriter.xlsx", "routing_openpyxl.xlsx"])
 def test_unchanged_rows_of_real_workbooks_are_appended_to_as_the_general_path_writes(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str) -> None:
-    sheet = load_sheet(DATA_DIR / name)
-    fast, general = _both_ways(sheet, _unchanged(sheet), tmp_path, monkeypatch)
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, prepared: bool) -> None:
+    sheet = load_sheet(DATA_DIR / name, keep_xml=True)
+    assert sheet.xml is not None and sheet.xml.blocks          # the loader read it ahead
+    fast, general = _both_ways(sheet, _unchanged(sheet), tmp_path, monkeypatch,
+                               prepared=prepared)
     assert _cells(fast) == _cells(general)
     assert len(_cells(fast)) > 4 * len(sheet.row_numbers)
     assert b" spans=" not in _data_sheet_xml(fast)   # xlsxwriter's row hints, wrong now
@@ -102,8 +115,10 @@ def test_unchanged_rows_of_real_workbooks_are_appended_to_as_the_general_path_wr
     # A cell without its reference (placed after the one before it).
     lambda xml: xml.replace('<c r="C7"', '<c', 1),
 ], ids=["spans", "cell-right-of-the-data", "cell-without-reference"])
+@pytest.mark.parametrize("prepared", [True, False], ids=["cut-by-the-loader", "read-by-report"])
 def test_unusual_rows_are_written_as_the_general_path_writes(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, edit: Callable[[str], str]) -> None:
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, edit: Callable[[str], str],
+        prepared: bool) -> None:
     workbook = build_planner_workbook(tmp_path / "routing.xlsx")
     edited = tmp_path / "edited.xlsx"
     with zipfile.ZipFile(workbook) as old, zipfile.ZipFile(edited, "w") as new:
@@ -113,7 +128,8 @@ def test_unusual_rows_are_written_as_the_general_path_writes(
                 data = edit(data.decode()).encode()
             new.writestr(item, data)
     sheet = loaded_sheet(edited)
-    fast, general = _both_ways(sheet, _unchanged(sheet), tmp_path, monkeypatch)
+    fast, general = _both_ways(sheet, _unchanged(sheet), tmp_path, monkeypatch,
+                               prepared=prepared)
     assert _cells(fast) == _cells(general)
     assert_sound_package(fast)
     if "Z6" in _cells(fast):

@@ -1,0 +1,164 @@
+"""A worksheet part's XML, read as text and cut into blocks of whole rows.
+
+The report rewrites the planner's data sheet row by row (``sync.report.datasheet``).  The
+loader reads that part while calamine parses the workbook (the parser leaves the interpreter
+free meanwhile): it cuts the rows here and marks the blocks whose rows the report can simply
+append its cells to, so that this work, a few C-level passes over tens of megabytes, costs
+the report nothing later.
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+import zipfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+__all__ = ["NotUtf8", "RowBlock", "SheetXml", "blocks_of", "decoded_chunks", "read_sheet_xml",
+           "row_block"]
+
+_READ_BYTES = 1 << 20          # read, and cut into blocks, a megabyte at a time
+#: Most XML read ahead and kept for the report (about 130,000 rows as exported): a larger
+#: part is streamed by the report instead, so memory stays flat however large it is.
+READ_AHEAD_MAX_BYTES = 96 << 20
+
+_ROW_START = re.compile(r'<row(?: r="(\d+)"(?=[\s>]))?')
+_ROW_SPANS = re.compile(r'<row r="\d+" spans="')
+_SPANS = re.compile(r'\sspans="[^"]*"')
+_CELL_LETTERS = re.compile(r'<c r="([A-Z]{1,3})\d')
+_UNREFERENCED_CELL = re.compile(r'<c(?! r=")[\s/>]')
+
+
+class NotUtf8(ValueError):
+    """The part declares another encoding (or a UTF-16 byte order mark)."""
+
+
+def decoded_chunks(raw: IO[bytes]) -> Iterator[str]:
+    """The part as text, a megabyte at a time (never all in memory)."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    head = raw.read(_READ_BYTES)
+    if head.startswith(codecs.BOM_UTF8):
+        head = head[len(codecs.BOM_UTF8):]
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")) or (
+            b"encoding=" in head[:100]
+            and not re.search(rb'encoding=["\']utf-?8', head[:100], re.I)):
+        raise NotUtf8("the data sheet is not UTF-8")
+    data = head
+    while data:
+        yield decoder.decode(data)
+        data = raw.read(_READ_BYTES)
+    yield decoder.decode(b"", final=True)
+
+
+def blocks_of(chunks: Iterable[str]) -> Iterator[tuple[str, str]]:
+    """("head", text) once, then ("rows", text) blocks of whole rows, then ("tail", text)
+    once: the worksheet split at ``<sheetData>`` and ``</sheetData>``.  ValueError for a
+    part without them."""
+    buffer = ""
+    stream = iter(chunks)
+    for text in stream:
+        buffer += text
+        data = re.search(r"<sheetData\b[^>]*?(/?)>", buffer)
+        if data:
+            yield "head", buffer[: data.start()]
+            buffer = buffer[data.end():]
+            if data.group(1):                         # <sheetData/>: no rows at all
+                yield "tail", buffer + "".join(stream)
+                return
+            break
+    else:
+        raise ValueError("the data sheet has no sheetData")
+    for text in stream:
+        buffer += text
+        close = buffer.find("</sheetData>")
+        if close >= 0:
+            break
+        cut = buffer.rfind("</row>")
+        if cut >= 0:
+            cut += len("</row>")
+            yield "rows", buffer[:cut]
+            buffer = buffer[cut:]
+    close = buffer.find("</sheetData>")
+    if close < 0:
+        raise ValueError("the data sheet is cut short")
+    yield "rows", buffer[:close]
+    yield "tail", buffer[close + len("</sheetData>"):] + "".join(stream)
+
+
+@dataclass(slots=True)
+class RowBlock:
+    """A block of whole rows, cut in C.
+
+    ``parts[i]`` holds row ``i`` up to its ``</row>`` (the last part, what follows the last
+    row), ``numbers[i]`` its number, ``letters`` the columns of its cells.  Only a block of
+    the usual shape is cut (every row numbered first and closed by ``</row>``, every cell
+    with its reference, ``spans`` only on rows, which are dropped, no CDATA); another keeps
+    its ``source`` as read."""
+
+    source: str | None
+    parts: list[str]
+    numbers: list[str]
+    letters: frozenset[str]
+
+    @property
+    def text(self) -> str:
+        return self.source if self.source is not None else "</row>".join(self.parts)
+
+
+def row_block(text: str) -> RowBlock:
+    if "<![CDATA[" in text:
+        return RowBlock(text, [], [], frozenset())
+    cut = text
+    if ' spans="' in cut:          # a hint of the cells a row holds: wrong once cells are added
+        if cut.count(' spans="') != len(_ROW_SPANS.findall(cut)):
+            return RowBlock(text, [], [], frozenset())
+        cut = _SPANS.sub("", cut)
+    numbers = _ROW_START.findall(cut)         # "" for a row not starting with its r
+    parts = cut.split("</row>")
+    if len(parts) != len(numbers) + 1 or "" in numbers or _UNREFERENCED_CELL.search(cut):
+        return RowBlock(text, [], [], frozenset())
+    return RowBlock(None, parts, numbers, frozenset(_CELL_LETTERS.findall(cut)))
+
+
+@dataclass
+class SheetXml:
+    """A worksheet part read whole: the text before ``<sheetData>``, its row blocks, and the
+    text after ``</sheetData>``."""
+
+    part: str
+    head: str
+    blocks: list[RowBlock]
+    tail: str
+
+
+def read_sheet_xml(file: Path, part: str) -> SheetXml:
+    """Read and cut a worksheet part of at most ``READ_AHEAD_MAX_BYTES``; ValueError
+    (NotUtf8 among them) for one this module does not read or that is larger, OSError and
+    zipfile's errors for a damaged file."""
+    with zipfile.ZipFile(file) as package, package.open(part) as raw:
+        if package.getinfo(part).file_size > READ_AHEAD_MAX_BYTES:
+            raise ValueError("too large to keep in memory")
+        head, tail = "", ""
+        blocks: list[RowBlock] = []
+        for kind, text in blocks_of(_at_most(decoded_chunks(raw), READ_AHEAD_MAX_BYTES)):
+            if kind == "rows":
+                blocks.append(row_block(text))
+            elif kind == "head":
+                head = text
+            else:
+                tail = text
+    return SheetXml(part, head, blocks, tail)
+
+
+def _at_most(chunks: Iterable[str], limit: int) -> Iterator[str]:
+    """The chunks, or ValueError once they exceed ``limit`` characters (a zip member may
+    declare a smaller size than it inflates to)."""
+    seen = 0
+    for chunk in chunks:
+        seen += len(chunk)
+        if seen > limit:
+            raise ValueError("too large to keep in memory")
+        yield chunk
