@@ -437,15 +437,11 @@ def _non_blank_rows(rows: list[list[Any]], start: int) -> list[int]:
 
     Most rows have a plain value early on; ``filter`` finds the first truthy cell in C, and
     only rows without one (all "", or zeros) or starting with whitespace get the slow look."""
-    numbers = []
-    for index in range(start, len(rows)):
-        row = rows[index]
-        first = next(filter(None, row), None)
-        if first is None or (first.__class__ is str and first.isspace()):
-            if _is_blank_row(row):
-                continue
-        numbers.append(index + 1)
-    return numbers
+    tail = rows[start:]
+    firsts = map(next, map(filter, itertools.repeat(None), tail), itertools.repeat(None))
+    return [start + offset + 1 for offset, first in enumerate(firsts)
+            if not (first is None or (first.__class__ is str and first.isspace()))
+            or not _is_blank_row(tail[offset])]
 
 
 def _kept_columns(texts: list[str], data: list[list[Any]]) -> list[int]:
