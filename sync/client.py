@@ -494,7 +494,7 @@ class FlowtracClient:
             raise ConnectionProblem(f"The server at {self.host} answered {what} with "
                                     f"{describe_unusable(raw)} instead of data; check "
                                     f"--base-url.") from None
-        if not isinstance(data, list) or not all(isinstance(item, dict) for item in data):
+        if not isinstance(data, list) or not set(map(type, data)) <= {dict}:
             shape = "a JSON object" if isinstance(data, dict) else f"JSON {type(data).__name__}"
             if isinstance(data, list):
                 shape = "a list holding something other than records"

@@ -526,14 +526,13 @@ def records_from_wire(raws: list[dict[str, Any]]) -> list[dict[str, Any]]:
     goes through here."""
     if len(raws) < 2:
         return [record_from_wire(raw) for raw in raws]
+    shapes = list(map(tuple, raws))           # each record's keys, in order
     groups: dict[tuple[str, ...], list[int]] = {}
-    for position, raw in enumerate(raws):
-        keys = tuple(raw)
-        members = groups.get(keys)
-        if members is None:
-            groups[keys] = [position]
-        else:
-            members.append(position)
+    if len(set(shapes)) == 1:                 # the usual listing: one shape
+        groups[shapes[0]] = list(range(len(raws)))
+    else:
+        for position, keys in enumerate(shapes):
+            groups.setdefault(keys, []).append(position)
     out = list(raws)
     for keys, positions in groups.items():
         names = [_WIRE_CONVERTERS[k][0] if k in _WIRE_CONVERTERS else k for k in keys]
