@@ -89,9 +89,10 @@ def validate(sheet: LoadedSheet, *, key: Sequence[str] | None = None) -> Validat
     if not bad_columns and id_at is not None and None not in columns[id_at]:
         # Every cell parsed and every row names its line by id (an export edited, a large
         # sheet run again): nothing to check row by row, nor a blank row to skip.
-        rows = [SheetRow(index, number, dict(zip(names, cells, strict=True)), [])
-                for index, number, cells in zip(itertools.count(), row_numbers,
-                                                zip(*columns, strict=True))]
+        # Rows built by map() in C: a row has a cell per name.
+        values = map(dict, map(zip, itertools.repeat(names), zip(*columns, strict=True)))
+        rows = list(map(SheetRow, itertools.count(), row_numbers, values,
+                        map(list, itertools.repeat(()))))
         _mark_duplicates(rows, sheet, names, columns, key_names)
         return ValidatedSheet(sheet=sheet, rows=rows, present=frozenset(sheet.fields),
                               key=key_names)
