@@ -16,7 +16,6 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from itertools import chain
-from operator import attrgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -185,9 +184,7 @@ class PlanResult(ValidationResult):
 
     def counts(self) -> dict[str, int]:
         assert self.plan is not None
-        actions = Counter(map(attrgetter("action"), chain(self.plan.items,
-                                                          self.plan.server_only)))
-        return {PLAN_STATUS[action]: count for action, count in actions.items()}
+        return {PLAN_STATUS[action]: count for action, count in self.plan.counts().items()}
 
     @property
     def changes(self) -> dict[str, int]:

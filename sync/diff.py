@@ -6,10 +6,12 @@ in sheet order; server records the sheet lacks get an item each in ``Plan.server
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from operator import itemgetter
+from itertools import chain
+from operator import attrgetter, itemgetter
 from typing import Any
 
 from . import schema
@@ -65,11 +67,9 @@ class Plan:
     def over_delete_limit(self) -> bool:
         return len(self.deletes) > self.delete_limit
 
-    def counts(self) -> dict[str, int]:
-        out: dict[str, int] = {}
-        for item in (*self.items, *self.server_only):
-            out[item.action.value] = out.get(item.action.value, 0) + 1
-        return out
+    def counts(self) -> dict[Action, int]:
+        """How many items of each action (in the order first met)."""
+        return dict(Counter(map(attrgetter("action"), chain(self.items, self.server_only))))
 
 
 def default_delete_limit(in_scope: int) -> int:
