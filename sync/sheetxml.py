@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-__all__ = ["NotUtf8", "RowBlock", "SheetXml", "blocks_of", "decoded_chunks", "read_sheet_xml",
-           "row_block"]
+__all__ = ["SPANS", "NotUtf8", "RowBlock", "SheetXml", "blocks_of", "decoded_chunks",
+           "read_sheet_xml", "row_block"]
 
 _READ_BYTES = 1 << 20          # read, and cut into blocks, a megabyte at a time
 #: Most XML read ahead and kept for the report (about 130,000 rows as exported): a larger
@@ -27,7 +27,8 @@ READ_AHEAD_MAX_BYTES = 96 << 20
 
 _ROW_START = re.compile(r'<row(?: r="(\d+)"(?=[\s>]))?')
 _ROW_SPANS = re.compile(r'<row r="\d+" spans="')
-_SPANS = re.compile(r'\sspans="[^"]*"')
+#: A row's ``spans`` attribute: a hint of the cells it holds, wrong once cells are added.
+SPANS = re.compile(r'\sspans="[^"]*"')
 _CELL_LETTERS = re.compile(r'<c r="([A-Z]{1,3})\d')
 _UNREFERENCED_CELL = re.compile(r'<c(?! r=")[\s/>]')
 
@@ -115,7 +116,7 @@ def row_block(text: str) -> RowBlock:
     if ' spans="' in cut:          # a hint of the cells a row holds: wrong once cells are added
         if cut.count(' spans="') != len(_ROW_SPANS.findall(cut)):
             return RowBlock(text, [], [], frozenset())
-        cut = _SPANS.sub("", cut)
+        cut = SPANS.sub("", cut)
     numbers = _ROW_START.findall(cut)         # "" for a row not starting with its r
     parts = cut.split("</row>")
     if len(parts) != len(numbers) + 1 or "" in numbers or _UNREFERENCED_CELL.search(cut):

@@ -10,7 +10,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from sync.model import LoadedSheet, ReportRow
-from sync.sheetxml import NotUtf8, RowBlock, SheetXml, blocks_of, decoded_chunks, row_block
+from sync.sheetxml import (
+    SPANS,
+    NotUtf8,
+    RowBlock,
+    SheetXml,
+    blocks_of,
+    decoded_chunks,
+    row_block,
+)
 
 from . import xmlscan
 from .cells import (
@@ -55,7 +63,6 @@ _CELL = re.compile(r"\s*<c\b([^>]*?)(/>|>.*?</c>)", re.S)
 _CELL_REF = re.compile(r'\sr="([A-Z]{1,3})(\d+)"')
 _STYLE = re.compile(r'\ss="(\d+)"')
 _ROW_NUMBER = re.compile(r'\sr="(\d+)"')
-_SPANS = re.compile(r'\sspans="[^"]*"')
 _STYLED_CELL = re.compile(r'<c r="[A-Z]{1,3}\d+" s="')
 _REF = xmlscan.CELL_RANGE
 _REL_THREADED = "threadedComment"
@@ -426,7 +433,7 @@ class DataSheet:
             else:
                 start, content = row_xml[: head_end + 1], row_xml[head_end + 1: -len("</row>")]
             if " spans=" in start:
-                start = _SPANS.sub("", start)
+                start = SPANS.sub("", start)
         if number == self.header_row:
             cells = self._cells(number, content)
             self._header_cells(number, cells)
