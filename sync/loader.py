@@ -45,6 +45,7 @@ from sync import schema
 from sync.errors import InputError
 from sync.model import LoadedSheet
 from sync.sheetxml import SheetXml, read_sheet_xml
+from sync.zipdeflate import open_member
 
 #: How far down a sheet the header row is looked for (title blocks sit above it).
 HEADER_SEARCH_ROWS = 50
@@ -667,7 +668,7 @@ def _check_xlsx_span(file: Path, name: str, sheet_name: str, sheet_index: int) -
 def _xlsx_span(package: zipfile.ZipFile, part: str, references: re.Pattern[bytes]) -> _Span:
     """One streaming pass over a sheet's XML, cut at tag starts so that no tag is split."""
     span = _Span()
-    with package.open(part) as stream:
+    with open_member(package, part) as stream:
         chunk = stream.read(1 << 20)
         prefix = _ROOT_PREFIX.search(chunk[:4096])
         tags = _tag_patterns(prefix.group(1) + b":" if prefix else b"")
@@ -770,7 +771,7 @@ def _xlsx_error_cells(file: Path, sheet_name: str,
         part = _xlsx_sheet_part(package, sheet_name, sheet_index)
         # Most sheets have no error cell: stream through the XML looking for the marker
         # before reading it whole.
-        with package.open(part) as stream:
+        with open_member(package, part) as stream:
             tail = b""
             found = False
             while chunk := stream.read(1 << 20):
@@ -781,7 +782,8 @@ def _xlsx_error_cells(file: Path, sheet_name: str,
                 tail = chunk[-8:]
         if not found:
             return {}
-        xml = package.read(part)
+        with open_member(package, part) as stream:
+            xml = stream.read()
     cells: dict[tuple[int, int], str] = {}
     for match in _XLSX_ERROR_CELL.finditer(xml):
         ref = _XLSX_REF.search(match.group(1))

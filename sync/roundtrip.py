@@ -59,6 +59,7 @@ from .report.parts import (
     workbook_rels_xml,
     workbook_xml,
 )
+from .zipdeflate import deflate_fast
 
 __all__ = [
     "Column", "Exported", "FILTER_OPERATORS", "TEMPLATE_PATH", "export", "export_columns",
@@ -607,6 +608,7 @@ def _write_package(handle: IO[bytes], sheets: Sequence[_Sheet]) -> None:
     with zipfile.ZipFile(handle, "w") as package:
         for number, sheet in enumerate(sheets, 1):
             with package.open(_zip_info(f"xl/worksheets/sheet{number}.xml"), "w") as stream:
+                deflate_fast(stream)
                 for chunk in sheet.chunks:
                     stream.write(chunk.encode("utf-8"))
             if sheet.notes:

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from sync.zipdeflate import open_member
+
 __all__ = ["SPANS", "NotUtf8", "RowBlock", "SheetXml", "blocks_of", "decoded_chunks",
            "read_sheet_xml", "row_block"]
 
@@ -139,7 +141,7 @@ def read_sheet_xml(file: Path, part: str) -> SheetXml:
     """Read and cut a worksheet part of at most ``READ_AHEAD_MAX_BYTES``; ValueError
     (NotUtf8 among them) for one this module does not read or that is larger, OSError and
     zipfile's errors for a damaged file."""
-    with zipfile.ZipFile(file) as package, package.open(part) as raw:
+    with zipfile.ZipFile(file) as package, open_member(package, part) as raw:
         if package.getinfo(part).file_size > READ_AHEAD_MAX_BYTES:
             raise ValueError("too large to keep in memory")
         head, tail = "", ""

@@ -19,6 +19,7 @@ from sync.sheetxml import (
     decoded_chunks,
     row_block,
 )
+from sync.zipdeflate import open_member
 
 from . import xmlscan
 from .cells import (
@@ -103,7 +104,7 @@ class DataSheet:
 
     def _stream(self) -> Iterator[str]:
         """The worksheet part as text, a megabyte at a time (never all in memory)."""
-        with self.pkg.source.open(self.entry.part) as raw:
+        with open_member(self.pkg.source, self.entry.part) as raw:
             try:
                 yield from decoded_chunks(raw)
             except NotUtf8 as exc:

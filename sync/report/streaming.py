@@ -1,9 +1,10 @@
 """Writing a large worksheet part while it is being produced.
 
 The data sheet of a 100,000-row report is tens of megabytes of XML, made row by row in
-Python.  Compressing it (zlib) and checksumming it take a good part of the report's time, and
-zlib releases the GIL while it works, so a second thread compresses each chunk while the next
-one is made.  A small queue keeps memory bounded; the first failure on either side ends both.
+Python.  Compressing it (ISA-L's deflate, see ``sync.zipdeflate``) and checksumming it take a
+good part of the report's time, and both release the GIL while they work, so a second thread
+compresses each chunk while the next one is made.  A small queue keeps memory bounded; the
+first failure on either side ends both.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from collections.abc import Iterable
 from queue import Queue
 from typing import IO
 
+from sync.zipdeflate import deflate_fast
+
 #: Chunks made ahead of the compressing thread (each about a megabyte).
 _AHEAD = 4
 
@@ -20,6 +23,7 @@ _AHEAD = 4
 def write_text_chunks(stream: IO[bytes], chunks: Iterable[str]) -> None:
     """Write ``chunks`` as UTF-8 into ``stream`` (a zip member being written), compressing in
     a background thread; raises what the producer or the writer raised."""
+    deflate_fast(stream)
     queue: Queue[bytes | None] = Queue(maxsize=_AHEAD)
     failures: list[BaseException] = []
 
