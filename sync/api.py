@@ -15,7 +15,8 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from itertools import chain
+from itertools import chain, repeat
+from operator import itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -301,7 +302,7 @@ def _log_stage(stage: str, seconds: float, detail: str = "") -> None:
 
 
 def _sheet_products(validated: ValidatedSheet) -> set[str]:
-    return {r.values.get(schema.PRODUCT_ID.name) for r in validated.rows} - {None}
+    return set(validated.column(schema.PRODUCT_ID.name)) - {None}
 
 
 def _listed_products(sheet: LoadedSheet) -> set[str]:
@@ -334,7 +335,7 @@ async def _fetch_current(validated: ValidatedSheet, client: FlowtracClient, scop
     are checked against the catalog; the products found only by validation or by name are
     fetched after.  Returns the reference warnings and the records."""
     records = await lines
-    existing = {field.name: {r.get(field.name) for r in records}
+    existing = {field.name: set(map(dict.get, records, repeat(field.name)))
                 for field in (schema.PRODUCT_ID, schema.PROCESS_ID)}
     from .references import check_references
 
@@ -343,8 +344,8 @@ async def _fetch_current(validated: ValidatedSheet, client: FlowtracClient, scop
         more = _sheet_products(validated) - fetched
         if more:
             records.extend(await client.list_lines_for_products(sorted(more)))
-    have = {r[schema.ID.name] for r in records}
-    missing = sorted({r.values.get(schema.ID.name) for r in validated.rows} - have - {None})
+    have = set(map(itemgetter(schema.ID.name), records))
+    missing = sorted(set(validated.column(schema.ID.name)) - have - {None})
     if missing:
         records.extend(await client.list_lines_by_ids(missing))
     return warnings, records

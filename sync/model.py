@@ -6,8 +6,11 @@ stage produced.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
+from itertools import repeat
+from operator import attrgetter, not_
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -137,6 +140,18 @@ class ValidatedSheet:
     @property
     def errors(self) -> list[CellError]:
         return [e for r in self.rows for e in r.errors]
+
+    def column(self, name: str) -> Iterator[Any]:
+        """Each row's value of the field ``name`` (None where it has none), in row order;
+        looked up in C, for the passes over every row of a large sheet."""
+        return map(dict.get, map(_VALUES, self.rows), repeat(name))
+
+    def valid_rows(self) -> list[bool]:
+        """Whether each row is valid (has no error), in row order."""
+        return list(map(not_, map(_ERRORS, self.rows)))
+
+
+_VALUES, _ERRORS = attrgetter("values"), attrgetter("errors")
 
 
 @dataclass(slots=True, eq=False)  # identity-hashed: outcomes are keyed by plan item

@@ -39,6 +39,7 @@ import re
 from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from itertools import compress
 from typing import Any, TypeVar
 from urllib.parse import quote
 
@@ -248,11 +249,10 @@ async def check_references(validated: ValidatedSheet, client: FlowtracClient,
     ``existing``: per id field, ids known to exist without asking the catalog (the products
     and processes of the lines already fetched: a line names only what the server has)."""
     sheet = validated.sheet
-    rows = validated.rows
-    checkable = [row.valid for row in rows]   # errors go to rows valid before this stage
+    checkable = validated.valid_rows()   # errors go to rows valid before this stage
     existing = existing or {}
     outcomes = await all_or_nothing([
-        _ask(rows, checkable, client, ref, ref.name in sheet.fields,
+        _ask(validated, checkable, client, ref, ref.name in sheet.fields,
              existing.get(ref.target.name, set()))
         for ref in schema.REFERENCES])
     warnings: list[str] = []
@@ -269,7 +269,7 @@ async def check_references(validated: ValidatedSheet, client: FlowtracClient,
     return warnings
 
 
-async def _ask(rows: list[SheetRow], checkable: list[bool], client: FlowtracClient,
+async def _ask(validated: ValidatedSheet, checkable: list[bool], client: FlowtracClient,
                ref: schema.Reference, has_names: bool, existing: set[str]) -> _Outcome:
     """Look up the names and check the ids of one reference, both at once.
 
@@ -277,10 +277,9 @@ async def _ask(rows: list[SheetRow], checkable: list[bool], client: FlowtracClie
     only the ids of valid rows are checked, and of those only the ones not ``existing``.
     ``has_names``: the sheet has the name column."""
     target, name = ref.target.name, ref.name
-    ids = {i for row, ok in zip(rows, checkable, strict=True)
-           if ok and (i := row.values.get(target)) is not None}
-    names = list(dict.fromkeys(v for row in rows if (v := row.values.get(name)) is not None)
-                 ) if has_names else []
+    ids = set(compress(validated.column(target), checkable)) - {None}
+    names = ([v for v in dict.fromkeys(validated.column(name)) if v is not None]
+             if has_names else [])
     read, exist = _readers(client, ref)
     lookup = CatalogLookup(ref, read, client.listing_batch)
     outcome = _Outcome(ref, asked_ids=ids, has_names=has_names)
