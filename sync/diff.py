@@ -10,8 +10,8 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from itertools import chain
-from operator import attrgetter, itemgetter
+from itertools import chain, compress, repeat
+from operator import attrgetter, itemgetter, not_
 from typing import Any
 
 from . import schema
@@ -135,7 +135,8 @@ def diff(validated: ValidatedSheet, records: Sequence[dict[str, Any]],
                        options)
 
     items: list[PlanItem] = []
-    claims: dict[str, list[int]] = {}   # record id -> item positions
+    claims: dict[str, int] = {}         # record id -> the first item matching it
+    doubly: dict[str, list[int]] = {}   # record id -> items, for one matched twice
     product_name = schema.PRODUCT_ID.name
     values_of = managed.values_of
     unchanged = Action.UNCHANGED
@@ -158,39 +159,41 @@ def diff(validated: ValidatedSheet, records: Sequence[dict[str, Any]],
             item = _decide_row(row, by_id, by_key, key_of, key, managed, options)
             record = item.record
         if record is not None:
-            claimed = claims.get(record[id_name])
-            if claimed is None:
-                claims[record[id_name]] = [len(items)]
-            else:
-                claimed.append(len(items))
+            position = len(items)
+            first = claims.setdefault(record[id_name], position)
+            if first != position:
+                doubly.setdefault(record[id_name], [first]).append(position)
         items.append(item)
 
     # A server record matched by two rows: neither row may touch it.
-    for record_id, positions in claims.items():
-        if len(positions) > 1:
-            rows = [items[p].row for p in positions]
-            for p in positions:
-                items[p].action = Action.CONFLICT
-                items[p].changes = {}
-                items[p].message = (f"rows {_row_refs(r for r in rows if r)} all match line "
-                                    f"{record_id}; keep one of them")
+    for record_id, positions in doubly.items():
+        rows = [items[p].row for p in positions]
+        for p in positions:
+            items[p].action = Action.CONFLICT
+            items[p].changes = {}
+            items[p].message = (f"rows {_row_refs(r for r in rows if r)} all match line "
+                                f"{record_id}; keep one of them")
 
-    sheet_products = {i.product_id for i in items if i.product_id}
-    if options.scope is Scope.ALL:
+    # (The passes over every item and record below run in C: map, set, compress.)
+    sheet_products = set(map(_PRODUCT_OF, items)) - {None, ""}
+    record_products = list(map(dict.get, records, repeat(product_name)))
+    if options.scope is Scope.ALL or sheet_products.issuperset(record_products):
         in_scope = list(records)
     else:
-        in_scope = [r for r in records if r.get(schema.PRODUCT_ID.name) in sheet_products]
+        in_scope = list(compress(records, map(sheet_products.__contains__, record_products)))
     server_only = _server_only(items, in_scope, claims, options)
+    actions = set(map(_ACTION_OF, items))
     # Only a row that creates or updates a line can be refused for a line taken twice: a
     # plan without one (a sheet the server already matches) needs no check.
-    if options.mode is not Mode.INSERT and any(i.action in _MOVING for i in items):
+    if options.mode is not Mode.INSERT and not actions.isdisjoint(_MOVING):
         deleted = {i.record_id for i in server_only if i.action is Action.DELETE}
         staying = [r for r in records
                    if r[schema.ID.name] not in claims and r[schema.ID.name] not in deleted]
         _check_line_collisions(items, staying)
     limit = options.max_delete if options.max_delete is not None else default_delete_limit(
         len(in_scope))
-    changes_process = any(schema.PROCESS_ID.name in i.changes for i in items if i.changes)
+    changes_process = any(schema.PROCESS_ID.name in changes
+                          for changes in filter(None, map(_CHANGES_OF, items)))
     plan = Plan(items, server_only, options, len(in_scope), limit,
                 process_names=_process_names(validated, records) if changes_process else {})
     if plan.over_delete_limit:
@@ -202,6 +205,8 @@ def diff(validated: ValidatedSheet, records: Sequence[dict[str, Any]],
 
 
 _MOVING = frozenset({Action.CREATE, Action.UPDATE})
+_PRODUCT_OF, _ACTION_OF = attrgetter("product_id"), attrgetter("action")
+_CHANGES_OF = attrgetter("changes")
 
 
 class _ByKey:
@@ -363,8 +368,9 @@ def _check_line_collisions(items: list[PlanItem], staying: Sequence[dict[str, An
 
 
 def _server_only(items: list[PlanItem], in_scope: list[dict[str, Any]],
-                 claims: dict[str, list[int]], options: PlanOptions) -> list[PlanItem]:
-    unmatched = [r for r in in_scope if r[schema.ID.name] not in claims]
+                 claims: dict[str, int], options: PlanOptions) -> list[PlanItem]:
+    claimed = map(claims.__contains__, map(itemgetter(schema.ID.name), in_scope))
+    unmatched = list(compress(in_scope, map(not_, claimed)))
     if options.mode is not Mode.MIRROR:
         return [PlanItem(Action.KEEP, None, r, r.get(schema.PRODUCT_ID.name),
                          message=f"not in the sheet; --mode {options.mode.value} does not delete")

@@ -9,6 +9,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from sync import schema
 from sync.model import LoadedSheet, ReportRow
 from sync.sheetxml import (
     SPANS,
@@ -214,6 +215,10 @@ class DataSheet:
         # The block being rewritten, and whether its rows may take _fast_row (None: unknown).
         self._block, self._block_fast = RowBlock("", [], [], frozenset()), self.fast_layout
         self._endings: dict[tuple[str, bool], str] = {}   # "": no shortcut (shaded...)
+        # Ids the plan took from the server are canonical uuids, plain text all of them: one
+        # check in C for the whole sheet rather than one per row.
+        self._plain_ids = schema.ID.all_canonical(
+            [row.sync_id for row in self.rows.values() if row.sync_id])
 
     def mark(self, number: int) -> _Mark:
         """What the report writes into the data row with this sheet row number."""
@@ -405,15 +410,17 @@ class DataSheet:
             return None
         else:
             status, ident = row.status or "", row.sync_id or None
-            if ident is not None and not _plain_text(ident):
+            if ident is not None and not self._plain_ids and not _plain_text(ident):
                 return None
         key = (status, ident is None)
         template = self._endings.get(key)
         if template is None:
             mark = _Mark((status, ident, "", ""), shade_of(status), None)
             cells = None if mark.shade and mark.shade.light else self._report_template(mark)
-            template = self._endings[key] = "" if cells is None else cells + "</row>"
-        return template.format(r=number, i=ident) if template else None
+            template = self._endings[key] = "" if cells is None else _percent_style(
+                cells + "</row>")
+        # (%-formatting with a dict: a third of the time of str.format, once per row)
+        return template % {"r": number, "i": ident} if template else None
 
     def _fast_path(self) -> bool:
         """Whether the rows of the block being rewritten may take ``_fast_row`` (decided on
@@ -886,6 +893,15 @@ def _column(letters: str) -> int:
     if index is None:
         index = _COLUMNS[letters] = column_index(letters)
     return index
+
+
+_FORMAT_TOKENS = re.compile(r"\{\{|\}\}|\{r\}|\{i\}|%")
+_PERCENT_STYLE = {"{{": "{", "}}": "}", "{r}": "%(r)s", "{i}": "%(i)s", "%": "%%"}
+
+
+def _percent_style(template: str) -> str:
+    """A ``str.format`` template of the fields ``r`` and ``i`` as the same %-template."""
+    return _FORMAT_TOKENS.sub(lambda m: _PERCENT_STYLE[m.group(0)], template)
 
 
 def _plain_text(value: Any) -> bool:
