@@ -8,7 +8,6 @@ reconciliation report.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import logging
 import time
@@ -16,7 +15,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from itertools import chain, repeat
-from operator import itemgetter
+from operator import attrgetter, itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,8 +23,6 @@ from . import schema
 from .connection import Connection
 from .diff import Blank, Mode, Plan, PlanOptions, Scope, changes_text, diff
 from .errors import SafetyLimitError
-from .executor import Execution, Executor, Progress
-from .journal import Journal
 from .loader import load_sheet
 from .model import (
     PLAN_STATUS,
@@ -38,17 +35,22 @@ from .model import (
     Status,
     ValidatedSheet,
 )
-from .report import default_report_path, write_report
 from .validate import match_key, validate
 
-if TYPE_CHECKING:  # imported when a run needs the server (``load_sheet`` warms it up)
+if TYPE_CHECKING:
+    # Imported when a run needs them, the server's while ``load_sheet`` parses the sheet
+    # (see _SERVER_MODULES): start-up imports only what reading a sheet needs.
+    import asyncio
+
     from .client import FlowtracClient
+    from .executor import Execution, Progress
 
 log = logging.getLogger("sync.api")
 
-#: What a run that talks to the server imports once its sheet is read: the HTTP stack
-#: (about a quarter of a second), imported while calamine parses the sheet instead.
-_SERVER_MODULES = ("sync.client", "sync.references")
+#: What a run that talks to the server needs once its sheet is read: asyncio and the HTTP
+#: stack (about a quarter of a second), the report writer, imported while calamine parses
+#: the sheet instead.
+_SERVER_MODULES = ("asyncio", "sync.client", "sync.references", "sync.report")
 
 __all__ = [
     "SyncOptions", "ValidationResult", "PlanResult", "ApplyResult", "Mode", "Scope", "Blank",
@@ -138,6 +140,8 @@ class ValidationResult:
         return 1 if self.counts()["invalid"] else 0
 
     def write_report(self, path: str | Path | None = None) -> Path:
+        from .report import default_report_path, write_report
+
         target = Path(path) if path else default_report_path(self.path)
         started = time.perf_counter()
         rows = dict(self.row_status())
@@ -167,16 +171,15 @@ class PlanResult(ValidationResult):
         return PLAN_STATUS[item.action], item.record_id, item.message
 
     def row_status(self) -> list[tuple[int, ReportRow]]:
+        # ``_status`` written out: one expression per row, a plan may have 100,000 of them.
         assert self.plan is not None
-        names = self.plan.process_names
-        out = []
-        for item in self.plan.items:
-            row = item.row
-            assert row is not None
-            status, sync_id, message = self._status(item)
-            changes = changes_text(item.changes, names) if item.changes else ""
-            out.append((row.index, ReportRow(status, sync_id, changes, message, row.errors)))
-        return out
+        names, id_name = self.plan.process_names, schema.ID.name
+        return [(item.row.index,  # type: ignore[union-attr]  # a sheet row's item has a row
+                 ReportRow(PLAN_STATUS[item.action],
+                           None if item.record is None else item.record.get(id_name),
+                           changes_text(item.changes, names) if item.changes else "",
+                           item.message, item.row.errors))  # type: ignore[union-attr]
+                for item in self.plan.items]
 
     def server_only_rows(self) -> list[ServerOnlyRow]:
         assert self.plan is not None
@@ -210,8 +213,8 @@ class PlanResult(ValidationResult):
         assert self.plan is not None
         if self.plan.over_delete_limit:
             return 3
-        bad = {Action.INVALID, Action.CONFLICT}
-        return 1 if any(i.action in bad for i in self.plan.items) else 0
+        actions = set(map(attrgetter("action"), self.plan.items))
+        return 0 if actions.isdisjoint((Action.INVALID, Action.CONFLICT)) else 1
 
     def to_json(self) -> dict[str, Any]:
         out = super().to_json()
@@ -240,6 +243,18 @@ class ApplyResult(PlanResult):
         if outcome is not None:
             return outcome.status.value, outcome.record_id, outcome.message
         return _DONE_STATUS[item.action].value, item.record_id, item.message
+
+    def row_status(self) -> list[tuple[int, ReportRow]]:
+        assert self.plan is not None
+        names = self.plan.process_names
+        out = []
+        for item in self.plan.items:
+            row = item.row
+            assert row is not None
+            status, sync_id, message = self._status(item)
+            changes = changes_text(item.changes, names) if item.changes else ""
+            out.append((row.index, ReportRow(status, sync_id, changes, message, row.errors)))
+        return out
 
     def counts(self) -> dict[str, int]:
         assert self.plan is not None
@@ -361,7 +376,14 @@ async def plan_async(path: str | Path, connection: Connection,
     written another way, names) are fetched after."""
     options = options or SyncOptions()
     started = _now()
-    sheet = _load(path, options, _SERVER_MODULES)
+    return await _plan_loaded(_load(path, options, _SERVER_MODULES), connection, options,
+                              started)
+
+
+async def _plan_loaded(sheet: LoadedSheet, connection: Connection, options: SyncOptions,
+                       started: str) -> PlanResult:
+    import asyncio
+
     match_key(sheet, options.key)
     products = _listed_products(sheet) if options.scope is Scope.SHEET else set()
     async with options.client(connection) as client:
@@ -391,7 +413,13 @@ async def plan_async(path: str | Path, connection: Connection,
 
 def plan(path: str | Path, connection: Connection,
          options: SyncOptions | None = None) -> PlanResult:
-    return asyncio.run(plan_async(path, connection, options))
+    # The sheet is read before the event loop starts: asyncio is imported meanwhile.
+    options = options or SyncOptions()
+    started = _now()
+    sheet = _load(path, options, _SERVER_MODULES)
+    import asyncio
+
+    return asyncio.run(_plan_loaded(sheet, connection, options, started))
 
 
 async def execute_async(planned: PlanResult, connection: Connection, *,
@@ -401,6 +429,9 @@ async def execute_async(planned: PlanResult, connection: Connection, *,
     """Send the writes of a plan already shown and confirmed.
 
     Refuses (SafetyLimitError, nothing sent) when the plan's deletes exceed the limit."""
+    from .executor import Executor
+    from .journal import Journal
+
     assert planned.plan is not None
     if planned.plan.over_delete_limit:
         raise SafetyLimitError(planned.plan.warnings[-1])
@@ -429,6 +460,8 @@ async def apply_async(path: str | Path, connection: Connection,
 
 def apply(path: str | Path, connection: Connection, options: SyncOptions | None = None,
           **kwargs: Any) -> ApplyResult:
+    import asyncio
+
     return asyncio.run(apply_async(path, connection, options, **kwargs))
 
 

@@ -7,7 +7,6 @@ reach the server); a traceback is shown only with ``-v`` and only for a bug.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import functools
 import gc
@@ -28,12 +27,16 @@ from .config import CONNECTION_KEYS, RUN_KEYS, load_config, mask
 from .connection import Connection
 from .diff import Blank, Mode, Scope
 from .errors import ConnectionProblem, ServerError, SyncError, UsageError
-from .executor import Progress
 from .options import SERVER_OPTIONS, TRANSPORT_OPTIONS, fill_from_config, with_options
 from .output import Output, print_json
 
-if TYPE_CHECKING:  # the HTTP stack and the undo machinery load only for what uses them
+if TYPE_CHECKING:
+    # asyncio, the HTTP stack, the executor and the undo machinery load only for what uses
+    # them (``plan`` imports them while it parses the sheet; see api._SERVER_MODULES).
+    import asyncio
+
     from . import undo as undo_lib
+    from .executor import Progress
 
 _Result = TypeVar("_Result")
 
@@ -338,7 +341,9 @@ def apply(ctx: click.Context, file: str, **params: Any) -> int:
         if not click.confirm(question, default=False, err=True):
             out.say("nothing sent")
             return 0
-    report_target = report_path or api.default_report_path(planned.path)
+    from .report import default_report_path
+
+    report_target = report_path or default_report_path(planned.path)
     journal = Path(p["journal"]) if p.get("journal") else api.journal_path_for(report_target)
     result = _kept(_run_with_progress(planned, connection, journal, out))
     path = result.write_report(report_target)
@@ -352,6 +357,8 @@ def _run_stoppable(out: Output, total: int,
     """Run ``work(on_progress, stop)`` with a progress display of ``total`` writes.  The first
     Ctrl-C (or SIGTERM) sets ``stop``: requests in flight finish and the report is still
     written; a second Ctrl-C quits at once."""
+    import asyncio
+
     async def run() -> _Result:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -445,6 +452,8 @@ def export_command(ctx: click.Context, out: str, **params: Any) -> int:
     from . import roundtrip
 
     p = _from_config(ctx, params)
+    import asyncio
+
     exported = asyncio.run(roundtrip.export(_connection(p), out, filters=p["filters"],
                                             products=p["products"], fmt=p["fmt"]))
     for warning in exported.warnings:
@@ -497,6 +506,8 @@ def config_check(ctx: click.Context, **params: Any) -> int:
         shown = str(mask(name, value))
         click.echo(f"  {name:<13} {shown:<44} [{_source_of(ctx, name, settings)}]")
     connection = _connection(p)
+    import asyncio
+
     asyncio.run(_check_login(connection, retries=int(p.get("retries", 5))))
     click.echo(f"OK: logged in to {connection.host} and read the product-process list")
     return 0
@@ -566,6 +577,8 @@ def undo_command(ctx: click.Context, journal: str, **params: Any) -> int:
     report = Path(p["undo_report"]) if p.get("undo_report") else default_report
     tuning = {"concurrency": int(p["concurrency"]), "rate": p.get("rate"),
               "retries": int(p["retries"])}
+    import asyncio
+
     planned = asyncio.run(undo_lib.plan_undo(journal, connection, runs=p["runs"] or None,
                                              **tuning))
     if p["dry_run"] or not planned.writes:

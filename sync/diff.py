@@ -15,7 +15,7 @@ from operator import attrgetter, itemgetter, not_
 from typing import Any
 
 from . import schema
-from .model import Action, PlanItem, SheetRow, ValidatedSheet
+from .model import WRITE_ACTIONS, Action, PlanItem, SheetRow, ValidatedSheet
 
 
 class Mode(StrEnum):
@@ -61,7 +61,9 @@ class Plan:
 
     @property
     def writes(self) -> list[PlanItem]:
-        return [i for i in (*self.items, *self.server_only) if i.action.writes]
+        everything = [*self.items, *self.server_only]
+        return list(compress(everything, map(WRITE_ACTIONS.__contains__,
+                                             map(_ACTION_OF, everything))))
 
     @property
     def over_delete_limit(self) -> bool:

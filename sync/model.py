@@ -36,7 +36,11 @@ class Action(StrEnum):
 
     @property
     def writes(self) -> bool:
-        return self in (Action.CREATE, Action.UPDATE, Action.DELETE)
+        return self in WRITE_ACTIONS
+
+
+#: The actions that send a request.
+WRITE_ACTIONS = frozenset({Action.CREATE, Action.UPDATE, Action.DELETE})
 
 
 #: Report wording of a planned action (``plan`` writes would-..., ``apply`` the outcome).

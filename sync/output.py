@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import api
-from .executor import Progress
 
 if TYPE_CHECKING:  # rich is imported when something is shown: ``--json`` needs none of it
     from rich.console import Console
 
+    from .executor import Progress
     from .undo import UndoPlan, UndoResult
 
 #: Seconds between plain progress lines when stderr is not a terminal.

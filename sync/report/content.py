@@ -4,8 +4,10 @@ where they go, the comments of invalid cells, the Summary lines and the Server o
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Any
 
 from sync import schema
@@ -120,6 +122,9 @@ class Line:
     kind: str = "item"        # "title", "section", "header", "item", "total"
 
 
+_STATUS_OF = attrgetter("status")
+
+
 def _status_rank(status: str) -> tuple[int, str]:
     try:
         return (STATUS_ORDER.index(status), status)
@@ -129,14 +134,9 @@ def _status_rank(status: str) -> tuple[int, str]:
 
 def counts_table(rows: Mapping[int, ReportRow],
                  server_only: Sequence[ServerOnlyRow]) -> list[Line]:
-    sheet_counts: dict[str, int] = {}
-    for row in rows.values():
-        if row.status:
-            sheet_counts[row.status] = sheet_counts.get(row.status, 0) + 1
-    server_counts: dict[str, int] = {}
-    for record in server_only:
-        if record.status:
-            server_counts[record.status] = server_counts.get(record.status, 0) + 1
+    # (Counted in C: a sheet may have 100,000 rows.)
+    sheet_counts = Counter(filter(None, map(_STATUS_OF, rows.values())))
+    server_counts = Counter(filter(None, map(_STATUS_OF, server_only)))
     statuses = sorted({*sheet_counts, *server_counts}, key=_status_rank)
     lines = [Line(("Status", "Sheet rows", "Server only"), "header")]
     lines += [Line((s, sheet_counts.get(s, 0), server_counts.get(s, 0))) for s in statuses]

@@ -7,6 +7,7 @@ import itertools
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Any
 
 from sync import schema
@@ -186,7 +187,7 @@ class DataSheet:
                                                          layout.first_col)
         self.report, self.report_cols = layout.report, layout.report_cols
         self.last_col, self.last_frame_col = layout.last_col, layout.last_frame_col
-        self.positions = {int(n): pos for pos, n in enumerate(sheet.row_numbers)}
+        self.positions = dict(zip(map(int, sheet.row_numbers), itertools.count()))
         if self.positions and min(self.positions) <= self.header_row:
             raise Unsupported("row numbers do not follow the header")
         self.last_row = max([self.header_row, *self.positions])
@@ -218,7 +219,7 @@ class DataSheet:
         # Ids the plan took from the server are canonical uuids, plain text all of them: one
         # check in C for the whole sheet rather than one per row.
         self._plain_ids = schema.ID.all_canonical(
-            [row.sync_id for row in self.rows.values() if row.sync_id])
+            list(filter(None, map(attrgetter("sync_id"), self.rows.values()))))
 
     def mark(self, number: int) -> _Mark:
         """What the report writes into the data row with this sheet row number."""
