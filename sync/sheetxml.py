@@ -10,6 +10,7 @@ the report nothing later.
 from __future__ import annotations
 
 import codecs
+import functools
 import re
 import zipfile
 from collections.abc import Iterable, Iterator
@@ -121,9 +122,34 @@ def row_block(text: str) -> RowBlock:
         cut = SPANS.sub("", cut)
     numbers = _ROW_START.findall(cut)         # "" for a row not starting with its r
     parts = cut.split("</row>")
-    if len(parts) != len(numbers) + 1 or "" in numbers or _UNREFERENCED_CELL.search(cut):
+    letters = _cell_letters(cut)
+    if len(parts) != len(numbers) + 1 or "" in numbers or letters is None:
         return RowBlock(text, [], [], frozenset())
-    return RowBlock(None, parts, numbers, frozenset(_CELL_LETTERS.findall(cut)))
+    return RowBlock(None, parts, numbers, letters)
+
+
+#: How much of a block's start shows the columns its rows use.
+_LETTERS_SAMPLE = 8192
+
+
+def _cell_letters(text: str) -> frozenset[str] | None:
+    """The column letters of the cells in ``text``; None when a cell lacks its reference.
+
+    Rows mostly repeat the columns of the first rows: one search finds a cell outside them
+    (or one without a reference), and only then is every cell looked at."""
+    known = frozenset(_CELL_LETTERS.findall(text, 0, _LETTERS_SAMPLE))
+    if known and _cell_outside(known).search(text) is None:
+        return known
+    if _UNREFERENCED_CELL.search(text):
+        return None
+    return frozenset(_CELL_LETTERS.findall(text))
+
+
+@functools.lru_cache(maxsize=16)
+def _cell_outside(letters: frozenset[str]) -> re.Pattern[str]:
+    """A cell whose reference is not in one of ``letters``' columns, or that has none."""
+    columns = "|".join(sorted(letters, key=len, reverse=True))
+    return re.compile(rf'<c(?! r="(?:{columns})\d)[\s/>]')
 
 
 @dataclass
