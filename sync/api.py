@@ -171,15 +171,16 @@ class PlanResult(ValidationResult):
         return PLAN_STATUS[item.action], item.record_id, item.message
 
     def row_status(self) -> list[tuple[int, ReportRow]]:
-        # ``_status`` written out: one expression per row, a plan may have 100,000 of them.
         assert self.plan is not None
-        names, id_name = self.plan.process_names, schema.ID.name
-        return [(item.row.index,  # type: ignore[union-attr]  # a sheet row's item has a row
-                 ReportRow(PLAN_STATUS[item.action],
-                           None if item.record is None else item.record.get(id_name),
-                           changes_text(item.changes, names) if item.changes else "",
-                           item.message, item.row.errors))  # type: ignore[union-attr]
-                for item in self.plan.items]
+        names = self.plan.process_names
+        out = []
+        for item in self.plan.items:
+            row = item.row
+            assert row is not None
+            status, sync_id, message = self._status(item)
+            changes = changes_text(item.changes, names) if item.changes else ""
+            out.append((row.index, ReportRow(status, sync_id, changes, message, row.errors)))
+        return out
 
     def server_only_rows(self) -> list[ServerOnlyRow]:
         assert self.plan is not None
@@ -243,18 +244,6 @@ class ApplyResult(PlanResult):
         if outcome is not None:
             return outcome.status.value, outcome.record_id, outcome.message
         return _DONE_STATUS[item.action].value, item.record_id, item.message
-
-    def row_status(self) -> list[tuple[int, ReportRow]]:
-        assert self.plan is not None
-        names = self.plan.process_names
-        out = []
-        for item in self.plan.items:
-            row = item.row
-            assert row is not None
-            status, sync_id, message = self._status(item)
-            changes = changes_text(item.changes, names) if item.changes else ""
-            out.append((row.index, ReportRow(status, sync_id, changes, message, row.errors)))
-        return out
 
     def counts(self) -> dict[str, int]:
         assert self.plan is not None

@@ -449,11 +449,11 @@ def export_command(ctx: click.Context, out: str, **params: Any) -> int:
 
     Columns: id, the fields you can change, edited (so a line changed on the server since
     becomes a conflict instead of being overwritten), and greyed read-only context."""
+    import asyncio
+
     from . import roundtrip
 
     p = _from_config(ctx, params)
-    import asyncio
-
     exported = asyncio.run(roundtrip.export(_connection(p), out, filters=p["filters"],
                                             products=p["products"], fmt=p["fmt"]))
     for warning in exported.warnings:
@@ -493,6 +493,8 @@ def config_group() -> None:
 def config_check(ctx: click.Context, **params: Any) -> int:
     """Show the effective settings and where each comes from (command line > environment >
     config file > default), secrets masked; then test the login."""
+    import asyncio
+
     p = _from_config(ctx, params)
     settings = load_config(p["config_path"])[0] if p.get("config_path") else {}
     config_source = _source_of(ctx, "config_path", settings={})
@@ -506,8 +508,6 @@ def config_check(ctx: click.Context, **params: Any) -> int:
         shown = str(mask(name, value))
         click.echo(f"  {name:<13} {shown:<44} [{_source_of(ctx, name, settings)}]")
     connection = _connection(p)
-    import asyncio
-
     asyncio.run(_check_login(connection, retries=int(p.get("retries", 5))))
     click.echo(f"OK: logged in to {connection.host} and read the product-process list")
     return 0
@@ -566,6 +566,8 @@ def undo_command(ctx: click.Context, journal: str, **params: Any) -> int:
     """Revert the run recorded in JOURNAL: delete the lines it created, restore the fields it
     updated, re-create the lines it deleted (new ids).  A line changed on the server since
     the run is a conflict and is left alone.  Shows the plan first, like apply."""
+    import asyncio
+
     p = _from_config(ctx, params)
     out = Output(as_json=p["as_json"], quiet=p["quiet"])
     if not p["yes"] and not p["dry_run"] and not _stdin_is_terminal():
@@ -577,8 +579,6 @@ def undo_command(ctx: click.Context, journal: str, **params: Any) -> int:
     report = Path(p["undo_report"]) if p.get("undo_report") else default_report
     tuning = {"concurrency": int(p["concurrency"]), "rate": p.get("rate"),
               "retries": int(p["retries"])}
-    import asyncio
-
     planned = asyncio.run(undo_lib.plan_undo(journal, connection, runs=p["runs"] or None,
                                              **tuning))
     if p["dry_run"] or not planned.writes:

@@ -15,12 +15,10 @@ from __future__ import annotations
 import datetime as _dt
 import math
 import re
-from collections import deque
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
-from itertools import repeat
 from operator import itemgetter
 from typing import Any
 
@@ -549,25 +547,23 @@ def records_from_wire(raws: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _convert_group(keys: tuple[str, ...], names: list[str], raws: list[dict[str, Any]]) -> None:
-    """Convert in place records that all have exactly ``keys`` (``names``: their fields).
-
-    Each column is read, and written back, by ``map`` in C: a listing's records are many."""
-    for key, name in zip(keys, names, strict=True):
+    """Convert in place records that all have exactly ``keys`` (``names``: their fields)."""
+    if len(keys) == 1:
+        rows: list[tuple[Any, ...]] = [(raw[keys[0]],) for raw in raws]
+    else:
+        rows = list(map(itemgetter(*keys), raws))
+    for key, name, values in zip(keys, names, zip(*rows, strict=True), strict=True):
         known = _WIRE_CONVERTERS.get(key)
         if known is None:
             continue                               # a column the schema does not know: kept
-        values = list(map(itemgetter(key), raws))
         converted = _column_from_wire(*known, values)
         if name != key:
-            _consume(map(dict.__delitem__, raws, repeat(key)))
-            _consume(map(dict.__setitem__, raws, repeat(name), converted))
+            for raw, value in zip(raws, converted, strict=True):
+                del raw[key]
+                raw[name] = value
         elif converted is not values:
-            _consume(map(dict.__setitem__, raws, repeat(key), converted))
-
-
-def _consume(calls: Iterable[None]) -> None:
-    """Run lazy calls made for their effect (the C-level loop of ``map``)."""
-    deque(calls, maxlen=0)
+            for raw, value in zip(raws, converted, strict=True):
+                raw[key] = value
 
 
 def _column_from_wire(name: str, convert: Callable[[Any], Any],

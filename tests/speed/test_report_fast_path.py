@@ -40,6 +40,8 @@ def _data_sheet_xml(path: Path) -> bytes:
     report_rows(),
     {i: ReportRow("unchanged", IDS[i] if i != 2 else None) for i in range(len(DATA))},
     {i: ReportRow("would create", None) for i in range(len(DATA))},
+    # unchanged rows appended to, one id not a uuid (and needing escapes, a % and braces)
+    {i: ReportRow("unchanged", IDS[i] if i != 1 else "50% {id} & <x>") for i in range(len(DATA))},
     {0: ReportRow("created", "id {with} braces & <markup>"), 1: ReportRow("deleted", IDS[1]),
      3: ReportRow("would update", IDS[3], "active: Active -> InActive")},
 ])
@@ -136,3 +138,11 @@ def test_unusual_rows_are_written_as_the_general_path_writes(
         row = re.search(r'<row r="6".*?</row>', _data_sheet_xml(fast).decode()).group(0)
         letters = re.findall(r'<c r="([A-Z]+)6"', row)
         assert letters[-3:] == ["J", "K", "Z"]          # in column order: Z after the report
+
+
+def test_percent_templates_keep_literal_percent_signs_and_braces() -> None:
+    from sync.report.datasheet import _percent_style
+
+    template = '<c r="M{r}"><t>50% {{x}} done</t></c><c r="N{r}"><t>{i}</t></c>'
+    assert (_percent_style(template) % {"r": 7, "i": "a%b"}
+            == template.format(r=7, i="a%b"))
