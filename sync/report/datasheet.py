@@ -377,11 +377,17 @@ class DataSheet:
                 _column(letters) > self.last_frame_col for letters in block.letters):
             return None
         numbers, parts = block.numbers, block.parts
+        values = list(map(int, numbers))
+        if targets[next_target:next_target + len(values)] == values:
+            endings = self._uniform_endings(values)   # every row of the block alike
+            if endings is not None:
+                pairs = zip(parts[:-1], endings, strict=True)
+                return ("".join(itertools.chain.from_iterable(pairs)) + parts[-1],
+                        next_target + len(values))
         out: list[str] = []
         append, ending_of, row = out.append, self._ending, self._row
         count = len(targets)
-        for number_text, part in zip(numbers, parts[:-1], strict=True):
-            number = int(number_text)
+        for number, part in zip(values, parts[:-1], strict=True):
             while next_target < count and targets[next_target] < number:
                 append(row(targets[next_target], None))
                 next_target += 1
@@ -398,6 +404,25 @@ class DataSheet:
                 append("</row>")
         append(parts[-1])
         return "".join(out), next_target
+
+    def _uniform_endings(self, numbers: list[int]) -> list[str] | None:
+        """``_ending`` of each of these data rows when they are all alike (one status, no
+        error, change or message, a plain id each: a block of an unchanged sheet), looked up
+        and checked in C for the whole block; None for any other block."""
+        if not self._plain_ids or self.header_row in numbers:
+            return None
+        rows = list(map(self.rows.get, map(self.positions.__getitem__, numbers)))
+        if not all(rows):
+            return None
+        statuses = set(map(_STATUS_OF, rows))
+        idents = list(map(_SYNC_ID_OF, rows))
+        if (len(statuses) != 1 or not all(idents) or any(map(_ERRORS_OF, rows))
+                or any(map(_CHANGES_OF, rows)) or any(map(_MESSAGE_OF, rows))
+                or self._ending(numbers[0]) is None):     # (which makes the template)
+            return None
+        template = self._endings[(statuses.pop() or "", False)]
+        return [template % {"r": number, "i": ident}
+                for number, ident in zip(numbers, idents, strict=True)]
 
     def _ending(self, number: int) -> str | None:
         """The report cells and ``</row>`` of a data row that keeps its look; None for a
@@ -896,6 +921,8 @@ def _column(letters: str) -> int:
     return index
 
 
+_STATUS_OF, _SYNC_ID_OF, _ERRORS_OF, _CHANGES_OF, _MESSAGE_OF = map(
+    attrgetter, ("status", "sync_id", "errors", "changes", "message"))
 _FORMAT_TOKENS = re.compile(r"\{\{|\}\}|\{r\}|\{i\}|%")
 _PERCENT_STYLE = {"{{": "{", "}}": "}", "{r}": "%(r)s", "{i}": "%(i)s", "%": "%%"}
 

@@ -146,3 +146,96 @@ def test_percent_templates_keep_literal_percent_signs_and_braces() -> None:
     template = '<c r="M{r}"><t>50% {{x}} done</t></c><c r="N{r}"><t>{i}</t></c>'
     assert (_percent_style(template) % {"r": 7, "i": "a%b"}
             == template.format(r=7, i="a%b"))
+
+
+def _large_workbook(path: Path, rows: int) -> Path:
+    """An .xlsx of ``rows`` data rows, several megabytes of sheet XML (so that the loader
+    cuts it into several blocks), written part by part."""
+    def text(ref: str, value: str) -> str:
+        return f'<c r="{ref}" t="inlineStr"><is><t>{value}</t></is></c>'
+
+    headers = ["id", "product_id", "process_id", "line_number", "description"]
+    lines = ['<row r="1">' + "".join(text(f"{chr(65 + c)}1", h) for c, h in enumerate(headers))
+             + "</row>"]
+    for n in range(2, rows + 2):
+        lines.append(f'<row r="{n}">' + text(f"A{n}", f"c{n:07d}-0000-4000-8000-000000000000")
+                     + text(f"B{n}", "a0000001-0000-4000-8000-000000000001")
+                     + text(f"C{n}", "b0000001-0000-4000-8000-000000000001")
+                     + f'<c r="D{n}"><v>{n}</v></c>'
+                     + text(f"E{n}", f"Step {n} of the routing, as planned") + "</row>")
+    main = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+    rel = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+    parts = {
+        "[Content_Types].xml": (
+            '<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.openxmlformats'
+            '.org/package/2006/content-types"><Default Extension="rels" ContentType="applicati'
+            'on/vnd.openxmlformats-package.relationships+xml"/><Default Extension="xml" Conten'
+            'tType="application/xml"/><Override PartName="/xl/workbook.xml" ContentType="appli'
+            'cation/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/><Override'
+            ' PartName="/xl/worksheets/sheet1.xml" ContentType="application/vnd.openxmlformats'
+            '-officedocument.spreadsheetml.worksheet+xml"/><Override PartName="/xl/styles.xml"'
+            ' ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.styles+'
+            'xml"/></Types>'),
+        "_rels/.rels": (
+            '<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxm'
+            'lformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://sch'
+            'emas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" Target='
+            '"xl/workbook.xml"/></Relationships>'),
+        "xl/workbook.xml": (
+            f'<?xml version="1.0" encoding="UTF-8"?><workbook xmlns="{main}" xmlns:r="{rel}">'
+            '<sheets><sheet name="Routing" sheetId="1" r:id="rId1"/></sheets></workbook>'),
+        "xl/_rels/workbook.xml.rels": (
+            '<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxm'
+            'lformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://sch'
+            'emas.openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="work'
+            'sheets/sheet1.xml"/><Relationship Id="rId2" Type="http://schemas.openxmlformats.o'
+            'rg/officeDocument/2006/relationships/styles" Target="styles.xml"/></Relationships>'),
+        "xl/styles.xml": (
+            f'<?xml version="1.0" encoding="UTF-8"?><styleSheet xmlns="{main}"><fonts count="1">'
+            '<font><sz val="11"/><name val="Calibri"/></font></fonts><fills count="2"><fill>'
+            '<patternFill patternType="none"/></fill><fill><patternFill patternType="gray125"/>'
+            '</fill></fills><borders count="1"><border/></borders><cellStyleXfs count="1"><xf '
+            'numFmtId="0" fontId="0" fillId="0" borderId="0"/></cellStyleXfs><cellXfs count="1">'
+            '<xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/></cellXfs>'
+            '</styleSheet>'),
+        "xl/worksheets/sheet1.xml": (
+            f'<?xml version="1.0" encoding="UTF-8"?><worksheet xmlns="{main}" xmlns:r="{rel}">'
+            f'<sheetData>{"".join(lines)}</sheetData></worksheet>'),
+    }
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as package:
+        for name, xml in parts.items():
+            package.writestr(name, xml)
+    return path
+
+
+@pytest.mark.parametrize("changed", [None, 9_000], ids=["all-alike", "one-row-changed"])
+def test_blocks_of_alike_rows_are_written_as_row_by_row(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, changed: int | None) -> None:
+    """A block whose rows all keep their look alike gets its report cells in one pass
+    (``_uniform_endings``); the part is the one the rows get one by one, byte for byte."""
+    sheet = load_sheet(_large_workbook(tmp_path / "large.xlsx", 20_000), keep_xml=True)
+    assert sheet.xml is not None and len(sheet.xml.blocks) > 3
+    rows = _unchanged(sheet)
+    if changed is not None:
+        rows[changed] = ReportRow("would update", rows[changed].sync_id,
+                                  "description: Step -> Step 2")
+    blocks = sheet.xml
+    uniform: list[bool] = []
+    real = DataSheet._uniform_endings
+
+    def spied(self: DataSheet, numbers: list[int]) -> list[str] | None:
+        endings = real(self, numbers)
+        uniform.append(endings is not None)
+        return endings
+
+    monkeypatch.setattr(DataSheet, "_uniform_endings", spied)
+    by_block = write_report(sheet, rows, SERVER_ONLY, SUMMARY, tmp_path / "blocks.xlsx",
+                            engine="patch")
+    assert uniform.count(True) >= len(blocks.blocks) - 2     # all but the header's (and one)
+    assert uniform.count(False) == 1 + (changed is not None)
+    sheet.xml = blocks
+    monkeypatch.setattr(DataSheet, "_uniform_endings", lambda self, numbers: None)
+    by_row = write_report(sheet, rows, SERVER_ONLY, SUMMARY, tmp_path / "rows.xlsx",
+                          engine="patch")
+    assert _data_sheet_xml(by_block) == _data_sheet_xml(by_row)
+    assert (b"would update" in _data_sheet_xml(by_block)) is (changed is not None)
