@@ -570,18 +570,33 @@ def _column_from_wire(name: str, convert: Callable[[Any], Any],
                       values: Sequence[Any]) -> Sequence[Any]:
     """``convert`` of each value (a field's ``_wire_converter``), sparing repeated work;
     ``values`` itself when every value is its own canonical value."""
-    kinds = set(map(type, values))
-    if kinds != {str}:
-        if len(kinds - {str, type(None)}) > 1:
-            return list(map(convert, values))   # 1, 1.0 and True are equal keys: one by one
-        table = {value: convert(value) for value in set(values)}   # one kind of number
-        return list(map(table.__getitem__, values))
     if BY_NAME[name].all_canonical(values):
         return values         # every value canonical already
-    table = {value: convert(value) for value in set(values)}
+    table = distinct_table(values, convert)
+    if table is None:
+        return list(map(convert, values))
     if all(type(c) is str and c == v for v, c in table.items()):
         return values         # text already canonical (equal text, and still text)
     return list(map(table.__getitem__, values))
+
+
+def distinct_table(values: Sequence[Any], convert: Callable[[Any], Any]
+                   ) -> dict[Any, Any] | None:
+    """``{value: convert(value)}`` for each distinct value: a column (of a sheet, of a
+    listing) converted with one call per distinct value, for ids, statuses and numbers
+    repeat a lot.  None where a table could go wrong and each value must be converted on
+    its own: values of two kinds besides text could be equal keys yet convert differently
+    (``1``, ``1.0`` and ``True``), or a value cannot be a key (a list)."""
+    if len(set(map(type, values)) - _TEXT_OR_NONE) > 1:
+        return None
+    try:
+        distinct = set(values)
+    except TypeError:
+        return None
+    return {value: convert(value) for value in distinct}
+
+
+_TEXT_OR_NONE = frozenset({str, type(None)})
 
 
 #: Distinct wire texts remembered per field of a repeating kind (a bound on memory).

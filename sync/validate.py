@@ -19,8 +19,7 @@ from __future__ import annotations
 import itertools
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
-from numbers import Number
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from sync import schema
@@ -133,36 +132,47 @@ def parse_column(field: schema.Field, cells: list[Any], *,
                  decimal_comma: bool = False) -> tuple[list[Any], bool]:
     """Parse a column's cells: canonical values, or ``_Bad`` markers; and whether any is bad.
 
-    Each distinct cell value is parsed once.  Values of different numeric types can be equal
-    (``1 == 1.0 == True``) but parse differently, so the shared table is used only when the
-    column holds at most one numeric type."""
+    Each distinct cell value is parsed once (``schema.distinct_table``)."""
+    def parse(cell: Any) -> Any:
+        return parse_cell(field, cell, decimal_comma)
+
+    convert = parse
+    if field.kind in (schema.Kind.UUID, schema.Kind.TIMESTAMP):
+        # Ids and timestamps mostly arrive canonical already (as exported): equal to what
+        # Field.parse would return, so only the others go through it.
+        as_is = _canonical_column(field, cells, parse)
+        if as_is is not None:
+            return as_is
+        canonical = field.is_canonical
+
+        def convert(cell: Any) -> Any:
+            return cell if canonical(cell) else parse(cell)
+
+    table = schema.distinct_table(cells, convert)
+    if table is None:
+        values = list(map(convert, cells))
+        return values, any(v.__class__ is _Bad for v in values)
+    return (list(map(table.__getitem__, cells)),
+            any(v.__class__ is _Bad for v in table.values()))
+
+
+def _canonical_column(field: schema.Field, cells: list[Any], parse: Callable[[Any], Any]
+                      ) -> tuple[list[Any], bool] | None:
+    """The cells of a column of canonical ids or timestamps but for blank ones (new lines),
+    the most common column of all, taken as they are: ``parse_column``'s answer, or None
+    for any other column."""
     try:
-        kinds = set(map(type, cells))
-        numeric = [k for k in kinds if k is not str and issubclass(k, Number)]
-        if len(numeric) <= 1:
-            distinct = set(cells)
-            if field.kind in (schema.Kind.UUID, schema.Kind.TIMESTAMP):
-                # Ids and timestamps mostly arrive canonical already (as exported): equal to
-                # what Field.parse would return, so only the others go through it; most
-                # often a whole column is canonical but for its blank cells (new lines).
-                blanks = {cell for cell in (None, "") if cell in distinct}
-                if field.all_canonical(distinct - blanks):
-                    parsed = {cell: parse_cell(field, cell, decimal_comma) for cell in blanks}
-                    has_bad = any(v.__class__ is _Bad for v in parsed.values())
-                    if all(v is cell for cell, v in parsed.items()):
-                        return list(cells), has_bad        # every cell is its own value
-                    return [parsed.get(cell, cell) for cell in cells], has_bad
-                canonical = field.is_canonical
-                table = {cell: cell if canonical(cell)
-                         else parse_cell(field, cell, decimal_comma) for cell in distinct}
-            else:
-                table = {cell: parse_cell(field, cell, decimal_comma) for cell in distinct}
-            values = list(map(table.__getitem__, cells))
-            return values, any(v.__class__ is _Bad for v in table.values())
-    except TypeError:  # an unhashable cell: parse one by one
-        pass
-    values = [parse_cell(field, cell, decimal_comma) for cell in cells]
-    return values, any(v.__class__ is _Bad for v in values)
+        distinct = set(cells)
+    except TypeError:
+        return None
+    blanks = {cell for cell in (None, "") if cell in distinct}
+    if not field.all_canonical(distinct - blanks):
+        return None
+    parsed = {cell: parse(cell) for cell in blanks}
+    has_bad = any(v.__class__ is _Bad for v in parsed.values())
+    if all(v is cell for cell, v in parsed.items()):
+        return list(cells), has_bad        # every cell is its own value
+    return [parsed.get(cell, cell) for cell in cells], has_bad
 
 
 def parse_cell(field: schema.Field, cell: Any, decimal_comma: bool = False) -> Any:

@@ -26,7 +26,8 @@ AWKWARD_TEXT = [
     "\u00a05", "x" * 4100,
 ]
 VALUES = st.one_of(st.sampled_from(AWKWARD_TEXT), st.text(max_size=12), st.none(),
-                   st.booleans(), st.integers(-3, 3), st.sampled_from([1.0, 2.5, float("nan")]))
+                   st.booleans(), st.integers(-3, 3), st.sampled_from([1.0, 2.5, float("nan")]),
+                   st.lists(st.integers(0, 2), max_size=2))     # JSON can hold a list
 WIRE_KEYS = sorted({name for f in schema.FIELDS
                     for name in (f.name, *f.wire_names, f.filter_name) if name})
 KEYS = st.sampled_from([*WIRE_KEYS, "unknown_column", "barcode"])
@@ -83,6 +84,18 @@ def test_a_listing_column_of_texts_converts_as_each_value_would(values: list[str
              "active": v} for v in values]
     expected = [typed_fields(plain_record_from_wire(r)) for r in raws]
     assert [typed_fields(r) for r in schema.records_from_wire(raws)] == expected
+
+
+def test_values_that_cannot_be_keys_are_converted_one_by_one() -> None:
+    """A column of lists (an odd server, an odd cell) cannot be read through a table of
+    distinct values: it is converted value by value, as the plain rule does."""
+    raws = [{"id": UUID, "description": ["a"]}, {"id": UUID, "description": ["b", 1]}]
+    expected = [typed_fields(plain_record_from_wire(r)) for r in raws]
+    assert [typed_fields(r) for r in schema.records_from_wire(raws)] == expected
+    cells = [["a"], ["a"], [1]]
+    for field in (schema.ID, schema.LINE_NUMBER, schema.DESCRIPTION):
+        values, bad = parse_column(field, cells)
+        assert [_shown(v) for v in values] == [_shown(parse_cell(field, c)) for c in cells]
 
 
 def test_a_listing_as_the_server_sends_it() -> None:
