@@ -140,7 +140,7 @@ def diff(validated: ValidatedSheet, records: Sequence[dict[str, Any]],
     claims: dict[str, int] = {}         # record id -> the first item matching it
     doubly: dict[str, list[int]] = {}   # record id -> items, for one matched twice
     product_name = schema.PRODUCT_ID.name
-    values_of = managed.values_of
+    all_equal = managed.all_equal
     unchanged = Action.UNCHANGED
     for row in validated.rows:
         # Most rows of a large sheet name an existing line by id and leave it as it is: that
@@ -148,15 +148,11 @@ def diff(validated: ValidatedSheet, records: Sequence[dict[str, Any]],
         values = row.values
         record = None if row.errors else by_id.get(values.get(id_name))
         item = None
-        if record is not None and values_of is not None:
+        if record is not None:
             product_id = record.get(product_name)
             given = values.get(product_name)
-            try:
-                if (given is None or given == product_id) and \
-                        values_of(values) == values_of(record):
-                    item = PlanItem(unchanged, row, record, product_id)
-            except KeyError:      # a row or record lacking a field: the long way
-                pass
+            if (given is None or given == product_id) and all_equal(values, record):
+                item = PlanItem(unchanged, row, record, product_id)
         if item is None:
             item = _decide_row(row, by_id, by_key, key_of, key, managed, options)
             record = item.record
@@ -351,10 +347,7 @@ def _check_line_collisions(items: list[PlanItem], staying: Sequence[dict[str, An
             target = item.record.get(line) if change is None else change[1]
         else:
             continue
-        at = (item.product_id, target)
-        first = holder.setdefault(at, pos)   # inline ``hold``: once per row of the sheet
-        if first is not pos:
-            clashes.setdefault(at, [first]).append(pos)
+        hold((item.product_id, target), pos)
     for (product_id, number), holders in clashes.items():
         positions = [h for h in holders if isinstance(h, int)]
         others = [h for h in holders if isinstance(h, str)]
