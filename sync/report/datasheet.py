@@ -215,7 +215,7 @@ class DataSheet:
         self.appends = self.fast_layout and not self.report_in_sheet and not earlier_colours
         # The block being rewritten, and whether its rows may take _fast_row (None: unknown).
         self._block, self._block_fast = RowBlock("", [], [], frozenset()), self.fast_layout
-        self._endings: dict[tuple[str, bool], str] = {}   # "": no shortcut (shaded...)
+        self._endings: dict[tuple[str, bool], str] = {}   # see _ending_template
         # Ids the plan took from the server are canonical uuids, plain text all of them: one
         # check in C for the whole sheet rather than one per row.
         self._plain_ids = schema.ID.all_canonical(
@@ -417,10 +417,11 @@ class DataSheet:
         statuses = set(map(_STATUS_OF, rows))
         idents = list(map(_SYNC_ID_OF, rows))
         if (len(statuses) != 1 or not all(idents) or any(map(_ERRORS_OF, rows))
-                or any(map(_CHANGES_OF, rows)) or any(map(_MESSAGE_OF, rows))
-                or self._ending(numbers[0]) is None):     # (which makes the template)
+                or any(map(_CHANGES_OF, rows)) or any(map(_MESSAGE_OF, rows))):
             return None
-        template = self._endings[(statuses.pop() or "", False)]
+        template = self._ending_template(statuses.pop() or "", True)
+        if not template:
+            return None
         return [template % {"r": number, "i": ident}
                 for number, ident in zip(numbers, idents, strict=True)]
 
@@ -438,15 +439,21 @@ class DataSheet:
             status, ident = row.status or "", row.sync_id or None
             if ident is not None and not self._plain_ids and not _plain_text(ident):
                 return None
-        key = (status, ident is None)
+        template = self._ending_template(status, ident is not None)
+        # (%-formatting with a dict: a third of the time of str.format, once per row)
+        return template % {"r": number, "i": ident} if template else None
+
+    def _ending_template(self, status: str, has_id: bool) -> str:
+        """The %-template of ``_ending`` (``r`` the row number, ``i`` a plain id) for rows of
+        this status with or without an id; "" for a status whose rows are shaded."""
+        key = (status, has_id)
         template = self._endings.get(key)
         if template is None:
-            mark = _Mark((status, ident, "", ""), shade_of(status), None)
+            mark = _Mark((status, "i" if has_id else None, "", ""), shade_of(status), None)
             cells = None if mark.shade and mark.shade.light else self._report_template(mark)
             template = self._endings[key] = "" if cells is None else _percent_style(
                 cells + "</row>")
-        # (%-formatting with a dict: a third of the time of str.format, once per row)
-        return template % {"r": number, "i": ident} if template else None
+        return template
 
     def _fast_path(self) -> bool:
         """Whether the rows of the block being rewritten may take ``_fast_row`` (decided on
@@ -866,11 +873,11 @@ def _regular(text: str) -> bool:
             and text.count(' s="') == len(_STYLED_CELL.findall(text)))
 
 
-def _columns_right_of(column: int) -> str | None:
-    """A regex alternation matching the letters of every column right of ``column`` (None
-    when there is none).  Spelling out the columns lets the regex engine skip every other
+def _value_cells_beyond(known: int) -> re.Pattern[str] | None:
+    """A pattern for cells holding a value in a column right of ``known`` (None when there
+    is no such column).  Spelling out the columns lets the regex engine skip every other
     cell without a call into Python."""
-    last = column_letter(min(max(column, 1), 16_384))
+    last = column_letter(min(max(known, 1), 16_384))
     options = []
     for i, char in enumerate(last):          # same length, greater at position i
         if char < "Z":
@@ -879,15 +886,9 @@ def _columns_right_of(column: int) -> str | None:
                                                                    if rest else ""))
     if len(last) < 3:
         options.append(f"[A-Z]{{{len(last) + 1},3}}")
-    return "|".join(options) or None
-
-
-def _value_cells_beyond(known: int) -> re.Pattern[str] | None:
-    """A pattern for cells holding a value in a column right of ``known`` (None when there
-    is no such column)."""
-    letters = _columns_right_of(known)
-    if letters is None:
+    if not options:
         return None
+    letters = "|".join(options)
     return re.compile(rf'<c\b[^>]*?\sr="({letters})(\d+)"[^>]*>\s*<(?:v|f|is)\b')
 
 
