@@ -731,7 +731,8 @@ def _part_span(package: zipfile.ZipFile, part: str, references: re.Pattern[bytes
     offset = 0                       # where the pending piece begins in the inflated part
     with open_member(package, part) as stream:
         chunk = stream.read(1 << 20)
-        tags = _tags_of(chunk)
+        prefix = _ROOT_PREFIX.search(chunk[:4096])
+        tags = _tag_patterns(prefix.group(1) + b":" if prefix else b"")
         pending = bytearray()
         while chunk:
             at = chunk.rfind(b"<")
@@ -752,12 +753,6 @@ def _part_span(package: zipfile.ZipFile, part: str, references: re.Pattern[bytes
 
 
 _BLANKS = re.compile(rb"\s+")
-
-
-def _tags_of(xml: bytes) -> tuple[re.Pattern[bytes], ...]:
-    """``_tag_patterns`` for the namespace prefix a part's start shows."""
-    prefix = _ROOT_PREFIX.search(xml[:4096])
-    return _tag_patterns(prefix.group(1) + b":" if prefix else b"")
 
 
 @functools.lru_cache(maxsize=8)
