@@ -38,6 +38,7 @@ from .content import (
     SYNC_ID,
     cell_messages,
     column_layout,
+    header_row_of,
     report_values,
     width_for,
 )
@@ -136,7 +137,7 @@ class DataSheet:
         decompressed once, not twice.  Otherwise a first pass over the whole part looks for
         cells right of the data."""
         known = max([column_index(x) for x in self.sheet.letters] or [len(self.sheet.headers)])
-        header_row = max(int(self.sheet.header_row or 1), 1)
+        header_row = header_row_of(self.sheet)
         cells = addressed = styled = attributes = 0
         self.beyond = known                # the last column holding a value below the header
         self.regular: bool | None = None   # None: decided block by block in ``chunks``

@@ -31,6 +31,7 @@ from .content import (
     SUMMARY_SHEET,
     SYNC_ID,
     cell_messages,
+    header_row_of,
     report_columns,
     report_values,
     width_for,
@@ -129,7 +130,7 @@ class _Layout:
     def __init__(self, sheet: LoadedSheet, rows: Mapping[int, ReportRow]):
         self.sheet = sheet
         self.rows = rows
-        self.header_row = max(int(sheet.header_row or 1), 1)
+        self.header_row = header_row_of(sheet)
         count = len(sheet.headers)
         letters = list(sheet.letters) if len(sheet.letters) == count else []
         self.columns = ([column_index(x) for x in letters] if letters
