@@ -23,7 +23,7 @@ import click
 from click.core import ParameterSource
 
 from . import api, schema
-from .config import CONNECTION_KEYS, RUN_KEYS, load_config, mask
+from .config import CONNECTION_KEYS, RUN_KEYS, mask
 from .connection import Connection
 from .diff import Blank, Mode, Scope
 from .errors import ConnectionProblem, ServerError, SyncError, UsageError
@@ -495,8 +495,7 @@ def config_check(ctx: click.Context, **params: Any) -> int:
     config file > default), secrets masked; then test the login."""
     import asyncio
 
-    p = _from_config(ctx, params)
-    settings = load_config(p["config_path"])[0] if p.get("config_path") else {}
+    p, settings = fill_from_config(ctx, params, CONNECTION_KEYS + RUN_KEYS)
     config_source = _source_of(ctx, "config_path", settings={})
     click.echo(f"config file: {p.get('config_path') or '(none)'}"
                + (f"  [{config_source}]" if p.get("config_path") else ""))
