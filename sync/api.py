@@ -220,6 +220,7 @@ class PlanResult(ValidationResult):
     def to_json(self) -> dict[str, Any]:
         out = super().to_json()
         out.update({"base_url": self.base_url, "changes": self.changes,
+                    "requests": self.requests, "retries": self.retries,
                     "warnings": self.warnings + (self.plan.warnings if self.plan else [])})
         return out
 
@@ -271,8 +272,8 @@ class ApplyResult(PlanResult):
     def to_json(self) -> dict[str, Any]:
         out = super().to_json()
         assert self.execution is not None
-        out.update({"duration_s": round(self.duration_s, 3), "requests": self.requests,
-                    "retries": self.retries, "interrupted": self.execution.stopped,
+        out.update({"duration_s": round(self.duration_s, 3),
+                    "interrupted": self.execution.stopped,
                     "fatal": str(self.execution.fatal) if self.execution.fatal else None})
         return out
 
