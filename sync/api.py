@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -17,12 +18,12 @@ from dataclasses import dataclass, field
 from itertools import chain, repeat
 from operator import attrgetter, itemgetter
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from . import schema
 from .connection import Connection
 from .diff import Blank, Mode, Plan, PlanOptions, Scope, changes_text, diff
-from .errors import SafetyLimitError
+from .errors import ExitCode, SafetyLimitError
 from .loader import load_sheet
 from .model import (
     PLAN_STATUS,
@@ -55,6 +56,7 @@ _SERVER_MODULES = ("asyncio", "sync.client", "sync.references", "sync.report")
 __all__ = [
     "SyncOptions", "ValidationResult", "PlanResult", "ApplyResult", "Mode", "Scope", "Blank",
     "validate_file", "plan", "plan_async", "apply", "apply_async", "execute_async",
+    "nothing_to_send", "exit_reason", "last_apply_report",
 ]
 
 
@@ -95,8 +97,11 @@ class ValidationResult:
     started: str = field(default_factory=_now)
     finished: str | None = None
     warnings: list[str] = field(default_factory=list)
-
-    command = "validate"
+    #: The command that made this result, as the report's Summary and ``--json`` name it:
+    #: an ``apply`` that finds nothing to send keeps its plan, made for ``apply``.
+    command: str = field(default="validate", kw_only=True)
+    #: The default report: ``<input stem>.<report_kind>.xlsx`` beside the input.
+    report_kind: ClassVar[str] = "validation"
 
     def __repr__(self) -> str:
         # Short on purpose: asyncio.run() formats the repr of its main task's result (CPython
@@ -139,10 +144,15 @@ class ValidationResult:
     def exit_code(self) -> int:
         return 1 if self.counts()["invalid"] else 0
 
-    def write_report(self, path: str | Path | None = None) -> Path:
-        from .report import default_report_path, write_report
+    def default_report_path(self) -> Path:
+        from .report import default_report_path
 
-        target = Path(path) if path else default_report_path(self.path)
+        return default_report_path(self.path, self.report_kind)
+
+    def write_report(self, path: str | Path | None = None) -> Path:
+        from .report import write_report
+
+        target = Path(path) if path else self.default_report_path()
         started = time.perf_counter()
         rows = dict(self.row_status())
         written = write_report(self.validated.sheet, rows, self.server_only_rows(),
@@ -164,8 +174,8 @@ class PlanResult(ValidationResult):
     base_url: str = ""
     requests: int = 0
     retries: int = 0
-
-    command = "plan"
+    command: str = field(default="plan", kw_only=True)
+    report_kind: ClassVar[str] = "plan"
 
     def _status(self, item: PlanItem) -> tuple[str, str | None, str]:
         return PLAN_STATUS[item.action], item.record_id, item.message
@@ -236,8 +246,15 @@ class ApplyResult(PlanResult):
 
     execution: Execution | None = None
     duration_s: float = 0.0
+    command: str = field(default="apply", kw_only=True)
+    report_kind: ClassVar[str] = "report"
 
-    command = "apply"
+    def default_report_path(self) -> Path:
+        """``<input stem>.report.xlsx``, or ``-2``, ``-3``... when an earlier apply's report
+        holds that name: it is never replaced."""
+        from .report import unused_path
+
+        return unused_path(super().default_report_path())
 
     def _status(self, item: PlanItem) -> tuple[str, str | None, str]:
         assert self.execution is not None
@@ -424,7 +441,7 @@ async def execute_async(planned: PlanResult, connection: Connection, *,
 
     assert planned.plan is not None
     if planned.plan.over_delete_limit:
-        raise SafetyLimitError(planned.plan.warnings[-1])
+        raise SafetyLimitError(planned.plan.delete_limit_message)
     options = planned.options
     started = time.monotonic()
     items = [*planned.plan.items, *planned.plan.server_only]
@@ -456,12 +473,69 @@ def apply(path: str | Path, connection: Connection, options: SyncOptions | None 
 
 
 def journal_path_for(report: Path) -> Path:
-    """Default journal beside the report: ``x.report.xlsx`` -> ``x.journal.jsonl``."""
+    """The journal beside a report given by name: ``x.report.xlsx`` -> ``x.journal.jsonl``."""
     name = report.name.removesuffix(".xlsx").removesuffix(".report")
     return report.with_name(f"{name}.journal.jsonl")
 
 
-_PROBLEMS = frozenset({Status.INVALID.value, Status.CONFLICT.value, Status.FAILED.value})
+def default_journal_path(input_path: Path) -> Path:
+    """``<input stem>.journal.jsonl`` beside the input: one journal for every run of it."""
+    return Path(input_path).with_name(f"{Path(input_path).stem}.journal.jsonl")
+
+
+def last_apply_report(input_path: Path) -> Path | None:
+    """The newest report an apply of this input wrote under its default name, if any."""
+    from .report import default_report_path
+
+    first = default_report_path(Path(input_path), ApplyResult.report_kind)
+    found = [p for p in first.parent.glob(f"{first.stem}*{first.suffix}")
+             if p == first or re.fullmatch(rf"{re.escape(first.stem)}-\d+", p.stem)]
+    return max(found, key=lambda p: (p.stat().st_mtime, p.name), default=None)
+
+
+def nothing_to_send(result: PlanResult) -> str:
+    """Why a plan sends nothing, truthfully: the sheet may match, or its rows may be unusable
+    or left out by the mode."""
+    counts = result.counts()
+    problems = sum(counts.get(PLAN_STATUS[a], 0) for a in (Action.INVALID, Action.CONFLICT))
+    skipped = counts.get(PLAN_STATUS[Action.SKIP], 0)
+    rows = len(result.validated.rows)
+    if rows and problems == rows:
+        return ("nothing sent: no row of the sheet can be sent (every row is invalid or in "
+                "conflict; the report says why)")
+    reasons = []
+    if problems:
+        reasons.append(f"{_rows(problems)} invalid or in conflict")
+    if skipped:
+        reasons.append(f"{_rows(skipped)} left out by the {result.options.mode.value} mode")
+    if reasons:
+        return (f"nothing sent: the other rows already match Flowtrac, but "
+                f"{' and '.join(reasons)} (the report says why)")
+    return "nothing to do: Flowtrac already matches the sheet"
+
+
+def exit_reason(result: ValidationResult) -> str | None:
+    """Why a finished command ends with exit code 1 or 3, in one sentence (other codes come
+    from an error, which says why itself)."""
+    code = result.exit_code
+    if code == ExitCode.SAFETY_STOP and isinstance(result, PlanResult) and result.plan:
+        return result.plan.delete_limit_message
+    if code != ExitCode.ROWS_NOT_DONE:
+        return None
+    if isinstance(result, ApplyResult) and result.execution and result.execution.stopped:
+        return "the run was interrupted: run the same command again to continue"
+    counts = result.counts()
+    problems = [f"{counts[status]} {status}" for status in _PROBLEMS if counts.get(status)]
+    verb = "were not done" if isinstance(result, ApplyResult) else "cannot be sent"
+    return f"some rows {verb} ({', '.join(problems)}): the report says why"
+
+
+def _rows(n: int) -> str:
+    return "1 row is" if n == 1 else f"{n} rows are"
+
+
+#: Row statuses that make exit code 1, in the order a summary names them.
+_PROBLEMS = (Status.FAILED.value, Status.INVALID.value, Status.CONFLICT.value)
 
 
 def first_problems(result: ValidationResult, limit: int = 10) -> list[str]:

@@ -8,6 +8,7 @@ reach the server); a traceback is shown only with ``-v`` and only for a bug.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import gc
 import importlib
@@ -26,7 +27,14 @@ from . import api, schema
 from .config import CONNECTION_KEYS, RUN_KEYS, mask
 from .connection import Connection
 from .diff import Blank, Mode, Scope
-from .errors import ConnectionProblem, ServerError, SyncError, UsageError
+from .errors import (
+    EXIT_CODE_MEANINGS,
+    ConnectionProblem,
+    ExitCode,
+    ServerError,
+    SyncError,
+    UsageError,
+)
 from .options import SERVER_OPTIONS, TRANSPORT_OPTIONS, fill_from_config, with_options
 from .output import Output, print_json
 
@@ -40,11 +48,16 @@ if TYPE_CHECKING:
 
 _Result = TypeVar("_Result")
 
-EXIT_CODES_HELP = """\b
-Exit codes: 0 all rows done (or nothing to do); 1 finished, but some rows
-failed, were invalid or in conflict; 2 usage error or unreadable input
-(nothing sent); 3 aborted by a safety limit (nothing sent); 4 cannot log in
-or reach the server."""
+
+def exit_codes_help(*codes: ExitCode) -> str:
+    """The exit codes a command can end with, for its ``--help`` (all of them by default)."""
+    lines = [f"  {code.value:<4} {EXIT_CODE_MEANINGS[code]}" for code in codes or ExitCode]
+    return "\b\nExit codes:\n" + "\n".join(lines)
+
+
+#: What a command that reads a sheet and talks to the server can end with.
+_SERVER_EXITS = (ExitCode.OK, ExitCode.ROWS_NOT_DONE, ExitCode.USAGE, ExitCode.SAFETY_STOP,
+                 ExitCode.CONNECTION, ExitCode.INTERRUPTED)
 
 
 class _LazyGroup(click.Group):
@@ -99,7 +112,7 @@ def _kept(result: _Result) -> _Result:
     return result
 
 
-@click.group(cls=_LazyGroup, epilog=EXIT_CODES_HELP,
+@click.group(cls=_LazyGroup, epilog=exit_codes_help(),
              lazy={"emulator": "sync.emulator.command:emulator", "serve": "sync.web.command:serve"})
 @click.version_option(package_name="flowtrac-sync")
 def main() -> None:
@@ -158,7 +171,7 @@ def _run_options(f: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--key", metavar="COLS", help="Match rows without id by these columns "
                      "(default: product_id,line_number)."),
         click.option("--max-delete", type=click.IntRange(min=0), help="Refuse to run when "
-                     "more deletes are planned (default: the larger of 10 and 25%% of the "
+                     "more deletes are planned (default: the larger of 10 and 25% of the "
                      "in-scope lines)."),
         *_TUNING_OPTIONS,
         click.option("--report", type=click.Path(dir_okay=False),
@@ -273,7 +286,8 @@ def _setup_logging(verbose: int) -> None:
 
 # --------------------------------------------------------------------------- commands
 
-@main.command(epilog=EXIT_CODES_HELP)
+@main.command(epilog=exit_codes_help(ExitCode.OK, ExitCode.ROWS_NOT_DONE, ExitCode.USAGE,
+                                     ExitCode.INTERRUPTED))
 @click.argument("file", type=click.Path())
 @click.option("--sheet", metavar="NAME", help="Sheet to read.")
 @click.option("--key", metavar="COLS", help="Columns that identify a row without id.")
@@ -291,9 +305,13 @@ def validate(file: str, sheet: str | None, key: str | None, report: str | None,
     return result.exit_code
 
 
-@main.command(epilog=EXIT_CODES_HELP)
+@main.command(epilog=exit_codes_help(*_SERVER_EXITS[:-1], ExitCode.WRITES_PENDING,
+                                     ExitCode.INTERRUPTED))
 @click.argument("file", type=click.Path())
 @_run_options
+@click.option("--detailed-exitcode", is_flag=True,
+              help="Exit 5 when the plan holds writes and nothing else is wrong (0: nothing "
+                   "would change): for nightly drift checks.")
 @_connection_options
 @_common_output
 @click.pass_context
@@ -305,10 +323,12 @@ def plan(ctx: click.Context, file: str, **params: Any) -> int:
     result = _kept(api.plan(file, _connection(p), _sync_options(p)))
     report_path = result.write_report(p.get("report"))
     out.result(result, report_path)
+    if p["detailed_exitcode"] and result.exit_code == ExitCode.OK and result.plan.writes:
+        return ExitCode.WRITES_PENDING
     return result.exit_code
 
 
-@main.command(epilog=EXIT_CODES_HELP)
+@main.command(epilog=exit_codes_help(*_SERVER_EXITS))
 @click.argument("file", type=click.Path())
 @_run_options
 @click.option("--journal", type=click.Path(dir_okay=False),
@@ -329,26 +349,35 @@ def apply(ctx: click.Context, file: str, **params: Any) -> int:
     planned = _kept(api.plan(file, connection, _sync_options(p)))
     report_path = Path(p["report"]) if p.get("report") else None
     if planned.exit_code == 3 or not any(planned.changes.values()):
+        # Nothing is sent: the report is a plan's, and an earlier apply's report stays.
+        planned = dataclasses.replace(planned, command="apply")
         path = planned.write_report(report_path)
         out.result(planned, path)
         if planned.exit_code != 3:
-            out.say("nothing to do: the server already matches the sheet")
+            out.say(api.nothing_to_send(planned))
+            earlier = api.last_apply_report(planned.path)
+            if report_path is None and earlier is not None:
+                out.say(f"the report of the last apply is {earlier}")
         return planned.exit_code
     out.plan_preview(planned)
     total = sum(planned.changes.values())
     if not p["yes"]:
-        question = f"Apply {total} changes to {connection.host}?"
+        question = f"Apply {_count(total, 'change')} to {connection.host}?"
         if not click.confirm(question, default=False, err=True):
             out.say("nothing sent")
             return 0
-    from .report import default_report_path
-
-    report_target = report_path or default_report_path(planned.path)
-    journal = Path(p["journal"]) if p.get("journal") else api.journal_path_for(report_target)
+    journal = (Path(p["journal"]) if p.get("journal")
+               else api.journal_path_for(report_path) if report_path
+               else api.default_journal_path(planned.path))
     result = _kept(_run_with_progress(planned, connection, journal, out))
-    path = result.write_report(report_target)
+    path = result.write_report(report_path)
     out.result(result, path, journal=journal)
     return result.exit_code
+
+
+def _count(n: int, noun: str) -> str:
+    """``1 change``, ``2 changes``."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def _run_stoppable(out: Output, total: int,
@@ -412,8 +441,7 @@ def demo(output: str) -> None:
         click.secho(f"Flowtrac emulator at {emu.base_url} ({dataset.summary()}); "
                     f"working on copies in {folder}/", bold=True)
         connection = ["--base-url", emu.base_url, "--token", DEMO_TOKEN]
-        plan_report = str(folder / "routing.plan.xlsx")
-        steps = [("What would change", plan, [workbook, "--report", plan_report]),
+        steps = [("What would change", plan, [workbook]),
                  ("Make it so", apply, [workbook, "--yes"]),
                  ("Run it again: nothing left to do", apply, [workbook, "--yes"])]
         for title, command, args in steps:
@@ -431,7 +459,8 @@ def demo(output: str) -> None:
 # unattended use: export, template, config check, undo (issue 5)
 
 
-@main.command("export", epilog=EXIT_CODES_HELP)
+@main.command("export", epilog=exit_codes_help(ExitCode.OK, ExitCode.USAGE,
+                                               ExitCode.CONNECTION, ExitCode.INTERRUPTED))
 @click.argument("out", type=click.Path(dir_okay=False))
 @click.option("--filter", "filters", multiple=True, metavar="COL=VALUE",
               help="Only lines matching this filter of the API (col=value, col-in=a,b, "
@@ -483,7 +512,8 @@ def config_group() -> None:
     """Settings for nightly jobs (--config FILE, environment, command line)."""
 
 
-@config_group.command("check", epilog=EXIT_CODES_HELP)
+@config_group.command("check", epilog=exit_codes_help(ExitCode.OK, ExitCode.USAGE,
+                                                     ExitCode.CONNECTION))
 @_run_options
 @click.option("--journal", type=click.Path(dir_okay=False), help="Journal path.")
 @_connection_options
@@ -543,7 +573,7 @@ async def _check_login(connection: Connection, *, retries: int) -> None:
 _NIL_UUID = "00000000-0000-0000-0000-000000000000"
 
 
-@main.command("undo", epilog=EXIT_CODES_HELP)
+@main.command("undo", epilog=exit_codes_help(*_SERVER_EXITS))
 @click.argument("journal", type=click.Path(dir_okay=False))
 @click.option("--run", "runs", multiple=True, metavar="ID",
               help="Undo this run of the journal (default: its last run); repeat for several, "
@@ -589,8 +619,8 @@ def undo_command(ctx: click.Context, journal: str, **params: Any) -> int:
         return result.exit_code
     out.undo_preview(planned)
     total = len(planned.writes)
-    if not p["yes"] and not click.confirm(f"Undo {total} changes on {connection.host}?",
-                                          default=False, err=True):
+    question = f"Undo {_count(total, 'change')} on {connection.host}?"
+    if not p["yes"] and not click.confirm(question, default=False, err=True):
         out.say("nothing sent")
         return 0
     journal_path = Path(p["undo_journal"]) if p.get("undo_journal") else default_journal

@@ -69,6 +69,13 @@ class Plan:
     def over_delete_limit(self) -> bool:
         return len(self.deletes) > self.delete_limit
 
+    @property
+    def delete_limit_message(self) -> str:
+        deletes = len(self.deletes)
+        return (f"{deletes} deletes planned, more than the limit of {self.delete_limit}: "
+                f"nothing will be written. Check the sheet, then rerun with --max-delete "
+                f"{deletes} if these deletes are intended.")
+
     def counts(self) -> dict[Action, int]:
         """How many items of each action (in the order first met)."""
         return dict(Counter(map(attrgetter("action"), chain(self.items, self.server_only))))
@@ -195,10 +202,7 @@ def diff(validated: ValidatedSheet, records: Sequence[dict[str, Any]],
     plan = Plan(items, server_only, options, len(in_scope), limit,
                 process_names=_process_names(validated, records) if changes_process else {})
     if plan.over_delete_limit:
-        plan.warnings.append(
-            f"{len(plan.deletes)} deletes planned, more than the limit of {limit}: nothing will "
-            f"be written. Check the sheet, then rerun with --max-delete {len(plan.deletes)} "
-            f"if these deletes are intended.")
+        plan.warnings.append(plan.delete_limit_message)
     return plan
 
 

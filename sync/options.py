@@ -44,17 +44,33 @@ def fill_from_config(ctx: click.Context, params: dict[str, Any],
                      keys: Collection[str]) -> tuple[dict[str, Any], dict[str, Any]]:
     """``params`` with the ``keys`` the user did not give (on the line or in the environment)
     taken from the ``--config`` file (``config_path``); and that file's settings (empty
-    without one).  The file's warnings go to stderr."""
+    without one).  The file's warnings go to stderr.
+
+    ``company`` and ``base_url`` are one setting, which Flowtrac: the one given at the higher
+    level (command line > environment > config file) wins, and both at one level is left for
+    ``Connection`` to refuse."""
     path = params.get("config_path")
-    if not path:
-        return params, {}
-    settings, warnings = load_config(path)
+    settings, warnings = load_config(path) if path else ({}, [])
     for warning in warnings:
         click.echo(f"warning: {warning}", err=True)
     merged = dict(params)
     for name, value in settings.items():
         if name not in keys or name not in merged:
             continue
-        if ctx.get_parameter_source(name) in (None, ParameterSource.DEFAULT):
+        if _level(ctx, name, {}) == 0:
             merged[name] = value
+    if merged.get("company") and merged.get("base_url"):
+        company, base_url = (_level(ctx, name, settings) for name in ("company", "base_url"))
+        if company != base_url:
+            merged["base_url" if company > base_url else "company"] = None
     return merged, settings
+
+
+def _level(ctx: click.Context, name: str, settings: dict[str, Any]) -> int:
+    """Where a setting was given: 3 command line, 2 environment, 1 config file, 0 nowhere."""
+    source = ctx.get_parameter_source(name)
+    if source is ParameterSource.COMMANDLINE:
+        return 3
+    if source is ParameterSource.ENVIRONMENT:
+        return 2
+    return 1 if name in settings else 0

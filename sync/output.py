@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import api
+from .diff import Mode, Scope
 
 if TYPE_CHECKING:  # rich is imported when something is shown: ``--json`` needs none of it
     from rich.console import Console
@@ -64,12 +65,22 @@ class Output:
         self._counts_table(planned.counts(), title=f"Plan: {planned.path.name}", unit="rows",
                            console=self.err)
         self._changes(planned, console=self.err)
+        self._mirror_scope(planned, console=self.err)
         self._problems(planned, console=self.err)
         for warning in planned.warnings:
             self.err.print(f"warning: {warning}", markup=False)
 
     def result(self, result: api.ValidationResult, report: Path | None, *,
                journal: Path | None = None) -> None:
+        """The summary; and whatever the options, a command that does not end with exit
+        code 0 says why on stderr (one ``error:`` line)."""
+        self._summary(result, report, journal=journal)
+        reason = api.exit_reason(result)
+        if reason:
+            self.err.print(f"error: {reason}", markup=False)
+
+    def _summary(self, result: api.ValidationResult, report: Path | None, *,
+                 journal: Path | None) -> None:
         if self.as_json:
             data = result.to_json()
             data["report"] = str(report) if report else None
@@ -83,6 +94,7 @@ class Output:
         if not self.quiet:
             if result.command == "plan":
                 self._changes(result, console=self.out)
+                self._mirror_scope(result, console=self.out)
             self._problems(result, console=self.out)
             warnings = list(result.warnings)
             if isinstance(result, api.PlanResult) and result.plan is not None:
@@ -146,6 +158,20 @@ class Output:
         console.print(f"Changes{more}:", markup=False)
         for line in lines:
             console.print(f"  {line}", markup=False)
+
+    def _mirror_scope(self, result: api.ValidationResult, *, console: Console) -> None:
+        """What a mirror plan may delete, and what it leaves alone."""
+        plan = result.plan if isinstance(result, api.PlanResult) else None
+        if plan is None or plan.options.mode is not Mode.MIRROR:
+            return
+        if plan.options.scope is Scope.SHEET:
+            scope = ("Mirror: lines of the products this sheet names that it lacks are "
+                     "deleted; the other products on the server are out of scope and left "
+                     "alone (--scope all mirrors the whole table).")
+        else:
+            scope = "Mirror: every line on the server that the sheet lacks is deleted."
+        console.print(f"{scope} {plan.in_scope} server lines in scope, {len(plan.deletes)} "
+                      f"deletes planned, delete limit {plan.delete_limit}.", markup=False)
 
     def _problems(self, result: api.ValidationResult, *, console: Console) -> None:
         self._first_problems(api.first_problems(result), console=console)

@@ -34,7 +34,7 @@ from .content import REPORT_COLUMNS
 from .fresh import write_new_workbook
 from .patch import Unsupported, patch_workbook
 
-__all__ = ["REPORT_COLUMNS", "default_report_path", "write_report"]
+__all__ = ["REPORT_COLUMNS", "default_report_path", "unused_path", "write_report"]
 
 log = logging.getLogger(__name__)
 
@@ -42,10 +42,24 @@ Engine = Literal["auto", "patch", "openpyxl", "new"]
 _KEPT_FORMATS = frozenset({"xlsx", "xlsm"})
 
 
-def default_report_path(input_path: Path) -> Path:
-    """``<input stem>.report.xlsx`` beside the input: routing.csv -> routing.report.xlsx."""
+def default_report_path(input_path: Path, kind: str = "report") -> Path:
+    """``<input stem>.<kind>.xlsx`` beside the input: routing.csv -> routing.report.xlsx.
+
+    The kinds: ``validation`` and ``plan`` (previews, each replaced by the next one) and
+    ``report`` (what an apply did)."""
     input_path = Path(input_path)
-    return input_path.with_name(f"{input_path.stem}.report.xlsx")
+    return input_path.with_name(f"{input_path.stem}.{kind}.xlsx")
+
+
+def unused_path(path: Path) -> Path:
+    """``path``, or the first of ``<stem>-2<suffix>``, ``<stem>-3<suffix>``... that does not
+    exist yet: an apply's report is the record of what it wrote, and no later run replaces
+    it."""
+    candidate, number = Path(path), 1
+    while candidate.exists():
+        number += 1
+        candidate = path.with_name(f"{path.stem}-{number}{path.suffix}")
+    return candidate
 
 
 def write_report(sheet: LoadedSheet, rows: Mapping[int, ReportRow],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import signal
 import sys
@@ -79,7 +80,10 @@ def serve(ctx: click.Context, host: str, port: int, demo: bool, **params: Any) -
     try:
         asyncio.run(_serve(settings, host, port, access_log=bool(params["verbose"])))
     except OSError as exc:
-        raise click.ClickException(f"Cannot serve on {host}:{port}: {exc.strerror}.") from None
+        hint = (f"; another program uses port {port}: pick another with --port (0 picks a "
+                f"free one)" if exc.errno == errno.EADDRINUSE else "")
+        raise click.ClickException(f"Cannot serve on {host}:{port}: {exc.strerror}{hint}."
+                                   ) from None
     except KeyboardInterrupt:
         pass
     click.echo("Stopped; uploads removed.")

@@ -498,7 +498,7 @@ async def apply(request: web.Request) -> web.Response:
         session.flash("error", "The confirmation did not match this plan; nothing was "
                                "written. Review the plan and confirm again.")
     elif not sum(planned.changes.values()):
-        session.flash("info", "Nothing to apply: Flowtrac already matches the sheet.")
+        session.flash("info", views.nothing_to_send(upload_))
     elif runs.start_apply(session, upload_):
         log.info("apply started: %s writes to %s", sum(planned.changes.values()),
                  session.connection.host if session.connection else "?")

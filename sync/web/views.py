@@ -48,6 +48,12 @@ class PageContext:
         return Html(f'<input type="hidden" name="csrf" value="{esc(self.session.csrf)}">')
 
 
+
+def nothing_to_send(upload: Upload) -> str:
+    """The library's reason a plan sends nothing, as a sentence of the page."""
+    reason = api.nothing_to_send(upload.planned)
+    return f"{reason[:1].upper()}{reason[1:]}."
+
 def status_class(status: str) -> str:
     shade = shade_of(status)
     return f"shade-{shade.name}" if shade else "shade-none"
@@ -304,8 +310,7 @@ def plan_page(ctx: PageContext, upload: Upload, *, stale: bool) -> Html:
                                    type="button", class_="btn", disabled=True))
     elif writes == 0:
         actions = render("plan_actions.html", id=upload.id, csrf=ctx.csrf_field,
-                         apply=tag("span", "Nothing to apply: Flowtrac already matches the "
-                                           "sheet.", class_="muted"))
+                         apply=tag("span", nothing_to_send(upload), class_="muted"))
     elif stale:
         actions = render("plan_actions.html", id=upload.id, csrf=ctx.csrf_field,
                          apply=tag("span", "This plan is old: plan again before applying.",

@@ -147,8 +147,11 @@ def test_sigkill_at_random_points_then_a_rerun_converges(tmp_path: Path) -> None
         lines = [schema.record_from_wire(r) for r in server_lines(base_url)]
         assert state(lines) == state(wanted)
         assert max(Counter((r[PRODUCT], r[LINE]) for r in lines).values()) == 1
-        # The report was replaced whole; the rerun's journal lines are all readable.
-        assert set(report_statuses(report)) <= {"unchanged", "created", "updated"}
+        # The rerun's report is whole, beside the earlier one, which no run replaces; the
+        # rerun's journal lines are all readable.
+        rerun_report = Path(summary["report"])
+        assert rerun_report != report and rerun_report.parent == report.parent
+        assert set(report_statuses(rerun_report)) <= {"unchanged", "created", "updated"}
         runs = [e for e in read_journal(journal) if e.get("event") in ("run", "end")]
         assert [e["event"] for e in runs[-2:]] == ["run", "end"]
         assert runs[-1]["run"] == runs[-2]["run"] and runs[-1]["interrupted"] is False

@@ -43,12 +43,18 @@ def statuses(report: Path) -> list[str]:
             if ws.cell(r, col).value]
 
 
+def summary_of(report: Path) -> dict[str, object]:
+    """The report's Summary sheet: label -> value."""
+    ws = openpyxl.load_workbook(report)["Summary"]
+    return {row[0]: row[1] for row in ws.iter_rows(values_only=True) if row and row[0]}
+
+
 def test_validate_messy_workbook_lists_cell_errors_and_exits_1(tmp_path):
     path = shutil.copy(SAMPLE_DIR / MESSY_XLSX, tmp_path)
     result = run("validate", str(path))
     assert result.exit_code == 1
     assert 'C14: line_number must be a positive whole number, got "1.5"' in result.output
-    report = Path(path).with_suffix("").with_suffix(".report.xlsx")
+    report = Path(path).with_suffix("").with_suffix(".validation.xlsx")
     assert report.exists()
     assert Counter(statuses(report))["invalid"] == 10
 
@@ -91,7 +97,7 @@ def test_plan_messy_workbook_exits_1_and_writes_a_plan_report(emulator_thread, t
     result = run("plan", str(path), *connection(emu))
     assert result.exit_code == 1
     assert "no product with id 00000000-0000-4000-8000-00000000dead" in result.output
-    got = Counter(statuses(Path(path).with_suffix("").with_suffix(".report.xlsx")))
+    got = Counter(statuses(Path(path).with_suffix("").with_suffix(".plan.xlsx")))
     assert got == Counter({"invalid": 11, "unchanged": 5, "would update": 3})
     assert emu.store.write_count == 0
 
@@ -166,11 +172,13 @@ def test_secrets_never_reach_output_report_or_journal(emulator_thread, tmp_path)
     token_run = run("plan", str(path), "-vv", "--base-url", emu.base_url,
                     "--token", SECRET_TOKEN)
     assert token_run.exit_code == 0
-    report = Path(path).with_suffix("").with_suffix(".report.xlsx")
     texts = [result.output, result.stderr, token_run.output, token_run.stderr,
              journal.read_text()]
-    for ws in openpyxl.load_workbook(report).worksheets:
-        texts += [str(c.value) for row in ws.iter_rows() for c in row if c.value is not None]
+    for kind in ("report", "plan"):
+        report = Path(path).with_suffix("").with_suffix(f".{kind}.xlsx")
+        for ws in openpyxl.load_workbook(report).worksheets:
+            texts += [str(c.value) for row in ws.iter_rows() for c in row
+                      if c.value is not None]
     everything = "\n".join(texts)
     assert SECRET_PIN not in everything and SECRET_TOKEN not in everything
 
@@ -234,12 +242,20 @@ def test_demo_runs_the_whole_loop(tmp_path):
                              str(tmp_path / "out")], capture_output=True, text=True,
                             timeout=120, env={**os.environ, "COLUMNS": "100"})
     assert result.returncode == 0, result.stderr
+    out = tmp_path / "out"
+    # The apply's report keeps what it did: the rerun that finds nothing to do leaves it be,
+    # says where it is, and writes its own (a plan's, made by apply) beside it.
     assert "nothing to do" in result.stderr
-    report = tmp_path / "out" / "routing.report.xlsx"
-    assert Counter(statuses(report)) == Counter({"unchanged": 26})
-    first = openpyxl.load_workbook(tmp_path / "out" / "routing.plan.xlsx")
-    assert "would update" in statuses(tmp_path / "out" / "routing.plan.xlsx")
-    assert first.sheetnames[:2] == ["Routing", "Notes"]
+    assert f"the report of the last apply is {out / 'routing.report.xlsx'}" in result.stderr
+    applied = Counter(statuses(out / "routing.report.xlsx"))
+    assert applied["updated"] + applied["created"] > 0 and "would update" not in applied
+    assert summary_of(out / "routing.report.xlsx")["Command"] == "apply"
+    rerun = openpyxl.load_workbook(out / "routing.plan.xlsx")
+    assert rerun.sheetnames[:2] == ["Routing", "Notes"]
+    assert Counter(statuses(out / "routing.plan.xlsx")) == Counter({"unchanged": 26})
+    assert summary_of(out / "routing.plan.xlsx")["Command"] == "apply"
+    assert not list(out.glob("routing.report-*.xlsx"))
+    assert f"Open {out / 'routing.report.xlsx'}" in result.stdout
 
 
 def test_sample_files_are_current(tmp_path):

@@ -156,7 +156,7 @@ def test_row_errors_reach_the_report(validated: dict, tmp_path_factory) -> None:
         if code != 1:
             continue
         folder = Path(validated[name]["file"]).parent
-        report = folder / f"{Path(name).stem}.report.xlsx"
+        report = folder / f"{Path(name).stem}.validation.xlsx"
         sheet = openpyxl.load_workbook(report, read_only=True).worksheets[0]
         rows = list(sheet.iter_rows(values_only=True))
         column = rows[0].index("sync_status")

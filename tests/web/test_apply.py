@@ -8,7 +8,7 @@ import json
 import re
 
 import openpyxl
-from sheetkit import server_rows
+from sheetkit import server_rows, write_sheet
 
 from sync.emulator import EmulatorConfig
 
@@ -154,5 +154,16 @@ async def test_after_apply_plan_again_finds_nothing_to_do(web):
     await page.wait_applied(plan)
     response = await page.post(f"{plan}/replan", {})
     text = await response.text()
-    assert "Nothing to apply: Flowtrac already matches the sheet." in text
+    assert "Nothing to do: Flowtrac already matches the sheet." in text
     assert (await page.get(plan)).status == 200                # the applied one stays
+
+
+async def test_a_sheet_of_invalid_rows_is_not_called_a_match(web, tmp_path):
+    page = await web()
+    await page.sign_in()
+    rows = [{**r, "line_number": "none"} for r in server_rows(page.emulator.store)]
+    plan = await page.upload(write_sheet(tmp_path / "bad.xlsx", rows))
+    text = await (await page.get(plan)).text()
+    assert "already matches" not in text
+    assert "Nothing sent: no row of the sheet can be sent" in text
+    assert page.emulator.store.write_count == 0

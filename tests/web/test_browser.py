@@ -204,7 +204,7 @@ async def test_planner_does_the_whole_loop_in_a_browser(browser, demo):
     # 7. Plan the same file again: nothing left to do.
     await page.click("#replan")
     await expect(page.locator(".actions")).to_contain_text(
-        "Nothing to apply: Flowtrac already matches the sheet.")
+        "Nothing to do: Flowtrac already matches the sheet.")
     assert await _count(page, "unchanged") == "26"
     await _shot(page, "08-plan-again.png")
     assert problems == []          # no script error, no refused resource (CSP) on any page
