@@ -194,7 +194,10 @@ class PlanResult(ValidationResult):
 
     def server_only_rows(self) -> list[ServerOnlyRow]:
         assert self.plan is not None
-        return [ServerOnlyRow(i.record or {}, *self._status(i)[::2])
+        names = self.plan.product_names
+        product = schema.REFERENCE_FOR[schema.PRODUCT_ID.name].name
+        return [ServerOnlyRow({**(i.record or {}), product: names.get(i.product_id or "")},
+                              *self._status(i)[::2])
                 for i in self.plan.server_only]
 
     def counts(self) -> dict[str, int]:
@@ -373,6 +376,18 @@ async def _fetch_current(validated: ValidatedSheet, client: FlowtracClient, scop
     return warnings, records
 
 
+async def _name_products(plan: Plan, client: FlowtracClient) -> None:
+    """The names of the products whose lines a planner is shown, where the sheet did not
+    name them: one catalog lookup for those products only (none for a plan with nothing to
+    show)."""
+    from .references import names_of
+
+    wanted = {i.product_id for i in plan.shown if i.product_id} - plan.product_names.keys()
+    if wanted:
+        reference = schema.REFERENCE_FOR[schema.PRODUCT_ID.name]
+        plan.product_names.update(await names_of(client, reference, wanted))
+
+
 async def plan_async(path: str | Path, connection: Connection,
                      options: SyncOptions | None = None) -> PlanResult:
     """Load, validate, fetch and diff: what ``apply`` would do.  Sends no write.
@@ -412,6 +427,7 @@ async def _plan_loaded(sheet: LoadedSheet, connection: Connection, options: Sync
                    f"{len(records)} server lines, {client.stats.requests} requests; "
                    "the wait after validation")
         the_plan = diff(checked.validated, records, options.plan_options())
+        await _name_products(the_plan, client)
         _log_stage("diffed", time.perf_counter() - fetched)
         return PlanResult(checked.validated, options, started, _now(),
                           checked.warnings + warnings, the_plan, connection.base_url,
@@ -543,10 +559,13 @@ def first_problems(result: ValidationResult, limit: int = 10) -> list[str]:
     if not isinstance(result, PlanResult) or result.plan is None:
         return [str(e) for e in result.errors][:limit]
     lines: list[str] = []
-    for index, row in result.row_status():
+    plan = result.plan
+    for item, (_index, row) in zip(plan.items, result.row_status(), strict=True):
         if row.status in _PROBLEMS:
+            assert item.row is not None
             lines.append(row.message if row.status == Status.INVALID.value
-                         else f"row {_row_number(result, index)}: {row.status}: {row.message}")
+                         else f"row {item.row.row_number} ({plan.describe_line(item)}): "
+                              f"{row.status}: {row.message}")
             if len(lines) == limit:
                 break
     return lines
@@ -555,17 +574,12 @@ def first_problems(result: ValidationResult, limit: int = 10) -> list[str]:
 def first_changes(result: PlanResult, limit: int = 10) -> list[str]:
     """The first few planned writes, one line each: what a planner checks before applying."""
     assert result.plan is not None
+    plan = result.plan
     lines = []
-    for item in result.plan.writes[:limit]:
-        line = item.values or item.record or {}
-        where = (f"row {item.row.row_number}" if item.row is not None
-                 else f"server line {item.record_id}")
-        what = changes_text(item.changes, result.plan.process_names) or (
-            f"{schema.LINE_NUMBER.name} {line.get(schema.LINE_NUMBER.name)} of "
-            f"{schema.PRODUCT_ID.name} {line.get(schema.PRODUCT_ID.name)}")
-        lines.append(f"{where}: {PLAN_STATUS[item.action]}: {what}")
+    for item in plan.writes[:limit]:
+        where = (f"row {item.row.row_number}" if item.row is not None else "server line")
+        changes = changes_text(item.changes, plan.process_names)
+        lines.append(f"{where} ({plan.describe_line(item)}): {PLAN_STATUS[item.action]}"
+                     + (f": {changes}" if changes else ""))
     return lines
 
-
-def _row_number(result: ValidationResult, index: int) -> int:
-    return result.validated.sheet.row_numbers[index]

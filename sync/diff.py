@@ -54,6 +54,36 @@ class Plan:
     # process id -> name, as the server records and the sheet's name column tell them: lets
     # a report say "Welding (id)" where a row changes a line's process.
     process_names: dict[str, str] = field(default_factory=dict)
+    # product id -> name, from the sheet's name column and (``api``) the catalog, for the
+    # lines a planner is shown: writes, conflicts and the server's lines the sheet lacks.
+    product_names: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def shown(self) -> list[PlanItem]:
+        """The items a summary names line by line: writes, conflicts and server-only lines."""
+        return [i for i in chain(self.items, self.server_only)
+                if i.action in WRITE_ACTIONS or i.action is Action.CONFLICT
+                or i.row is None]
+
+    def describe_line(self, item: PlanItem) -> str:
+        """The line an item is about, in words first: ``Base Frame [3b6fe507], line 3,
+        Welding``; the product's uuid, cut, as the secondary detail."""
+        line = {**(item.record or {}), **item.values,
+                **(item.row.values if item.row is not None else {})}
+        product_id = item.product_id or line.get(schema.PRODUCT_ID.name)
+        process_id = line.get(schema.PROCESS_ID.name)
+        parts = []
+        if product_id:
+            name = self.product_names.get(product_id)
+            parts.append(f"{name} [{product_id[:8]}]" if name else f"product {product_id}")
+        if line.get(schema.LINE_NUMBER.name) is not None:
+            parts.append(f"line {line[schema.LINE_NUMBER.name]}")
+        process = self.process_names.get(process_id) or line.get(schema.PROCESS.name)
+        if process:
+            parts.append(str(process))
+        elif process_id:
+            parts.append(f"process {process_id}")
+        return ", ".join(parts)
 
     @property
     def deletes(self) -> list[PlanItem]:
@@ -102,12 +132,21 @@ def _process_names(validated: ValidatedSheet, records: Sequence[dict[str, Any]]
     process_id, process = schema.PROCESS_ID.name, schema.PROCESS.name
     names = {r[process_id]: r[process] for r in records
              if r.get(process) and r.get(process_id)}
-    by_name = schema.REFERENCE_FOR[process_id].name
-    if by_name in validated.present:
-        for row in validated.rows:
-            values = row.values
-            if values.get(by_name) and values.get(process_id):
-                names.setdefault(values[process_id], values[by_name])
+    for key, name in _sheet_names(validated, schema.PROCESS_ID).items():
+        names.setdefault(key, name)
+    return names
+
+
+def _sheet_names(validated: ValidatedSheet, target: schema.Field) -> dict[str, str]:
+    """id -> name, as the sheet's name column for ``target`` gives them (resolved)."""
+    by_name = schema.REFERENCE_FOR[target.name].name
+    if by_name not in validated.present:
+        return {}
+    names: dict[str, str] = {}
+    for row in validated.rows:
+        values = row.values
+        if values.get(by_name) and values.get(target.name):
+            names.setdefault(values[target.name], values[by_name])
     return names
 
 
@@ -186,7 +225,12 @@ def diff(validated: ValidatedSheet, records: Sequence[dict[str, Any]],
         in_scope = list(records)
     else:
         in_scope = list(compress(records, map(sheet_products.__contains__, record_products)))
-    server_only = _server_only(items, in_scope, claims, options)
+    # A line that an invalid row names by id is that row's line, shown with it: listing it
+    # again as "not in the sheet" would count it twice.
+    named_by_invalid = {item.row.values.get(id_name) for item in items
+                        if item.action is Action.INVALID and item.row is not None} - {None}
+    server_only = _server_only(items, [r for r in in_scope if r[id_name] not in named_by_invalid],
+                               claims, options)
     actions = set(map(_ACTION_OF, items))
     # Only a row that creates or updates a line can be refused for a line taken twice: a
     # plan without one (a sheet the server already matches) needs no check.
@@ -200,7 +244,8 @@ def diff(validated: ValidatedSheet, records: Sequence[dict[str, Any]],
     changes_process = any(schema.PROCESS_ID.name in changes
                           for changes in filter(None, map(_CHANGES_OF, items)))
     plan = Plan(items, server_only, options, len(in_scope), limit,
-                process_names=_process_names(validated, records) if changes_process else {})
+                process_names=_process_names(validated, records) if changes_process else {},
+                product_names=_sheet_names(validated, schema.PRODUCT_ID))
     if plan.over_delete_limit:
         plan.warnings.append(plan.delete_limit_message)
     return plan
@@ -283,7 +328,7 @@ def _decide_row(row: SheetRow, by_id: dict[str, dict[str, Any]], by_key: _ByKey,
 
     if options.mode is Mode.UPDATE:
         return PlanItem(Action.SKIP, row, None, product_id,
-                        message="no such line on the server; --mode update does not create")
+                        message="no such line on the server; the update mode does not create lines")
     create = {f.name: values[f.name] for f in schema.WRITABLE
               if values.get(f.name) is not None}
     create.setdefault(schema.ACTIVE.name, schema.ACTIVE.default)
@@ -319,7 +364,7 @@ def _compare(row: SheetRow, record: dict[str, Any], managed: list[_Managed],
     if options.mode is Mode.INSERT:
         return PlanItem(Action.SKIP, row, record, product_id,
                         message=f"line exists and differs ({changes_text(changes)}); "
-                                f"--mode insert does not update")
+                                f"the insert mode does not update lines")
     return PlanItem(Action.UPDATE, row, record, product_id, changes=changes)
 
 
@@ -372,7 +417,8 @@ def _server_only(items: list[PlanItem], in_scope: list[dict[str, Any]],
     unmatched = list(compress(in_scope, map(not_, claimed)))
     if options.mode is not Mode.MIRROR:
         return [PlanItem(Action.KEEP, None, r, r.get(schema.PRODUCT_ID.name),
-                         message=f"not in the sheet; --mode {options.mode.value} does not delete")
+                         message=f"not in the sheet; the {options.mode.value} mode does not "
+                                 f"delete (mirror does)")
                 for r in unmatched]
 
     # A typo must never turn into a deletion: an invalid row protects its product, and an

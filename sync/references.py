@@ -50,7 +50,7 @@ from .model import CellError, SheetRow, ValidatedSheet
 from .validate import key_label, other_rows
 
 __all__ = ["LOOKUP_CHARS", "LOOSE_LOOKUPS_MAX", "CatalogLookup", "CatalogUnreadable",
-           "check_references"]
+           "check_references", "names_of"]
 
 _T = TypeVar("_T")
 Record = dict[str, Any]
@@ -403,3 +403,23 @@ def _mark_resolved_duplicates(validated: ValidatedSheet) -> None:
                 row.errors.append(CellError(row.row_number, None, None,
                                             f"the same {label} is also on "
                                             f"{other_rows(row, copies)}"))
+
+
+async def names_of(client: FlowtracClient, reference: schema.Reference, ids: Iterable[str]
+                   ) -> dict[str, str]:
+    """id -> name of these products (or processes), for what a planner is shown; empty when
+    this login may not read the catalog (the lines are then named by id)."""
+    read, _exist = _readers(client, reference)
+    target = reference.target
+    batches = _chunks(sorted(set(ids)), client.listing_batch, LOOKUP_CHARS)
+    try:
+        answers = await all_or_nothing([
+            read_in_batch(lambda values: read([(f"{target.filter_name or target.name}-in",
+                                                ",".join(values))]), batch)
+            for batch in batches])
+    except ServerError as exc:
+        if exc.status not in _UNREADABLE:
+            raise
+        return {}
+    return {str(target.from_wire(r.get(target.name))): str(r[reference.name_column])
+            for answer in answers for r in answer if r.get(reference.name_column)}

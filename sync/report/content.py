@@ -184,10 +184,17 @@ def _plain(value: Any) -> Any:
 
 
 def server_only_columns(records: Sequence[ServerOnlyRow]) -> list[str]:
-    """Schema fields that any of the records has, in schema order, then status and message."""
+    """Schema fields that any of the records has, in schema order, each id followed by its
+    name where the records have one (``product``), then status and message."""
     present = {name for r in records for name, v in r.record.items() if v is not None}
-    fields = [f.name for f in schema.FIELDS if f.name in present]
-    return [*fields, STATUS, MESSAGE]
+    columns = []
+    for f in schema.FIELDS:
+        if f.name in present:
+            columns.append(f.name)
+        reference = schema.REFERENCE_FOR.get(f.name)
+        if reference is not None and reference.name in present and reference.name != f.name:
+            columns.append(reference.name)
+    return [*dict.fromkeys(columns), STATUS, MESSAGE]
 
 
 def server_only_cells(record: ServerOnlyRow, columns: Sequence[str]) -> list[Any]:

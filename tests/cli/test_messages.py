@@ -189,3 +189,31 @@ def test_serve_on_a_port_in_use_suggests_another():
     assert result.returncode != 0
     assert "pick another with --port" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_plan_lines_and_server_only_name_product_and_process(emulator_thread, tmp_path):
+    emu = emulator_thread(dataset=generate_dataset(3, 2))
+    products = {p["product_id"]: p["product"] for p in emu.store.products()}
+    processes = {p["process_id"]: p["process"] for p in emu.store.processes()}
+    rows = sheet_of(emu.store)
+    kept, dropped = rows[:1], rows[1]
+    kept[0]["product_minutes"] = Decimal(11)
+    path = write_sheet(tmp_path / "routing.xlsx", kept)      # ids only: no name columns
+    result = run("plan", str(path), "--mode", "mirror", *connection(emu))
+    assert result.exit_code == 0, result.stderr
+    updated = kept[0]
+    assert (f"row 2 ({products[updated['product_id']]} [{updated['product_id'][:8]}], line "
+            f"{updated['line_number']}, {processes[updated['process_id']]}): would update: "
+            "product_minutes") in result.output
+    assert (f"server line ({products[dropped['product_id']]} [{dropped['product_id'][:8]}], "
+            f"line {dropped['line_number']}, {processes[dropped['process_id']]}): would delete"
+            ) in result.output
+    ws = openpyxl.load_workbook(tmp_path / "routing.plan.xlsx")["Server only"]
+    table = list(ws.iter_rows(values_only=True))
+    header = list(table[0])
+    assert header.index("product") == header.index("product_id") + 1
+    assert header.index("process") == header.index("process_id") + 1
+    assert "product_dwell_minutes" in header
+    line = dict(zip(header, table[1], strict=True))
+    assert line["product"] == products[dropped["product_id"]]
+    assert line["process"] == processes[dropped["process_id"]]

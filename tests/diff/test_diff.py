@@ -83,10 +83,10 @@ def test_modes_insert_and_update_skip_what_they_do_not_do():
     rows = [row_of(r1, product_minutes=Decimal(9)), row_of(rec(2, P1, 2))]
     insert = diff(sheet(rows), [r1], PlanOptions(mode=Mode.INSERT))
     assert actions(insert) == [Action.SKIP, Action.CREATE]
-    assert "--mode insert" in insert.items[0].message
+    assert "the insert mode does not update" in insert.items[0].message
     update = diff(sheet(rows), [r1], PlanOptions(mode=Mode.UPDATE))
     assert actions(update) == [Action.UPDATE, Action.SKIP]
-    assert "--mode update" in update.items[1].message
+    assert "the update mode does not create" in update.items[1].message
 
 
 def test_blank_cells_clear_or_keep_and_blank_active_leaves_status():
@@ -190,6 +190,17 @@ def test_invalid_row_without_product_protects_everything():
                 PlanOptions(mode=Mode.MIRROR))
     assert [i.action for i in plan.server_only] == [Action.KEEP]
     assert "cannot be told" in plan.server_only[0].message
+
+
+def test_a_line_an_invalid_row_names_is_not_also_not_in_the_sheet():
+    r1, r2 = rec(1, P1, 1), rec(2, P1, 2)
+    rows = [row_of(r1), {**row_of(r2), "id": r2["id"], "line_number": None}]
+    for mode in (Mode.UPSERT, Mode.MIRROR):
+        plan = diff(sheet(rows, errors={1: "line_number must be a positive whole number"}),
+                    [r1, r2], PlanOptions(mode=mode))
+        assert actions(plan) == [Action.UNCHANGED, Action.INVALID]
+        assert plan.server_only == []
+        assert plan.in_scope == 2
 
 
 def test_max_delete_guard():
