@@ -77,6 +77,33 @@ def test_binding_beyond_loopback_warns(served):
     assert "warning" not in _run("--company", "acme").output
 
 
+def test_public_url_is_checked_and_passed_on(served, tmp_path):
+    result = _run("--company", "acme", "--public-url", "HTTPS://Flowtrac.Example.com:443/")
+    assert result.exit_code == 0 and served[-1][0].public_url == "https://flowtrac.example.com"
+    assert "warning" not in result.output
+    result = _run("--company", "acme", env={"FLOWTRAC_PUBLIC_URL": "https://planning.example"})
+    assert result.exit_code == 0 and served[-1][0].public_url == "https://planning.example"
+    config = tmp_path / "serve.toml"
+    config.write_text('company = "acme"\npublic_url = "https://flowtrac.example.com:8443"\n')
+    assert _run("--config", str(config)).exit_code == 0
+    assert served[-1][0].public_url == "https://flowtrac.example.com:8443"
+    result = _run("--company", "acme", "--public-url", "https://flowtrac.example.com",
+                  "--host", "0.0.0.0")
+    assert result.exit_code == 0 and "around the proxy, over plain http" in result.output
+
+
+def test_a_public_url_with_a_path_is_refused_before_serving(served, tmp_path):
+    count = len(served)
+    result = _run("--company", "acme", "--public-url", "https://example.com/flowtrac/")
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert result.output.startswith("error: --public-url must not have a path (/flowtrac/)")
+    config = tmp_path / "serve.toml"
+    config.write_text('company = "acme"\npublic_url = 8443\n')
+    result = _run("--config", str(config))
+    assert result.exit_code == 2 and "--public-url must be like https://" in result.output
+    assert len(served) == count
+
+
 def test_config_file_gives_the_target_but_never_credentials(served, tmp_path):
     config = tmp_path / "flowtrac.toml"
     config.write_text('base_url = "http://127.0.0.1:8765/api"\ntoken = "tok-in-config"\n')
