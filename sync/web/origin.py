@@ -83,7 +83,7 @@ def _checked_host(host: str, text: str) -> str:
     return ascii_host
 
 
-def split_host_header(host_header: str) -> tuple[str, int | None] | None:
+def _split_host_header(host_header: str) -> tuple[str, int | None] | None:
     """``Host`` as (lower-case name, port or None): ``[::1]:8780`` -> ``("::1", 8780)``;
     None when it cannot be read (a port that is not a number)."""
     host = host_header.strip().lower()
@@ -115,22 +115,23 @@ class Origins:
     def of(cls, listen_host: str, public_url: str | None) -> Origins:
         public = parse_public_url(public_url) if public_url else None
         listen = listen_host.strip("[]").lower()
-        names = {listen} if is_loopback(listen) or public else set()
-        if names:
-            names |= {"localhost", "127.0.0.1", "::1"}
+        if public is None and not is_loopback(listen):
+            return cls(frozenset())
         # A wildcard address is no name a proxy could dial.
-        names -= {"", "0.0.0.0", "::"}
+        names = {"localhost", "127.0.0.1", "::1", listen} - {"", "0.0.0.0", "::"}
         return cls(frozenset(names), public)
 
     def host_ok(self, host_header: str) -> bool:
         if not self.local_names and self.public is None:
             return True     # listening on a network address: any name may lead here
-        split = split_host_header(host_header)
+        split = _split_host_header(host_header)
         if split is None:
             return False
         name, port = split
-        if self.public is not None and name == self.public.host:
-            return (port or _DEFAULT_PORTS[self.public.scheme]) == self.public.port
+        public = self.public
+        if public is not None and name == public.host and (
+                port or _DEFAULT_PORTS[public.scheme]) == public.port:
+            return True
         return name in self.local_names
 
     def origin_ok(self, origin: str, *, scheme: str, host_header: str) -> bool:

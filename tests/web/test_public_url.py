@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from sync.errors import UsageError
-from sync.web.origin import parse_public_url
+from sync.web.origin import Origins, parse_public_url
 
 from .conftest import BADGE, PIN, StartWeb, WebPage
 from .https_proxy import (
@@ -59,6 +59,22 @@ def test_a_public_url_that_cannot_be_used_is_refused_in_one_sentence(given, word
     assert words in message
     assert message.startswith("--public-url") and message.count(". ") == 0
     assert "secret" not in message
+
+
+@pytest.mark.parametrize(("listen", "public", "host", "answered"), [
+    ("0.0.0.0", None, "10.0.0.5:8780", True),       # no public URL: any name, as before
+    ("0.0.0.0", "https://flowtrac.example.com", "flowtrac.example.com", True),
+    ("0.0.0.0", "https://flowtrac.example.com", "localhost:8780", True),
+    ("0.0.0.0", "https://flowtrac.example.com", "10.0.0.5:8780", False),
+    ("10.0.0.5", "https://flowtrac.example.com", "10.0.0.5:8780", True),
+    ("10.0.0.5", "https://flowtrac.example.com", "10.0.0.6:8780", False),
+    ("::1", "https://flowtrac.example.com:8443", "[::1]:8780", True),
+    ("::1", "https://flowtrac.example.com:8443", "[::1]x", False),
+    # A public name that is also a loopback name: a proxy not passing the Host on still works.
+    ("127.0.0.1", "https://localhost:8443", "localhost:8780", True),
+])
+def test_host_names_answered_with_a_public_url(listen, public, host, answered):
+    assert Origins.of(listen, public).host_ok(host) is answered
 
 
 # --------------------------------------------------------------------------- through a proxy
