@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import urllib.error
 import urllib.request
 
 import pytest
@@ -90,6 +91,32 @@ def test_public_url_is_checked_and_passed_on(served, tmp_path):
     result = _run("--company", "acme", "--public-url", "https://flowtrac.example.com",
                   "--host", "0.0.0.0")
     assert result.exit_code == 0 and "around the proxy, over plain http" in result.output
+
+
+def test_serve_behind_a_proxy_names_the_public_address_and_answers_to_it(tmp_path):
+    env = {**os.environ, "TMPDIR": str(tmp_path), "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen([sys.executable, "-m", "sync.cli", "serve", "--demo",
+                                "--port", "0", "--public-url", "https://flowtrac.example.com/"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env=env)
+    try:
+        assert process.stdout is not None
+        first = process.stdout.readline()
+        assert first.startswith("Planners' page: https://flowtrac.example.com/ (your proxy's "
+                                "address; this server listens on http://127.0.0.1:"), first
+        url = first.rsplit(" ", 1)[1].rstrip(")\n")
+        for host, status in (("flowtrac.example.com", 200), ("evil.example", 421)):
+            request = urllib.request.Request(url, headers={"Host": host})
+            try:
+                with urllib.request.urlopen(request, timeout=10) as answer:
+                    assert answer.status == status
+                    assert "; Secure" in answer.headers["Set-Cookie"]
+            except urllib.error.HTTPError as refused:
+                assert refused.code == status
+    finally:
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=20)
+    assert process.returncode == 0, err
 
 
 def test_a_public_url_with_a_path_is_refused_before_serving(served, tmp_path):
