@@ -106,4 +106,7 @@ async def test_planner_does_the_whole_loop_through_an_https_proxy(browser, behin
 
     await page.click("#signout")
     await expect(page.locator("h1")).to_have_text("Sign in to Flowtrac")
+    after = await page.context.cookies()        # the old id is gone; the new one is Secure too
+    assert [(c["name"], c["secure"]) for c in after] == [("ftsync_session", True)]
+    assert after[0]["value"] != cookies[0]["value"]
     assert problems == []          # no script error, no refused resource (CSP) on any page
