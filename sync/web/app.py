@@ -18,8 +18,9 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from sync.connection import Connection, is_loopback
+from sync.connection import Connection
 
+from .origin import Origins
 from .sessions import SessionStore
 
 log = logging.getLogger(__name__)
@@ -47,6 +48,9 @@ class WebSettings:
     plan_max_age_s: float = 30 * 60.0
     #: The address the server listens on (the Host header check follows it).
     listen_host: str = "127.0.0.1"
+    #: ``https://host[:port]`` where a reverse proxy serves the page: the Host and Origin
+    #: checks accept exactly that, and the session cookie is Secure with https.
+    public_url: str | None = None
     #: Where the private upload folder is made (default: the system's temporary folder).
     temp_parent: str | None = None
     sweep_every_s: float = 60.0
@@ -67,7 +71,7 @@ class WebState:
     settings: WebSettings
     base_url: str = ""
     store: SessionStore | None = None
-    allowed_hosts: frozenset[str] = field(default_factory=frozenset)
+    origins: Origins = field(default_factory=lambda: Origins(frozenset()))
 
     @property
     def host(self) -> str:
@@ -80,14 +84,6 @@ class WebState:
 
 
 STATE = web.AppKey("flowtrac_web_state", WebState)
-
-
-def _allowed_hosts(listen_host: str) -> frozenset[str]:
-    """Host names a request may name when the server listens on loopback (a page on
-    another site that rebinds its name to 127.0.0.1 must not reach this one)."""
-    if not is_loopback(listen_host):
-        return frozenset()          # listening on a network address: any name may lead here
-    return frozenset({"localhost", "127.0.0.1", "::1", listen_host.strip("[]").lower()})
 
 
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
@@ -126,7 +122,7 @@ def make_app(settings: WebSettings) -> web.Application:
     if not settings.demo and not settings.base_url:
         raise ValueError("WebSettings needs a base_url (or demo=True)")
     state = WebState(settings, base_url=settings.base_url or "",
-                     allowed_hosts=_allowed_hosts(settings.listen_host))
+                     origins=Origins.of(settings.listen_host, settings.public_url))
     app = web.Application(middlewares=MIDDLEWARES)
     app[STATE] = state
     app.cleanup_ctx.append(_lifecycle)

@@ -25,10 +25,11 @@ from .app import (
     resolve_base_url,
     running_web,
 )
+from .origin import parse_public_url
 
 #: Settings ``serve`` takes from a --config file; credentials are not among them: planners
 #: sign in on the page, each as themselves.
-_CONFIG_KEYS = ("company", "base_url", "insecure", "allow_http", "timeout")
+_CONFIG_KEYS = ("company", "base_url", "insecure", "allow_http", "timeout", "public_url")
 
 
 def _server_options(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -45,6 +46,9 @@ def _transport_options(f: Callable[..., Any]) -> Callable[..., Any]:
                    "from other machines (over plain http).")
 @click.option("--port", default=DEFAULT_PORT, show_default=True, type=click.IntRange(0, 65535),
               help="Port to listen on (0 picks a free one).")
+@click.option("--public-url", envvar="FLOWTRAC_PUBLIC_URL", metavar="URL",
+              help="https://host[:port] where a reverse proxy serves the page: only that "
+                   "address is answered and the session cookie is Secure.")
 @click.option("--demo", is_flag=True,
               help="Run against the built-in Flowtrac emulator with demo data: no account "
                    "needed.")
@@ -72,7 +76,12 @@ def serve(ctx: click.Context, host: str, port: int, demo: bool, **params: Any) -
     except SyncError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(exc.exit_code)
-    if not is_loopback(host):
+    if settings.public_url and not is_loopback(host):
+        click.secho(f"warning: listening on {host}: other machines can reach this server "
+                    f"around the proxy, over plain http. Listen on 127.0.0.1 if the proxy "
+                    f"runs on this machine, or let only the proxy reach the port.",
+                    fg="yellow", err=True)
+    elif not is_loopback(host):
         click.secho(f"warning: listening on {host}: the page is reachable from other machines, "
                     f"over plain http (sign-ins and sheets travel unencrypted). Use it only on "
                     f"a trusted network, or put it behind an https proxy.", fg="yellow",
@@ -105,7 +114,13 @@ def _settings(ctx: click.Context, host: str, demo: bool, params: dict[str, Any])
                        allow_http=bool(p.get("allow_http")), timeout_s=float(p["timeout"]),
                        demo=demo, demo_latency_ms=float(p["demo_latency_ms"]),
                        max_upload_bytes=int(p["max_upload_mb"]) * 2**20,
-                       session_idle_s=int(p["session_minutes"]) * 60.0, listen_host=host)
+                       session_idle_s=int(p["session_minutes"]) * 60.0, listen_host=host,
+                       public_url=_public_origin(p.get("public_url")))
+
+
+def _public_origin(raw: object) -> str | None:
+    """``--public-url`` checked (UsageError) and written as browsers send it in ``Origin``."""
+    return parse_public_url(str(raw)).origin if raw else None
 
 
 def _with_config(ctx: click.Context, params: dict[str, Any]) -> dict[str, Any]:
@@ -125,7 +140,11 @@ async def _serve(settings: WebSettings, host: str, port: int, *, access_log: boo
             loop.add_signal_handler(signum, stop.set)
     async with running_web(settings, host, port, access_log=access_log) as web:
         target = web.state.host
-        click.secho(f"Planners' page: {web.url}", bold=True)
+        if settings.public_url:
+            click.secho(f"Planners' page: {settings.public_url}/ (your proxy's address; this "
+                        f"server listens on {web.url})", bold=True)
+        else:
+            click.secho(f"Planners' page: {web.url}", bold=True)
         if settings.demo:
             click.echo(f"Demo: Flowtrac emulator with sample data at {web.state.base_url}; "
                        f"press 'Sign in to the demo' on the page.")

@@ -57,22 +57,14 @@ def _state(request: web.Request) -> WebState:
 
 # --------------------------------------------------------------------------- middlewares
 
-def _host_name(host_header: str) -> str:
-    """``Host`` without its port: ``[::1]:8780`` -> ``::1``, ``localhost:8780`` -> ``localhost``."""
-    host = host_header.lower()
-    if host.startswith("["):
-        return host[1:].split("]", 1)[0]
-    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
-
-
 @web.middleware
 async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Security headers on every answer; refuse unknown Host names and cross-site POSTs;
     turn errors into pages (a bug's details go to the log, never to the page)."""
     state = _state(request)
-    if state.allowed_hosts and _host_name(request.host) not in state.allowed_hosts:
-        response: web.StreamResponse = web.Response(
-            status=421, text="This server answers only to localhost / 127.0.0.1.\n")
+    if not state.origins.host_ok(request.host):
+        response: web.StreamResponse = web.Response(status=421,
+                                                    text=state.origins.refusal())
     elif request.method == "POST" and _cross_site(request):
         response = _plain_error(request, 403, "Refused",
                                 "This form was sent from another site; nothing was done.")
@@ -104,7 +96,8 @@ def _cross_site(request: web.Request) -> bool:
     if request.headers.get("Sec-Fetch-Site", "same-origin") not in ("same-origin", "none"):
         return True
     origin = request.headers.get("Origin")
-    return bool(origin) and origin != f"{request.scheme}://{request.host}"
+    return bool(origin) and not _state(request).origins.origin_ok(
+        origin, scheme=request.scheme, host_header=request.host)
 
 
 def _plain_error(request: web.Request, status: int, title: str, text: str) -> web.Response:
@@ -138,7 +131,7 @@ async def sessions(request: web.Request, handler: Handler) -> web.StreamResponse
         response.del_cookie(COOKIE, path="/")
     elif session.id != sent_id:
         response.set_cookie(COOKIE, session.id, httponly=True, samesite="Strict", path="/",
-                            secure=request.secure)
+                            secure=_state(request).origins.cookie_secure(request.secure))
     return response
 
 

@@ -67,9 +67,9 @@ async def demo(tmp_path) -> AsyncIterator[Any]:
         yield served
 
 
-async def _page(browser: Browser) -> tuple[Page, list[str]]:
+async def _page(browser: Browser, **options: Any) -> tuple[Page, list[str]]:
     context = await browser.new_context(viewport={"width": 1280, "height": 900},
-                                        accept_downloads=True)
+                                        accept_downloads=True, **options)
     page = await context.new_page()
     page.set_default_timeout(15_000)
     problems: list[str] = []

@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import urllib.error
 import urllib.request
 
 import pytest
@@ -75,6 +76,59 @@ def test_binding_beyond_loopback_warns(served):
     assert "warning: listening on 0.0.0.0" in result.output
     assert served[-1][0].listen_host == "0.0.0.0"
     assert "warning" not in _run("--company", "acme").output
+
+
+def test_public_url_is_checked_and_passed_on(served, tmp_path):
+    result = _run("--company", "acme", "--public-url", "HTTPS://Flowtrac.Example.com:443/")
+    assert result.exit_code == 0 and served[-1][0].public_url == "https://flowtrac.example.com"
+    assert "warning" not in result.output
+    result = _run("--company", "acme", env={"FLOWTRAC_PUBLIC_URL": "https://planning.example"})
+    assert result.exit_code == 0 and served[-1][0].public_url == "https://planning.example"
+    config = tmp_path / "serve.toml"
+    config.write_text('company = "acme"\npublic_url = "https://flowtrac.example.com:8443"\n')
+    assert _run("--config", str(config)).exit_code == 0
+    assert served[-1][0].public_url == "https://flowtrac.example.com:8443"
+    result = _run("--company", "acme", "--public-url", "https://flowtrac.example.com",
+                  "--host", "0.0.0.0")
+    assert result.exit_code == 0 and "around the proxy, over plain http" in result.output
+
+
+def test_serve_behind_a_proxy_names_the_public_address_and_answers_to_it(tmp_path):
+    env = {**os.environ, "TMPDIR": str(tmp_path), "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen([sys.executable, "-m", "sync.cli", "serve", "--demo",
+                                "--port", "0", "--public-url", "https://flowtrac.example.com/"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env=env)
+    try:
+        assert process.stdout is not None
+        first = process.stdout.readline()
+        assert first.startswith("Planners' page: https://flowtrac.example.com/ (your proxy's "
+                                "address; this server listens on http://127.0.0.1:"), first
+        url = first.rsplit(" ", 1)[1].rstrip(")\n")
+        for host, status in (("flowtrac.example.com", 200), ("evil.example", 421)):
+            request = urllib.request.Request(url, headers={"Host": host})
+            try:
+                with urllib.request.urlopen(request, timeout=10) as answer:
+                    assert answer.status == status
+                    assert "; Secure" in answer.headers["Set-Cookie"]
+            except urllib.error.HTTPError as refused:
+                assert refused.code == status
+    finally:
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=20)
+    assert process.returncode == 0, err
+
+
+def test_a_public_url_with_a_path_is_refused_before_serving(served, tmp_path):
+    count = len(served)
+    result = _run("--company", "acme", "--public-url", "https://example.com/flowtrac/")
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert result.output.startswith("error: --public-url must not have a path (/flowtrac/)")
+    config = tmp_path / "serve.toml"
+    config.write_text('company = "acme"\npublic_url = 8443\n')
+    result = _run("--config", str(config))
+    assert result.exit_code == 2 and "--public-url must be like https://" in result.output
+    assert len(served) == count
 
 
 def test_config_file_gives_the_target_but_never_credentials(served, tmp_path):
