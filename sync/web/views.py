@@ -337,6 +337,13 @@ def plan_page(ctx: PageContext, upload: Upload, *, stale: bool) -> Html:
     return page(ctx, f"{title}: {upload.name}", body, notices=notices)
 
 
+def put_aside_page(ctx: PageContext, upload: Upload, text: str) -> Html:
+    """An upload whose plan was dropped from memory: say so and offer "Plan again"."""
+    body = render("put_aside.html", name=upload.name, text=text, id=upload.id,
+                  csrf=ctx.csrf_field, report=_report_link(upload))
+    return page(ctx, f"Plan put aside: {upload.name}", body)
+
+
 def _outcome_notice(result: api.ApplyResult) -> tuple[str, str]:
     """One sentence on how the apply ended, from the result's own exit code."""
     execution = result.execution
