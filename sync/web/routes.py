@@ -154,8 +154,9 @@ async def refusals(request: web.Request, handler: Handler) -> web.StreamResponse
     except FormRefused as refused:
         if refused.status == 403:
             return _csrf_refused(request)
-        return _home(request, refused.text, refused.status) if _session(request).signed_in \
-            else _plain_error(request, refused.status, "Form refused", refused.text)
+        if _session(request).signed_in:
+            return _home(request, refused.text, refused.status)
+        return _plain_error(request, refused.status, "Form refused", refused.text)
     except ConnectionError:
         log.info("the browser closed the connection during %s %s", request.method,
                  request.path)

@@ -124,6 +124,8 @@ def uploads_list(session: Session) -> Html:
     for upload in reversed(list(session.uploads.values())):
         state = {UploadState.PLANNED: "planned", UploadState.APPLYING: "applying…",
                  UploadState.APPLIED: "applied"}[upload.state]
+        if upload.planned is None:
+            state += ", put aside to save memory"
         items.append(tag("li", join([
             tag("a", upload.name, href=f"/plans/{upload.id}"), " ",
             tag("span", f"{upload.options.mode.value}, {state}, planned at "

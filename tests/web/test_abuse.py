@@ -20,7 +20,7 @@ from sync.emulator import EmulatorConfig
 from sync.web import WebSettings
 from sync.web.app import running_web
 from sync.web.routes import COOKIE
-from sync.web.sessions import Lockout, SignInThrottle
+from sync.web.sessions import MAX_SESSIONS_PER_SIGN_IN, Lockout, SignInThrottle
 
 from .conftest import BADGE, PIN, SAMPLE, TOKEN
 
@@ -302,6 +302,22 @@ async def test_a_signed_in_planner_is_not_pushed_out_by_floods(web):
     assert "Upload a sheet" in await (await page.get("/")).text()
 
 
+async def test_one_account_signing_in_again_and_again_ends_only_its_own_oldest(web):
+    page = await web()
+    await page.sign_in()
+    store = page.state.sessions()
+    first_token_session = None
+    for n in range(MAX_SESSIONS_PER_SIGN_IN + 1):
+        async with _browser() as fresh:
+            assert (await _browser_sign_in(fresh, page, token=TOKEN)).status == 200
+            if n == 0:
+                first_token_session = store.get(
+                    fresh.cookie_jar.filter_cookies(page.client.make_url("/"))[COOKIE].value)
+    assert first_token_session is not None and not first_token_session.signed_in   # ended
+    assert len(store) == MAX_SESSIONS_PER_SIGN_IN + 1           # 20 of the token, and mine
+    assert _session(page).signed_in
+
+
 async def test_a_full_page_refuses_a_new_sign_in_instead_of_pushing_one_out(web):
     page = await web(max_sessions=1)
     await page.sign_in()
@@ -358,6 +374,8 @@ async def test_a_put_aside_plan_says_plan_again_and_cannot_be_applied(web):
     newer = await page.upload(SAMPLE)
     assert store.plan_rows() <= store.plan_rows_budget
     assert PUT_ASIDE in await (await page.get(plan)).text()
+    assert "routing.xlsx</a> <span class=\"muted\">upsert, planned, put aside to save memory" in (
+        await (await page.get("/")).text())
     response = await page.apply(plan, confirm="2,4,0")
     assert "plan again" in (await response.text())
     assert page.emulator.store.write_count == 0
