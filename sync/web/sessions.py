@@ -36,8 +36,9 @@ MAX_UPLOADS_PER_SESSION = 20
 #: Signed-in sessions one sign-in (badge or token) holds; its next sign-in ends its
 #: longest-idle one, so one account signing in again and again pushes out only itself.
 MAX_SESSIONS_PER_SIGN_IN = 20
-#: Sheet rows of all plans kept in memory, over every session (a plan takes about 1.5 KB a
-#: row); beyond it the least recently used plans are put aside, other sessions' first.
+#: Sheet rows of all plans kept in memory, over every session (a plan's memory grows with
+#: its rows, so rows stand in for bytes); beyond it the least recently used plans are put
+#: aside, other sessions' first.
 PLAN_ROWS_BUDGET = 500_000
 
 
