@@ -24,7 +24,6 @@ MAX_FIELDS = 32
 #: Bytes of one field, and of all fields together (the file aside).
 MAX_FIELD_BYTES = 8 * 1024
 MAX_FIELDS_BYTES = 64 * 1024
-CHUNK = 256 * 1024
 
 T = TypeVar("T")
 
@@ -54,6 +53,8 @@ TWO_FILES = (400, "Upload one file at a time; nothing was done.")
 
 @dataclass
 class Form(Generic[T]):
+    """A posted form whose token was right: its fields (the first of each name)."""
+
     fields: dict[str, str] = field(default_factory=dict)
     #: What ``on_file`` made of the form's file part, if it had one.
     file: T | None = None
@@ -74,8 +75,8 @@ async def read_form(request: web.Request, *, csrf_ok: Callable[[str | None], boo
                     ) -> Form[T]:
     """The posted fields (url-encoded or multipart), once the CSRF token is right.
 
-    ``on_file`` stores the part named ``file`` (a file part anywhere else is refused); without
-    it the form may hold no file.  Raises ``FormRefused``; ``ConnectionError`` when the
+    ``on_file`` stores the file part named ``file`` (a second one is refused); any other part
+    is a field, within the bounds.  Raises ``FormRefused``; ``ConnectionError`` when the
     browser is gone."""
     try:
         if request.content_type.startswith("multipart/"):
@@ -100,7 +101,7 @@ async def _read_body(request: web.Request, stall_s: float) -> bytes:
 
 def _read_urlencoded(body: bytes) -> dict[str, str]:
     try:
-        pairs = parse_qsl(body.decode("latin-1"), keep_blank_values=True,
+        pairs = parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True,
                           max_num_fields=MAX_FIELDS, encoding="utf-8", errors="replace")
     except ValueError:      # more than max_num_fields
         raise FormRefused(TOO_MANY) from None
