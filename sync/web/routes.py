@@ -158,6 +158,8 @@ async def refusals(request: web.Request, handler: Handler) -> web.StreamResponse
             return _home(request, refused.text, refused.status)
         return _plain_error(request, refused.status, "Form refused", refused.text)
     except ConnectionError:
+        if request.transport is not None and not request.transport.is_closing():
+            raise               # not the browser's connection: for the guard to report
         log.info("the browser closed the connection during %s %s", request.method,
                  request.path)
         return web.Response(status=400, text="The connection was closed.\n")
