@@ -21,7 +21,7 @@ from aiohttp import web
 from sync.connection import Connection
 
 from .origin import Origins
-from .sessions import SessionStore
+from .sessions import PLAN_ROWS_BUDGET, SessionStore
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +54,14 @@ class WebSettings:
     #: Where the private upload folder is made (default: the system's temporary folder).
     temp_parent: str | None = None
     sweep_every_s: float = 60.0
+    #: A connection is closed when a request's headers take longer than this to come (after
+    #: it opened, or after the previous answer), and a form answered 408 when its body pauses
+    #: this long.
+    stall_timeout_s: float = 60.0
+    #: Signed-in sessions the page holds, and as many not signed in yet.
+    max_sessions: int = 500
+    #: Sheet rows of the plans kept in memory over all sessions (see sessions.PLAN_ROWS_BUDGET).
+    plan_rows_budget: int = PLAN_ROWS_BUDGET
 
 
 def resolve_base_url(company: str | None, base_url: str | None, *, allow_http: bool) -> str:
@@ -99,6 +107,8 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
                 running_emulator(config, demo_dataset()))
             state.base_url = emulator.base_url
         state.store = SessionStore(idle_timeout_s=settings.session_idle_s,
+                                   max_sessions=settings.max_sessions,
+                                   plan_rows_budget=settings.plan_rows_budget,
                                    temp_parent=settings.temp_parent)
         sweeper = asyncio.create_task(_sweep(state), name="session sweeper")
         try:
@@ -123,7 +133,10 @@ def make_app(settings: WebSettings) -> web.Application:
         raise ValueError("WebSettings needs a base_url (or demo=True)")
     state = WebState(settings, base_url=settings.base_url or "",
                      origins=Origins.of(settings.listen_host, settings.public_url))
-    app = web.Application(middlewares=MIDDLEWARES)
+    # aiohttp's keep-alive timer also runs before a connection's first request: it closes
+    # connections whose headers stall.
+    app = web.Application(middlewares=MIDDLEWARES,
+                          handler_args={"keepalive_timeout": settings.stall_timeout_s})
     app[STATE] = state
     app.cleanup_ctx.append(_lifecycle)
     add_routes(app)

@@ -1,12 +1,14 @@
 """Routes of the planners' page, and the middlewares that guard them.
 
 Guards, outermost first: security headers and the Host check (``guard``), then the session
-(``sessions``: a random id in an HttpOnly, SameSite=Strict cookie).  Every POST checks the
-session's CSRF token (``_csrf_ok``) before it does anything.
+(``sessions``: a random id in an HttpOnly, SameSite=Strict cookie), then ``refusals`` (forms
+refused while read, browsers gone).  Every POST reads its form with ``forms.read_form``, which
+checks the session's CSRF token (``_csrf_ok``) before it reads anything else.
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import logging
 import shutil
@@ -17,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import BodyPartReader, web
-from multidict import MultiDictProxy
 
 from sync import api
 from sync.connection import Connection
@@ -27,6 +28,7 @@ from sync.report.palette import STATUS_ORDER, shade_of
 
 from . import runs, views
 from .app import STATE, WebState
+from .forms import NO_TOKEN, FormRefused, read_chunk, read_form
 from .html import Html
 from .sessions import MAX_UPLOADS_PER_SESSION, Session, Upload, UploadState, safe_file_name
 
@@ -37,8 +39,9 @@ STATIC_DIR = Path(__file__).with_name("static")
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 #: Multipart framing and the small fields around the file.
 _FORM_OVERHEAD = 64 * 1024
-_FIELD_LIMIT = 2000
 _CHUNK = 256 * 1024
+PUT_ASIDE = ("This plan was put aside to save memory; plan again to see what Flowtrac would "
+             "change now.")
 
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
        "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
@@ -135,7 +138,27 @@ async def sessions(request: web.Request, handler: Handler) -> web.StreamResponse
     return response
 
 
-MIDDLEWARES = [guard, sessions]
+@web.middleware
+async def refusals(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """A form refused while it was read gets its sentence; a browser that went away mid-form
+    is one line in the log (its answer has nowhere to go)."""
+    try:
+        return await handler(request)
+    except FormRefused as refused:
+        if refused.status == 403:
+            return _csrf_refused(request)
+        if _session(request).signed_in:
+            return _home(request, refused.text, refused.status)
+        return _plain_error(request, refused.status, "Form refused", refused.text)
+    except ConnectionError:
+        if request.transport is not None and not request.transport.is_closing():
+            raise               # not the browser's connection: for the guard to report
+        log.info("the browser closed the connection during %s %s", request.method,
+                 request.path)
+        return web.Response(status=400, text="The connection was closed.\n")
+
+
+MIDDLEWARES = [guard, sessions, refusals]
 
 
 # --------------------------------------------------------------------------- helpers
@@ -168,21 +191,15 @@ def _csrf_ok(session: Session, sent: str | None) -> bool:
 
 def _csrf_refused(request: web.Request) -> web.Response:
     log.warning("refused a %s to %s without a valid CSRF token", request.method, request.path)
-    return _html(views.message_page(
-        _ctx(request), "Form refused",
-        "The form's security token is missing or out of date (the page was open too long, or "
-        "the form came from elsewhere). Nothing was done; reload the page and try again."),
-        403)
+    return _html(views.message_page(_ctx(request), "Form refused", NO_TOKEN[1]), 403)
 
 
-async def _checked_form(request: web.Request, session: Session) -> MultiDictProxy[Any]:
-    """The posted form, once its CSRF token is the session's; else the 403 page is the
-    answer (raised, so that no handler goes on without the check)."""
-    form = await request.post()
-    if not _csrf_ok(session, form.get("csrf")):
-        refused = _csrf_refused(request)
-        raise web.HTTPForbidden(text=refused.text, content_type="text/html")
-    return form
+async def _checked_form(request: web.Request, session: Session) -> dict[str, str]:
+    """The posted fields, once its CSRF token is the session's; else ``FormRefused`` (raised,
+    so that no handler goes on without the check) makes the answer."""
+    form = await read_form(request, csrf_ok=lambda sent: _csrf_ok(session, sent),
+                           stall_s=_state(request).settings.stall_timeout_s)
+    return form.fields
 
 
 def _home(request: web.Request, error: str | None = None, status: int = 200) -> web.Response:
@@ -210,7 +227,15 @@ def _upload_or_404(request: web.Request) -> Upload:
         raise web.HTTPNotFound(reason="No such upload",
                                text="This upload is not in your session (it ended, or the "
                                     "server restarted). Upload the file again.")
+    upload.last_used = time.monotonic()
     return upload
+
+
+def _kept_plan(upload: Upload) -> api.PlanResult:
+    """The upload's plan, unless it was put aside to save memory (then 410, "plan again")."""
+    if upload.planned is None:
+        raise web.HTTPGone(reason="Plan put aside", text=PUT_ASIDE)
+    return upload.planned
 
 
 # --------------------------------------------------------------------------- sign-in
@@ -235,9 +260,17 @@ async def signin(request: web.Request) -> web.Response:
 
         badge, pin, token = DEMO_BADGE, DEMO_PIN, ""
     ctx = _ctx(request)
-    if session.signin_blocked(time.monotonic()):
-        return _html(views.signin_page(ctx, badge=badge, error=(
-            "Too many failed sign-ins; wait a minute, then try again.")), 429)
+    store = state.sessions()
+    # Counted per badge and per address (not per session: a fresh session is free to get).
+    keys = store.throttle.keys("" if token else badge, request.remote)
+    lockout = store.throttle.blocked(keys, time.monotonic())
+    if lockout is not None:
+        retry_at = time.strftime("%H:%M:%S", time.localtime(time.time() + lockout.retry_in_s))
+        response = _html(views.signin_page(ctx, badge=badge, error=(
+            f"Too many failed sign-ins {lockout.what}; try again at {retry_at} (in "
+            f"{lockout.retry_in_s} s).")), 429)
+        response.headers["Retry-After"] = str(lockout.retry_in_s)
+        return response
     if not token and not (badge and pin):
         return _html(views.signin_page(ctx, badge=badge, error=(
             "Enter your badge and PIN, or a token.")), 400)
@@ -249,7 +282,8 @@ async def signin(request: web.Request) -> web.Response:
             timeout_s=settings.timeout_s)
         await runs.check_sign_in(connection)
     except SyncError as exc:
-        session.signin_failures.append(time.monotonic())
+        if isinstance(exc, AuthError):
+            store.throttle.failed(keys, time.monotonic())
         log.info("sign-in with a %s refused: %s", "token" if token else "badge", exc)
         if token and isinstance(exc, AuthError):
             # The library's sentence speaks of command-line options; say it for this page.
@@ -258,11 +292,16 @@ async def signin(request: web.Request) -> web.Response:
         else:
             message = f"Sign-in failed ({'token' if token else f'badge {badge}'}): {exc}"
         return _html(views.signin_page(ctx, badge="" if token else badge, error=message), 401)
+    identity = (f"token {hashlib.sha256(token.encode()).hexdigest()}" if token
+                else f"badge {badge}")
+    if not store.admit(session, identity):
+        return _html(views.signin_page(ctx, badge=badge, error=(
+            f"The page has as many planners signed in as it serves "
+            f"({store.max_sessions}); try again when someone signs out.")), 503)
     session.connection = connection
     session.signed_in_as = ("demo planner" if form.get("demo") and settings.demo
                             else "with a token" if token else f"badge {badge}")
-    session.signin_failures.clear()
-    _state(request).sessions().rotate(session)
+    store.rotate(session)
     session.flash("ok", f"Signed in to {connection.host}.")
     log.info("signed in to %s (%s)", connection.host, session.signed_in_as)
     return _redirect("/")
@@ -279,36 +318,30 @@ async def signout(request: web.Request) -> web.Response:
 # --------------------------------------------------------------------------- upload + plan
 
 class _TooLarge(Exception):
-    pass
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
 
 
-async def _save_part(part: BodyPartReader, target: Path, limit: int) -> int:
+async def _save_part(part: BodyPartReader, target: Path, limit: int, stall_s: float) -> int:
     written = 0
     # 0600: the file is the planner's data; the folder is 0700 already.
     with open(target, "xb") as out:
         target.chmod(0o600)
-        while chunk := await part.read_chunk(_CHUNK):
+        while chunk := await read_chunk(lambda: part.read_chunk(_CHUNK), stall_s):
             written += len(chunk)
             if written > limit:
-                raise _TooLarge
+                raise _TooLarge(target.name)
             out.write(chunk)
     return written
-
-
-async def _read_field(part: BodyPartReader) -> str:
-    data = b""
-    while chunk := await part.read_chunk(_FIELD_LIMIT):
-        data += chunk
-        if len(data) > _FIELD_LIMIT:
-            break
-    return data[:_FIELD_LIMIT].decode("utf-8", "replace")
 
 
 async def _drain(request: web.Request, cap: int) -> None:
     """Read (and drop) the rest of a refused upload, so the browser, still sending, gets
     the answer instead of a reset connection; beyond ``cap`` the connection is closed."""
     seen = 0
-    while seen < cap and (chunk := await request.content.readany()):
+    stall_s = _state(request).settings.stall_timeout_s
+    while seen < cap and (chunk := await read_chunk(request.content.readany, stall_s)):
         seen += len(chunk)
 
 
@@ -350,49 +383,29 @@ async def upload(request: web.Request) -> web.Response:
         return _redirect("/")
     if request.content_length is not None and request.content_length > limit + _FORM_OVERHEAD:
         return await _too_large(request, "The file")
-    if not request.content_type.startswith("multipart/"):
-        await _checked_form(request, session)
-        return _home(request, "Choose a file to upload (a workbook or a CSV file).", 400)
-
-    reader = await request.multipart()
-    fields: dict[str, str] = {}
-    # The token comes as a header (scripts) or as a form field sent before the file.
-    csrf_ok = _csrf_ok(session, request.headers.get("X-CSRF-Token"))
-    stored: Path | None = None
+    stall_s = state.settings.stall_timeout_s
     folder: Path | None = None
+
+    async def store(part: BodyPartReader) -> Path:
+        nonlocal folder
+        folder = Path(tempfile.mkdtemp(prefix="u-", dir=state.sessions().folder_of(session)))
+        stored = folder / safe_file_name(part.filename)
+        await _save_part(part, stored, limit, stall_s)
+        return stored
+
     try:
-        while (part := await reader.next()) is not None:
-            if not isinstance(part, BodyPartReader):
-                continue
-            if part.name == "file":
-                if not csrf_ok:
-                    return _csrf_refused(request)  # before reading the file at all
-                if not part.filename or stored is not None:   # empty, or a second file
-                    await part.release()
-                    continue
-                name = safe_file_name(part.filename)
-                folder = Path(tempfile.mkdtemp(prefix="u-",
-                                               dir=state.sessions().folder_of(session)))
-                stored = folder / name
-                try:
-                    await _save_part(part, stored, limit)
-                except _TooLarge:
-                    return await _too_large(request, name)
-            else:
-                value = await _read_field(part)
-                if part.name == "csrf":
-                    csrf_ok = csrf_ok or _csrf_ok(session, value)
-                elif part.name:
-                    fields[part.name] = value
-        if not csrf_ok:
-            return _csrf_refused(request)
-        if stored is None:
+        # The token comes as a header (scripts) or as the form's first field.
+        form = await read_form(request, csrf_ok=lambda sent: _csrf_ok(session, sent),
+                               stall_s=stall_s, on_file=store)
+        if form.file is None:
             return _home(request, "Choose a file to upload (a workbook or a CSV file).", 400)
-        options = _options(fields)
-        response = await _plan_and_show(request, session, stored, options)
+        options = _options(form.fields)
+        response = await _plan_and_show(request, session, form.file, options)
         if response.status < 400:
             folder = None           # kept: the upload owns it now
         return response
+    except _TooLarge as exc:
+        return await _too_large(request, exc.name)
     except UsageError as exc:
         return _home(request, str(exc), 400)
     finally:
@@ -416,6 +429,7 @@ async def _plan_and_show(request: web.Request, session: Session, path: Path,
     new = runs.new_upload(path, options, planned)
     session.uploads[new.id] = new
     _trim_uploads(session)
+    _state(request).sessions().keep_plans_within_budget(session, keep=new)
     return _redirect(f"/plans/{new.id}")
 
 
@@ -431,6 +445,8 @@ def _trim_uploads(session: Session) -> None:
 
 async def plan_view(request: web.Request) -> web.Response:
     upload_ = _upload_or_404(request)
+    if upload_.planned is None:
+        return _html(views.put_aside_page(_ctx(request), upload_, PUT_ASIDE))
     stale = runs.plan_is_stale(upload_, _state(request).settings.plan_max_age_s)
     return _html(views.plan_page(_ctx(request), upload_, stale=stale))
 
@@ -461,6 +477,7 @@ async def replan(request: web.Request) -> web.Response:
 
 async def plan_report(request: web.Request) -> web.StreamResponse:
     upload_ = _upload_or_404(request)
+    _kept_plan(upload_)
     path = await runs.plan_report(upload_)
     return _attachment(path, f"{upload_.stem}.plan.xlsx", XLSX_TYPE)
 
@@ -472,7 +489,7 @@ async def apply(request: web.Request) -> web.Response:
     form = await _checked_form(request, session)
     upload_ = _upload_or_404(request)
     where = f"/plans/{upload_.id}"
-    planned = upload_.planned
+    planned = _kept_plan(upload_)
     assert planned.plan is not None
     expected = ",".join(str(planned.changes[k]) for k in ("create", "update", "delete"))
     if upload_.state is not UploadState.PLANNED:

@@ -15,6 +15,7 @@ import secrets
 import shutil
 import tempfile
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -25,11 +26,20 @@ from sync.executor import Progress
 
 log = logging.getLogger(__name__)
 
-#: Sign-in failures allowed per session within ``SIGNIN_WINDOW_S`` before it must wait.
-MAX_SIGNIN_FAILURES = 5
-SIGNIN_WINDOW_S = 60.0
+#: Failed sign-ins allowed within ``SIGNIN_WINDOW_S``, per badge and per client address,
+#: before further sign-ins there must wait.  An address gets more: planners may share one.
+MAX_SIGNIN_FAILURES_PER_BADGE = 5
+MAX_SIGNIN_FAILURES_PER_ADDRESS = 20
+SIGNIN_WINDOW_S = 300.0
 #: Uploads one session keeps; the oldest one not being applied goes when a new one comes.
 MAX_UPLOADS_PER_SESSION = 20
+#: Signed-in sessions one sign-in (badge or token) holds; its next sign-in ends its
+#: longest-idle one, so one account signing in again and again pushes out only itself.
+MAX_SESSIONS_PER_SIGN_IN = 20
+#: Sheet rows of all plans kept in memory, over every session (a plan's memory grows with
+#: its rows, so rows stand in for bytes); beyond it the least recently used plans are put
+#: aside, other sessions' first.
+PLAN_ROWS_BUDGET = 500_000
 
 
 def new_secret() -> str:
@@ -50,8 +60,10 @@ class Upload:
     name: str                        # the file name as shown (sanitised)
     path: Path                       # the stored copy, inside the session's folder
     options: api.SyncOptions
-    planned: api.PlanResult
+    #: None once put aside to save memory (the file stays: "Plan again" makes it anew).
+    planned: api.PlanResult | None
     planned_at: float = field(default_factory=time.time)
+    last_used: float = field(default_factory=time.monotonic)
     state: UploadState = UploadState.PLANNED
     progress: Progress | None = None
     result: api.ApplyResult | None = None
@@ -69,6 +81,19 @@ class Upload:
     def stem(self) -> str:
         return self.path.stem
 
+    @property
+    def rows(self) -> int:
+        """The plan's footprint in memory, counted in rows (sheet rows and server-only lines)."""
+        if self.planned is None:
+            return 0
+        plan = self.planned.plan
+        return len(self.planned.validated.rows) + (len(plan.server_only) if plan else 0)
+
+    def put_aside(self) -> None:
+        """Drop the plan and result from memory (the reconciliation report stays on disk)."""
+        self.planned = None
+        self.result = None
+
 
 @dataclass(eq=False)
 class Session:
@@ -76,11 +101,12 @@ class Session:
     csrf: str = field(default_factory=new_secret, repr=False)
     connection: Connection | None = field(default=None, repr=False)
     signed_in_as: str = ""
+    #: Who signed in (badge, or a digest of the token): sessions are counted per sign-in.
+    identity: str = field(default="", repr=False)
     last_seen: float = field(default_factory=time.monotonic)
     folder: Path | None = None
     uploads: dict[str, Upload] = field(default_factory=dict)
     flashes: list[tuple[str, str]] = field(default_factory=list)   # (kind, text), shown once
-    signin_failures: list[float] = field(default_factory=list)
     #: Set when the session ends: a running apply lets its requests finish, then stops.
     stop: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
 
@@ -99,9 +125,60 @@ class Session:
         out, self.flashes = self.flashes, []
         return out
 
-    def signin_blocked(self, now: float) -> bool:
-        self.signin_failures = [t for t in self.signin_failures if now - t < SIGNIN_WINDOW_S]
-        return len(self.signin_failures) >= MAX_SIGNIN_FAILURES
+
+@dataclass(frozen=True)
+class Lockout:
+    """Why sign-ins must wait, and for how long."""
+
+    what: str             # "for badge 7001" or "from your address"
+    retry_in_s: int
+
+
+class SignInThrottle:
+    """Failed sign-ins per badge and per client address, within a sliding window.
+
+    Each key keeps only its last ``limit`` failures (all a decision needs), and the table
+    keeps at most ``max_keys`` keys, the least recently failed going first: guessing with
+    ever new badges costs the server a bounded amount of memory."""
+
+    def __init__(self, *, per_badge: int = MAX_SIGNIN_FAILURES_PER_BADGE,
+                 per_address: int = MAX_SIGNIN_FAILURES_PER_ADDRESS,
+                 window_s: float = SIGNIN_WINDOW_S, max_keys: int = 10_000) -> None:
+        self.limits = {"badge": per_badge, "address": per_address}
+        self.window_s = window_s
+        self.max_keys = max_keys
+        self._failures: dict[tuple[str, str], deque[float]] = {}
+
+    def __len__(self) -> int:
+        return len(self._failures)
+
+    @staticmethod
+    def keys(badge: str, address: str | None) -> list[tuple[str, str]]:
+        """The counters a sign-in counts against: its badge (if any) and its address."""
+        keys = [("badge", badge[:64])] if badge else []
+        return [*keys, ("address", address or "unknown")]
+
+    def blocked(self, keys: list[tuple[str, str]], now: float) -> Lockout | None:
+        waits = []
+        for kind, value in keys:
+            kept = self._failures.get((kind, value))
+            if kept is not None and len(kept) == self.limits[kind]:
+                lifts_at = kept[0] + self.window_s
+                if lifts_at > now:
+                    what = f"for badge {value}" if kind == "badge" else "from your address"
+                    waits.append(Lockout(what, max(1, round(lifts_at - now))))
+        return max(waits, key=lambda w: w.retry_in_s, default=None)
+
+    def failed(self, keys: list[tuple[str, str]], now: float) -> None:
+        for key in keys:
+            kept = self._failures.pop(key, None) or deque(maxlen=self.limits[key[0]])
+            kept.append(now)
+            self._failures[key] = kept          # re-inserted: the most recent key is last
+        if len(self._failures) > self.max_keys:
+            self._failures = {k: v for k, v in self._failures.items()
+                              if v[-1] > now - self.window_s}
+            while len(self._failures) > self.max_keys:
+                del self._failures[next(iter(self._failures))]
 
 
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9 ._()+-]+")
@@ -121,12 +198,18 @@ def safe_file_name(raw: str | None, fallback: str = "upload") -> str:
 
 
 class SessionStore:
-    """All sessions of one server, and the private temporary folder that holds uploads."""
+    """All sessions of one server, and the private temporary folder that holds uploads.
+
+    Anonymous sessions (a page view, no sign-in yet) and signed-in ones are bounded apart, so
+    that page views never push out a planner: ``max_sessions`` of each."""
 
     def __init__(self, *, idle_timeout_s: float, max_sessions: int = 500,
+                 plan_rows_budget: int = PLAN_ROWS_BUDGET,
                  temp_parent: str | Path | None = None) -> None:
         self.idle_timeout_s = idle_timeout_s
         self.max_sessions = max_sessions
+        self.plan_rows_budget = plan_rows_budget
+        self.throttle = SignInThrottle()
         # mkdtemp creates the folder with mode 0700: only this user can look inside.
         self.root = Path(tempfile.mkdtemp(prefix="flowtrac-sync-web-", dir=temp_parent))
         self._sessions: dict[str, Session] = {}
@@ -147,11 +230,51 @@ class SessionStore:
         return session
 
     def create(self) -> Session:
-        if len(self._sessions) >= self.max_sessions:
-            self._evict()
+        anonymous = [s for s in self._sessions.values() if not s.signed_in]
+        if len(anonymous) >= self.max_sessions:
+            self._end_longest_idle(anonymous)
         session = Session()
         self._sessions[session.id] = session
         return session
+
+    def admit(self, session: Session, identity: str) -> bool:
+        """Make room for ``session`` to sign in as ``identity``; False if the page is full.
+
+        The sign-in's own longest-idle session goes when it holds its share, or when every
+        place is taken; a session of someone else is never pushed out."""
+        signed_in = [s for s in self._sessions.values() if s.signed_in and s is not session]
+        own = [s for s in signed_in if s.identity == identity]
+        if len(own) >= MAX_SESSIONS_PER_SIGN_IN or len(signed_in) >= self.max_sessions:
+            self._end_longest_idle(own)
+            signed_in = [s for s in self._sessions.values() if s.signed_in and s is not session]
+        if len(signed_in) >= self.max_sessions:
+            return False
+        session.identity = identity
+        return True
+
+    def plan_rows(self) -> int:
+        """Rows of all plans held in memory, over every session."""
+        return sum(u.rows for s in self._sessions.values() for u in s.uploads.values())
+
+    def keep_plans_within_budget(self, current: Session, keep: Upload) -> None:
+        """Put aside least recently used plans until the rows fit ``plan_rows_budget``:
+        other sessions' plans first, then ``current``'s own; never ``keep`` (just made) nor
+        a plan being applied."""
+        excess = self.plan_rows() - self.plan_rows_budget
+        if excess <= 0:
+            return
+        candidates = sorted(
+            ((s is current, u.last_used, u) for s in self._sessions.values()
+             for u in s.uploads.values()
+             if u is not keep and u.planned is not None and u.state is not UploadState.APPLYING),
+            key=lambda c: c[:2])
+        for _own, _used, upload in candidates:
+            if excess <= 0:
+                break
+            rows = upload.rows
+            upload.put_aside()
+            excess -= rows
+            log.info("a plan of %d rows was put aside to save memory", rows)
 
     def rotate(self, session: Session) -> None:
         """New id and CSRF token (at sign-in: an id seen before sign-in is worth nothing)."""
@@ -206,13 +329,10 @@ class SessionStore:
     def _expired(self, session: Session, now: float) -> bool:
         return not session.busy and now - session.last_seen > self.idle_timeout_s
 
-    def _evict(self) -> None:
-        """Make room: the longest-idle session that is not applying goes (anonymous first)."""
-        idle = [s for s in self._sessions.values() if not s.busy]
-        if not idle:
-            return
-        victim = min(idle, key=lambda s: (s.signed_in, s.last_seen))
-        self.end(victim)
+    def _end_longest_idle(self, sessions: list[Session]) -> None:
+        idle = [s for s in sessions if not s.busy]
+        if idle:
+            self.end(min(idle, key=lambda s: s.last_seen))
 
     def _remove_folder(self, session: Session) -> None:
         if session.folder is not None:

@@ -130,6 +130,8 @@ def uploads_list(session: Session) -> Html:
     for upload in reversed(list(session.uploads.values())):
         state = {UploadState.PLANNED: "planned", UploadState.APPLYING: "applying…",
                  UploadState.APPLIED: "applied"}[upload.state]
+        if upload.planned is None:
+            state += ", put aside to save memory"
         items.append(tag("li", join([
             tag("a", upload.name, href=f"/plans/{upload.id}"), " ",
             tag("span", f"{upload.options.mode.value}, {state}, planned at "
@@ -340,6 +342,13 @@ def plan_page(ctx: PageContext, upload: Upload, *, stale: bool) -> Html:
                   table=rows_table(shown) if upload.state is not UploadState.APPLYING
                   else rows_table(planned))
     return page(ctx, f"{title}: {upload.name}", body, notices=notices)
+
+
+def put_aside_page(ctx: PageContext, upload: Upload, text: str) -> Html:
+    """An upload whose plan was dropped from memory: say so and offer "Plan again"."""
+    body = render("put_aside.html", name=upload.name, text=text, id=upload.id,
+                  csrf=ctx.csrf_field, report=_report_link(upload))
+    return page(ctx, f"Plan put aside: {upload.name}", body)
 
 
 def _outcome_notice(result: api.ApplyResult) -> tuple[str, str]:
