@@ -21,6 +21,8 @@ CONNECTION_KEYS = ("company", "base_url", "token", "badge", "pin", "insecure", "
                    "timeout")
 RUN_KEYS = ("mode", "scope", "blank", "key", "max_delete", "concurrency", "rate", "retries",
             "sheet", "report", "journal")
+#: Keys only ``serve`` reads: where the page keeps its run records.
+WEB_KEYS = ("data_dir",)
 SECRET_KEYS = ("token", "pin")
 
 
@@ -41,10 +43,11 @@ def load_config(path: str | Path) -> tuple[dict[str, Any], list[str]]:
     if isinstance(data.get("flowtrac"), dict):
         data = {**{k: v for k, v in data.items() if k != "flowtrac"}, **data["flowtrac"]}
     settings = {k.replace("-", "_"): v for k, v in data.items()}
-    unknown = sorted(set(settings) - set(CONNECTION_KEYS) - set(RUN_KEYS))
+    known = CONNECTION_KEYS + RUN_KEYS + WEB_KEYS
+    unknown = sorted(set(settings) - set(known))
     if unknown:
         raise UsageError(f"config file {path}: unknown setting(s) {', '.join(unknown)}; "
-                         f"known: {', '.join(CONNECTION_KEYS + RUN_KEYS)}")
+                         f"known: {', '.join(known)}")
     warnings = []
     held = [k for k in SECRET_KEYS if settings.get(k)]
     if held and _readable_by_others(path):

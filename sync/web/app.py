@@ -20,6 +20,7 @@ from aiohttp import web
 
 from sync.connection import Connection, is_loopback
 
+from .archive import RunArchive, default_data_dir
 from .sessions import SessionStore
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,9 @@ class WebSettings:
     #: Where the private upload folder is made (default: the system's temporary folder).
     temp_parent: str | None = None
     sweep_every_s: float = 60.0
+    #: Where each apply's report and journal are kept after its session ends (``serve
+    #: --data-dir``; None: ``archive.default_data_dir()``, the user's data directory).
+    data_dir: str | None = None
 
 
 def resolve_base_url(company: str | None, base_url: str | None, *, allow_http: bool) -> str:
@@ -67,6 +71,7 @@ class WebState:
     settings: WebSettings
     base_url: str = ""
     store: SessionStore | None = None
+    archive: RunArchive | None = None
     allowed_hosts: frozenset[str] = field(default_factory=frozenset)
 
     @property
@@ -77,6 +82,11 @@ class WebState:
         if self.store is None:
             raise RuntimeError("the web application has not started")
         return self.store
+
+    def runs(self) -> RunArchive:
+        if self.archive is None:
+            raise RuntimeError("the web application has not started")
+        return self.archive
 
 
 STATE = web.AppKey("flowtrac_web_state", WebState)
@@ -102,6 +112,9 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
             emulator = await stack.enter_async_context(
                 running_emulator(config, demo_dataset()))
             state.base_url = emulator.base_url
+        state.archive = RunArchive(settings.data_dir or default_data_dir(), state.base_url,
+                                   demo=settings.demo)
+        state.archive.prepare()
         state.store = SessionStore(idle_timeout_s=settings.session_idle_s,
                                    temp_parent=settings.temp_parent)
         sweeper = asyncio.create_task(_sweep(state), name="session sweeper")
@@ -111,6 +124,7 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
             sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await sweeper
+            await state.runs().close()      # also the runs of sessions that signed out
             await state.sessions().close()
 
 
