@@ -90,19 +90,19 @@ class RunRecord:
 
     @classmethod
     def from_json(cls, data: dict[str, Any], folder: Path) -> RunRecord:
-        counts = data.get("counts")
-        return cls(id=folder.name, name=str(data["name"]), stem=str(data["stem"]),
-                   host=str(data.get("host") or ""), started=float(data["started"]),
-                   folder=folder, finished=_number(data.get("finished")),
-                   counts={str(k): int(v) for k, v in counts.items()}
-                   if isinstance(counts, dict) else {},
-                   exit_code=data.get("exit_code") if isinstance(data.get("exit_code"), int)
-                   else None,
-                   error=str(data["error"]) if data.get("error") else None)
+        """The record ``to_json`` wrote; ValueError for one that is not (edited by hand, or
+        naming its files outside its folder)."""
+        known = {k: data[k] for k in _RECORD_FIELDS if k in data}
+        record = cls(id=folder.name, folder=folder, **known)
+        stem = record.stem
+        if not (isinstance(stem, str) and stem and Path(stem).name == stem
+                and not stem.startswith(".") and isinstance(record.started, (int, float))
+                and isinstance(record.counts, dict)):
+            raise ValueError(f"{folder / RUN_FILE} is not a run record")
+        return record
 
 
-def _number(value: Any) -> float | None:
-    return float(value) if isinstance(value, (int, float)) else None
+_RECORD_FIELDS = ("name", "stem", "host", "started", "finished", "counts", "exit_code", "error")
 
 
 class RunArchive:

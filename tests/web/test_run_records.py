@@ -9,7 +9,9 @@ import asyncio
 import html
 import io
 import json
+import os
 import re
+import time
 from contextlib import AsyncExitStack
 from dataclasses import replace
 from pathlib import Path
@@ -81,6 +83,36 @@ async def test_report_and_journal_outlive_sign_out_and_stay_downloadable(web, tm
     # Kept per server and per user, in the data folder: not in the session's folder.
     (kept,) = (tmp_path / "data").glob(f"*/badge-{BADGE}/{run_id}/routing.journal.jsonl")
     assert kept.parent.parent.parent.name.startswith("127.0.0.1_")
+
+
+async def test_they_outlive_an_expired_session_too(web):
+    page = await web(session_idle_s=60)
+    await page.sign_in()
+    plan = await page.upload(SAMPLE)
+    await page.apply(plan)
+    await page.wait_applied(plan)
+    assert page.state.sessions().sweep(time.monotonic() + 61) == 1
+    await page.get("/")                                           # a new session
+    await page.sign_in()
+    (run_id,) = run_ids(await (await page.get("/")).text())
+    assert (await page.get(f"/runs/{run_id}/journal.jsonl")).status == 200
+
+
+async def test_a_record_naming_files_outside_its_folder_is_ignored(web, tmp_path):
+    page = await web()
+    await page.sign_in()
+    plan = await page.upload(SAMPLE)
+    await page.apply(plan)
+    await page.wait_applied(plan)
+    (run_id,) = run_ids(await (await page.get("/")).text())
+    (record,) = (tmp_path / "data").glob(f"*/badge-{BADGE}/{run_id}/run.json")
+    outside = tmp_path / "outside.report.xlsx"
+    outside.write_bytes(b"not for download")
+    data = json.loads(record.read_text())
+    record.write_text(json.dumps({**data, "stem": "../../../../outside"}))
+    home = await (await page.get("/")).text()
+    assert run_id not in home
+    assert (await page.get(f"/runs/{run_id}/report.xlsx")).status == 404
 
 
 async def test_runs_are_listed_again_after_the_server_restarts(emulator, tmp_path):
@@ -223,8 +255,7 @@ def test_serve_takes_the_data_folder_from_the_option_or_the_config(monkeypatch, 
 
     result = runner.invoke(main, ["serve", "--demo"])             # the user's data folder
     assert result.exit_code == 0 and served[-1].data_dir is None
-    assert (Path(__import__("os").environ["XDG_DATA_HOME"]) / "flowtrac-sync" / "web" / "demo"
-            ).is_dir()
+    assert (Path(os.environ["XDG_DATA_HOME"]) / "flowtrac-sync" / "web" / "demo").is_dir()
 
     blocked = tmp_path / "a-file"
     blocked.write_text("")
