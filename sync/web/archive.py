@@ -216,6 +216,7 @@ class RunArchive:
         except OSError:
             return []
         entries.sort(key=lambda e: e.stat(follow_symlinks=False).st_mtime, reverse=True)
+        # Only the newest folders are read; a few more than shown, for damaged ones.
         records = [r for r in (self._read(Path(e.path)) for e in entries[: limit * 2]) if r]
         records.sort(key=lambda r: r.started, reverse=True)
         return records[:limit]
