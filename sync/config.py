@@ -21,8 +21,8 @@ CONNECTION_KEYS = ("company", "base_url", "token", "badge", "pin", "insecure", "
                    "timeout")
 RUN_KEYS = ("mode", "scope", "blank", "key", "max_delete", "concurrency", "rate", "retries",
             "sheet", "report", "journal")
-#: Settings only ``serve`` reads.
-SERVE_KEYS = ("public_url",)
+#: Settings only ``serve`` reads: its public address, and where it keeps run records.
+SERVE_KEYS = ("public_url", "data_dir")
 SECRET_KEYS = ("token", "pin")
 
 

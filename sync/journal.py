@@ -16,12 +16,17 @@ Lines (every one has ``time``, ``run`` and ``event``):
   "message": ..., "after": <the record as the server answered, or null>}`` - one per
   finished write (status 200 done; 404 on a delete: already gone; other: failed);
 * ``{"event": "end", "writes": <requests sent>, "interrupted": bool}`` - a run ends.
+
+The file is opened without following a symbolic link and only if it is a regular file: a
+link planted where the journal goes would otherwise have the run append to whatever it
+points at.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import stat
 import time
 import uuid
 from collections.abc import Iterator
@@ -30,6 +35,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from . import schema
+from .errors import UsageError
 
 
 def record_json(record: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -49,8 +55,9 @@ class Journal:
         self.run_id = run_id or uuid.uuid4().hex[:12]
         self._file: IO[str] | None = None
         if self.path is not None:
-            cut_short = _ends_mid_line(self.path)
-            self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
+            fd = _open_for_append(self.path)
+            cut_short = _ends_mid_line(fd)
+            self._file = open(fd, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
             if cut_short:  # a run killed mid-line: end that line, or it would swallow ours
                 self._file.write("\n")
             self.write(event="run", base_url=base_url)
@@ -76,21 +83,42 @@ class Journal:
         self.close()
 
 
-def _ends_mid_line(path: Path) -> bool:
-    """True when the file exists and its last byte is not a line end."""
+def _open_regular(path: Path, flags: int) -> int:
+    """A descriptor of ``path`` opened with ``flags``, if it is a regular file (UsageError
+    otherwise; OSError as ``os.open`` raises it).  O_NONBLOCK keeps a FIFO from hanging the
+    open; it changes nothing for a regular file."""
+    fd = os.open(path, flags | os.O_NONBLOCK, 0o666)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise UsageError(f"The journal {path} is not a regular file (nothing sent); choose "
+                         f"another journal file.")
+    return fd
+
+
+def _open_for_append(path: Path) -> int:
+    """The journal opened to append, never through a symbolic link (nothing sent yet)."""
     try:
-        with open(path, "rb") as f:
-            if f.seek(0, os.SEEK_END) == 0:
-                return False
-            f.seek(-1, os.SEEK_END)
-            return f.read(1) != b"\n"
-    except OSError:
-        return False
+        return _open_regular(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW)
+    except OSError as exc:
+        if path.is_symlink():
+            raise UsageError(f"The journal {path} is a symbolic link, which is not followed "
+                             f"(nothing sent); remove the link or choose another journal "
+                             f"file.") from None
+        raise UsageError(f"Cannot write the journal {path}: {exc.strerror} (nothing "
+                         f"sent).") from None
+
+
+def _ends_mid_line(fd: int) -> bool:
+    """True when the file is not empty and its last byte is not a line end."""
+    size = os.fstat(fd).st_size
+    return size > 0 and os.pread(fd, 1, size - 1) != b"\n"
 
 
 def read_journal(path: str | Path) -> Iterator[dict[str, Any]]:
-    """Entries of a journal; a line cut short by a kill is skipped, not an error."""
-    with open(path, encoding="utf-8", errors="replace") as f:
+    """Entries of a journal; a line cut short by a kill is skipped, not an error.  Reading
+    may follow a link (it changes nothing), but a FIFO or device is refused."""
+    fd = _open_regular(Path(path), os.O_RDONLY)
+    with open(fd, encoding="utf-8", errors="replace") as f:
         for line in f:
             try:
                 entry = json.loads(line)

@@ -636,7 +636,7 @@ def _write_csv(target: Path, columns: Sequence[Column], rows: Iterable[Sequence[
         stream = _TextOut(handle)
         writer = csv.writer(stream)
         writer.writerow([c.header for c in columns])
-        writer.writerows([_csv_text(v) for v in values] for values in rows)
+        writer.writerows([csv_text(v) for v in values] for values in rows)
         stream.flush()
 
 
@@ -661,7 +661,7 @@ class _TextOut:
         self._size = 0
 
 
-def _csv_text(value: Any) -> str:
+def csv_text(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, Decimal):

@@ -246,7 +246,7 @@ def _parse_text(f: Field, cell: Any, _dc: bool) -> str | None:
     if isinstance(cell, (_dt.datetime, _dt.date)):
         cell = cell.isoformat(sep=" ") if isinstance(cell, _dt.datetime) else cell.isoformat()
     text = str(cell).strip()
-    if len(text) > 1 and text[0] == "'" and text[1] in FORMULA_START:
+    if len(text) > 1 and text[0] == "'" and is_formula_like(text[1:]):
         # The quote prefix that keeps formula-like text as text (an export's CSV writes it,
         # Excel strips it the same way when the text is typed): the value is what follows.
         text = text[1:]
@@ -270,8 +270,24 @@ def _parse_timestamp(f: Field, cell: Any, _dc: bool) -> str | None:
 
 
 MAX_TEXT = 4000
-#: First characters that make a spreadsheet take typed text for a formula.
-FORMULA_START = "=+-@"
+#: First characters that make a spreadsheet take typed text for a formula: ``= + - @``, their
+#: full-width forms (as an East Asian keyboard types them) and the minus sign U+2212.
+FORMULA_START = "=+-@\uff1d\uff0b\uff0d\uff20\u2212"
+
+
+def is_formula_like(text: str) -> bool:
+    """True for text a spreadsheet would take for a formula when typed into a cell: it starts
+    with a ``FORMULA_START`` character, also after blanks, or with a tab or CR.  The one check
+    of every writer (the reports' and exports' quote prefix, the CSV export's ``'``)."""
+    if not text:
+        return False
+    first = text[0]
+    if first in FORMULA_START or first in "\t\r":
+        return True
+    if first.isspace():
+        stripped = text.lstrip()
+        return bool(stripped) and stripped[0] in FORMULA_START
+    return False
 
 #: Text that is its own canonical value, by kind (see ``Field.is_canonical``).  A timestamp
 #: with a fraction is left out: ``.000000`` would be dropped.

@@ -28,6 +28,15 @@ StartEmulator = Callable[..., Awaitable[RunningEmulator]]
 StartEmulatorThread = Callable[..., EmulatorThread]
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _data_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The user's data directory (where ``serve`` keeps its run records by default) is a
+    temporary one: no test writes into the home folder."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_DATA_HOME", str(tmp_path_factory.mktemp("data-home")))
+        yield
+
+
 @pytest.fixture
 def demo_dataset() -> Dataset:
     """5 products with 3 lines each over the 12 standard processes (seed 1)."""

@@ -2,8 +2,9 @@
 
 Every text is written as an inline string (``t="inlineStr"``), which Excel and LibreOffice
 show as text and never evaluate, whatever it starts with.  Text that *looks* like a formula
-(``=``, ``+``, ``-``, ``@``, also after leading blanks, or starting with a tab or CR) also gets
-a quote-prefix style, so it stays text even when a planner edits the cell and presses Enter.
+(``schema.is_formula_like``: ``=``, ``+``, ``-``, ``@`` and their full-width forms, also after
+leading blanks, or a tab or CR first) also gets a quote-prefix style, so it stays text even
+when a planner edits the cell and presses Enter.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from decimal import Decimal
 from functools import cache
 from typing import Any
 
+from sync.schema import FORMULA_START, is_formula_like
+
 #: Excel refuses longer cell texts.
 MAX_CELL_TEXT = 32_767
 _TRUNCATED = " ...[truncated]"
@@ -26,27 +29,13 @@ _NEEDS_ESCAPE = re.compile(
     r"[&<>\r\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]|_x[0-9A-Fa-f]{4}_")
 _UNWRITABLE = re.compile(
     r"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]|_(?=x[0-9A-Fa-f]{4}_)")
-_FORMULA_START = frozenset("=+-@")
 _EXCEL_EPOCH = dt.datetime(1899, 12, 30)
 _FIRST_SERIAL_DATE = dt.datetime(1900, 3, 1)   # before it Excel's 1900 leap-year bug applies
 _MAX_EXACT_INT = 10**15                         # Excel keeps 15 significant digits
 
 
-def is_formula_like(text: str) -> bool:
-    """True for text a spreadsheet would take for a formula when typed into a cell."""
-    if not text:
-        return False
-    first = text[0]
-    if first in _FORMULA_START or first in "\t\r":
-        return True
-    if first.isspace():
-        stripped = text.lstrip()
-        return bool(stripped) and stripped[0] in _FORMULA_START
-    return False
-
-
 #: First characters that send a text down the careful path (formula-like or blank-led).
-_CAREFUL_FIRST = frozenset(_FORMULA_START | {" "})
+_CAREFUL_FIRST = frozenset(FORMULA_START) | {" "}
 
 
 def is_plain_text(text: str) -> bool:

@@ -20,6 +20,7 @@ from aiohttp import web
 
 from sync.connection import Connection
 
+from .archive import RunArchive, default_data_dir
 from .origin import Origins
 from .sessions import PLAN_ROWS_BUDGET, SessionStore
 
@@ -62,6 +63,9 @@ class WebSettings:
     max_sessions: int = 500
     #: Sheet rows of the plans kept in memory over all sessions (see sessions.PLAN_ROWS_BUDGET).
     plan_rows_budget: int = PLAN_ROWS_BUDGET
+    #: Where each apply's report and journal are kept after its session ends (``serve
+    #: --data-dir``; None: ``archive.default_data_dir()``, the user's data directory).
+    data_dir: str | None = None
 
 
 def resolve_base_url(company: str | None, base_url: str | None, *, allow_http: bool) -> str:
@@ -80,6 +84,7 @@ class WebState:
     base_url: str = ""
     store: SessionStore | None = None
     origins: Origins = field(default_factory=lambda: Origins(frozenset()))
+    archive: RunArchive | None = None
 
     @property
     def host(self) -> str:
@@ -89,6 +94,11 @@ class WebState:
         if self.store is None:
             raise RuntimeError("the web application has not started")
         return self.store
+
+    def runs(self) -> RunArchive:
+        if self.archive is None:
+            raise RuntimeError("the web application has not started")
+        return self.archive
 
 
 STATE = web.AppKey("flowtrac_web_state", WebState)
@@ -106,6 +116,9 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
             emulator = await stack.enter_async_context(
                 running_emulator(config, demo_dataset()))
             state.base_url = emulator.base_url
+        state.archive = RunArchive(settings.data_dir or default_data_dir(), state.base_url,
+                                   demo=settings.demo)
+        state.archive.prepare()
         state.store = SessionStore(idle_timeout_s=settings.session_idle_s,
                                    max_sessions=settings.max_sessions,
                                    plan_rows_budget=settings.plan_rows_budget,
@@ -117,6 +130,7 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
             sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await sweeper
+            await state.runs().close()      # also the runs of sessions that signed out
             await state.sessions().close()
 
 

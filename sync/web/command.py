@@ -9,6 +9,7 @@ import logging
 import signal
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import click
@@ -25,11 +26,13 @@ from .app import (
     resolve_base_url,
     running_web,
 )
+from .archive import RunArchive, default_data_dir
 from .origin import parse_public_url
 
 #: Settings ``serve`` takes from a --config file; credentials are not among them: planners
 #: sign in on the page, each as themselves.
-_CONFIG_KEYS = ("company", "base_url", "insecure", "allow_http", "timeout", "public_url")
+_CONFIG_KEYS = ("company", "base_url", "insecure", "allow_http", "timeout", "public_url",
+                "data_dir")
 
 
 def _server_options(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -61,6 +64,10 @@ def _transport_options(f: Callable[..., Any]) -> Callable[..., Any]:
               show_default=True, help="Largest file the page accepts.")
 @click.option("--session-minutes", type=click.IntRange(1), default=60, show_default=True,
               help="A session idle this long ends; its uploads are removed.")
+@click.option("--data-dir", type=click.Path(file_okay=False),
+              help="Folder that keeps each apply's report and journal after the session ends, "
+                   "per server and user [default: ~/.local/share/flowtrac-sync/web, or under "
+                   "$XDG_DATA_HOME].")
 @click.option("--demo-latency-ms", type=click.FloatRange(0), default=0.0,
               help="With --demo: delay each emulator answer, to watch the progress.")
 @click.option("-v", "--verbose", count=True, help="Log each request to the page.")
@@ -110,12 +117,15 @@ def _settings(ctx: click.Context, host: str, demo: bool, params: dict[str, Any])
     else:
         base_url = resolve_base_url(p.get("company"), p.get("base_url"),
                                     allow_http=bool(p.get("allow_http")))
+    data_dir = str(Path(p["data_dir"]).expanduser()) if p.get("data_dir") else None
+    # Checked now, so that an unusable folder is one sentence before the page starts.
+    RunArchive(data_dir or default_data_dir(), base_url or "", demo=demo).prepare()
     return WebSettings(base_url=base_url, insecure=bool(p.get("insecure")),
                        allow_http=bool(p.get("allow_http")), timeout_s=float(p["timeout"]),
                        demo=demo, demo_latency_ms=float(p["demo_latency_ms"]),
                        max_upload_bytes=int(p["max_upload_mb"]) * 2**20,
                        session_idle_s=int(p["session_minutes"]) * 60.0, listen_host=host,
-                       public_url=_public_origin(p.get("public_url")))
+                       public_url=_public_origin(p.get("public_url")), data_dir=data_dir)
 
 
 def _public_origin(raw: object) -> str | None:
@@ -150,6 +160,7 @@ async def _serve(settings: WebSettings, host: str, port: int, *, access_log: boo
                        f"press 'Sign in to the demo' on the page.")
         else:
             click.echo(f"Flowtrac: {target}")
+        click.echo(f"Reports and journals of applies are kept in {web.state.runs().folder}")
         click.echo("Press Ctrl-C to stop.")
         sys.stdout.flush()
         await stop.wait()

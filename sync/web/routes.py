@@ -28,6 +28,7 @@ from sync.report.palette import STATUS_ORDER, shade_of
 
 from . import runs, views
 from .app import STATE, WebState
+from .archive import RunRecord
 from .forms import NO_TOKEN, FormRefused, read_chunk, read_form
 from .html import Html
 from .sessions import MAX_UPLOADS_PER_SESSION, Session, Upload, UploadState, safe_file_name
@@ -203,8 +204,16 @@ async def _checked_form(request: web.Request, session: Session) -> dict[str, str
 
 
 def _home(request: web.Request, error: str | None = None, status: int = 200) -> web.Response:
-    return _html(views.home_page(_ctx(request), error=error, samples=_samples(request)),
-                 status)
+    return _html(views.home_page(_ctx(request), error=error, samples=_samples(request),
+                                 earlier=_earlier_runs(request)), status)
+
+
+def _earlier_runs(request: web.Request) -> list[tuple[RunRecord, bool]]:
+    connection = _session(request).connection
+    if connection is None:
+        return []
+    archive = _state(request).runs()
+    return [(r, archive.is_running(r)) for r in archive.runs_of(archive.owner_of(connection))]
 
 
 def _samples(request: web.Request) -> list[str]:
@@ -309,7 +318,10 @@ async def signin(request: web.Request) -> web.Response:
 
 async def signout(request: web.Request) -> web.Response:
     session = _session(request)
-    await _checked_form(request, session)
+    form = await _checked_form(request, session)
+    if session.busy and form.get("confirm") != "1":
+        # Say what becomes of the running apply before signing out (it goes on).
+        return _html(views.signout_page(_ctx(request)))
     _state(request).sessions().end(session)
     request[END_SESSION_KEY] = True
     return _redirect("/")
@@ -509,9 +521,15 @@ async def apply(request: web.Request) -> web.Response:
                                "written. Review the plan and confirm again.")
     elif not sum(planned.changes.values()):
         session.flash("info", views.nothing_to_send(upload_))
-    elif runs.start_apply(session, upload_):
-        log.info("apply started: %s writes to %s", sum(planned.changes.values()),
-                 session.connection.host if session.connection else "?")
+    else:
+        try:
+            started = runs.start_apply(session, upload_, _state(request).runs())
+        except SyncError as exc:
+            session.flash("error", str(exc))
+            started = False
+        if started:
+            log.info("apply started: %s writes to %s", sum(planned.changes.values()),
+                     session.connection.host if session.connection else "?")
     return _redirect(where)
 
 
@@ -533,6 +551,35 @@ async def journal(request: web.Request) -> web.StreamResponse:
     if upload_.result is None or upload_.journal is None or not upload_.journal.exists():
         raise web.HTTPNotFound(reason="No journal", text="There is no journal for this upload.")
     return _attachment(upload_.journal, f"{upload_.stem}.journal.jsonl", "application/x-ndjson")
+
+
+def _run_or_404(request: web.Request) -> RunRecord:
+    """One of the signed-in user's earlier runs: looked up in their own folder only."""
+    connection = _session(request).connection
+    archive = _state(request).runs()
+    record = None
+    if connection is not None:
+        record = archive.find(archive.owner_of(connection), request.match_info["run_id"])
+    if record is None:
+        raise web.HTTPNotFound(reason="No such run",
+                               text="This run is not among your earlier runs (sign in as "
+                                    "the person who started it).")
+    return record
+
+
+async def run_report(request: web.Request) -> web.StreamResponse:
+    record = _run_or_404(request)
+    if not record.report.is_file():
+        raise web.HTTPNotFound(reason="No report", text="This run has no report (yet).")
+    return _attachment(record.report, record.report.name, XLSX_TYPE)
+
+
+async def run_journal(request: web.Request) -> web.StreamResponse:
+    record = _run_or_404(request)
+    if _state(request).runs().is_running(record) or not record.journal.is_file():
+        raise web.HTTPNotFound(reason="No journal",
+                               text="The journal can be downloaded once the run has ended.")
+    return _attachment(record.journal, record.journal.name, "application/x-ndjson")
 
 
 # --------------------------------------------------------------------------- downloads
@@ -614,6 +661,8 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/plans/{upload_id}/progress", progress)
     app.router.add_get("/plans/{upload_id}/report.xlsx", result_report)
     app.router.add_get("/plans/{upload_id}/journal.jsonl", journal)
+    app.router.add_get("/runs/{run_id}/report.xlsx", run_report)
+    app.router.add_get("/runs/{run_id}/journal.jsonl", run_journal)
     app.router.add_get("/export", export)
     app.router.add_get("/template.xlsx", template)
     app.router.add_get("/samples/{name}", sample)

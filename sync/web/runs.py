@@ -20,6 +20,7 @@ from sync.connection import Connection
 from sync.errors import SyncError
 from sync.executor import Progress
 
+from .archive import RunArchive, RunRecord
 from .sessions import Session, Upload, UploadState
 
 log = logging.getLogger(__name__)
@@ -60,21 +61,28 @@ def plan_is_stale(upload: Upload, max_age_s: float) -> bool:
     return time.time() - upload.planned_at > max_age_s
 
 
-def start_apply(session: Session, upload: Upload) -> bool:
+def start_apply(session: Session, upload: Upload, archive: RunArchive) -> bool:
     """Start the writes of ``upload``'s plan; False if it was applied (or started) before.
+    Its journal and report go to the run's own folder in ``archive`` (SyncError, nothing
+    written, when that cannot be made).
 
     The state changes before anything is awaited, so two clicks cannot both start it."""
-    if upload.state is not UploadState.PLANNED or session.connection is None:
+    connection = session.connection
+    if upload.state is not UploadState.PLANNED or connection is None:
         return False
+    record = archive.start(archive.owner_of(connection), upload.name, upload.stem,
+                           connection.host)
     upload.state = UploadState.APPLYING
     upload.progress = Progress(total=sum(upload.planned.changes.values()))
-    upload.journal = upload.folder / f"{upload.stem}.journal.jsonl"
-    upload.task = asyncio.create_task(_apply(session, session.connection, upload),
+    upload.journal = record.journal
+    upload.task = asyncio.create_task(_apply(session, connection, upload, archive, record),
                                       name=f"apply {upload.id}")
+    archive.track(record, upload.task, session.stop)
     return True
 
 
-async def _apply(session: Session, connection: Connection, upload: Upload) -> None:
+async def _apply(session: Session, connection: Connection, upload: Upload,
+                 archive: RunArchive, record: RunRecord) -> None:
     def on_progress(progress: Progress) -> None:
         upload.progress = progress
 
@@ -82,8 +90,7 @@ async def _apply(session: Session, connection: Connection, upload: Upload) -> No
         result = await api.execute_async(upload.planned, connection, journal=upload.journal,
                                          on_progress=on_progress, stop=session.stop)
         upload.result = result
-        target = upload.folder / f"{upload.stem}.report.xlsx"
-        upload.result_report = await asyncio.to_thread(result.write_report, target)
+        upload.result_report = await asyncio.to_thread(result.write_report, record.report)
     except SyncError as exc:
         upload.error = str(exc)
     except Exception as exc:  # a bug: the page says so; the log has the details
@@ -91,6 +98,7 @@ async def _apply(session: Session, connection: Connection, upload: Upload) -> No
         upload.error = f"unexpected {exc.__class__.__name__}; the server log has the details"
     finally:
         upload.state = UploadState.APPLIED
+        archive.finish(record, upload.result, upload.error)
 
 
 def progress_json(upload: Upload) -> dict[str, Any]:

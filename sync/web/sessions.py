@@ -107,7 +107,7 @@ class Session:
     folder: Path | None = None
     uploads: dict[str, Upload] = field(default_factory=dict)
     flashes: list[tuple[str, str]] = field(default_factory=list)   # (kind, text), shown once
-    #: Set when the session ends: a running apply lets its requests finish, then stops.
+    #: Set when the server stops: a running apply lets its requests finish, then stops.
     stop: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
 
     @property
@@ -289,12 +289,13 @@ class SessionStore:
         return session.folder
 
     def end(self, session: Session) -> None:
-        """Forget the session: stop its apply (requests in flight finish), remove its files.
+        """Forget the session and remove its files.
 
-        A running apply keeps its task; the folder goes when that task has finished."""
+        A running apply goes on to its end (its journal and report are kept in the run
+        archive, ``archive``), holding the sign-in until then; the session's folder goes
+        when that task has finished."""
         self._sessions.pop(session.id, None)
         session.connection = None
-        session.stop.set()
         tasks = [u.task for u in session.uploads.values() if u.task and not u.task.done()]
         if tasks:
             for task in tasks:

@@ -17,6 +17,7 @@ from sync.loader import TEXT_EXTENSIONS, WORKBOOK_EXTENSIONS
 from sync.model import Action, PlanItem, ReportRow
 from sync.report.palette import STATUS_ORDER, shade_of
 
+from .archive import RunRecord
 from .html import Html, esc, join, render, tag
 from .sessions import Session, Upload, UploadState
 
@@ -106,7 +107,9 @@ def signin_page(ctx: PageContext, *, badge: str = "", error: str | None = None) 
 # --------------------------------------------------------------------------- home
 
 def home_page(ctx: PageContext, *, error: str | None = None, exports: bool = True,
-              samples: Iterable[str] = ()) -> Html:
+              samples: Iterable[str] = (),
+              earlier: Iterable[tuple[RunRecord, bool]] = ()) -> Html:
+    """``earlier``: the signed-in user's earlier runs, each with whether it is running."""
     modes = join(tag("option", f"{m.value}: {MODE_HELP[m]}", value=m.value,
                      selected=m is Mode.UPSERT) for m in Mode)
     sample_links = join(tag("li", tag("a", name, href=f"/samples/{name}", download=True))
@@ -118,7 +121,8 @@ def home_page(ctx: PageContext, *, error: str | None = None, exports: bool = Tru
     body = render("home.html", csrf=ctx.csrf_field, modes=modes, accept=ACCEPTED_SUFFIXES,
                   accept_text=ACCEPTED_TEXT,
                   max_bytes=str(ctx.max_upload_bytes), max_size=size_text(ctx.max_upload_bytes),
-                  uploads=uploads_list(ctx.session), downloads=downloads,
+                  uploads=join([uploads_list(ctx.session), earlier_runs(earlier)]),
+                  downloads=downloads,
                   scope_sheet=Scope.SHEET.value, scope_all=Scope.ALL.value)
     return page(ctx, "Upload a sheet", body, notices=[("error", error)] if error else ())
 
@@ -137,6 +141,43 @@ def uploads_list(session: Session) -> Html:
             tag("span", f"{upload.options.mode.value}, {state}, planned at "
                         f"{_clock(upload.planned_at)}", class_="muted")])))
     return render("uploads.html", items=join(items))
+
+
+def earlier_runs(runs: Iterable[tuple[RunRecord, bool]]) -> Html:
+    items = []
+    for record, running in runs:
+        when = dt.datetime.fromtimestamp(record.started).strftime("%Y-%m-%d %H:%M")
+        links = []
+        if record.report.is_file():
+            links.append(tag("a", "report", href=f"/runs/{record.id}/report.xlsx"))
+        if not running and record.journal.is_file():
+            links.append(tag("a", "journal", href=f"/runs/{record.id}/journal.jsonl"))
+        items.append(tag("li", join([
+            tag("strong", record.name), " ",
+            tag("span", f"{when}, {_run_outcome(record, running)}", class_="muted"), " ",
+            join(links, " · ")]), data_run=record.id))
+    return render("runs.html", items=join(items)) if items else Html("")
+
+
+def _run_outcome(record: RunRecord, running: bool) -> str:
+    if running:
+        return "still running (reload to see it end)"
+    if record.finished is None:
+        return "did not finish (the server stopped): the journal shows what was written"
+    counts = ", ".join(f"{status} {n}" for status, n in _ordered_counts(record.counts))
+    if record.error:
+        return f"stopped: {record.error}" + (f" ({counts})" if counts else "")
+    return counts
+
+
+def signout_page(ctx: PageContext) -> Html:
+    """Asked before signing out while an apply runs: what happens to it."""
+    running = [u for u in ctx.session.uploads.values() if u.state is UploadState.APPLYING]
+    text = "; ".join(f"{u.name}: {u.progress.done if u.progress else 0} of "
+                     f"{u.progress.total if u.progress else 0} writes done" for u in running)
+    body = render("signout.html", csrf=ctx.csrf_field,
+                  running=f"An apply is running on {ctx.host} ({text}).")
+    return page(ctx, "Sign out?", body)
 
 
 # --------------------------------------------------------------------------- plan / result

@@ -1,7 +1,7 @@
-"""Text that a spreadsheet would run as a formula (starting with = + - @, also after a blank,
-a tab or a CR) never becomes a formula in any file the tool writes: the validate, plan and
-apply reports (sheet cells, server-only records, the server's own error words) and the
-export, as .xlsx and as .csv."""
+"""Text that a spreadsheet would run as a formula (starting with = + - @, their full-width
+forms or the minus sign, also after a blank, a tab or a CR) never becomes a formula in any
+file the tool writes: the validate, plan and apply reports (sheet cells, server-only records,
+the server's own error words) and the export, as .xlsx and as .csv."""
 
 from __future__ import annotations
 
@@ -19,13 +19,19 @@ from click.testing import CliRunner
 from hostile.hostile_server import FORMULA_ERROR, HostileServer
 from sheetkit import write_sheet
 
-from sync import schema
+from sync import roundtrip, schema
 from sync.cli import main as cli
 from sync.emulator import DEMO_TOKEN, generate_dataset
+from sync.report.cells import is_formula_like
 
 #: What a planner (or a server) may hold that a spreadsheet would evaluate.
 PAYLOADS = ["=1+1", "+1", "-1+2", "@SUM(1,1)", '=HYPERLINK("http://198.51.100.7/","x")',
-            " =1", "\t=1", "\r=1", "=cmd|' /C calc'!A0", "-", "@"]
+            " =1", "\t=1", "\r=1", "=cmd|' /C calc'!A0", "-", "@",
+            # The full-width forms (as an East Asian keyboard types them) and the minus sign,
+            # which Excel takes for a formula start too; also after a full-width blank.
+            "\uff1d1+1", "\uff0b1", "\uff0d1+2", "\uff20SUM(1,1)", "\u22121+2", "\u3000\uff1d1"]
+#: Every character that starts a formula, as a planner can type it into a cell.
+FORMULA_STARTS = ["=", "+", "-", "@", "\uff1d", "\uff0b", "\uff0d", "\uff20", "\u2212"]
 #: The same after the loader trims the cell.
 TRIMMED = {p.strip() for p in PAYLOADS}
 _FORMULA = re.compile(rb"<(?:\w+:)?f[\s>/]")
@@ -185,6 +191,8 @@ def test_export_keeps_formula_like_server_text_as_text(emulator_thread, tmp_path
     assert result.exit_code == 0, result.stderr
     if fmt == "xlsx":
         assert_no_formula(out, TRIMMED)
+        quoted = {c.value for _t, c in cells(out) if c.quotePrefix}
+        assert TRIMMED <= quoted  # stays text even when the planner edits the cell
         return
     with out.open(newline="", encoding="utf-8-sig") as f:
         table = list(csv.reader(f))
@@ -194,9 +202,50 @@ def test_export_keeps_formula_like_server_text_as_text(emulator_thread, tmp_path
     assert {f"'{text}" for text in TRIMMED} <= exported
     for row in table[1:]:
         for value in row:
-            assert not value or value[0] not in "=+-@" or value.lstrip("-").replace(
+            assert not value or value[0] not in FORMULA_STARTS or value.lstrip("-").replace(
                 ".", "", 1).isdigit(), value
     # ... and the loader strips again, so the export can be uploaded unchanged.
     again = run("plan", str(out), "--base-url", emu.base_url, "--token", DEMO_TOKEN, "--json")
+    assert again.exit_code == 0, again.stderr
+    assert json.loads(again.stdout)["changes"] == {"create": 0, "update": 0, "delete": 0}
+
+
+@pytest.mark.parametrize("start", [f"{lead}{start}" for start in FORMULA_STARTS
+                                   for lead in ("", " ", "\u3000", "\u00a0")] + ["\t", "\r"])
+def test_every_formula_start_is_formula_like(start: str) -> None:
+    """One check for the .xlsx writer (quote prefix) and the CSV export (leading ')."""
+    assert is_formula_like(f"{start}1+1")
+    assert roundtrip.csv_text(f"{start}1+1") == f"'{start}1+1"
+
+
+@pytest.mark.parametrize("text", ["1\uff1d1", "a\u2212b", "\uff21", "x@y", "1-2"])
+def test_such_characters_inside_a_text_are_not_a_formula_start(text: str) -> None:
+    assert not is_formula_like(text)
+    assert roundtrip.csv_text(text) == text
+
+
+def test_csv_export_quotes_every_formula_start_and_reads_back_unchanged(emulator_thread,
+                                                                        tmp_path: Path) -> None:
+    """The server holds a text starting with each formula-start character: the CSV export
+    writes each with a leading quote, and uploading the export unchanged plans nothing (the
+    loader takes the quote off again)."""
+    emu = emulator_thread(dataset=generate_dataset(1, 1))
+    product = emu.store.products()[0]["product_id"]
+    process = emu.store.processes()[0]["process_id"]
+    texts = [f"{start}1" for start in FORMULA_STARTS]
+    for n, text in enumerate(texts):
+        emu.store.add_line(product_id=product, process_id=process, line_number=10 + n,
+                           description=text)
+    out = tmp_path / "export.csv"
+    connection = ["--base-url", emu.base_url, "--token", DEMO_TOKEN]
+    result = run("export", str(out), *connection)
+    assert result.exit_code == 0, result.stderr
+    with out.open(newline="", encoding="utf-8-sig") as f:
+        table = list(csv.reader(f))
+    column = table[0].index("description")
+    exported = {row[column] for row in table[1:]}
+    missing = [text for text in texts if f"'{text}" not in exported]
+    assert not missing, f"not quoted: {missing!r}"
+    again = run("plan", str(out), *connection, "--json")
     assert again.exit_code == 0, again.stderr
     assert json.loads(again.stdout)["changes"] == {"create": 0, "update": 0, "delete": 0}

@@ -128,7 +128,8 @@ async def web(emulator, tmp_path) -> AsyncIterator[StartWeb]:
         async def start(config: EmulatorConfig | None = None, **settings: Any) -> WebPage:
             config = replace(config or EmulatorConfig(), users={BADGE: PIN}, tokens={TOKEN})
             emu = await emulator(config=config, dataset=demo_dataset())
-            base = WebSettings(base_url=emu.base_url, temp_parent=str(tmp_path))
+            base = WebSettings(base_url=emu.base_url, temp_parent=str(tmp_path),
+                               data_dir=str(tmp_path / "data"))
             app = make_app(replace(base, **settings))
             client = await stack.enter_async_context(TestClient(TestServer(app,
                                                                            host="127.0.0.1")))
