@@ -360,20 +360,33 @@ async def _fetch_current(validated: ValidatedSheet, client: FlowtracClient, scop
     are checked against the catalog; the products found only by validation or by name are
     fetched after.  Returns the reference warnings and the records."""
     records = await lines
+    # A row giving both a name and an id (an export's) is read against the line it names
+    # (``references``: which of the two was edited), so those lines are fetched first.
+    fields = validated.sheet.fields
+    if any(r.name in fields and r.target.name in fields for r in schema.REFERENCES):
+        await _add_missing_lines(validated, client, records)
     existing = {field.name: set(map(dict.get, records, repeat(field.name)))
                 for field in (schema.PRODUCT_ID, schema.PROCESS_ID)}
     from .references import check_references
 
-    warnings = await check_references(validated, client, existing)
+    current = {r[schema.ID.name]: r for r in records}
+    warnings = await check_references(validated, client, existing, current)
     if scope is Scope.SHEET:
         more = _sheet_products(validated) - fetched
         if more:
-            records.extend(await client.list_lines_for_products(sorted(more)))
+            records.extend(r for r in await client.list_lines_for_products(sorted(more))
+                           if r[schema.ID.name] not in current)
+    await _add_missing_lines(validated, client, records)
+    return warnings, records
+
+
+async def _add_missing_lines(validated: ValidatedSheet, client: FlowtracClient,
+                             records: list[dict[str, Any]]) -> None:
+    """Fetch the lines the sheet names by id that ``records`` lacks (another product's)."""
     have = set(map(itemgetter(schema.ID.name), records))
     missing = sorted(set(validated.column(schema.ID.name)) - have - {None})
     if missing:
         records.extend(await client.list_lines_by_ids(missing))
-    return warnings, records
 
 
 async def _name_products(plan: Plan, client: FlowtracClient) -> None:

@@ -25,10 +25,14 @@ Names and barcodes left over by rules 1-2 are looked up one by one with ``-conta
 ignores case); when more than ``LOOSE_LOOKUPS_MAX`` are left, the whole catalog is read once
 instead.
 
-Errors go only to rows that are otherwise valid (a row's other mistakes are reported first);
-a row that names a product by name and also gives ``product_id`` is invalid when the two
-disagree.  Invalid rows still get the id their name uniquely resolves to, so that mirror mode
-protects exactly their product from deletion.  A catalog that cannot be read (this login may
+Errors go only to rows that are otherwise valid (a row's other mistakes are reported first).
+A row may give both the name and the id (an export does): when the name's matches include the
+id, the id decides, so a name two products share is no problem.  When they disagree on a
+line the server has, the one that still says what the server's line holds is the one the
+planner left alone, so the other one wins (an edited name, or an edited id); when both differ
+from the line, or the row is a new line, the row is invalid.  Invalid rows still get the id
+their name uniquely resolves to, so that mirror mode protects exactly their product from
+deletion.  A catalog that cannot be read (this login may
 not, or the server refuses the filter: 400/401/403/404) skips the id check with one warning,
 and a row that needs a name resolved becomes invalid: it cannot be sent without an id.
 """
@@ -208,6 +212,7 @@ class _Outcome:
     reference: schema.Reference
     resolved: dict[str, str] = field(default_factory=dict)   # value -> the one id it names
     problems: dict[str, str] = field(default_factory=dict)   # value -> why it names none
+    matches: dict[str, set[str]] = field(default_factory=dict)  # value -> every id it matches
     names_read: bool = True           # False: the catalog could not be read for names
     known_ids: set[str] | None = None  # ids the server has; None: not checked
     asked_ids: set[str] = field(default_factory=set)   # the ids checked (of valid rows)
@@ -219,6 +224,7 @@ class _Outcome:
         ref = self.reference
         target = ref.target
         for value, found in matches.items():
+            self.matches[value] = {target.from_wire(r.get(target.name)) for r in found}
             if len(found) == 1:
                 self.resolved[value] = target.from_wire(found[0].get(target.name))
             elif not found:
@@ -238,7 +244,8 @@ def _readers(client: FlowtracClient, reference: schema.Reference
 
 
 async def check_references(validated: ValidatedSheet, client: FlowtracClient,
-                           existing: Mapping[str, set[str]] | None = None) -> list[str]:
+                           existing: Mapping[str, set[str]] | None = None,
+                           current: Mapping[str, Record] | None = None) -> list[str]:
     """Resolve the sheet's names to ids and check the ids it gives; returns warnings.
 
     Fills ``row.values[<id field>]`` from the names, adds row errors for names that match
@@ -247,7 +254,9 @@ async def check_references(validated: ValidatedSheet, client: FlowtracClient,
     Each distinct name is looked up once, so the work per row is a few dictionary lookups.
 
     ``existing``: per id field, ids known to exist without asking the catalog (the products
-    and processes of the lines already fetched: a line names only what the server has)."""
+    and processes of the lines already fetched: a line names only what the server has).
+    ``current``: the server's lines by id, to tell which of a disagreeing name and id the
+    planner edited (see the module text)."""
     sheet = validated.sheet
     checkable = validated.valid_rows()   # errors go to rows valid before this stage
     existing = existing or {}
@@ -260,7 +269,7 @@ async def check_references(validated: ValidatedSheet, client: FlowtracClient,
     for outcome in outcomes:
         if outcome.refusal is not None:
             warnings.append(_refusal_warning(outcome, outcome.reference.name in sheet.fields))
-        filled |= _settle(validated, checkable, outcome)
+        filled |= _settle(validated, checkable, outcome, current or {})
     if filled:
         _mark_resolved_duplicates(validated)
     # The ids resolved from names are the sheet's ids now: the diff manages them.
@@ -317,7 +326,8 @@ def _refusal_warning(outcome: _Outcome, has_names: bool) -> str:
     return text
 
 
-def _settle(validated: ValidatedSheet, checkable: list[bool], outcome: _Outcome) -> bool:
+def _settle(validated: ValidatedSheet, checkable: list[bool], outcome: _Outcome,
+            current: Mapping[str, Record]) -> bool:
     """Apply one reference's outcome to every row; True when any resolved id was filled in.
 
     An invalid row gets its id filled in but no further error."""
@@ -341,13 +351,16 @@ def _settle(validated: ValidatedSheet, checkable: list[bool], outcome: _Outcome)
             if given is None:
                 problem = name, (f"{ref.noun} {_quoted(text)} cannot be looked up "
                                  f"({outcome.refusal}); give the {target} instead")
-        elif text in resolved:
-            if given is None:
-                values[target] = resolved[text]
+        elif given is not None:
+            line = current.get(values.get(schema.ID.name)) or {}
+            problem = _both_given(ref, text, given, line.get(target), outcome)
+            if problem is None and text in resolved and given == line.get(target) \
+                    and resolved[text] != given:
+                values[target] = resolved[text]         # the name was edited: it wins
                 filled = True
-            elif given != resolved[text]:
-                problem = name, (f"{ref.noun} {_quoted(text)} is id {resolved[text]}, but "
-                                 f"{target} says {given}")
+        elif text in resolved:
+            values[target] = resolved[text]
+            filled = True
         else:
             problem = name, problems[text]
         if problem is not None and otherwise_valid:
@@ -355,6 +368,27 @@ def _settle(validated: ValidatedSheet, checkable: list[bool], outcome: _Outcome)
             row.errors.append(CellError(row.row_number, sheet.header_of(column),
                                         sheet.letter_of(column), message))
     return filled
+
+
+def _both_given(ref: schema.Reference, text: str, given: str, on_server: str | None,
+                outcome: _Outcome) -> tuple[str, str] | None:
+    """The problem of a row that gives both the name and the id, or None when the row says
+    one thing: the name's matches include the id (a shared name, told apart by the id), the
+    name still says what the line holds (the id was edited), or the id does (the name was
+    edited, and names one record)."""
+    target = ref.target.name
+    matches = outcome.matches.get(text, set())
+    if given in matches or (on_server is not None and on_server in matches):
+        return None
+    if text not in outcome.resolved:
+        return ref.name, outcome.problems[text]
+    if given == on_server:
+        return None
+    said = f"{ref.noun} {_quoted(text)} is id {outcome.resolved[text]}, but {target} says {given}"
+    if on_server is None:
+        return ref.name, said
+    return ref.name, (f"{said}, and both differ from the line's {ref.noun} {on_server}: "
+                      f"change one of them only")
 
 
 def _quoted(text: str, limit: int = 60) -> str:
