@@ -188,6 +188,9 @@ class PlanResult(ValidationResult):
             row = item.row
             assert row is not None
             status, sync_id, message = self._status(item)
+            warnings = self.plan.row_warnings.get(row.index)
+            if warnings:
+                message = "; ".join([message, *warnings] if message else warnings)
             changes = changes_text(item.changes, names) if item.changes else ""
             out.append((row.index, ReportRow(status, sync_id, changes, message, row.errors)))
         return out
@@ -401,6 +404,32 @@ async def _name_products(plan: Plan, client: FlowtracClient) -> None:
         plan.product_names.update(await names_of(client, reference, wanted))
 
 
+async def _read_only_edits(plan: Plan, validated: ValidatedSheet,
+                           client: FlowtracClient) -> None:
+    """Warn, on the row and in the summary, about each read-only cell a planner changed: the
+    tool never sends it, and the edit would otherwise be lost without a word."""
+    from .references import names_of, read_only_columns, read_only_edits
+
+    columns = read_only_columns(validated)
+    if not columns:
+        return
+    names: dict[str, str] = {}
+    product = schema.REFERENCE_FOR[schema.PRODUCT_ID.name]
+    if any(c.shows == product.name for c in columns):
+        ids = {i.record.get(schema.PRODUCT_ID.name) for i in plan.items if i.record}
+        names = await names_of(client, product, ids - {None})
+    plan.row_warnings = read_only_edits(validated, plan.items, columns, names)
+    found = [w for warnings in plan.row_warnings.values() for w in warnings]
+    plan.warnings.extend(found[:_READ_ONLY_SHOWN])
+    if len(found) > _READ_ONLY_SHOWN:
+        plan.warnings.append(f"and {len(found) - _READ_ONLY_SHOWN} more read-only cells "
+                             f"changed: the report names each on its row")
+
+
+#: Read-only edits the summary names one by one; the report has them all.
+_READ_ONLY_SHOWN = 10
+
+
 async def plan_async(path: str | Path, connection: Connection,
                      options: SyncOptions | None = None) -> PlanResult:
     """Load, validate, fetch and diff: what ``apply`` would do.  Sends no write.
@@ -441,6 +470,7 @@ async def _plan_loaded(sheet: LoadedSheet, connection: Connection, options: Sync
                    "the wait after validation")
         the_plan = diff(checked.validated, records, options.plan_options())
         await _name_products(the_plan, client)
+        await _read_only_edits(the_plan, checked.validated, client)
         _log_stage("diffed", time.perf_counter() - fetched)
         return PlanResult(checked.validated, options, started, _now(),
                           checked.warnings + warnings, the_plan, connection.base_url,

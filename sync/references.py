@@ -50,11 +50,12 @@ from urllib.parse import quote
 from . import schema
 from .client import FlowtracClient, all_or_nothing, read_in_batch
 from .errors import ServerError
-from .model import CellError, SheetRow, ValidatedSheet
+from .model import CellError, PlanItem, SheetRow, ValidatedSheet
 from .validate import key_label, other_rows
 
-__all__ = ["LOOKUP_CHARS", "LOOSE_LOOKUPS_MAX", "CatalogLookup", "CatalogUnreadable",
-           "check_references", "names_of"]
+__all__ = ["LOOKUP_CHARS", "LOOSE_LOOKUPS_MAX", "READ_ONLY_SUFFIX", "CatalogLookup",
+           "CatalogUnreadable", "ReadOnlyColumn", "check_references", "names_of",
+           "read_only_columns", "read_only_edits"]
 
 _T = TypeVar("_T")
 Record = dict[str, Any]
@@ -457,3 +458,85 @@ async def names_of(client: FlowtracClient, reference: schema.Reference, ids: Ite
         return {}
     return {str(target.from_wire(r.get(target.name))): str(r[reference.name_column])
             for answer in answers for r in answer if r.get(reference.name_column)}
+
+
+# --------------------------------------------------------------------------- read-only edits
+
+#: The header ending of the context columns an export writes (``product (read-only)``).
+READ_ONLY_SUFFIX = "(read-only)"
+_PRODUCT = schema.REFERENCE_FOR[schema.PRODUCT_ID.name].name
+
+
+@dataclass(frozen=True)
+class ReadOnlyColumn:
+    """A column the tool never sends, which an export filled from the server's line."""
+
+    position: int           # in the sheet's frame
+    header: str
+    letter: str
+    shows: str              # the server field it shows; ``product``: the product's name
+
+
+def read_only_columns(validated: ValidatedSheet) -> list[ReadOnlyColumn]:
+    """The sheet's ``X (read-only)`` columns whose X is a field of a server line (or the
+    product's name), as this and earlier versions of the export wrote them."""
+    sheet = validated.sheet
+    tokens = {schema.header_token(n): n for n in (*schema.BY_NAME, _PRODUCT)}
+    out = []
+    for position, header in enumerate(sheet.headers):
+        text = str(header).strip()
+        if not text.casefold().endswith(READ_ONLY_SUFFIX):
+            continue
+        shows = tokens.get(schema.header_token(text[:-len(READ_ONLY_SUFFIX)]))
+        if shows is not None and position not in sheet.fields.values():
+            out.append(ReadOnlyColumn(position, text, sheet.letters[position], shows))
+    return out
+
+
+def read_only_edits(validated: ValidatedSheet, items: Iterable[PlanItem],
+                    columns: list[ReadOnlyColumn], product_names: Mapping[str, str]
+                    ) -> dict[int, list[str]]:
+    """Row index -> a warning per read-only cell the planner changed: one that no longer says
+    what the server's line holds, on a line not edited on the server since the export (were
+    it, the line would differ by no edit of the planner's).  ``product_names``: the catalog's
+    names, for a ``product (read-only)`` column."""
+    frame = validated.sheet.frame
+    fields = validated.sheet.fields
+    out: dict[int, list[str]] = defaultdict(list)
+    edited = schema.EDITED.name
+    for item in items:
+        row, record = item.row, item.record
+        if row is None or record is None or (edited in row.values
+                                             and row.values[edited] != record.get(edited)):
+            continue
+        for column in columns:
+            if column.shows == _PRODUCT:
+                server = product_names.get(record.get(schema.PRODUCT_ID.name) or "")
+                if server is None:
+                    continue            # the catalog could not name it: nothing to compare
+            else:
+                server = record.get(column.shows)
+            if _cell_text(frame.iat[row.index, column.position]) != _cell_text(server):
+                out[row.index].append(f"{column.letter}{row.row_number}: "
+                                      f"{column.header!r} changed, but it is never sent"
+                                      + _instead(column.shows, fields))
+    return out
+
+
+def _instead(shows: str, fields: Mapping[str, int]) -> str:
+    """Where the change belongs: the name column, else the id column, when the sheet has it."""
+    reference = schema.REFERENCE_BY_NAME.get(shows)
+    for name in ((shows, reference.target.name) if reference is not None else ()):
+        if name in fields:
+            return f"; change {name!r}"
+    return ""
+
+
+def _cell_text(value: Any) -> str:
+    """A cell or server value as compared: blanks alike, trimmed, a CSV's quote prefix off."""
+    if value is None or value != value:          # NaN: a blank cell of a frame
+        return ""
+    text = str(value).strip()
+    if text.startswith("'") and schema.is_formula_like(text[1:]):
+        text = text[1:]
+    return text
