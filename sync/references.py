@@ -349,7 +349,12 @@ def _settle(validated: ValidatedSheet, checkable: list[bool], outcome: _Outcome,
         elif text is None:
             continue
         elif not outcome.names_read:
-            if given is None:
+            # A line names its process (``process``) itself: a name changed from it cannot
+            # be told from the id, which would be sent unchanged without a word.
+            line = current.get(values.get(schema.ID.name)) or {}
+            shown = line.get(ref.name)
+            if given is None or (shown is not None and given == line.get(target)
+                                 and _exact_text(shown) != text):
                 problem = name, (f"{ref.noun} {_quoted(text)} cannot be looked up "
                                  f"({outcome.refusal}); give the {target} instead")
         elif given is not None:

@@ -561,7 +561,7 @@ def _write_data_workbook(target: Path, columns: Sequence[Column],
                                                          {1: 24.0, 2: 20.0, 3: 70.0, 4: 40.0},
                                                          header_row=None)])
     sheets = [data, guide]
-    if lists is not None:
+    if sources:
         sheets.append(_Sheet(LISTS_SHEET, [_lists_sheet_xml(lists)]))
     with atomic_output(target, what) as handle:
         _write_package(handle, sheets)

@@ -15,8 +15,8 @@ from sheetkit import server_rows, token_connection
 
 from sync import api
 from sync.cli import main
-from sync.emulator import DEMO_TOKEN, generate_dataset
-from sync.roundtrip import export_lines, write_template
+from sync.emulator import DEMO_TOKEN, EmulatorConfig, generate_dataset
+from sync.roundtrip import export, export_lines, write_template
 
 
 def _process_ids(dataset) -> dict[str, str]:
@@ -272,3 +272,41 @@ async def test_a_template_filled_in_by_name_creates_lines(emulator, seed_dataset
     [new] = [r for r in server_rows(emu.store)
              if r["product_id"] == product["product_id"] and r["line_number"] == 20]
     assert new["process_id"] == _process_ids(seed_dataset)["Welding"]
+
+
+async def test_a_new_product_name_on_an_existing_line_is_a_conflict(emulator, seed_dataset,
+                                                                   tmp_path):
+    """The name wins, but a line's product cannot change: the row says so and sends nothing."""
+    emu, conn, path = await _exported(emulator, seed_dataset, tmp_path)
+    line = _line(seed_dataset)
+    other = next(p for p in seed_dataset.products if p["product_id"] != line["product_id"])
+    _edit(path, line["id"], product=other["product"])
+
+    planned = await api.plan_async(path, conn)
+    assert planned.counts() == {"conflict": 1, "unchanged": 11}
+    [item] = [i for i in planned.plan.items if i.action.value == "conflict"]
+    assert "product_id" in item.message
+    await api.apply_async(path, conn)
+    assert {r["id"]: r for r in server_rows(emu.store)}[line["id"]]["product_id"] == \
+        line["product_id"]
+
+
+async def test_a_process_name_edit_that_cannot_be_looked_up_is_invalid(emulator, seed_dataset,
+                                                                       tmp_path):
+    """A login that may not read the catalogs: the export still works (names from the lines,
+    no dropdowns), an unedited one plans nothing, and an edited process name is an invalid
+    row rather than an edit that silently sends nothing."""
+    emu = await emulator(config=EmulatorConfig(products_readable=False), dataset=seed_dataset)
+    conn = token_connection(emu.base_url)
+    exported = await export(conn, tmp_path / "lines.xlsx")
+    assert len(exported.warnings) == 2 and "cannot read the product list" in exported.warnings[0]
+    assert openpyxl.load_workbook(exported.path).sheetnames == ["Lines", "Instructions"]
+    assert (await api.plan_async(exported.path, conn)).counts() == {"unchanged": 12}
+
+    line = _line(seed_dataset)
+    row = _edit(exported.path, line["id"], process="Welding")
+    planned = await api.plan_async(exported.path, conn)
+    assert planned.counts() == {"invalid": 1, "unchanged": 11}
+    [error] = [str(e) for e in planned.errors]
+    assert error.startswith(f'D{row}: process "Welding" cannot be looked up (')
+    assert error.endswith("give the process_id instead")
