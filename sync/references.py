@@ -507,6 +507,7 @@ def read_only_edits(validated: ValidatedSheet, items: Iterable[PlanItem],
     names, for a ``product (read-only)`` column."""
     frame = validated.sheet.frame
     fields = validated.sheet.fields
+    cells = {c.position: frame.iloc[:, c.position].tolist() for c in columns}
     out: dict[int, list[str]] = defaultdict(list)
     edited = schema.EDITED.name
     for item in items:
@@ -521,7 +522,7 @@ def read_only_edits(validated: ValidatedSheet, items: Iterable[PlanItem],
                     continue            # the catalog could not name it: nothing to compare
             else:
                 server = record.get(column.shows)
-            if _cell_text(frame.iat[row.index, column.position]) != _cell_text(server):
+            if _cell_text(cells[column.position][row.index]) != _cell_text(server):
                 out[row.index].append(f"{column.letter}{row.row_number}: "
                                       f"{column.header!r} changed, but it is never sent"
                                       + _instead(column.shows, fields))

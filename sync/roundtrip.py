@@ -27,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import zipfile
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -370,7 +370,8 @@ async def name_lists(client: FlowtracClient, warnings: list[str]
                             _distinct(r.get(schema.PROCESS.name) for r in processes))
 
 
-async def _catalog(read: Any, noun: str, warnings: list[str]) -> list[dict[str, Any]]:
+async def _catalog(read: Callable[[], Awaitable[list[dict[str, Any]]]], noun: str,
+                   warnings: list[str]) -> list[dict[str, Any]]:
     try:
         return list(await read())
     except ServerError as exc:
