@@ -146,7 +146,8 @@ _ID_HELP = {
     "product_id": "The product's id (uuid), optional: it tells apart products that share a "
                   "name. Leave it as it is when you change the name.",
     "process_id": "The process's id (uuid), optional: it tells apart processes that share a "
-                  "name. Change the name or the id, not both: the one you change wins.",
+                  "name. Change the name or the id (the one you change wins), or both to "
+                  "the same process.",
 }
 
 
