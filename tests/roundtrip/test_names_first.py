@@ -310,3 +310,11 @@ async def test_a_process_name_edit_that_cannot_be_looked_up_is_invalid(emulator,
     [error] = [str(e) for e in planned.errors]
     assert error.startswith(f'D{row}: process "Welding" cannot be looked up (')
     assert error.endswith("give the process_id instead")
+
+
+async def test_formula_like_names_in_the_lists_sheet_stay_text(emulator, seed_dataset,
+                                                               tmp_path):
+    _emu, _conn, path = await _exported(emulator, seed_dataset, tmp_path)
+    lists = openpyxl.load_workbook(path)["Lists"]
+    [cell] = [c for c in lists["A"] if c.value == "=Danger Bracket"]
+    assert cell.data_type == "s" and cell.quotePrefix
