@@ -188,6 +188,9 @@ class PlanResult(ValidationResult):
             row = item.row
             assert row is not None
             status, sync_id, message = self._status(item)
+            warnings = self.plan.row_warnings.get(row.index)
+            if warnings:
+                message = "; ".join([message, *warnings] if message else warnings)
             changes = changes_text(item.changes, names) if item.changes else ""
             out.append((row.index, ReportRow(status, sync_id, changes, message, row.errors)))
         return out
@@ -360,20 +363,33 @@ async def _fetch_current(validated: ValidatedSheet, client: FlowtracClient, scop
     are checked against the catalog; the products found only by validation or by name are
     fetched after.  Returns the reference warnings and the records."""
     records = await lines
+    # A row giving both a name and an id (an export's) is read against the line it names
+    # (``references``: which of the two was edited), so those lines are fetched first.
+    fields = validated.sheet.fields
+    if any(r.name in fields and r.target.name in fields for r in schema.REFERENCES):
+        await _add_missing_lines(validated, client, records)
     existing = {field.name: set(map(dict.get, records, repeat(field.name)))
                 for field in (schema.PRODUCT_ID, schema.PROCESS_ID)}
     from .references import check_references
 
-    warnings = await check_references(validated, client, existing)
+    current = {r[schema.ID.name]: r for r in records}
+    warnings = await check_references(validated, client, existing, current)
     if scope is Scope.SHEET:
         more = _sheet_products(validated) - fetched
         if more:
-            records.extend(await client.list_lines_for_products(sorted(more)))
+            records.extend(r for r in await client.list_lines_for_products(sorted(more))
+                           if r[schema.ID.name] not in current)
+    await _add_missing_lines(validated, client, records)
+    return warnings, records
+
+
+async def _add_missing_lines(validated: ValidatedSheet, client: FlowtracClient,
+                             records: list[dict[str, Any]]) -> None:
+    """Fetch the lines the sheet names by id that ``records`` lacks (another product's)."""
     have = set(map(itemgetter(schema.ID.name), records))
     missing = sorted(set(validated.column(schema.ID.name)) - have - {None})
     if missing:
         records.extend(await client.list_lines_by_ids(missing))
-    return warnings, records
 
 
 async def _name_products(plan: Plan, client: FlowtracClient) -> None:
@@ -386,6 +402,32 @@ async def _name_products(plan: Plan, client: FlowtracClient) -> None:
     if wanted:
         reference = schema.REFERENCE_FOR[schema.PRODUCT_ID.name]
         plan.product_names.update(await names_of(client, reference, wanted))
+
+
+async def _read_only_edits(plan: Plan, validated: ValidatedSheet,
+                           client: FlowtracClient) -> None:
+    """Warn, on the row and in the summary, about each read-only cell a planner changed: the
+    tool never sends it, and the edit would otherwise be lost without a word."""
+    from .references import names_of, read_only_columns, read_only_edits
+
+    columns = read_only_columns(validated)
+    if not columns:
+        return
+    names: dict[str, str] = {}
+    product = schema.REFERENCE_FOR[schema.PRODUCT_ID.name]
+    if any(c.shows == product.name for c in columns):
+        ids = {i.record.get(schema.PRODUCT_ID.name) for i in plan.items if i.record}
+        names = await names_of(client, product, ids - {None})
+    plan.row_warnings = read_only_edits(validated, plan.items, columns, names)
+    found = [w for warnings in plan.row_warnings.values() for w in warnings]
+    plan.warnings.extend(found[:_READ_ONLY_SHOWN])
+    if len(found) > _READ_ONLY_SHOWN:
+        plan.warnings.append(f"and {len(found) - _READ_ONLY_SHOWN} more read-only cells "
+                             f"changed: the report names each on its row")
+
+
+#: Read-only edits the summary names one by one; the report has them all.
+_READ_ONLY_SHOWN = 10
 
 
 async def plan_async(path: str | Path, connection: Connection,
@@ -428,6 +470,7 @@ async def _plan_loaded(sheet: LoadedSheet, connection: Connection, options: Sync
                    "the wait after validation")
         the_plan = diff(checked.validated, records, options.plan_options())
         await _name_products(the_plan, client)
+        await _read_only_edits(the_plan, checked.validated, client)
         _log_stage("diffed", time.perf_counter() - fetched)
         return PlanResult(checked.validated, options, started, _now(),
                           checked.warnings + warnings, the_plan, connection.base_url,

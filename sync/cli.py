@@ -494,15 +494,29 @@ def export_command(ctx: click.Context, out: str, **params: Any) -> int:
     return 0
 
 
-@main.command("template")
+@main.command("template", epilog=exit_codes_help(ExitCode.OK, ExitCode.USAGE,
+                                                   ExitCode.CONNECTION))
 @click.argument("out", type=click.Path(dir_okay=False))
+@click.option("--names", "with_names", is_flag=True,
+              help="Fill the product and process dropdowns with the names Flowtrac has "
+                   "(signs in with the connection settings).")
+@_connection_options
+@click.pass_context
 @_guarded
-def template_command(out: str) -> int:
+def template_command(ctx: click.Context, out: str, with_names: bool, **params: Any) -> int:
     """Write an empty workbook for new lines to OUT (.xlsx): headers, dropdowns, validation
-    and an Instructions sheet."""
+    and an Instructions sheet; with --names, a Lists sheet of the tenant's names too."""
+    import asyncio
+
     from . import roundtrip
 
-    path = roundtrip.write_template(out)
+    if not with_names:
+        path = roundtrip.write_template(out)
+    else:
+        made = asyncio.run(roundtrip.template(_connection(_from_config(ctx, params)), out))
+        for warning in made.warnings:
+            click.echo(f"warning: {warning}", err=True)
+        path = made.path
     click.echo(f"template written to {path}")
     return 0
 
