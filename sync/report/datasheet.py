@@ -597,8 +597,6 @@ class DataSheet:
                     out.append(f'<c r="{ref}"{plain}/>' if plain else "")
             elif index == 0:
                 out.append(text_cell(ref, value, status_style))
-            elif _plain_text(value):
-                out.append(f'<c r="{ref}"{plain} t="inlineStr"><is><t>{value}</t></is></c>')
             else:
                 out.append(value_cell(ref, value, styles))
         return out
