@@ -40,7 +40,6 @@ from pathlib import Path
 from typing import Any, NoReturn
 from xml.etree import ElementTree
 
-import pandas as pd
 import python_calamine
 
 from sync import schema
@@ -407,6 +406,9 @@ def _assemble(file: Path, file_format: str, sheet_name: str | None, header: _Hea
                          "(or extra delimiters) and save the file again.")
     if len(keep) < width or min(map(len, data)) < width:  # also pads short CSV lines
         data = [[row[c] if c < len(row) else "" for c in keep] for row in data]
+    # Imported here: commands that read no sheet (export, undo) do without pandas.
+    import pandas as pd
+
     frame = pd.DataFrame(data, dtype=object)
     headers = [texts[c] for c in keep]
     frame.columns = headers
