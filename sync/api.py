@@ -8,6 +8,7 @@ reconciliation report.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 import re
@@ -18,12 +19,15 @@ from dataclasses import dataclass, field
 from itertools import chain, repeat
 from operator import attrgetter, itemgetter
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from . import schema
+from .client import FlowtracClient
 from .connection import Connection
 from .diff import Blank, Mode, Plan, PlanOptions, Scope, changes_text, diff
 from .errors import ExitCode, SafetyLimitError
+from .executor import Execution, Executor, Progress
+from .journal import Journal
 from .loader import load_sheet
 from .model import (
     PLAN_STATUS,
@@ -36,22 +40,11 @@ from .model import (
     Status,
     ValidatedSheet,
 )
+from .references import check_references, names_of
+from .report import default_report_path, unused_path, write_report
 from .validate import match_key, validate
 
-if TYPE_CHECKING:
-    # Imported when a run needs them, the server's while ``load_sheet`` parses the sheet
-    # (see _SERVER_MODULES): start-up imports only what reading a sheet needs.
-    import asyncio
-
-    from .client import FlowtracClient
-    from .executor import Execution, Progress
-
 log = logging.getLogger("sync.api")
-
-#: What a run that talks to the server needs once its sheet is read: asyncio and the HTTP
-#: stack (about a quarter of a second), the report writer, imported while calamine parses
-#: the sheet instead.
-_SERVER_MODULES = ("asyncio", "sync.client", "sync.references", "sync.report")
 
 __all__ = [
     "SyncOptions", "ValidationResult", "PlanResult", "ApplyResult", "Mode", "Scope", "Blank",
@@ -76,8 +69,6 @@ class SyncOptions:
         return PlanOptions(self.mode, self.scope, self.blank, self.max_delete)
 
     def client(self, connection: Connection) -> FlowtracClient:
-        from .client import FlowtracClient
-
         return FlowtracClient(connection, concurrency=self.concurrency, rate=self.rate,
                               retries=self.retries)
 
@@ -145,13 +136,9 @@ class ValidationResult:
         return 1 if self.counts()["invalid"] else 0
 
     def default_report_path(self) -> Path:
-        from .report import default_report_path
-
         return default_report_path(self.path, self.report_kind)
 
     def write_report(self, path: str | Path | None = None) -> Path:
-        from .report import write_report
-
         target = Path(path) if path else self.default_report_path()
         started = time.perf_counter()
         rows = dict(self.row_status())
@@ -258,8 +245,6 @@ class ApplyResult(PlanResult):
     def default_report_path(self) -> Path:
         """``<input stem>.report.xlsx``, or ``-2``, ``-3``... when an earlier apply's report
         holds that name: it is never replaced."""
-        from .report import unused_path
-
         return unused_path(super().default_report_path())
 
     def _status(self, item: PlanItem) -> tuple[str, str | None, str]:
@@ -310,9 +295,9 @@ def validate_file(path: str | Path, options: SyncOptions | None = None) -> Valid
     return _validated(_load(path, options), options, started)
 
 
-def _load(path: str | Path, options: SyncOptions, imports: tuple[str, ...] = ()) -> LoadedSheet:
+def _load(path: str | Path, options: SyncOptions) -> LoadedSheet:
     started = time.perf_counter()
-    sheet = load_sheet(path, sheet=options.sheet, imports=imports, keep_xml=True)
+    sheet = load_sheet(path, sheet=options.sheet, keep_xml=True)
     _log_stage("read", time.perf_counter() - started, f"{len(sheet.row_numbers)} rows")
     return sheet
 
@@ -370,8 +355,6 @@ async def _fetch_current(validated: ValidatedSheet, client: FlowtracClient, scop
         await _add_missing_lines(validated, client, records)
     existing = {field.name: set(map(dict.get, records, repeat(field.name)))
                 for field in (schema.PRODUCT_ID, schema.PROCESS_ID)}
-    from .references import check_references
-
     current = {r[schema.ID.name]: r for r in records}
     warnings = await check_references(validated, client, existing, current)
     if scope is Scope.SHEET:
@@ -396,8 +379,6 @@ async def _name_products(plan: Plan, client: FlowtracClient) -> None:
     """The names of the products whose lines a planner is shown, where the sheet did not
     name them: one catalog lookup for those products only (none for a plan with nothing to
     show)."""
-    from .references import names_of
-
     wanted = {i.product_id for i in plan.shown if i.product_id} - plan.product_names.keys()
     if wanted:
         reference = schema.REFERENCE_FOR[schema.PRODUCT_ID.name]
@@ -440,14 +421,12 @@ async def plan_async(path: str | Path, connection: Connection,
     written another way, names) are fetched after."""
     options = options or SyncOptions()
     started = _now()
-    return await _plan_loaded(_load(path, options, _SERVER_MODULES), connection, options,
+    return await _plan_loaded(_load(path, options), connection, options,
                               started)
 
 
 async def _plan_loaded(sheet: LoadedSheet, connection: Connection, options: SyncOptions,
                        started: str) -> PlanResult:
-    import asyncio
-
     match_key(sheet, options.key)
     products = _listed_products(sheet) if options.scope is Scope.SHEET else set()
     async with options.client(connection) as client:
@@ -479,12 +458,10 @@ async def _plan_loaded(sheet: LoadedSheet, connection: Connection, options: Sync
 
 def plan(path: str | Path, connection: Connection,
          options: SyncOptions | None = None) -> PlanResult:
-    # The sheet is read before the event loop starts: asyncio is imported meanwhile.
+    # The sheet is read before the event loop starts: nothing waits on the loop meanwhile.
     options = options or SyncOptions()
     started = _now()
-    sheet = _load(path, options, _SERVER_MODULES)
-    import asyncio
-
+    sheet = _load(path, options)
     return asyncio.run(_plan_loaded(sheet, connection, options, started))
 
 
@@ -495,9 +472,6 @@ async def execute_async(planned: PlanResult, connection: Connection, *,
     """Send the writes of a plan already shown and confirmed.
 
     Refuses (SafetyLimitError, nothing sent) when the plan's deletes exceed the limit."""
-    from .executor import Executor
-    from .journal import Journal
-
     assert planned.plan is not None
     if planned.plan.over_delete_limit:
         raise SafetyLimitError(planned.plan.delete_limit_message)
@@ -526,8 +500,6 @@ async def apply_async(path: str | Path, connection: Connection,
 
 def apply(path: str | Path, connection: Connection, options: SyncOptions | None = None,
           **kwargs: Any) -> ApplyResult:
-    import asyncio
-
     return asyncio.run(apply_async(path, connection, options, **kwargs))
 
 
@@ -544,8 +516,6 @@ def default_journal_path(input_path: Path) -> Path:
 
 def last_apply_report(input_path: Path) -> Path | None:
     """The newest report an apply of this input wrote under its default name, if any."""
-    from .report import default_report_path
-
     first = default_report_path(Path(input_path), ApplyResult.report_kind)
     found = [p for p in first.parent.glob(f"{first.stem}*{first.suffix}")
              if p == first or re.fullmatch(rf"{re.escape(first.stem)}-\d+", p.stem)]

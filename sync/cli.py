@@ -7,26 +7,28 @@ reach the server); a traceback is shown only with ``-v`` and only for a bug.
 
 from __future__ import annotations
 
-import contextlib
+import asyncio
 import dataclasses
 import functools
-import gc
-import importlib
 import logging
-import os
 import signal
 import sys
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import click
 from click.core import ParameterSource
 
-from . import api, schema
+from . import api, roundtrip, schema
+from . import undo as undo_lib
+from .client import FlowtracClient
 from .config import CONNECTION_KEYS, RUN_KEYS, mask
 from .connection import Connection
+from .demo import ROUTING_XLSX, copy_samples, demo_dataset
 from .diff import Blank, Mode, Scope
+from .emulator import DEMO_TOKEN, EmulatorThread
+from .emulator.command import emulator
 from .errors import (
     EXIT_CODE_MEANINGS,
     ConnectionProblem,
@@ -35,16 +37,10 @@ from .errors import (
     SyncError,
     UsageError,
 )
+from .executor import Progress
 from .options import SERVER_OPTIONS, TRANSPORT_OPTIONS, fill_from_config, with_options
 from .output import Output, print_json
-
-if TYPE_CHECKING:
-    # asyncio, the HTTP stack, the executor and the undo machinery load only for what uses
-    # them (``plan`` imports them while it parses the sheet; see api._SERVER_MODULES).
-    import asyncio
-
-    from . import undo as undo_lib
-    from .executor import Progress
+from .web.command import serve
 
 _Result = TypeVar("_Result")
 
@@ -60,60 +56,7 @@ _SERVER_EXITS = (ExitCode.OK, ExitCode.ROWS_NOT_DONE, ExitCode.USAGE, ExitCode.S
                  ExitCode.CONNECTION, ExitCode.INTERRUPTED)
 
 
-class _LazyGroup(click.Group):
-    """A group whose server commands (emulator, web page) are imported only when they run or
-    are listed: a one-shot ``plan`` does not load the web stack."""
-
-    def __init__(self, *args: Any, lazy: dict[str, str], **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.lazy = lazy
-
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted({*super().list_commands(ctx), *self.lazy})
-
-    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
-        if name in self.lazy and name not in self.commands:
-            module, attribute = self.lazy[name].split(":")
-            self.add_command(getattr(importlib.import_module(module), attribute), name)
-        return super().get_command(ctx, name)
-
-
-def run() -> None:
-    """The ``flowtrac-sync`` program: ``main``, after which the process ends at once.
-
-    A large command leaves big structures behind (100,000 rows, records, plan items).
-    Freeing them object by object, then tearing the interpreter down, takes about half a
-    second and serves nothing when the process ends anyway: the output is flushed (files
-    are closed by then) and the process exits without that."""
-    global _process_ends_with_command
-    _process_ends_with_command = True
-    try:
-        main()
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 1
-        if isinstance(exc.code, str):
-            print(exc.code, file=sys.stderr)
-    for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(OSError, ValueError):   # a closed pipe, a closed stream
-            stream.flush()
-    os._exit(code)
-
-
-#: Set by ``run``: the process ends with the command, so its results are never freed.
-_process_ends_with_command = False
-#: The results of the command running (``_kept``), freed when it ends unless the process
-#: ends with it.
-_results: list[Any] = []
-
-
-def _kept(result: _Result) -> _Result:
-    _results.append(result)
-    return result
-
-
-@click.group(cls=_LazyGroup, epilog=exit_codes_help(),
-             lazy={"emulator": "sync.emulator.command:emulator", "serve": "sync.web.command:serve"})
+@click.group(epilog=exit_codes_help())
 @click.version_option(package_name="flowtrac-sync")
 def main() -> None:
     """Keep Flowtrac's product-process lines in step with a spreadsheet."""
@@ -216,8 +159,7 @@ def _guarded(command: Callable[..., int]) -> Callable[..., None]:
         verbose = kwargs.get("verbose", 0)
         _setup_logging(verbose)
         try:
-            with _collector_for_one_command():
-                code = command(*args, **kwargs)
+            code = command(*args, **kwargs)
         except SyncError as exc:
             click.echo(f"error: {exc}", err=True)
             code = exc.exit_code
@@ -230,47 +172,9 @@ def _guarded(command: Callable[..., int]) -> Callable[..., None]:
             click.echo(f"error: unexpected {exc.__class__.__name__}: {exc} "
                        f"(rerun with -v for details)", err=True)
             code = 1
-        if not _process_ends_with_command:
-            _results.clear()
         sys.exit(code)
 
     return wrapper
-
-
-@contextlib.contextmanager
-def _collector_for_one_command() -> Iterator[None]:
-    """No cyclic garbage collection while a command runs, then as before.
-
-    A command builds a few big structures (100,000 rows, records, plan items) that live
-    until it ends; each collection would traverse them again (about a second of a
-    100,000-row plan) and find nothing.  A long run of requests turns the collector back on
-    for what it makes (``_collecting_new_garbage``)."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        # Turned back on, the collector would first go through everything the command
-        # made (a tenth of a second for a 100,000-row plan): not worth it in a process that
-        # ends now.
-        if enabled and not _process_ends_with_command:
-            gc.enable()
-
-
-@contextlib.contextmanager
-def _collecting_new_garbage() -> Iterator[None]:
-    """The collector on for a long run of requests, whose cyclic garbage (failed requests,
-    retries) must not pile up, with the structures already built frozen out of its way."""
-    before = gc.get_threshold()
-    gc.freeze()
-    gc.set_threshold(20_000, 20, 10)
-    gc.enable()
-    try:
-        yield
-    finally:
-        gc.disable()
-        gc.set_threshold(*before)
-        gc.unfreeze()
 
 
 def _stdin_is_terminal() -> bool:
@@ -299,7 +203,7 @@ def validate(file: str, sheet: str | None, key: str | None, report: str | None,
              no_report: bool, as_json: bool, quiet: bool, verbose: int) -> int:
     """Read and check FILE offline; report invalid rows."""
     out = Output(as_json=as_json, quiet=quiet)
-    result = _kept(api.validate_file(file, _sync_options({"sheet": sheet, "key": key})))
+    result = api.validate_file(file, _sync_options({"sheet": sheet, "key": key}))
     report_path = None if no_report else result.write_report(report)
     out.result(result, report_path)
     return result.exit_code
@@ -320,7 +224,7 @@ def plan(ctx: click.Context, file: str, **params: Any) -> int:
     """Show what would change on the server; writes a plan report.  Sends no write."""
     p = _from_config(ctx, params)
     out = Output(as_json=p["as_json"], quiet=p["quiet"])
-    result = _kept(api.plan(file, _connection(p), _sync_options(p)))
+    result = api.plan(file, _connection(p), _sync_options(p))
     report_path = result.write_report(p.get("report"))
     out.result(result, report_path)
     if p["detailed_exitcode"] and result.exit_code == ExitCode.OK and result.plan.writes:
@@ -346,7 +250,7 @@ def apply(ctx: click.Context, file: str, **params: Any) -> int:
     if not p["yes"] and not interactive:
         raise UsageError("apply needs --yes when there is no terminal to ask (nothing sent)")
     connection = _connection(p)
-    planned = _kept(api.plan(file, connection, _sync_options(p)))
+    planned = api.plan(file, connection, _sync_options(p))
     report_path = Path(p["report"]) if p.get("report") else None
     if planned.exit_code == 3 or not any(planned.changes.values()):
         # Nothing is sent: the report is a plan's, and an earlier apply's report stays.
@@ -369,7 +273,7 @@ def apply(ctx: click.Context, file: str, **params: Any) -> int:
     journal = (Path(p["journal"]) if p.get("journal")
                else api.journal_path_for(report_path) if report_path
                else api.default_journal_path(planned.path))
-    result = _kept(_run_with_progress(planned, connection, journal, out))
+    result = _run_with_progress(planned, connection, journal, out)
     path = result.write_report(report_path)
     out.result(result, path, journal=journal)
     return result.exit_code
@@ -386,8 +290,6 @@ def _run_stoppable(out: Output, total: int,
     """Run ``work(on_progress, stop)`` with a progress display of ``total`` writes.  The first
     Ctrl-C (or SIGTERM) sets ``stop``: requests in flight finish and the report is still
     written; a second Ctrl-C quits at once."""
-    import asyncio
-
     async def run() -> _Result:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -402,7 +304,7 @@ def _run_stoppable(out: Output, total: int,
 
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, on_signal)
-        with out.progress(total) as update, _collecting_new_garbage():
+        with out.progress(total) as update:
             return await work(update, stop)
 
     return asyncio.run(run())
@@ -430,9 +332,6 @@ def _run_with_progress(planned: api.PlanResult, connection: Connection, journal:
 def demo(output: str) -> None:
     """The whole loop against the built-in emulator: plan, apply, and a second run that
     finds nothing to do.  Needs no account and no network beyond loopback."""
-    from .demo import ROUTING_XLSX, copy_samples, demo_dataset
-    from .emulator import DEMO_TOKEN, EmulatorThread
-
     folder = copy_samples(Path(output))
     workbook = str(folder / ROUTING_XLSX)
     dataset = demo_dataset()
@@ -478,10 +377,6 @@ def export_command(ctx: click.Context, out: str, **params: Any) -> int:
 
     Columns: id, the fields you can change, edited (so a line changed on the server since
     becomes a conflict instead of being overwritten), and greyed read-only context."""
-    import asyncio
-
-    from . import roundtrip
-
     p = _from_config(ctx, params)
     exported = asyncio.run(roundtrip.export(_connection(p), out, filters=p["filters"],
                                             products=p["products"], fmt=p["fmt"]))
@@ -506,10 +401,6 @@ def export_command(ctx: click.Context, out: str, **params: Any) -> int:
 def template_command(ctx: click.Context, out: str, with_names: bool, **params: Any) -> int:
     """Write an empty workbook for new lines to OUT (.xlsx): headers, dropdowns, validation
     and an Instructions sheet; with --names, a Lists sheet of the tenant's names too."""
-    import asyncio
-
-    from . import roundtrip
-
     if not with_names:
         path = roundtrip.write_template(out)
     else:
@@ -537,8 +428,6 @@ def config_group() -> None:
 def config_check(ctx: click.Context, **params: Any) -> int:
     """Show the effective settings and where each comes from (command line > environment >
     config file > default), secrets masked; then test the login."""
-    import asyncio
-
     p, settings = fill_from_config(ctx, params, CONNECTION_KEYS + RUN_KEYS)
     config_source = _source_of(ctx, "config_path", settings={})
     click.echo(f"config file: {p.get('config_path') or '(none)'}"
@@ -573,8 +462,6 @@ def _source_of(ctx: click.Context, name: str, settings: dict[str, Any]) -> str:
 
 async def _check_login(connection: Connection, *, retries: int) -> None:
     """Log in and read one (empty) listing; ConnectionProblem (exit 4) when refused."""
-    from .client import FlowtracClient
-
     async with FlowtracClient(connection, concurrency=1, retries=retries) as client:
         await client.login()
         try:
@@ -609,14 +496,10 @@ def undo_command(ctx: click.Context, journal: str, **params: Any) -> int:
     """Revert the run recorded in JOURNAL: delete the lines it created, restore the fields it
     updated, re-create the lines it deleted (new ids).  A line changed on the server since
     the run is a conflict and is left alone.  Shows the plan first, like apply."""
-    import asyncio
-
     p = _from_config(ctx, params)
     out = Output(as_json=p["as_json"], quiet=p["quiet"])
     if not p["yes"] and not p["dry_run"] and not _stdin_is_terminal():
         raise UsageError("undo needs --yes when there is no terminal to ask (nothing sent)")
-    from . import undo as undo_lib
-
     connection = _connection(p)
     default_report, default_journal = undo_lib.default_undo_paths(journal)
     report = Path(p["undo_report"]) if p.get("undo_report") else default_report
@@ -646,8 +529,6 @@ def undo_command(ctx: click.Context, journal: str, **params: Any) -> int:
 
 def _undo_with_progress(planned: undo_lib.UndoPlan, connection: Connection, journal: Path,
                         out: Output, tuning: dict[str, Any]) -> undo_lib.UndoResult:
-    from . import undo as undo_lib
-
     result = _run_stoppable(
         out, len(planned.writes),
         lambda update, stop: undo_lib.execute_undo(planned, connection, journal=journal,
@@ -658,5 +539,9 @@ def _undo_with_progress(planned: undo_lib.UndoPlan, connection: Connection, jour
     return result
 
 
+main.add_command(emulator)
+main.add_command(serve)
+
+
 if __name__ == "__main__":
-    run()
+    main()

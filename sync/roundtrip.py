@@ -44,7 +44,6 @@ from .report.cells import (
     escape_attr,
     escape_text,
     is_formula_like,
-    is_plain_text,
     text_cell,
     value_cell,
 )
@@ -603,20 +602,12 @@ def _data_sheet_xml(columns: Sequence[Column], rows: Iterator[Sequence[Any]],
                     for letter, c in zip(letters, columns, strict=True))
     yield f'<row r="1">{heads}</row>'
     styles = [_READ_ONLY_CELLS if c.read_only else _PLAIN_CELLS for c in columns]
-    order = [(letter, style, f' s="{style.plain}"' if style.plain else "")
-             for letter, style in zip(letters, styles, strict=True)]
+    order = list(zip(letters, styles, strict=True))
     buffer: list[str] = []
     for number, values in enumerate(rows, 2):
         r = str(number)
-        cells = []
-        for (letter, style, attr), value in zip(order, values, strict=True):
-            if value.__class__ is str and is_plain_text(value):
-                # The common cell (ids, names): no escaping, no quote prefix needed.
-                cells.append(f'<c r="{letter}{r}"{attr} t="inlineStr"><is><t>{value}</t></is></c>')
-            elif value.__class__ is int:
-                cells.append(f'<c r="{letter}{r}"{attr}><v>{value}</v></c>')
-            else:
-                cells.append(value_cell(letter + r, _cell_value(value), style))
+        cells = [value_cell(letter + r, _cell_value(value), style)
+                 for (letter, style), value in zip(order, values, strict=True)]
         buffer.append(f'<row r="{r}">{"".join(cells)}</row>')
         if len(buffer) >= _CHUNK_ROWS:
             yield "".join(buffer)

@@ -252,3 +252,18 @@ def test_table_workbook_writes_text_safely(tmp_path):
         ["a", "b"], ["=cmd|' /C calc'!A0", 1.5], ["-2+3", None]]
     assert sheet["A2"].data_type == "s" and sheet["A3"].data_type == "s"
     assert export_columns()[0].header == schema.ID.name
+
+
+def test_a_whole_number_excel_cannot_hold_is_exported_as_its_digits():
+    """Excel keeps 15 significant digits: a longer whole number goes out as text, digit for
+    digit, like every other cell the export writes (a shorter one stays a number)."""
+    from sync.roundtrip import _data_sheet_xml
+
+    columns = export_columns()
+    position = [c.header for c in columns].index("line_number")
+    rows = [[None] * len(columns), [None] * len(columns)]
+    rows[0][position], rows[1][position] = 12_345_678_901_234_567, 7
+    xml = "".join(_data_sheet_xml(columns, iter(rows), "Z3", {}))
+    letter = chr(ord("A") + position)
+    assert f'<c r="{letter}2" t="inlineStr"><is><t>12345678901234567</t></is></c>' in xml
+    assert f'<c r="{letter}3"><v>7</v></c>' in xml
