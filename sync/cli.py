@@ -156,6 +156,33 @@ def _tuning_options(f: Callable[..., Any]) -> Callable[..., Any]:
     return with_options(f, _TUNING_OPTIONS)
 
 
+#: How long a command that writes waits for another run writing to the same Flowtrac.
+_WAIT_OPTION = click.option(
+    "--wait", type=click.FloatRange(min=0), default=0, show_default=True, metavar="SECONDS",
+    help="Wait this long for another apply, undo or web apply to the same Flowtrac on this "
+         "machine to finish; then stop with exit code 3, nothing sent.")
+
+
+@contextlib.contextmanager
+def _write_lock(connection: Connection, holder: str, wait: Any) -> Iterator[None]:
+    """The machine's lock for writing to this Flowtrac, held from the plan to the report: a
+    second run plans only once the first has written, so it never sends the same lines."""
+    from .writelock import WriteLock
+
+    try:
+        seconds = float(wait or 0)
+    except (TypeError, ValueError):
+        seconds = -1.0
+    if not seconds >= 0:
+        raise UsageError(f"bad setting: wait must be a number of seconds >= 0, not {wait!r}")
+    lock = WriteLock(connection.base_url, holder)
+    lock.acquire(seconds)
+    try:
+        yield
+    finally:
+        lock.release()
+
+
 def _run_options(f: Callable[..., Any]) -> Callable[..., Any]:
     options = [
         click.option("--sheet", metavar="NAME", help="Sheet to read (default: the first "
@@ -334,6 +361,7 @@ def plan(ctx: click.Context, file: str, **params: Any) -> int:
 @click.option("--journal", type=click.Path(dir_okay=False),
               help="Journal path (default: <input>.journal.jsonl beside the report).")
 @click.option("-y", "--yes", is_flag=True, help="Do not ask; required without a terminal.")
+@_WAIT_OPTION
 @_connection_options
 @_common_output
 @click.pass_context
@@ -346,6 +374,11 @@ def apply(ctx: click.Context, file: str, **params: Any) -> int:
     if not p["yes"] and not interactive:
         raise UsageError("apply needs --yes when there is no terminal to ask (nothing sent)")
     connection = _connection(p)
+    with _write_lock(connection, f"apply {Path(file).name}", p.get("wait")):
+        return _apply(p, file, connection, out)
+
+
+def _apply(p: dict[str, Any], file: str, connection: Connection, out: Output) -> int:
     planned = _kept(api.plan(file, connection, _sync_options(p)))
     report_path = Path(p["report"]) if p.get("report") else None
     if planned.exit_code == 3 or not any(planned.changes.values()):
@@ -516,6 +549,7 @@ def config_group() -> None:
                                                      ExitCode.CONNECTION))
 @_run_options
 @click.option("--journal", type=click.Path(dir_okay=False), help="Journal path.")
+@_WAIT_OPTION
 @_connection_options
 @click.option("-v", "--verbose", count=True, help="More detail (-vv: HTTP requests).")
 @click.pass_context
@@ -586,6 +620,7 @@ _NIL_UUID = "00000000-0000-0000-0000-000000000000"
 @click.option("--undo-journal", type=click.Path(dir_okay=False),
               help="Journal of the undo's own writes (default: <journal name>"
                    ".undo.journal.jsonl); undoing it redoes the run.")
+@_WAIT_OPTION
 @_tuning_options
 @_connection_options
 @_common_output
@@ -595,7 +630,6 @@ def undo_command(ctx: click.Context, journal: str, **params: Any) -> int:
     """Revert the run recorded in JOURNAL: delete the lines it created, restore the fields it
     updated, re-create the lines it deleted (new ids).  A line changed on the server since
     the run is a conflict and is left alone.  Shows the plan first, like apply."""
-    import asyncio
 
     p = _from_config(ctx, params)
     out = Output(as_json=p["as_json"], quiet=p["quiet"])
@@ -608,6 +642,18 @@ def undo_command(ctx: click.Context, journal: str, **params: Any) -> int:
     report = Path(p["undo_report"]) if p.get("undo_report") else default_report
     tuning = {"concurrency": int(p["concurrency"]), "rate": p.get("rate"),
               "retries": int(p["retries"])}
+    if p["dry_run"]:
+        return _undo(p, journal, connection, out, report, default_journal, tuning)
+    with _write_lock(connection, f"undo {Path(journal).name}", p.get("wait")):
+        return _undo(p, journal, connection, out, report, default_journal, tuning)
+
+
+def _undo(p: dict[str, Any], journal: str, connection: Connection, out: Output, report: Path,
+          default_journal: Path, tuning: dict[str, Any]) -> int:
+    import asyncio
+
+    from . import undo as undo_lib
+
     planned = asyncio.run(undo_lib.plan_undo(journal, connection, runs=p["runs"] or None,
                                              **tuning))
     if p["dry_run"] or not planned.writes:
