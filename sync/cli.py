@@ -34,6 +34,7 @@ from .errors import (
     ServerError,
     SyncError,
     UsageError,
+    WriterBusy,
 )
 from .options import SERVER_OPTIONS, TRANSPORT_OPTIONS, fill_from_config, with_options
 from .output import Output, print_json
@@ -176,7 +177,14 @@ def _write_lock(connection: Connection, holder: str, wait: Any) -> Iterator[None
     if not seconds >= 0:
         raise UsageError(f"bad setting: wait must be a number of seconds >= 0, not {wait!r}")
     lock = WriteLock(connection.base_url, holder)
-    lock.acquire(seconds)
+    try:
+        lock.acquire()
+    except WriterBusy:
+        if not seconds:
+            raise
+        click.echo(f"waiting up to {seconds:g} s for another run writing to "
+                   f"{connection.host}: {lock.other_run()}", err=True)
+        lock.acquire(seconds)
     try:
         yield
     finally:

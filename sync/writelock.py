@@ -139,13 +139,16 @@ class WriteLock:
             time.sleep(0.02)  # it holds the lock and is about to write them
         return {}
 
-    def _busy(self, wait_s: float) -> WriterBusy:
+    def other_run(self) -> str:
+        """The run holding the lock, in words: what it does, its pid and start time."""
         other = self._holder()
-        if other:
-            who = (f"{str(other.get('holder', 'a run'))[:200]} (pid {other.get('pid', '?')}, "
-                   f"started {other.get('started', '?')})")
-        else:
-            who = "a run whose details cannot be read"
+        if not other:
+            return "a run whose details cannot be read"
+        return (f"{str(other.get('holder', 'a run'))[:200]} (pid {other.get('pid', '?')}, "
+                f"started {other.get('started', '?')})")
+
+    def _busy(self, wait_s: float) -> WriterBusy:
+        who = self.other_run()
         waited = f" after waiting {wait_s:g} s" if wait_s > 0 else ""
         return WriterBusy(f"another run is writing to {url_for_message(self.base_url)}"
                           f"{waited}: {who}; nothing was sent ({self.advice})")
