@@ -261,3 +261,31 @@ async def test_read_back_that_fails_is_a_warning(emulator, tmp_path):
     assert result.read_back.error.startswith("the lines written could not be read back")
     assert result.read_back.error in result.warnings
     assert result.summary()["Read back"].startswith("not done: ")
+
+
+def test_undo_and_a_config_wait_take_the_same_lock(emulator_thread, tmp_path, monkeypatch):
+    """``undo`` stops like ``apply`` while another run writes; ``wait`` in a config file is
+    the ``--wait`` of a nightly job."""
+    from click.testing import CliRunner
+
+    from sync.cli import main
+
+    monkeypatch.setenv("FLOWTRAC_SYNC_LOCK_DIR", str(tmp_path / "locks"))
+    emu = emulator_thread(dataset=generate_dataset(3, 2))
+    sheet = write_sheet(tmp_path / "sheet.xlsx", _updates(emu.store, 7))
+    connect = ["--base-url", emu.base_url, "--token", DEMO_TOKEN]
+    done = CliRunner().invoke(main, ["apply", str(sheet), "--yes", *connect])
+    assert done.exit_code == 0, done.output
+    config = tmp_path / "nightly.toml"
+    config.write_text("wait = 0.4\n")
+    writes = emu.store.write_count
+    with WriteLock(emu.base_url, "web user badge 4711"):
+        undo = CliRunner().invoke(main, ["undo", str(tmp_path / "sheet.journal.jsonl"),
+                                         "--yes", *connect])
+        nightly = CliRunner().invoke(main, ["apply", str(sheet), "--yes", "--config",
+                                            str(config), *connect])
+    assert undo.exit_code == 3
+    assert "web user badge 4711 (pid" in undo.output and "nothing was sent" in undo.output
+    assert nightly.exit_code == 3
+    assert "waiting up to 0.4 s" in nightly.output and "after waiting 0.4 s" in nightly.output
+    assert emu.store.write_count == writes
