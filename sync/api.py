@@ -40,7 +40,8 @@ from .model import (
     Status,
     ValidatedSheet,
 )
-from .references import check_references, names_of
+from .readback import ReadBack, read_back
+from .references import check_references, names_of, read_only_columns, read_only_edits
 from .report import default_report_path, unused_path, write_report
 from .validate import match_key, validate
 
@@ -239,6 +240,8 @@ class ApplyResult(PlanResult):
 
     execution: Execution | None = None
     duration_s: float = 0.0
+    #: The check after the writes that no other writer changed the lines again.
+    read_back: ReadBack | None = None
     command: str = field(default="apply", kw_only=True)
     report_kind: ClassVar[str] = "report"
 
@@ -250,6 +253,9 @@ class ApplyResult(PlanResult):
     def _status(self, item: PlanItem) -> tuple[str, str | None, str]:
         assert self.execution is not None
         outcome = self.execution.outcomes.get(item)
+        if self.read_back is not None and item in self.read_back.overwritten:
+            assert outcome is not None
+            return Status.OVERWRITTEN.value, outcome.record_id, self.read_back.overwritten[item]
         if outcome is not None:
             return outcome.status.value, outcome.record_id, outcome.message
         return _DONE_STATUS[item.action].value, item.record_id, item.message
@@ -264,6 +270,11 @@ class ApplyResult(PlanResult):
         out["Duration (s)"] = round(self.duration_s, 2)
         if self.execution and self.execution.stopped:
             out["Interrupted"] = "yes: run again to continue"
+        if self.read_back is not None:
+            back = self.read_back
+            out["Read back"] = (f"not done: {back.error}" if back.error else
+                                f"{back.checked} lines, {len(back.overwritten)} changed again "
+                                "by another writer")
         return out
 
     @property
@@ -272,7 +283,7 @@ class ApplyResult(PlanResult):
         if self.execution.fatal is not None:
             return getattr(self.execution.fatal, "exit_code", 4)
         counts = self.counts()
-        bad = (Status.FAILED, Status.INVALID, Status.CONFLICT)
+        bad = (Status.FAILED, Status.INVALID, Status.CONFLICT, Status.OVERWRITTEN)
         if any(counts.get(s.value) for s in bad) or self.execution.stopped:
             return 1
         return 0
@@ -282,7 +293,8 @@ class ApplyResult(PlanResult):
         assert self.execution is not None
         out.update({"duration_s": round(self.duration_s, 3),
                     "interrupted": self.execution.stopped,
-                    "fatal": str(self.execution.fatal) if self.execution.fatal else None})
+                    "fatal": str(self.execution.fatal) if self.execution.fatal else None,
+                    "read_back": self.read_back.to_json() if self.read_back else None})
         return out
 
 
@@ -389,8 +401,6 @@ async def _read_only_edits(plan: Plan, validated: ValidatedSheet,
                            client: FlowtracClient) -> None:
     """Warn, on the row and in the summary, about each read-only cell a planner changed: the
     tool never sends it, and the edit would otherwise be lost without a word."""
-    from .references import names_of, read_only_columns, read_only_edits
-
     columns = read_only_columns(validated)
     if not columns:
         return
@@ -471,7 +481,9 @@ async def execute_async(planned: PlanResult, connection: Connection, *,
                         stop: asyncio.Event | None = None) -> ApplyResult:
     """Send the writes of a plan already shown and confirmed.
 
-    Refuses (SafetyLimitError, nothing sent) when the plan's deletes exceed the limit."""
+    Refuses (SafetyLimitError, nothing sent) when the plan's deletes exceed the limit.
+    After the writes, the lines written are read back (``sync.readback``): a row another
+    writer changed again since is ``overwritten``.  The duration includes that check."""
     assert planned.plan is not None
     if planned.plan.over_delete_limit:
         raise SafetyLimitError(planned.plan.delete_limit_message)
@@ -484,11 +496,17 @@ async def execute_async(planned: PlanResult, connection: Connection, *,
             executor = Executor(client, workers=options.concurrency, retries=options.retries,
                                 journal=log, on_progress=on_progress, stop=stop)
             execution = await executor.run(items)
+            checked = None
+            if not execution.stopped and execution.fatal is None:
+                checked = await read_back(client, items, execution)
+                _log_stage("read back", checked.seconds, f"{checked.checked} lines")
             requests, retries = client.stats.requests, client.stats.retries
         log.write(event="end", writes=execution.writes_sent, interrupted=execution.stopped)
-    return ApplyResult(planned.validated, options, planned.started, _now(), planned.warnings,
+    warnings = planned.warnings + ([checked.error] if checked and checked.error else [])
+    return ApplyResult(planned.validated, options, planned.started, _now(), warnings,
                        planned.plan, planned.base_url, planned.requests + requests,
-                       planned.retries + retries, execution, time.monotonic() - started)
+                       planned.retries + retries, execution, time.monotonic() - started,
+                       checked)
 
 
 async def apply_async(path: str | Path, connection: Connection,
@@ -564,7 +582,8 @@ def _rows(n: int) -> str:
 
 
 #: Row statuses that make exit code 1, in the order a summary names them.
-_PROBLEMS = (Status.FAILED.value, Status.INVALID.value, Status.CONFLICT.value)
+_PROBLEMS = (Status.FAILED.value, Status.INVALID.value, Status.CONFLICT.value,
+             Status.OVERWRITTEN.value)
 
 
 def first_problems(result: ValidationResult, limit: int = 10) -> list[str]:

@@ -8,12 +8,13 @@ reach the server); a traceback is shown only with ``-v`` and only for a bug.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import functools
 import logging
 import signal
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -36,11 +37,13 @@ from .errors import (
     ServerError,
     SyncError,
     UsageError,
+    WriterBusy,
 )
 from .executor import Progress
 from .options import SERVER_OPTIONS, TRANSPORT_OPTIONS, fill_from_config, with_options
 from .output import Output, print_json
 from .web.command import serve
+from .writelock import WriteLock
 
 _Result = TypeVar("_Result")
 
@@ -97,6 +100,38 @@ _TUNING_OPTIONS = [
 
 def _tuning_options(f: Callable[..., Any]) -> Callable[..., Any]:
     return with_options(f, _TUNING_OPTIONS)
+
+
+#: How long a command that writes waits for another run writing to the same Flowtrac.
+_WAIT_OPTION = click.option(
+    "--wait", type=click.FloatRange(min=0), default=0, show_default=True, metavar="SECONDS",
+    help="Wait this long for another apply, undo or web apply to the same Flowtrac on this "
+         "machine to finish; then stop with exit code 3, nothing sent.")
+
+
+@contextlib.contextmanager
+def _write_lock(connection: Connection, holder: str, wait: Any) -> Iterator[None]:
+    """The machine's lock for writing to this Flowtrac, held from the plan to the report: a
+    second run plans only once the first has written, so it never sends the same lines."""
+    try:
+        seconds = float(wait or 0)
+    except (TypeError, ValueError):
+        seconds = -1.0
+    if not seconds >= 0:
+        raise UsageError(f"bad setting: wait must be a number of seconds >= 0, not {wait!r}")
+    lock = WriteLock(connection.base_url, holder)
+    try:
+        lock.acquire()
+    except WriterBusy:
+        if not seconds:
+            raise
+        click.echo(f"waiting up to {seconds:g} s for another run writing to "
+                   f"{connection.host}: {lock.other_run()}", err=True)
+        lock.acquire(seconds)
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def _run_options(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -238,6 +273,7 @@ def plan(ctx: click.Context, file: str, **params: Any) -> int:
 @click.option("--journal", type=click.Path(dir_okay=False),
               help="Journal path (default: <input>.journal.jsonl beside the report).")
 @click.option("-y", "--yes", is_flag=True, help="Do not ask; required without a terminal.")
+@_WAIT_OPTION
 @_connection_options
 @_common_output
 @click.pass_context
@@ -250,6 +286,11 @@ def apply(ctx: click.Context, file: str, **params: Any) -> int:
     if not p["yes"] and not interactive:
         raise UsageError("apply needs --yes when there is no terminal to ask (nothing sent)")
     connection = _connection(p)
+    with _write_lock(connection, f"apply {Path(file).name}", p.get("wait")):
+        return _apply(p, file, connection, out)
+
+
+def _apply(p: dict[str, Any], file: str, connection: Connection, out: Output) -> int:
     planned = api.plan(file, connection, _sync_options(p))
     report_path = Path(p["report"]) if p.get("report") else None
     if planned.exit_code == 3 or not any(planned.changes.values()):
@@ -421,6 +462,7 @@ def config_group() -> None:
                                                      ExitCode.CONNECTION))
 @_run_options
 @click.option("--journal", type=click.Path(dir_okay=False), help="Journal path.")
+@_WAIT_OPTION
 @_connection_options
 @click.option("-v", "--verbose", count=True, help="More detail (-vv: HTTP requests).")
 @click.pass_context
@@ -487,6 +529,7 @@ _NIL_UUID = "00000000-0000-0000-0000-000000000000"
 @click.option("--undo-journal", type=click.Path(dir_okay=False),
               help="Journal of the undo's own writes (default: <journal name>"
                    ".undo.journal.jsonl); undoing it redoes the run.")
+@_WAIT_OPTION
 @_tuning_options
 @_connection_options
 @_common_output
@@ -505,6 +548,14 @@ def undo_command(ctx: click.Context, journal: str, **params: Any) -> int:
     report = Path(p["undo_report"]) if p.get("undo_report") else default_report
     tuning = {"concurrency": int(p["concurrency"]), "rate": p.get("rate"),
               "retries": int(p["retries"])}
+    if p["dry_run"]:
+        return _undo(p, journal, connection, out, report, default_journal, tuning)
+    with _write_lock(connection, f"undo {Path(journal).name}", p.get("wait")):
+        return _undo(p, journal, connection, out, report, default_journal, tuning)
+
+
+def _undo(p: dict[str, Any], journal: str, connection: Connection, out: Output, report: Path,
+          default_journal: Path, tuning: dict[str, Any]) -> int:
     planned = asyncio.run(undo_lib.plan_undo(journal, connection, runs=p["runs"] or None,
                                              **tuning))
     if p["dry_run"] or not planned.writes:

@@ -20,7 +20,7 @@ from .errors import UsageError
 CONNECTION_KEYS = ("company", "base_url", "token", "badge", "pin", "insecure", "allow_http",
                    "timeout")
 RUN_KEYS = ("mode", "scope", "blank", "key", "max_delete", "concurrency", "rate", "retries",
-            "sheet", "report", "journal")
+            "sheet", "report", "journal", "wait")
 #: Settings only ``serve`` reads: its public address, and where it keeps run records.
 SERVE_KEYS = ("public_url", "data_dir")
 SECRET_KEYS = ("token", "pin")

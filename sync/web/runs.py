@@ -19,6 +19,7 @@ from sync.client import FlowtracClient
 from sync.connection import Connection
 from sync.errors import SyncError
 from sync.executor import Progress
+from sync.writelock import WriteLock
 
 from .archive import RunArchive, RunRecord
 from .sessions import Session, Upload, UploadState
@@ -66,23 +67,40 @@ def start_apply(session: Session, upload: Upload, archive: RunArchive) -> bool:
     Its journal and report go to the run's own folder in ``archive`` (SyncError, nothing
     written, when that cannot be made).
 
-    The state changes before anything is awaited, so two clicks cannot both start it."""
+    The state changes before anything is awaited, so two clicks cannot both start it.
+
+    The machine's write lock of this Flowtrac (``sync.writelock``, the one the command line
+    takes) is held until the writes and their read-back are done: while another apply
+    writes there, WriterBusy names it and nothing is written."""
     connection = session.connection
     if upload.state is not UploadState.PLANNED or connection is None:
         return False
-    record = archive.start(archive.owner_of(connection), upload.name, upload.stem,
-                           connection.host)
+    lock = WriteLock(connection.base_url, f"web user {_web_user(connection)}",
+                     advice="try again once it has finished")
+    lock.acquire()
+    try:
+        record = archive.start(archive.owner_of(connection), upload.name, upload.stem,
+                               connection.host)
+    except BaseException:
+        lock.release()
+        raise
     upload.state = UploadState.APPLYING
     upload.progress = Progress(total=sum(upload.planned.changes.values()))
     upload.journal = record.journal
-    upload.task = asyncio.create_task(_apply(session, connection, upload, archive, record),
-                                      name=f"apply {upload.id}")
+    upload.task = asyncio.create_task(_apply(session, connection, upload, archive, record,
+                                             lock), name=f"apply {upload.id}")
     archive.track(record, upload.task, session.stop)
     return True
 
 
+def _web_user(connection: Connection) -> str:
+    """Who runs a web apply, as another run's message names them: the badge (never the
+    token, nor a fragment of it)."""
+    return f"badge {connection.badge[:64]}" if connection.badge else "signed in with a token"
+
+
 async def _apply(session: Session, connection: Connection, upload: Upload,
-                 archive: RunArchive, record: RunRecord) -> None:
+                 archive: RunArchive, record: RunRecord, lock: WriteLock) -> None:
     def on_progress(progress: Progress) -> None:
         upload.progress = progress
 
@@ -97,6 +115,7 @@ async def _apply(session: Session, connection: Connection, upload: Upload,
         log.exception("apply of an upload failed")
         upload.error = f"unexpected {exc.__class__.__name__}; the server log has the details"
     finally:
+        lock.release()
         upload.state = UploadState.APPLIED
         archive.finish(record, upload.result, upload.error)
 

@@ -404,8 +404,9 @@ def _outcome_notice(result: api.ApplyResult) -> tuple[str, str]:
                            f"done; the report says which were. Plan again to finish.")
     if result.exit_code == 0:
         return ("ok", f"Done in {took}: Flowtrac now matches the sheet.")
-    return ("warning", f"Finished in {took}, but some rows failed, were invalid or are in "
-                       f"conflict: filter the table by status, or open the report.")
+    return ("warning", f"Finished in {took}, but some rows failed, were invalid, are in "
+                       f"conflict or were changed again by another writer (overwritten): "
+                       f"filter the table by status, or open the report.")
 
 
 def _report_link(upload: Upload) -> Html:
