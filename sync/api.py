@@ -283,8 +283,7 @@ class ApplyResult(PlanResult):
         if self.execution.fatal is not None:
             return getattr(self.execution.fatal, "exit_code", 4)
         counts = self.counts()
-        bad = (Status.FAILED, Status.INVALID, Status.CONFLICT, Status.OVERWRITTEN)
-        if any(counts.get(s.value) for s in bad) or self.execution.stopped:
+        if any(counts.get(status) for status in _PROBLEMS) or self.execution.stopped:
             return 1
         return 0
 
@@ -573,6 +572,10 @@ def exit_reason(result: ValidationResult) -> str | None:
         return "the run was interrupted: run the same command again to continue"
     counts = result.counts()
     problems = [f"{counts[status]} {status}" for status in _PROBLEMS if counts.get(status)]
+    overwritten = counts.get(Status.OVERWRITTEN.value, 0)
+    if overwritten and len(problems) == 1:
+        return (f"{_rows(overwritten)} overwritten on the server after this run wrote them: "
+                "the report says by whom and when")
     verb = "were not done" if isinstance(result, ApplyResult) else "cannot be sent"
     return f"some rows {verb} ({', '.join(problems)}): the report says why"
 
