@@ -45,6 +45,7 @@ if TYPE_CHECKING:
 
     from .client import FlowtracClient
     from .executor import Execution, Progress
+    from .history import RunRecord
 
 log = logging.getLogger("sync.api")
 
@@ -250,7 +251,19 @@ class ApplyResult(PlanResult):
     execution: Execution | None = None
     duration_s: float = 0.0
     command: str = field(default="apply", kw_only=True)
+    #: The run history this run is recorded in, and its record there (``sync.history``).
+    history: Path | None = field(default=None, kw_only=True)
+    run_record: RunRecord | None = field(default=None, kw_only=True)
     report_kind: ClassVar[str] = "report"
+
+    def write_report(self, path: str | Path | None = None) -> Path:
+        written = super().write_report(path)
+        if self.run_record is not None:
+            from .history import set_report
+
+            self.run_record.report = str(written)
+            set_report(self.history, self.run_record)
+        return written
 
     def default_report_path(self) -> Path:
         """``<input stem>.report.xlsx``, or ``-2``, ``-3``... when an earlier apply's report
@@ -448,11 +461,15 @@ def plan(path: str | Path, connection: Connection,
 async def execute_async(planned: PlanResult, connection: Connection, *,
                         journal: str | Path | None = None,
                         on_progress: Callable[[Progress], None] | None = None,
-                        stop: asyncio.Event | None = None) -> ApplyResult:
+                        stop: asyncio.Event | None = None, history: str | Path | None = None,
+                        who: str | None = None) -> ApplyResult:
     """Send the writes of a plan already shown and confirmed.
 
-    Refuses (SafetyLimitError, nothing sent) when the plan's deletes exceed the limit."""
+    Refuses (SafetyLimitError, nothing sent) when the plan's deletes exceed the limit.
+    ``history``: the run history to record the run in, as ``who`` (``sync.history``; a
+    history that cannot be written is a warning of the result)."""
     from .executor import Executor
+    from .history import record_for_apply, save
     from .journal import Journal
 
     assert planned.plan is not None
@@ -469,9 +486,19 @@ async def execute_async(planned: PlanResult, connection: Connection, *,
             execution = await executor.run(items)
             requests, retries = client.stats.requests, client.stats.retries
         log.write(event="end", writes=execution.writes_sent, interrupted=execution.stopped)
-    return ApplyResult(planned.validated, options, planned.started, _now(), planned.warnings,
-                       planned.plan, planned.base_url, planned.requests + requests,
-                       planned.retries + retries, execution, time.monotonic() - started)
+    result = ApplyResult(planned.validated, options, planned.started, _now(),
+                         list(planned.warnings), planned.plan, planned.base_url,
+                         planned.requests + requests, planned.retries + retries, execution,
+                         time.monotonic() - started)
+    if history is not None:
+        result.history = Path(history)
+        result.run_record = record_for_apply(result, run_id=log.run_id, who=who,
+                                             journal=journal)
+        warning = save(history, result.run_record)
+        if warning:
+            result.warnings.append(warning)
+            result.history = None   # warned once: the report's path is not tried again
+    return result
 
 
 async def apply_async(path: str | Path, connection: Connection,

@@ -19,13 +19,14 @@ import sys
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import urlsplit
 
 import click
 from click.core import ParameterSource
 
 from . import api, schema
 from .config import CONNECTION_KEYS, RUN_KEYS, mask
-from .connection import Connection
+from .connection import Connection, url_for_message
 from .diff import Blank, Mode, Scope
 from .errors import (
     EXIT_CODE_MEANINGS,
@@ -154,6 +155,88 @@ _TUNING_OPTIONS = [
 
 def _tuning_options(f: Callable[..., Any]) -> Callable[..., Any]:
     return with_options(f, _TUNING_OPTIONS)
+
+
+#: Where a run that writes is recorded, and who hears of it (issue 16: run history and
+#: notifications, ``sync.history`` and ``sync.notify``).
+_HISTORY_OPTIONS = [
+    click.option("--history", type=click.Path(dir_okay=False), envvar="FLOWTRAC_HISTORY",
+                 help="Run history database (default: "
+                      "$XDG_DATA_HOME/flowtrac-sync/history.sqlite3)."),
+    click.option("--notify", multiple=True, metavar="URL",
+                 help="Post a JSON summary of the run to this webhook (Slack, Teams, any "
+                      "URL); repeatable."),
+    click.option("--notify-on", type=click.Choice(["failure", "always"]), default="failure",
+                 show_default=True, help="failure: only when the exit code is not 0."),
+]
+
+
+def _history_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    return with_options(f, _HISTORY_OPTIONS)
+
+
+def _history_now() -> str:
+    from .history import now
+
+    return now()
+
+
+def _history_path(p: dict[str, Any]) -> Path:
+    from .history import default_history_path
+
+    return Path(p["history"]) if p.get("history") else default_history_path()
+
+
+def _notify_urls(p: dict[str, Any]) -> list[str]:
+    """The webhooks to tell (``--notify`` or the config's ``notify``), checked before the run:
+    a mistyped one is a usage error, not a warning after a night's work."""
+    urls = p.get("notify") or ()
+    urls = [urls] if isinstance(urls, str) else list(urls)
+    for url in urls:
+        parts = urlsplit(str(url))
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise UsageError(f"--notify must be an http:// or https:// address, got "
+                             f"{url_for_message(str(url))!r} (nothing sent)")
+    return [str(u) for u in urls]
+
+
+def _notify(p: dict[str, Any], record: Any) -> None:
+    """Tell the webhooks about a finished run; one warning per webhook not reached."""
+    if record is None:
+        return
+    urls = _notify_urls(p)
+    if not urls:
+        return
+    from . import notify
+
+    for warning in notify.notify(urls, record, p.get("notify_on") or "failure"):
+        click.echo(f"warning: {warning}", err=True)
+
+
+def _save_run(p: dict[str, Any], record: Any) -> Any:
+    """Record a run the library did not (it sent nothing, or an error stopped it)."""
+    from . import history
+
+    warning = history.save(_history_path(p), record)
+    if warning:
+        click.echo(f"warning: {warning}", err=True)
+    return record
+
+
+def _failed_run(p: dict[str, Any], command: str, file: str | None, exc: SyncError,
+                started: str) -> Any:
+    """The record of a run an error stopped before it had a result."""
+    from . import history
+
+    try:
+        connection: Connection | None = _connection(p)
+    except SyncError:
+        connection = None
+    server = connection.base_url if connection else str(p.get("base_url") or p.get("company")
+                                                          or "")
+    who = history.who_for(connection) if connection else None
+    return history.record_for_error(command, exc, exit_code=exc.exit_code, server=server,
+                                    file=file, who=who, mode=p.get("mode"), started=started)
 
 
 def _run_options(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -334,14 +417,32 @@ def plan(ctx: click.Context, file: str, **params: Any) -> int:
 @click.option("--journal", type=click.Path(dir_okay=False),
               help="Journal path (default: <input>.journal.jsonl beside the report).")
 @click.option("-y", "--yes", is_flag=True, help="Do not ask; required without a terminal.")
+@_history_options
 @_connection_options
 @_common_output
 @click.pass_context
 @_guarded
 def apply(ctx: click.Context, file: str, **params: Any) -> int:
-    """Make the server match FILE, then write the reconciliation report."""
+    """Make the server match FILE, then write the reconciliation report.  The run is
+    recorded in the run history (see ``runs``) and, with --notify, posted to webhooks."""
     p = _from_config(ctx, params)
     out = Output(as_json=p["as_json"], quiet=p["quiet"])
+    _notify_urls(p)
+    started = _history_now()
+    ran: dict[str, Any] = {}
+    try:
+        code = _apply(file, p, out, ran)
+    except SyncError as exc:
+        _notify(p, _save_run(p, _failed_run(p, "apply", file, exc, started)))
+        raise
+    _notify(p, ran.get("record"))
+    return code
+
+
+def _apply(file: str, p: dict[str, Any], out: Output, ran: dict[str, Any]) -> int:
+    """The body of ``apply``; ``ran["record"]``: the run's history record once it has one."""
+    from . import history
+
     interactive = _stdin_is_terminal()
     if not p["yes"] and not interactive:
         raise UsageError("apply needs --yes when there is no terminal to ask (nothing sent)")
@@ -358,6 +459,9 @@ def apply(ctx: click.Context, file: str, **params: Any) -> int:
             earlier = api.last_apply_report(planned.path)
             if report_path is None and earlier is not None:
                 out.say(f"the report of the last apply is {earlier}")
+        ran["record"] = _save_run(p, history.record_for_apply(
+            planned, run_id=history.new_run_id(), who=history.who_for(connection),
+            report=path))
         return planned.exit_code
     out.plan_preview(planned)
     total = sum(planned.changes.values())
@@ -369,9 +473,12 @@ def apply(ctx: click.Context, file: str, **params: Any) -> int:
     journal = (Path(p["journal"]) if p.get("journal")
                else api.journal_path_for(report_path) if report_path
                else api.default_journal_path(planned.path))
-    result = _kept(_run_with_progress(planned, connection, journal, out))
+    result = _kept(_run_with_progress(planned, connection, journal, out,
+                                      history=_history_path(p),
+                                      who=history.who_for(connection)))
     path = result.write_report(report_path)
     out.result(result, path, journal=journal)
+    ran["record"] = result.run_record
     return result.exit_code
 
 
@@ -409,11 +516,11 @@ def _run_stoppable(out: Output, total: int,
 
 
 def _run_with_progress(planned: api.PlanResult, connection: Connection, journal: Path,
-                       out: Output) -> api.ApplyResult:
+                       out: Output, **recorded: Any) -> api.ApplyResult:
     result = _run_stoppable(
         out, sum(planned.changes.values()),
         lambda update, stop: api.execute_async(planned, connection, journal=journal,
-                                               on_progress=update, stop=stop))
+                                               on_progress=update, stop=stop, **recorded))
     if result.execution and result.execution.fatal is not None:
         # The run stopped (exit 4): say why, even with --quiet or --json.
         click.echo(f"error: {result.execution.fatal} (the rows not sent are marked skipped; "
@@ -574,11 +681,12 @@ _NIL_UUID = "00000000-0000-0000-0000-000000000000"
 
 
 @main.command("undo", epilog=exit_codes_help(*_SERVER_EXITS))
-@click.argument("journal", type=click.Path(dir_okay=False))
+@click.argument("journal", type=click.Path(dir_okay=False), required=False)
 @click.option("--run", "runs", multiple=True, metavar="ID",
               help="Undo this run of the journal (default: its last run); repeat for several, "
                    "e.g. an interrupted run and the rerun that finished it; 'all' for every "
-                   "run.")
+                   "run.  Without JOURNAL: the run of this id in the run history (see "
+                   "'runs'), from its journal.")
 @click.option("-y", "--yes", is_flag=True, help="Do not ask; required without a terminal.")
 @click.option("--dry-run", is_flag=True, help="Only show and report what would be undone.")
 @click.option("--report", "undo_report", type=click.Path(dir_okay=False),
@@ -587,21 +695,66 @@ _NIL_UUID = "00000000-0000-0000-0000-000000000000"
               help="Journal of the undo's own writes (default: <journal name>"
                    ".undo.journal.jsonl); undoing it redoes the run.")
 @_tuning_options
+@_history_options
 @_connection_options
 @_common_output
 @click.pass_context
 @_guarded
-def undo_command(ctx: click.Context, journal: str, **params: Any) -> int:
+def undo_command(ctx: click.Context, journal: str | None, **params: Any) -> int:
     """Revert the run recorded in JOURNAL: delete the lines it created, restore the fields it
     updated, re-create the lines it deleted (new ids).  A line changed on the server since
     the run is a conflict and is left alone.  Shows the plan first, like apply."""
-    import asyncio
-
     p = _from_config(ctx, params)
     out = Output(as_json=p["as_json"], quiet=p["quiet"])
+    _notify_urls(p)
+    started = _history_now()
+    ran: dict[str, Any] = {}
+    try:
+        code = _undo(journal, p, out, ran)
+    except SyncError as exc:
+        if not p["dry_run"]:
+            _notify(p, _save_run(p, _failed_run(p, "undo", journal, exc, started)))
+        raise
+    _notify(p, ran.get("record"))
+    return code
+
+
+def _journal_of_run(p: dict[str, Any]) -> str:
+    """``undo --run ID`` without a journal: the journal the run history names for ID."""
+    import sqlite3
+
+    from .history import open_for_reading
+
+    if len(p["runs"]) != 1:
+        raise UsageError("give the JOURNAL to undo, or one --run ID from the run history "
+                         "('flowtrac-sync runs' lists them)")
+    path = _history_path(p)
+    try:
+        record = open_for_reading(path).get(p["runs"][0])
+    except (OSError, sqlite3.Error) as exc:
+        raise UsageError(f"cannot read the run history {path}: "
+                         f"{getattr(exc, 'strerror', None) or exc}") from None
+    if record is None:
+        raise UsageError(f"no run {p['runs'][0]!r} in the run history {path} (or more than "
+                         f"one starts so; 'flowtrac-sync runs' lists them)")
+    if not record.journal:
+        raise UsageError(f"run {record.run_id} sent no write and has no journal: nothing to "
+                         f"undo")
+    p["runs"] = (record.run_id,)
+    return record.journal
+
+
+def _undo(journal: str | None, p: dict[str, Any], out: Output, ran: dict[str, Any]) -> int:
+    """The body of ``undo``; ``ran["record"]``: the undo's history record once it has one."""
+    import asyncio
+
     if not p["yes"] and not p["dry_run"] and not _stdin_is_terminal():
         raise UsageError("undo needs --yes when there is no terminal to ask (nothing sent)")
+    from . import history
     from . import undo as undo_lib
+
+    if journal is None:
+        journal = _journal_of_run(p)
 
     connection = _connection(p)
     default_report, default_journal = undo_lib.default_undo_paths(journal)
@@ -624,9 +777,12 @@ def undo_command(ctx: click.Context, journal: str, **params: Any) -> int:
         out.say("nothing sent")
         return 0
     journal_path = Path(p["undo_journal"]) if p.get("undo_journal") else default_journal
-    result = _undo_with_progress(planned, connection, journal_path, out, tuning)
+    result = _undo_with_progress(planned, connection, journal_path, out,
+                                 {**tuning, "history": _history_path(p),
+                                  "who": history.who_for(connection)})
     path = result.write_report(report)
     out.undo_result(result, path, title="Undo", journal=journal_path)
+    ran["record"] = result.run_record
     return result.exit_code
 
 
@@ -642,6 +798,103 @@ def _undo_with_progress(planned: undo_lib.UndoPlan, connection: Connection, jour
         out.say("interrupted: the report shows what was undone; run the same undo again to "
                 "continue")
     return result
+
+
+# --------------------------------------------------------------------------- run history
+# (issue 16): the runs apply and undo recorded, ``sync.history``
+
+
+def _reading_history(p: dict[str, Any]) -> Any:
+    from .history import open_for_reading
+
+    return open_for_reading(_history_path(p))
+
+
+@contextlib.contextmanager
+def _history_errors(p: dict[str, Any]) -> Iterator[None]:
+    """A history that cannot be read is a usage error in one sentence (exit 2)."""
+    import sqlite3
+
+    try:
+        yield
+    except (OSError, sqlite3.Error) as exc:
+        raise UsageError(f"cannot read the run history {_history_path(p)}: "
+                         f"{getattr(exc, 'strerror', None) or exc}") from None
+
+
+_RUNS_OPTIONS = [
+    click.option("--history", type=click.Path(dir_okay=False), envvar="FLOWTRAC_HISTORY",
+                 help="Run history database (default: "
+                      "$XDG_DATA_HOME/flowtrac-sync/history.sqlite3)."),
+    click.option("--config", "config_path", envvar="FLOWTRAC_CONFIG",
+                 type=click.Path(dir_okay=False), help="TOML file whose 'history' is used."),
+    click.option("--json", "as_json", is_flag=True, help="Print the runs as JSON on stdout."),
+]
+
+
+@main.group("runs", invoke_without_command=True,
+            epilog=exit_codes_help(ExitCode.OK, ExitCode.USAGE))
+@click.option("--server", metavar="URL", help="Only the runs on this server (base URL or "
+              "host).")
+@click.option("--last", type=click.IntRange(min=1), metavar="N", help="Only the N latest.")
+@functools.partial(with_options, options=_RUNS_OPTIONS)
+@click.pass_context
+def runs_group(ctx: click.Context, **params: Any) -> None:
+    """List the runs (apply, undo) recorded in the run history, oldest first."""
+    if ctx.invoked_subcommand is None:
+        _list_runs(ctx, **params)
+
+
+@_guarded
+def _list_runs(ctx: click.Context, **params: Any) -> int:
+    p = fill_from_config(ctx, params, ("history",))[0]
+    with _history_errors(p):
+        records = _reading_history(p).runs(server=p["server"], last=p["last"])
+    if p["as_json"]:
+        print_json({"history": str(_history_path(p)),
+                    "runs": [r.to_json() for r in records]})
+        return 0
+    if not records:
+        click.echo(f"no runs recorded in {_history_path(p)}")
+        return 0
+    for r in records:
+        counts = ", ".join(f"{n} {status}" for status, n in r.counts.items() if n)
+        click.echo(f"{r.run_id}  {r.finished or ''}  {r.command:<5}  exit {r.exit_code}  "
+                   f"{r.host}  {Path(r.file).name if r.file else ''}  {counts}")
+    return 0
+
+
+@runs_group.command("show", epilog=exit_codes_help(ExitCode.OK, ExitCode.USAGE))
+@click.argument("run_id", metavar="ID")
+@functools.partial(with_options, options=_RUNS_OPTIONS)
+@click.pass_context
+@_guarded
+def runs_show(ctx: click.Context, run_id: str, **params: Any) -> int:
+    """Show one recorded run (ID, or the start of one) with its first problems."""
+    p = fill_from_config(ctx, params, ("history",))[0]
+    with _history_errors(p):
+        record = _reading_history(p).get(run_id)
+    if record is None:
+        raise UsageError(f"no run {run_id!r} in the run history {_history_path(p)} (or more "
+                         f"than one starts so; 'flowtrac-sync runs' lists them)")
+    if p["as_json"]:
+        print_json(record.to_json())
+        return 0
+    fields = [("run", record.run_id), ("command", record.command), ("who", record.who),
+              ("server", record.server), ("file", record.file), ("sha256", record.sha256),
+              ("mode", record.mode), ("started", record.started),
+              ("finished", record.finished), ("duration (s)", record.duration_s),
+              ("exit code", record.exit_code), ("report", record.report),
+              ("journal", record.journal)]
+    for name, value in fields:
+        click.echo(f"{name + ':':<14}{'' if value is None else value}")
+    for status, n in record.counts.items():
+        click.echo(f"{'':<14}{n} {status}")
+    if record.problems:
+        click.echo("first problems:")
+        for problem in record.problems:
+            click.echo(f"  {problem}")
+    return 0
 
 
 if __name__ == "__main__":
