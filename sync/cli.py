@@ -623,6 +623,7 @@ def config_group() -> None:
                                                      ExitCode.CONNECTION))
 @_run_options
 @click.option("--journal", type=click.Path(dir_okay=False), help="Journal path.")
+@_history_options
 @_connection_options
 @click.option("-v", "--verbose", count=True, help="More detail (-vv: HTTP requests).")
 @click.pass_context
@@ -638,7 +639,7 @@ def config_check(ctx: click.Context, **params: Any) -> int:
                + (f"  [{config_source}]" if p.get("config_path") else ""))
     for name in CONNECTION_KEYS + RUN_KEYS:
         value = p.get(name)
-        if value is None:
+        if value is None or value == ():   # () : no --notify
             click.echo(f"  {name:<13} (not set)")
             continue
         shown = str(mask(name, value))
@@ -888,8 +889,8 @@ def runs_show(ctx: click.Context, run_id: str, **params: Any) -> int:
               ("journal", record.journal)]
     for name, value in fields:
         click.echo(f"{name + ':':<14}{'' if value is None else value}")
-    for status, n in record.counts.items():
-        click.echo(f"{'':<14}{n} {status}")
+    counts = ", ".join(f"{n} {status}" for status, n in record.counts.items())
+    click.echo(f"{'counts:':<14}{counts or '(none: the run stopped before its plan)'}")
     if record.problems:
         click.echo("first problems:")
         for problem in record.problems:
