@@ -177,3 +177,27 @@ def test_the_summary_holds_what_a_chat_shows_and_nothing_secret():
         "report: /data/routing.report.xlsx", "run: abc123"]
     assert set(body) >= {"server", "file", "counts", "exit_code", "duration_s", "problems",
                          "report", "run_id", "text"}
+
+
+def test_an_undo_is_told_too_and_one_that_cannot_start_is_a_failure(emulator_thread, webhook,
+                                                                    tmp_path):
+    emu = emulator_thread(dataset=demo_dataset())
+    hook = webhook()
+    history = tmp_path / "h.sqlite3"
+    path = shutil.copy(SAMPLE_DIR / ROUTING_CSV, tmp_path)
+    assert run("apply", str(path), "--yes", "--history", str(history),
+               *badge_login(emu)).exit_code == 0
+    [applied] = History(history).runs()
+    undone = run("undo", "--run", applied.run_id, "--yes", "--history", str(history),
+                 "--notify", hook.url, "--notify-on", "always", *badge_login(emu))
+    assert undone.exit_code == 0, undone.stderr
+    [body] = hook.posts
+    assert body["command"] == "undo" and body["file"] == applied.journal
+    assert body["exit_code"] == 0 and sum(body["counts"].values()) == 6
+    assert body["text"].startswith(f"flowtrac-sync undo {Path(applied.journal).name} on ")
+
+    missing = run("undo", str(tmp_path / "no.journal.jsonl"), "--yes", "--history",
+                  str(history), "--notify", hook.url, *badge_login(emu))
+    assert missing.exit_code == 2
+    assert hook.posts[-1]["command"] == "undo" and hook.posts[-1]["exit_code"] == 2
+    assert [r.command for r in History(history).runs()] == ["apply", "undo", "undo"]
