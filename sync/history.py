@@ -21,6 +21,7 @@ import json
 import logging
 import os
 import sqlite3
+import stat
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import closing, contextmanager
@@ -237,13 +238,18 @@ def who_for(connection: Connection, user: str | None = None) -> str:
 
 
 def file_sha256(path: str | Path | None) -> str | None:
+    """The file's checksum; None when it is not a regular file (a FIFO would block the
+    read, and a run it stopped is recorded all the same)."""
     if path is None:
         return None
     try:
-        with open(path, "rb") as f:
-            return hashlib.file_digest(f, "sha256").hexdigest()
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except OSError:
         return None
+    with open(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def record_for_apply(result: PlanResult, *, run_id: str, who: str | None,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import sqlite3
 import threading
@@ -243,3 +244,14 @@ def test_token_runs_name_the_system_user(emulator, tmp_path):
 
     assert who_for(conn) and who_for(conn) != DEMO_TOKEN
     assert who_for(badge_connection("http://127.0.0.1:1/api")) == f"badge {DEMO_BADGE}"
+
+
+def test_a_run_stopped_by_a_fifo_is_recorded_without_reading_it(emulator_thread, tmp_path):
+    emu = emulator_thread(dataset=demo_dataset())
+    fifo = tmp_path / "pipe.jsonl"
+    os.mkfifo(fifo)
+    history = tmp_path / "h.sqlite3"
+    refused = run("undo", str(fifo), "--yes", "--history", str(history), *connection(emu))
+    assert refused.exit_code == 2 and "not a regular file" in refused.stderr
+    [record] = History(history).runs()
+    assert (record.command, record.file, record.sha256) == ("undo", str(fifo), None)
