@@ -95,6 +95,8 @@ async def _apply(session: Session, connection: Connection, upload: Upload,
                                          history=default_history_path(),
                                          who=f"page {archive.owner_of(connection)}")
         upload.result = result
+        for warning in result.warnings[len(upload.planned.warnings):]:
+            log.warning("%s", warning)   # a run history not written: the run went on
         upload.result_report = await asyncio.to_thread(result.write_report, record.report)
     except SyncError as exc:
         upload.error = str(exc)

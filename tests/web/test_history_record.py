@@ -34,3 +34,19 @@ async def test_a_page_apply_is_in_the_run_history_as_the_page_user(web):
     listed = CliRunner().invoke(main, ["runs", "--json", "--server",
                                        page.emulator.base_url])
     assert [r["run_id"] for r in json.loads(listed.stdout)["runs"]] == [record.run_id]
+
+
+async def test_a_history_the_page_cannot_write_is_a_log_line_and_the_apply_goes_on(
+        web, tmp_path, monkeypatch, caplog):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the data folder should be")
+    monkeypatch.setenv("XDG_DATA_HOME", str(blocker))
+    page = await web()
+    await page.sign_in()
+    plan = await page.upload(SAMPLE)
+    await page.apply(plan)
+    progress = await page.wait_applied(plan)
+    assert progress["exit_code"] == 0 and page.emulator.store.write_count == 6
+    [line] = [r.getMessage() for r in caplog.records if "run history" in r.getMessage()]
+    assert line.startswith(f"the run history {blocker}/flowtrac-sync/history.sqlite3 could not")
+    assert line.endswith("); the run itself is not affected")
