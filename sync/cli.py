@@ -184,12 +184,15 @@ def _history_now() -> str:
 def _history_path(p: dict[str, Any]) -> Path:
     from .history import default_history_path
 
-    return Path(p["history"]) if p.get("history") else default_history_path()
+    return Path(str(p["history"])) if p.get("history") else default_history_path()
 
 
 def _notify_urls(p: dict[str, Any]) -> list[str]:
     """The webhooks to tell (``--notify`` or the config's ``notify``), checked before the run:
     a mistyped one is a usage error, not a warning after a night's work."""
+    if p.get("notify_on") not in (None, "failure", "always"):
+        raise UsageError(f"notify_on must be 'failure' or 'always', got "
+                         f"{str(p['notify_on'])[:40]!r} (nothing sent)")
     urls = p.get("notify") or ()
     urls = [urls] if isinstance(urls, str) else list(urls)
     for url in urls:

@@ -201,3 +201,15 @@ def test_an_undo_is_told_too_and_one_that_cannot_start_is_a_failure(emulator_thr
     assert missing.exit_code == 2
     assert hook.posts[-1]["command"] == "undo" and hook.posts[-1]["exit_code"] == 2
     assert [r.command for r in History(history).runs()] == ["apply", "undo", "undo"]
+
+
+def test_a_config_that_says_when_to_notify_in_other_words_is_refused(emulator_thread,
+                                                                     tmp_path):
+    emu = emulator_thread(dataset=demo_dataset())
+    config = tmp_path / "flowtrac.toml"
+    config.write_text('notify = "https://hooks.example/x"\nnotify_on = "sometimes"\n')
+    path = shutil.copy(SAMPLE_DIR / ROUTING_CSV, tmp_path)
+    refused = run("apply", str(path), "--yes", "--config", str(config), *badge_login(emu))
+    assert refused.exit_code == 2 and emu.store.write_count == 0
+    assert refused.stderr == ("error: notify_on must be 'failure' or 'always', got "
+                              "'sometimes' (nothing sent)\n")
