@@ -27,6 +27,7 @@ from .connection import Connection
 from .diff import Blank, Mode, Plan, PlanOptions, Scope, changes_text, diff
 from .errors import ExitCode, SafetyLimitError
 from .executor import Execution, Executor, Progress
+from .history import RunRecord, record_for_apply, save, set_report
 from .journal import Journal
 from .loader import load_sheet
 from .model import (
@@ -243,7 +244,17 @@ class ApplyResult(PlanResult):
     #: The check after the writes that no other writer changed the lines again.
     read_back: ReadBack | None = None
     command: str = field(default="apply", kw_only=True)
+    #: The run history this run is recorded in, and its record there (``sync.history``).
+    history: Path | None = field(default=None, kw_only=True)
+    run_record: RunRecord | None = field(default=None, kw_only=True)
     report_kind: ClassVar[str] = "report"
+
+    def write_report(self, path: str | Path | None = None) -> Path:
+        written = super().write_report(path)
+        if self.run_record is not None:
+            self.run_record.report = str(written)
+            set_report(self.history, self.run_record)
+        return written
 
     def default_report_path(self) -> Path:
         """``<input stem>.report.xlsx``, or ``-2``, ``-3``... when an earlier apply's report
@@ -477,12 +488,15 @@ def plan(path: str | Path, connection: Connection,
 async def execute_async(planned: PlanResult, connection: Connection, *,
                         journal: str | Path | None = None,
                         on_progress: Callable[[Progress], None] | None = None,
-                        stop: asyncio.Event | None = None) -> ApplyResult:
+                        stop: asyncio.Event | None = None, history: str | Path | None = None,
+                        who: str | None = None) -> ApplyResult:
     """Send the writes of a plan already shown and confirmed.
 
     Refuses (SafetyLimitError, nothing sent) when the plan's deletes exceed the limit.
     After the writes, the lines written are read back (``sync.readback``): a row another
-    writer changed again since is ``overwritten``.  The duration includes that check."""
+    writer changed again since is ``overwritten``.  The duration includes that check.
+    ``history``: the run history to record the run in, as ``who`` (``sync.history``; a
+    history that cannot be written is a warning of the result)."""
     assert planned.plan is not None
     if planned.plan.over_delete_limit:
         raise SafetyLimitError(planned.plan.delete_limit_message)
@@ -501,11 +515,20 @@ async def execute_async(planned: PlanResult, connection: Connection, *,
                 _log_stage("read back", checked.seconds, f"{checked.checked} lines")
             requests, retries = client.stats.requests, client.stats.retries
         log.write(event="end", writes=execution.writes_sent, interrupted=execution.stopped)
-    warnings = planned.warnings + ([checked.error] if checked and checked.error else [])
-    return ApplyResult(planned.validated, options, planned.started, _now(), warnings,
-                       planned.plan, planned.base_url, planned.requests + requests,
-                       planned.retries + retries, execution, time.monotonic() - started,
-                       checked)
+    warnings = list(planned.warnings) + ([checked.error] if checked and checked.error else [])
+    result = ApplyResult(planned.validated, options, planned.started, _now(), warnings,
+                         planned.plan, planned.base_url, planned.requests + requests,
+                         planned.retries + retries, execution, time.monotonic() - started,
+                         checked)
+    if history is not None:
+        result.history = Path(history)
+        result.run_record = record_for_apply(result, run_id=log.run_id, who=who,
+                                             journal=journal)
+        warning = save(history, result.run_record)
+        if warning:
+            result.warnings.append(warning)
+            result.history = None   # warned once: the report's path is not tried again
+    return result
 
 
 async def apply_async(path: str | Path, connection: Connection,

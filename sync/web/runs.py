@@ -19,6 +19,7 @@ from sync.client import FlowtracClient
 from sync.connection import Connection
 from sync.errors import SyncError
 from sync.executor import Progress
+from sync.history import default_history_path
 from sync.writelock import WriteLock
 
 from .archive import RunArchive, RunRecord
@@ -105,9 +106,15 @@ async def _apply(session: Session, connection: Connection, upload: Upload,
         upload.progress = progress
 
     try:
+        # Recorded in the run history like a command-line apply (issue 16), as the page
+        # user: their folder's name, which never holds a token.
         result = await api.execute_async(upload.planned, connection, journal=upload.journal,
-                                         on_progress=on_progress, stop=session.stop)
+                                         on_progress=on_progress, stop=session.stop,
+                                         history=default_history_path(),
+                                         who=f"page {archive.owner_of(connection)}")
         upload.result = result
+        for warning in result.warnings[len(upload.planned.warnings):]:
+            log.warning("%s", warning)   # a run history not written: the run went on
         upload.result_report = await asyncio.to_thread(result.write_report, record.report)
     except SyncError as exc:
         upload.error = str(exc)
