@@ -1,0 +1,110 @@
+"""Masking secrets out of text a server sent back, before any of it is cut or shown.
+
+A server's error page may quote the request back: the Cookie header (the token, a session
+cookie), the login form (the PIN), plain or in some encoding.  ``Secrets`` knows every secret
+of one client and replaces any run of a page's text that is a piece of one of them with
+``***``:
+
+* Every secret is looked for in each form a page may hold it in: plain, URL-encoded (``quote``
+  and ``quote_plus``, upper- or lower-case hex, once or twice), JSON-escaped, quoted as
+  ``repr`` does, HTML-escaped, and base64 (standard and URL-safe).  Base64 of a secret inside a
+  longer encoded string, such as a whole ``Cookie:`` header, depends on where the secret falls
+  in the 3-byte groups, so the secret's encodings from its 1st, 2nd and 3rd byte are all looked
+  for; the few characters at their ends mix the secret's bits with its neighbours'.
+* A piece is any ``FRAGMENT`` or more characters of one of these forms, so a secret the server
+  cut short, split with a tag or line break, or glued to another secret (a PIN inside a
+  cookie value) is masked as well as a whole one.  Secrets shorter than ``FRAGMENT`` are
+  masked where a form appears whole.
+* Masked runs are merged before they are replaced, so overlapping secrets never leave part of
+  the longer one (the order in which secrets are masked does not matter).
+
+Mask first, then cut: text cut to a length first may end inside a secret whose remaining
+piece is too short to be recognised as one.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import re
+from collections.abc import Iterable
+from urllib.parse import quote, quote_plus
+
+#: The longest piece of a secret (in any of its forms) that may survive in a text.
+FRAGMENT = 8
+#: Secrets shorter than this are not looked for: they would mask ordinary words.
+MIN_SECRET = 3
+MASK = "***"
+
+_HEX_RE = re.compile(r"%[0-9A-F]{2}")
+
+
+def encoded_forms(secret: str) -> set[str]:
+    """The forms ``secret`` may take in a server's answer (``secret`` itself included)."""
+    forms = {secret, json.dumps(secret)[1:-1], json.dumps(secret, ensure_ascii=False)[1:-1],
+             repr(secret)[1:-1], html.escape(secret), html.escape(secret, quote=False)}
+    for url_form in (quote(secret, safe=""), quote(secret), quote_plus(secret),
+                     quote(quote(secret, safe=""), safe="")):
+        forms |= {url_form, _HEX_RE.sub(lambda m: m.group().lower(), url_form)}
+    raw = secret.encode()
+    for start in range(3):
+        if len(raw) - start >= 3:
+            forms |= {base64.b64encode(raw[start:]).decode().rstrip("="),
+                      base64.urlsafe_b64encode(raw[start:]).decode().rstrip("=")}
+    return forms
+
+
+class Secrets:
+    """The secrets of one client (token, PIN, every cookie value a login set) and ``mask``."""
+
+    def __init__(self, values: Iterable[str | None] = ()) -> None:
+        self._known: set[str] = set()
+        self._pieces: set[str] = set()      # every FRAGMENT-long piece of a long form
+        self._whole: set[str] = set()       # forms shorter than FRAGMENT
+        self.add(values)
+
+    def __repr__(self) -> str:
+        return f"Secrets({len(self._known)} known)"
+
+    def __bool__(self) -> bool:
+        return bool(self._known)
+
+    def add(self, values: Iterable[str | None]) -> None:
+        """Know these secrets too (values shorter than ``MIN_SECRET`` are ignored)."""
+        for value in values:
+            if not value or len(value) < MIN_SECRET or value in self._known:
+                continue
+            self._known.add(value)
+            for form in encoded_forms(value):
+                if len(form) < FRAGMENT:
+                    self._whole.add(form)
+                else:
+                    self._pieces.update(form[i:i + FRAGMENT]
+                                        for i in range(len(form) - FRAGMENT + 1))
+
+    def mask(self, text: str) -> str:
+        """``text`` with every piece of a secret replaced by ``***``."""
+        if not self._known or not text:
+            return text
+        hidden = bytearray(len(text))
+        pieces = self._pieces
+        # One pass of set look-ups: the pieces number in the thousands, so finding each one
+        # in turn would scan the text thousands of times.
+        for start in range(len(text) - FRAGMENT + 1):
+            if text[start:start + FRAGMENT] in pieces:
+                hidden[start:start + FRAGMENT] = b"\1" * FRAGMENT
+        for form in self._whole:
+            start = text.find(form)
+            while start != -1:
+                hidden[start:start + len(form)] = b"\1" * len(form)
+                start = text.find(form, start + 1)
+        if not any(hidden):
+            return text
+        out: list[str] = []
+        start = 0
+        for match in re.finditer(b"\1+", hidden):
+            out += [text[start:match.start()], MASK]
+            start = match.end()
+        out.append(text[start:])
+        return "".join(out)
