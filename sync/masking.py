@@ -15,6 +15,7 @@ of one client and replaces any run of a page's text that is a piece of one of th
   cut short, split with a tag or line break, or glued to another secret (a PIN inside a
   cookie value) is masked as well as a whole one.  Secrets shorter than ``FRAGMENT`` are
   masked where a form appears whole.
+* Whitespace is skipped while matching: a secret wrapped over lines leaves no piece.
 * Masked runs are merged before they are replaced, so overlapping secrets never leave part of
   the longer one (the order in which secrets are masked does not matter).
 
@@ -38,6 +39,7 @@ MIN_SECRET = 3
 MASK = "***"
 
 _HEX_RE = re.compile(r"%[0-9A-F]{2}")
+_WORD_RE = re.compile(r"\S+")
 
 
 def encoded_forms(secret: str) -> set[str]:
@@ -76,7 +78,7 @@ class Secrets:
             if not value or len(value) < MIN_SECRET or value in self._known:
                 continue
             self._known.add(value)
-            for form in encoded_forms(value):
+            for form in {"".join(f.split()) for f in encoded_forms(value)}:
                 if len(form) < FRAGMENT:
                     self._whole.add(form)
                 else:
@@ -87,24 +89,26 @@ class Secrets:
         """``text`` with every piece of a secret replaced by ``***``."""
         if not self._known or not text:
             return text
-        hidden = bytearray(len(text))
+        # Matched with the whitespace taken out, so that a secret a page wrapped over lines
+        # (base64 usually is) or split with tags leaves no piece on either side of the break.
+        kept = [i for run in _WORD_RE.finditer(text) for i in range(run.start(), run.end())]
+        compact = "".join(text[i] for i in kept)
+        hidden = bytearray(len(compact))
         pieces = self._pieces
-        # One pass of set look-ups: the pieces number in the thousands, so finding each one
-        # in turn would scan the text thousands of times.
-        for start in range(len(text) - FRAGMENT + 1):
-            if text[start:start + FRAGMENT] in pieces:
+        # One pass of set look-ups: the pieces number in the hundreds, so finding each one in
+        # turn would scan the text hundreds of times.
+        for start in range(len(compact) - FRAGMENT + 1):
+            if compact[start:start + FRAGMENT] in pieces:
                 hidden[start:start + FRAGMENT] = b"\1" * FRAGMENT
         for form in self._whole:
-            start = text.find(form)
+            start = compact.find(form)
             while start != -1:
                 hidden[start:start + len(form)] = b"\1" * len(form)
-                start = text.find(form, start + 1)
-        if not any(hidden):
-            return text
+                start = compact.find(form, start + 1)
         out: list[str] = []
-        start = 0
-        for match in re.finditer(b"\1+", hidden):
-            out += [text[start:match.start()], MASK]
-            start = match.end()
-        out.append(text[start:])
+        done = 0
+        for run in re.finditer(b"\1+", hidden):
+            out += [text[done:kept[run.start()]], MASK]
+            done = kept[run.end() - 1] + 1
+        out.append(text[done:])
         return "".join(out)
