@@ -15,7 +15,7 @@ of one client and replaces any run of a page's text that is a piece of one of th
   cut short, split with a tag or line break, or glued to another secret (a PIN inside a
   cookie value) is masked as well as a whole one.  Secrets shorter than ``FRAGMENT`` are
   masked where a form appears whole.
-* Whitespace is skipped while matching: a secret wrapped over lines leaves no piece.
+* Whitespace is skipped while matching pieces: a secret wrapped over lines leaves none.
 * Masked runs are merged before they are replaced, so overlapping secrets never leave part of
   the longer one (the order in which secrets are masked does not matter).
 
@@ -78,37 +78,40 @@ class Secrets:
             if not value or len(value) < MIN_SECRET or value in self._known:
                 continue
             self._known.add(value)
-            for form in {"".join(f.split()) for f in encoded_forms(value)}:
-                if len(form) < FRAGMENT:
+            for form in encoded_forms(value):
+                compact = "".join(form.split())
+                if len(compact) < FRAGMENT:
                     self._whole.add(form)
                 else:
-                    self._pieces.update(form[i:i + FRAGMENT]
-                                        for i in range(len(form) - FRAGMENT + 1))
+                    self._pieces.update(compact[i:i + FRAGMENT]
+                                        for i in range(len(compact) - FRAGMENT + 1))
 
     def mask(self, text: str) -> str:
         """``text`` with every piece of a secret replaced by ``***``."""
         if not self._known or not text:
             return text
-        # Matched with the whitespace taken out, so that a secret a page wrapped over lines
-        # (base64 usually is) or split with tags leaves no piece on either side of the break.
+        hidden = bytearray(len(text))
+        # Pieces are matched with the whitespace taken out, so that a secret a page wrapped
+        # over lines (base64 usually is) or split with tags leaves nothing on either side of
+        # the break.  One pass of set look-ups: finding each of the hundreds of pieces in turn
+        # would scan the text hundreds of times.
         kept = [i for run in _WORD_RE.finditer(text) for i in range(run.start(), run.end())]
         compact = "".join(text[i] for i in kept)
-        hidden = bytearray(len(compact))
         pieces = self._pieces
-        # One pass of set look-ups: the pieces number in the hundreds, so finding each one in
-        # turn would scan the text hundreds of times.
         for start in range(len(compact) - FRAGMENT + 1):
             if compact[start:start + FRAGMENT] in pieces:
-                hidden[start:start + FRAGMENT] = b"\1" * FRAGMENT
+                first, last = kept[start], kept[start + FRAGMENT - 1]
+                hidden[first:last + 1] = b"\1" * (last + 1 - first)
+        # Short secrets only as they are: across blanks they would match ordinary numbers.
         for form in self._whole:
-            start = compact.find(form)
+            start = text.find(form)
             while start != -1:
                 hidden[start:start + len(form)] = b"\1" * len(form)
-                start = compact.find(form, start + 1)
+                start = text.find(form, start + 1)
         out: list[str] = []
         done = 0
         for run in re.finditer(b"\1+", hidden):
-            out += [text[done:kept[run.start()]], MASK]
-            done = kept[run.end() - 1] + 1
+            out += [text[done:run.start()], MASK]
+            done = run.end()
         out.append(text[done:])
         return "".join(out)

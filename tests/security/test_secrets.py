@@ -246,6 +246,10 @@ def test_masking_keeps_ordinary_words_and_masks_a_secret_glued_to_another() -> N
     assert secrets.mask(f"x={TOKEN}{COOKIE_WITH_PIN}!") == "x=***!"
     assert secrets.mask(f"cut: {TOKEN[:9]} and {COOKIE_WITH_PIN[-8:]}") == "cut: *** and ***"
     assert Secrets([]).mask(ordinary) == ordinary
+    wrapped = "\n".join(TOKEN[i:i + 5] for i in range(0, len(TOKEN), 5))
+    assert secrets.mask(f"token:\n{wrapped}\nend") == "token:\n***\nend"
+    short = Secrets(["4321"])      # a short PIN is masked whole, not across blanks
+    assert short.mask("pin=4321, lines 43 21") == "pin=***, lines 43 21"
 
 
 @pytest.fixture
