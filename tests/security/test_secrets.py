@@ -333,8 +333,8 @@ _CSRF_FIELD = re.compile(r'name="csrf" value="([^"]+)"')
 async def test_the_web_page_shows_no_piece_of_a_quoted_secret(
         echo_server: EchoServer, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     """Sign-in refused by a page quoting the PIN; a plan whose listing fails quoting the
-    cookies; an apply whose writes are refused quoting them: neither the pages nor the web
-    server's log hold a piece of one."""
+    cookies; an apply whose writes are refused quoting them: neither the pages, the apply's
+    report nor the web server's log hold a piece of one."""
     caplog.set_level(logging.DEBUG)
     state = echo_server.state
     settings = WebSettings(base_url=echo_server.base_url, allow_http=True,
@@ -391,5 +391,10 @@ async def test_the_web_page_shows_no_piece_of_a_quoted_secret(
         bodies.append(str(progress))
         applied = await keep(await client.get(plan))
         assert applied.count("***") >= 3
-    text = "\n".join(bodies) + "\n".join(r.getMessage() for r in caplog.records)
+        report = await client.get(f"{plan}/report.xlsx")
+        assert report.status == 200
+        (tmp_path / "web.report.xlsx").write_bytes(await report.read())
+    report_text = texts_of(tmp_path / "web.report.xlsx")
+    assert report_text.count("***") >= 3
+    text = "\n".join(bodies) + "\n".join(r.getMessage() for r in caplog.records) + report_text
     assert_secret_free(text, [PIN, *state.cookies])
