@@ -40,6 +40,9 @@ MASK = "***"
 
 _HEX_RE = re.compile(r"%[0-9A-F]{2}")
 _WORD_RE = re.compile(r"\S+")
+#: Pieces are looked for only next to one of these runs of a form (see ``_piece_starts``);
+#: a piece of FRAGMENT holds one whole as long as FRAGMENT >= 2 * _ANCHOR - 1.
+_ANCHOR = 4
 
 
 def encoded_forms(secret: str) -> set[str]:
@@ -64,6 +67,7 @@ class Secrets:
         self._known: set[str] = set()
         self._pieces: set[str] = set()      # every FRAGMENT-long piece of a long form
         self._whole: set[str] = set()       # forms shorter than FRAGMENT
+        self._anchors: set[str] = set()     # every _ANCHOR-th run of _ANCHOR of a long form
         self.add(values)
 
     def __repr__(self) -> str:
@@ -85,6 +89,8 @@ class Secrets:
                 else:
                     self._pieces.update(compact[i:i + FRAGMENT]
                                         for i in range(len(compact) - FRAGMENT + 1))
+                    self._anchors.update(compact[i:i + _ANCHOR]
+                                         for i in range(0, len(compact) - _ANCHOR + 1, _ANCHOR))
 
     def mask(self, text: str) -> str:
         """``text`` with every piece of a secret replaced by ``***``."""
@@ -93,13 +99,12 @@ class Secrets:
         hidden = bytearray(len(text))
         # Pieces are matched with the whitespace taken out, so that a secret a page wrapped
         # over lines (base64 usually is) or split with tags leaves nothing on either side of
-        # the break.  One pass of set look-ups: finding each of the hundreds of pieces in turn
-        # would scan the text hundreds of times.
-        kept = [i for run in _WORD_RE.finditer(text) for i in range(run.start(), run.end())]
-        compact = "".join(text[i] for i in kept)
-        pieces = self._pieces
-        for start in range(len(compact) - FRAGMENT + 1):
-            if compact[start:start + FRAGMENT] in pieces:
+        # the break.
+        compact = "".join(text.split())
+        starts = self._piece_starts(compact)
+        if starts:
+            kept = [i for run in _WORD_RE.finditer(text) for i in range(run.start(), run.end())]
+            for start in starts:
                 first, last = kept[start], kept[start + FRAGMENT - 1]
                 hidden[first:last + 1] = b"\1" * (last + 1 - first)
         # Short secrets only as they are: across blanks they would match ordinary numbers.
@@ -115,3 +120,15 @@ class Secrets:
             done = run.end()
         out.append(text[done:])
         return "".join(out)
+
+    def _piece_starts(self, compact: str) -> list[int]:
+        """Where a piece of a secret starts in ``compact``.  Every piece holds one of the
+        anchors whole, at most ``_ANCHOR - 1`` after its start, so only the few places next
+        to an anchor (found at C speed) are looked at, not every character of the text."""
+        near: set[int] = set()
+        for anchor in self._anchors:
+            at = compact.find(anchor)
+            while at != -1:
+                near.update(range(max(0, at - _ANCHOR + 1), at + 1))
+                at = compact.find(anchor, at + 1)
+        return sorted(i for i in near if compact[i:i + FRAGMENT] in self._pieces)

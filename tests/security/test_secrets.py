@@ -26,6 +26,8 @@ import openpyxl
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from hostile.hostile_server import HostileServer
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sheetkit import write_sheet
 
 from sync import api, schema
@@ -33,7 +35,7 @@ from sync.client import FlowtracClient
 from sync.connection import Connection
 from sync.emulator import EmulatorConfig, generate_dataset
 from sync.errors import SyncError
-from sync.masking import FRAGMENT, Secrets
+from sync.masking import FRAGMENT, Secrets, encoded_forms
 from sync.web import WebSettings, make_app
 
 from .echo_server import FORMATS, PIN, PROCESS, PRODUCT, EchoServer
@@ -398,3 +400,18 @@ async def test_the_web_page_shows_no_piece_of_a_quoted_secret(
     assert report_text.count("***") >= 3
     text = "\n".join(bodies) + "\n".join(r.getMessage() for r in caplog.records) + report_text
     assert_secret_free(text, [PIN, *state.cookies])
+
+
+@settings(max_examples=300, deadline=None)
+@given(before=st.text(max_size=40), after=st.text(max_size=40), data=st.data())
+def test_any_piece_of_any_form_is_masked_wherever_it_falls(before: str, after: str,
+                                                           data: st.DataObject) -> None:
+    """Any 8 or more characters of any form of a secret, among any text, leave nothing."""
+    secret = data.draw(st.sampled_from([TOKEN, COOKIE_WITH_PIN, CSRF_COOKIE]))
+    form = data.draw(st.sampled_from(sorted(encoded_forms(secret))))
+    start = data.draw(st.integers(0, len(form) - FRAGMENT))
+    end = data.draw(st.integers(start + FRAGMENT, len(form)))
+    masked = Secrets([PIN, TOKEN, COOKIE_WITH_PIN, CSRF_COOKIE]).mask(
+        before + form[start:end] + after)
+    assert "***" in masked
+    assert_secret_free(masked, [secret])
