@@ -296,18 +296,22 @@ def test_runs_against_a_server_quoting_every_encoding_leak_nothing(
     report = texts_of(tmp_path / "many.report.xlsx")
     assert report.count("***") >= len(FORMATS)
     state.writes = "normal"
-    for status in (500, 400):
+    for status, exit_code in ((500, 4), (400, 1)):
         state.listing, state.status = "quote", status
         failing = run("plan")
-        assert failing.returncode in (1, 4) and "***" in failing.stderr, failing.stderr
+        assert failing.returncode == exit_code and "***" in failing.stderr, failing.stderr
     state.listing, state.status = "normal", 400
-    for kind in ("quote_200", "refusal_200", "redirect"):
+    for kind, exit_code in (("quote_200", 1), ("refusal_200", 1), ("redirect", 4)):
         state.writes = kind
         done = run("apply", "--yes", "--journal", str(journal))
-        assert done.returncode in (1, 4), done.stderr
+        assert done.returncode == exit_code, done.stderr
     assert (TOKEN in "".join(state.quoted)) == (login == "token")
     assert login == "token" or PIN in "".join(state.cookies)  # the PIN inside the cookie
-    text = "\n".join(outputs) + texts_of(journal, tmp_path / "many.report.xlsx")
+    reports = sorted(tmp_path.glob("many.report*.xlsx"))      # one per apply
+    assert len(reports) == 4
+    redirected = texts_of(tmp_path / "many.report-4.xlsx")
+    assert "redirected POST /product-processes to '/sso/user=***" in redirected
+    text = "\n".join(outputs) + texts_of(journal, *reports)
     assert text.count("***") > len(FORMATS)
     assert_secret_free(text, [PIN, TOKEN, *state.cookies])
 
