@@ -340,7 +340,8 @@ async def test_the_web_page_shows_no_piece_of_a_quoted_secret(
         echo_server: EchoServer, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     """Sign-in refused by a page quoting the PIN; a plan whose listing fails quoting the
     cookies; an apply whose writes are refused quoting them: neither the pages, the apply's
-    report nor the web server's log hold a piece of one."""
+    report, the run records kept (journal, report) nor the web server's log hold a piece of
+    one."""
     caplog.set_level(logging.DEBUG)
     state = echo_server.state
     settings = WebSettings(base_url=echo_server.base_url, allow_http=True,
@@ -402,6 +403,9 @@ async def test_the_web_page_shows_no_piece_of_a_quoted_secret(
         (tmp_path / "web.report.xlsx").write_bytes(await report.read())
     report_text = texts_of(tmp_path / "web.report.xlsx")
     assert report_text.count("***") >= 3
+    kept = [p for p in (tmp_path / "data").rglob("*") if p.is_file()]   # the run records
+    assert any(p.name.endswith(".journal.jsonl") for p in kept)
+    report_text += texts_of(*kept)
     text = "\n".join(bodies) + "\n".join(r.getMessage() for r in caplog.records) + report_text
     assert_secret_free(text, [PIN, *state.cookies])
 
