@@ -6,11 +6,12 @@ of one client and replaces any run of a page's text that is a piece of one of th
 ``***``:
 
 * Every secret is looked for in each form a page may hold it in: plain, URL-encoded (``quote``
-  and ``quote_plus``, upper- or lower-case hex, once or twice), JSON-escaped, quoted as
-  ``repr`` does, HTML-escaped, and base64 (standard and URL-safe).  Base64 of a secret inside a
-  longer encoded string, such as a whole ``Cookie:`` header, depends on where the secret falls
-  in the 3-byte groups, so the secret's encodings from its 1st, 2nd and 3rd byte are all looked
-  for; the few characters at their ends mix the secret's bits with its neighbours'.
+  and ``quote_plus``, upper- or lower-case hex, once or twice), JSON-escaped (``/`` as is and
+  as ``\\/``), quoted as ``repr`` does, HTML-escaped, and base64 (standard and URL-safe).
+  Base64 of a secret inside a longer encoded string, such as a whole ``Cookie:`` header,
+  depends on where the secret falls in the 3-byte groups, so the secret's encodings from its
+  1st, 2nd and 3rd byte are all looked for; the few characters at their ends mix the
+  secret's bits with its neighbours'.
 * A piece is any ``FRAGMENT`` or more characters of one of these forms, so a secret the server
   cut short, split with a tag or line break, or glued to another secret (a PIN inside a
   cookie value) is masked as well as a whole one.  Secrets shorter than ``FRAGMENT`` are
@@ -32,7 +33,7 @@ import re
 from collections.abc import Iterable
 from urllib.parse import quote, quote_plus
 
-#: The longest piece of a secret (in any of its forms) that may survive in a text.
+#: A piece of a secret (in any of its forms) this long or longer is masked.
 FRAGMENT = 8
 #: Secrets shorter than this are not looked for: they would mask ordinary words.
 MIN_SECRET = 3
@@ -47,8 +48,10 @@ _ANCHOR = 4
 
 def encoded_forms(secret: str) -> set[str]:
     """The forms ``secret`` may take in a server's answer (``secret`` itself included)."""
-    forms = {secret, json.dumps(secret)[1:-1], json.dumps(secret, ensure_ascii=False)[1:-1],
-             repr(secret)[1:-1], html.escape(secret), html.escape(secret, quote=False)}
+    in_json = json.dumps(secret)[1:-1]
+    forms = {secret, in_json, in_json.replace("/", "\\/"),     # PHP writes "/" as "\/"
+             json.dumps(secret, ensure_ascii=False)[1:-1], repr(secret)[1:-1],
+             html.escape(secret), html.escape(secret, quote=False)}
     for url_form in (quote(secret, safe=""), quote(secret), quote_plus(secret),
                      quote(quote(secret, safe=""), safe="")):
         forms |= {url_form, _HEX_RE.sub(lambda m: m.group().lower(), url_form)}

@@ -46,6 +46,8 @@ FORMATS: dict[str, tuple[str, Any]] = {
         {"error": f"bad request with headers {{'Cookie': {q!r}}}"})),
     "json_nested": ("application/json", lambda q: json.dumps(
         {"request": {"headers": {"Cookie": q}}})),
+    "json_in_text": ("text/plain", lambda q: "debug=" + json.dumps(
+        {"cookie": q}).replace("/", "\\/")),             # as PHP writes JSON
     "text": ("text/plain", lambda q: f"Forbidden. Cookie: {q}"),
     # The middle of the quote where the client cuts the server's words (MAX_WORDS).
     "text_at_the_cut": ("text/plain", lambda q: "x" * max(1, 196 - len(q) // 2) + " " + q),
