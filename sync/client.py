@@ -163,8 +163,8 @@ class FlowtracClient:
         self._cookies: dict[str, str] = {}
         if connection.token:
             self._cookies["user"] = connection.token
-        # Grows with every cookie a server sets; never shrinks, since a late answer may quote
-        # an earlier session's cookie.
+        # Learns every cookie a server sets, and keeps those of the last few logins: a late
+        # answer may quote an earlier session's cookie.
         self._secrets = Secrets([connection.token, connection.pin])
         self._headers = self._build_headers()
 

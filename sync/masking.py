@@ -38,12 +38,18 @@ FRAGMENT = 8
 #: Secrets shorter than this are not looked for: they would mask ordinary words.
 MIN_SECRET = 3
 MASK = "***"
+#: Cookie values kept known (``Secrets.add``): two or three cookies of the last few logins.
+RECENT = 16
 
 _HEX_RE = re.compile(r"%[0-9A-F]{2}")
 _WORD_RE = re.compile(r"\S+")
 #: Pieces are looked for only next to one of these runs of a form (see ``_piece_starts``);
 #: a piece of FRAGMENT holds one whole as long as FRAGMENT >= 2 * _ANCHOR - 1.
 _ANCHOR = 4
+
+
+def _usable(value: str | None) -> bool:
+    return bool(value) and len(value or "") >= MIN_SECRET
 
 
 def encoded_forms(secret: str) -> set[str]:
@@ -64,27 +70,37 @@ def encoded_forms(secret: str) -> set[str]:
 
 
 class Secrets:
-    """The secrets of one client (token, PIN, every cookie value a login set) and ``mask``."""
+    """The secrets of one client and ``mask``: the token and PIN, and the cookie values of the
+    last few logins (``add``)."""
 
-    def __init__(self, values: Iterable[str | None] = ()) -> None:
-        self._known: set[str] = set()
+    def __init__(self, values: Iterable[str | None] = (), *, recent: int = RECENT) -> None:
+        self._fixed = list(dict.fromkeys(v for v in values if _usable(v)))
+        self._recent: list[str] = []
+        self._keep = recent
+        self._build()
+
+    def __repr__(self) -> str:
+        return f"Secrets({len(self._fixed) + len(self._recent)} known)"
+
+    def __bool__(self) -> bool:
+        return bool(self._fixed or self._recent)
+
+    def add(self, values: Iterable[str | None]) -> None:
+        """Know these values too (a login's cookies).  Only the last ``recent`` values added
+        are kept, and always a whole batch: a long run logs in again and again, and a late
+        answer quotes at most a session or two ago, not hundreds."""
+        known = {*self._fixed, *self._recent}
+        batch = list(dict.fromkeys(v for v in values if _usable(v) and v not in known))
+        if not batch:
+            return
+        self._recent = (self._recent + batch)[-max(self._keep, len(batch)):]
+        self._build()
+
+    def _build(self) -> None:
         self._pieces: set[str] = set()      # every FRAGMENT-long piece of a long form
         self._whole: set[str] = set()       # forms shorter than FRAGMENT
         self._anchors: set[str] = set()     # every _ANCHOR-th run of _ANCHOR of a long form
-        self.add(values)
-
-    def __repr__(self) -> str:
-        return f"Secrets({len(self._known)} known)"
-
-    def __bool__(self) -> bool:
-        return bool(self._known)
-
-    def add(self, values: Iterable[str | None]) -> None:
-        """Know these secrets too (values shorter than ``MIN_SECRET`` are ignored)."""
-        for value in values:
-            if not value or len(value) < MIN_SECRET or value in self._known:
-                continue
-            self._known.add(value)
+        for value in (*self._fixed, *self._recent):
             for form in encoded_forms(value):
                 compact = "".join(form.split())
                 if len(compact) < FRAGMENT:
@@ -97,7 +113,7 @@ class Secrets:
 
     def mask(self, text: str) -> str:
         """``text`` with every piece of a secret replaced by ``***``."""
-        if not self._known or not text:
+        if not self or not text:
             return text
         hidden = bytearray(len(text))
         # Pieces are matched with the whitespace taken out, so that a secret a page wrapped

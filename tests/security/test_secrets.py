@@ -17,6 +17,7 @@ import re
 import subprocess
 import sys
 import traceback
+import uuid
 import zipfile
 from pathlib import Path
 from urllib.parse import quote, quote_plus
@@ -252,6 +253,19 @@ def test_masking_keeps_ordinary_words_and_masks_a_secret_glued_to_another() -> N
     assert secrets.mask(f"token:\n{wrapped}\nend") == "token:\n***\nend"
     short = Secrets(["4321"])      # a short PIN is masked whole, not across blanks
     assert short.mask("pin=4321, lines 43 21") == "pin=***, lines 43 21"
+
+
+def test_a_long_run_keeps_the_token_pin_and_recent_cookies_and_lets_old_ones_go() -> None:
+    """A run that logs in thousands of times: the token and PIN stay masked, as do the
+    cookies of the last logins; the older ones are let go, so masking does not slow down."""
+    secrets = Secrets([TOKEN, PIN], recent=4)
+    logins = [(f"u{uuid.uuid4().hex[:8]}{PIN}", uuid.uuid4().hex) for _ in range(3000)]
+    for cookies in logins:
+        secrets.add(cookies)
+    page = " ".join([TOKEN, PIN, *logins[-1], *logins[-2]])
+    assert secrets.mask(page) == " ".join(["***"] * 6)
+    assert secrets.mask(logins[0][1]) == logins[0][1]        # forgotten long ago
+    assert repr(secrets) == "Secrets(6 known)"
 
 
 @pytest.fixture
