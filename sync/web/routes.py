@@ -26,7 +26,7 @@ from sync.diff import Blank, Mode, Scope
 from sync.errors import AuthError, InputError, SyncError, UsageError
 from sync.report.palette import STATUS_ORDER, shade_of
 
-from . import runs, views
+from . import runs, table, views
 from .app import STATE, WebState
 from .archive import RunRecord
 from .forms import NO_TOKEN, FormRefused, read_chunk, read_form
@@ -85,6 +85,7 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
             response = _plain_error(request, 500, "Something went wrong",
                                     "The page's server hit an unexpected error; its log has "
                                     "the details. Nothing more was sent to Flowtrac.")
+    _compress(response)
     headers = response.headers
     headers["Content-Security-Policy"] = CSP
     headers["X-Content-Type-Options"] = "nosniff"
@@ -94,6 +95,21 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     if not request.path.startswith("/static/"):
         headers["Cache-Control"] = "no-store"
     return response
+
+
+#: Answers worth compressing: pages, scripts, styles, progress; files to download are not.
+_COMPRESSIBLE = ("text/html", "text/css", "application/javascript", "text/javascript",
+                 "application/json", "text/plain", "image/svg+xml")
+
+
+def _compress(response: web.StreamResponse) -> None:
+    """gzip or deflate, as the browser's Accept-Encoding allows (aiohttp picks): a plan page
+    is mostly repeated markup.  A page that echoes the search next to the CSRF token is safe
+    to compress because the SameSite=Strict cookie keeps other sites from getting it."""
+    if (isinstance(response, web.Response) and not response.prepared
+            and response.content_type in _COMPRESSIBLE
+            and "Content-Encoding" not in response.headers):
+        response.enable_compression()
 
 
 def _cross_site(request: web.Request) -> bool:
@@ -460,7 +476,8 @@ async def plan_view(request: web.Request) -> web.Response:
     if upload_.planned is None:
         return _html(views.put_aside_page(_ctx(request), upload_, PUT_ASIDE))
     stale = runs.plan_is_stale(upload_, _state(request).settings.plan_max_age_s)
-    return _html(views.plan_page(_ctx(request), upload_, stale=stale))
+    return _html(views.plan_page(_ctx(request), upload_, stale=stale,
+                                 query=table.TableQuery.of(request.query)))
 
 
 async def replan(request: web.Request) -> web.Response:
