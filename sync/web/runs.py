@@ -20,6 +20,7 @@ from sync.connection import Connection
 from sync.errors import SyncError
 from sync.executor import Progress
 
+from . import table
 from .archive import RunArchive, RunRecord
 from .sessions import Session, Upload, UploadState
 
@@ -41,8 +42,16 @@ async def check_sign_in(connection: Connection) -> None:
 async def make_plan(path: Path, connection: Connection,
                     options: api.SyncOptions) -> api.PlanResult:
     """``api.plan_async`` in a worker thread (its own event loop): reading a large sheet
-    must not stall the pages and progress of other planners."""
-    return await asyncio.to_thread(api.plan, path, connection, options)
+    must not stall the pages and progress of other planners.  The table's rows are made
+    there too, once, for the same reason."""
+    return await asyncio.to_thread(_plan_and_table, path, connection, options)
+
+
+def _plan_and_table(path: Path, connection: Connection,
+                    options: api.SyncOptions) -> api.PlanResult:
+    planned = api.plan(path, connection, options)
+    table.cached_entries(planned)
+    return planned
 
 
 def new_upload(path: Path, options: api.SyncOptions, planned: api.PlanResult) -> Upload:
@@ -89,6 +98,7 @@ async def _apply(session: Session, connection: Connection, upload: Upload,
     try:
         result = await api.execute_async(upload.planned, connection, journal=upload.journal,
                                          on_progress=on_progress, stop=session.stop)
+        await asyncio.to_thread(table.cached_entries, result)
         upload.result = result
         upload.result_report = await asyncio.to_thread(result.write_report, record.report)
     except SyncError as exc:

@@ -8,14 +8,17 @@ the API's ``row_status``/``server_only_rows`` do.
 
 from __future__ import annotations
 
+import weakref
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from itertools import chain
 from typing import Any
 from urllib.parse import urlencode
 
 from sync import api, schema
-from sync.model import PlanItem, ReportRow
+from sync.diff import Plan
+from sync.model import CellError, PlanItem
 from sync.report.palette import STATUS_ORDER
 
 #: Rows on one page of the table.
@@ -28,20 +31,56 @@ ORDERS = ("changes", "sheet")
 MAX_SEARCH = 100
 
 
-@dataclass(frozen=True)
 class Entry:
-    """One table row: a sheet row (``row`` set) or a server line the sheet lacks."""
+    """One table row: a sheet row (``row`` set) or a server line the sheet lacks.
 
-    position: int              # sheet order: sheet rows first, then the server's lines
-    row: int | None            # the sheet's row number; None for a server-only line
-    status: str
-    item: PlanItem
-    report: ReportRow | None   # the API's row status (sheet rows only)
-    message: str
-    product: str | None        # the product's id
-    product_name: str
-    line: Any
-    process: str               # the process's name or id, as the table names it
+    Only the status is worked out for every row (the counts and filters need it); what a
+    row shows and is searched by is read from its plan item when asked for."""
+
+    __slots__ = ("position", "status", "message", "item", "plan")
+
+    def __init__(self, position: int, status: str, message: str, item: PlanItem,
+                 plan: Plan) -> None:
+        self.position = position   # sheet order: sheet rows first, then the server's lines
+        self.status = status
+        self.message = message
+        self.item = item
+        self.plan = plan
+
+    @property
+    def row(self) -> int | None:
+        """The sheet's row number; None for a server-only line."""
+        return None if self.item.row is None else self.item.row.row_number
+
+    @property
+    def errors(self) -> list[CellError]:
+        return [] if self.item.row is None else self.item.row.errors
+
+    def _value(self, name: str) -> Any:
+        item = self.item
+        if item.row is not None and item.row.values.get(name) is not None:
+            return item.row.values[name]
+        return (item.record or {}).get(name)
+
+    @property
+    def product(self) -> str | None:
+        product = self.item.product_id or self._value(schema.PRODUCT_ID.name)
+        return None if product is None else str(product)
+
+    @property
+    def product_name(self) -> str:
+        return self.plan.product_names.get(self.product or "", "")
+
+    @property
+    def line(self) -> Any:
+        return self._value(schema.LINE_NUMBER.name)
+
+    @property
+    def process(self) -> str:
+        """The process's name (or its id when no name is known)."""
+        process_id = self._value(schema.PROCESS_ID.name)
+        name = self.plan.process_names.get(str(process_id)) if process_id is not None else None
+        return str(name or self._value(schema.PROCESS.name) or process_id or "")
 
     def matches(self, needle: str) -> bool:
         """``needle`` (lower case) in the product, its name or the process; a number is
@@ -107,30 +146,23 @@ def entries(result: api.PlanResult) -> list[Entry]:
     """Every row of ``result`` in sheet order, then the server's lines the sheet lacks."""
     plan = result.plan
     assert plan is not None
-    out = []
-    line = schema.LINE_NUMBER.name
-    for item, (_index, report) in zip(plan.items, result.row_status(), strict=True):
-        assert item.row is not None
-        values = item.row.values
-        product = item.product_id or values.get(schema.PRODUCT_ID.name)
-        out.append(Entry(len(out), item.row.row_number, report.status, item, report,
-                         "" if report.errors else report.message,
-                         None if product is None else str(product),
-                         plan.product_names.get(str(product), ""),
-                         values.get(line, (item.record or {}).get(line)),
-                         _process(plan.process_names, {**(item.record or {}), **values})))
-    for item, server in zip(plan.server_only, result.server_only_rows(), strict=True):
-        record = item.record or {}
-        out.append(Entry(len(out), None, server.status, item, None, server.message,
-                         item.product_id, plan.product_names.get(item.product_id or "", ""),
-                         record.get(line), _process(plan.process_names, record)))
-    return out
+    status = result.item_status
+    return [Entry(n, *status(item), item, plan)
+            for n, item in enumerate(chain(plan.items, plan.server_only))]
 
 
-def _process(names: Mapping[str, str], values: Mapping[str, Any]) -> str:
-    process_id = values.get(schema.PROCESS_ID.name)
-    name = names.get(str(process_id)) if process_id is not None else None
-    return str(name or values.get(schema.PROCESS.name) or process_id or "")
+#: Each result's entries, made once: paging a 100,000-row plan must not rebuild them.
+_ENTRIES: dict[int, list[Entry]] = {}
+
+
+def cached_entries(result: api.PlanResult) -> list[Entry]:
+    """``entries(result)``, kept while ``result`` lives (a plan put aside drops them)."""
+    key = id(result)
+    found = _ENTRIES.get(key)
+    if found is None:
+        found = _ENTRIES[key] = entries(result)
+        weakref.finalize(result, _ENTRIES.pop, key, None)
+    return found
 
 
 def _rank(status: str) -> int:

@@ -14,7 +14,7 @@ from typing import Any
 from sync import api, schema
 from sync.diff import Mode, Scope
 from sync.loader import TEXT_EXTENSIONS, WORKBOOK_EXTENSIONS
-from sync.model import Action, PlanItem, ReportRow
+from sync.model import Action, CellError, PlanItem
 from sync.report.palette import shade_of
 
 from . import table
@@ -181,9 +181,9 @@ def signout_page(ctx: PageContext) -> Html:
 
 # --------------------------------------------------------------------------- plan / result
 
-def _detail(item: PlanItem, report: ReportRow | None, names: dict[str, str]) -> Html:
-    if report is not None and report.errors:
-        return tag("ul", join(tag("li", str(e)) for e in report.errors), class_="cell-errors")
+def _detail(item: PlanItem, errors: list[CellError], names: dict[str, str]) -> Html:
+    if errors:
+        return tag("ul", join(tag("li", str(e)) for e in errors), class_="cell-errors")
     if item.changes:
         return tag("ul", join(
             tag("li", join([tag("span", name, class_="field"), " ",
@@ -253,7 +253,7 @@ def rows_table(result: api.PlanResult, query: table.TableQuery | None = None,
     """One page of the table (``query``: filter, search, order, page; the default shows the
     changes and problems first)."""
     assert result.plan is not None
-    rows = table.entries(result) if rows is None else rows
+    rows = table.cached_entries(result) if rows is None else rows
     view = table.select(rows, query or table.TableQuery())
     names = result.plan.process_names
     filters = join([_filter_link(view, "", f"all ({view.searched})"),
@@ -271,8 +271,8 @@ def rows_table(result: api.PlanResult, query: table.TableQuery | None = None,
             tag("td", pill(r.status)),
             tag("td", product),
             tag("td", "" if r.line is None else r.line, class_="num"),
-            tag("td", _detail(r.item, r.report, names)),
-            tag("td", r.message, class_="message"),
+            tag("td", _detail(r.item, r.errors, names)),
+            tag("td", "" if r.errors else r.message, class_="message"),
         ]), class_=status_class(r.status), data_status=r.status))
     order = view.query.order
     orders = join(tag("a", text, href=view.query.link(order=key) + "#rows",
