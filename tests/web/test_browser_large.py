@@ -102,21 +102,27 @@ async def test_a_100000_row_plan_page_is_small_and_as_quick_as_the_cli(browser, 
                                                                         large) -> None:
     from playwright.async_api import expect
 
-    cli_s = await _cli_plan_s(large)
-
     page, problems = await _page(browser)
     page.set_default_timeout(120_000)
     await page.goto(large["url"])
     await page.click("summary")
     await page.fill("#token", TOKEN)
     await page.click("#signin")
-    await expect(page.locator("#upload-form")).to_be_visible()
-    await page.set_input_files("#file", str(large["sheet"]))
-    started = time.perf_counter()
-    await page.click("#upload-submit")
-    await expect(page.locator("h1")).to_have_text("Plan: what would change")
-    await page.wait_for_load_state("load")
-    page_s = time.perf_counter() - started
+
+    async def page_plan_s() -> float:
+        await page.goto(large["url"])
+        await page.set_input_files("#file", str(large["sheet"]))
+        started = time.perf_counter()
+        await page.click("#upload-submit")
+        await expect(page.locator("h1")).to_have_text("Plan: what would change")
+        await page.wait_for_load_state("load")
+        return time.perf_counter() - started
+
+    # Best of two, taken in turns: the machine's other work slows either one at times.
+    cli_s, page_s = [], []
+    for _ in range(2):
+        cli_s.append(await _cli_plan_s(large))
+        page_s.append(await page_plan_s())
     sizes = await page.evaluate("""() => {
         const n = performance.getEntriesByType("navigation")[0];
         return [n.encodedBodySize, n.decodedBodySize];
@@ -124,11 +130,11 @@ async def test_a_100000_row_plan_page_is_small_and_as_quick_as_the_cli(browser, 
     await _shot(page, "20-plan-100k.png", full=False)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     (ARTIFACTS / "plan-100k-timing.txt").write_text(
-        f"cli plan {cli_s:.2f} s, page {page_s:.2f} s, page bytes {sizes}\n")
+        f"cli plan {cli_s} s, page {page_s} s, page bytes {sizes}\n")
 
     encoded, decoded = sizes
     assert 0 < encoded < decoded < 300_000, sizes             # compressed, and small anyway
-    assert page_s <= 1.5 * cli_s, (page_s, cli_s)
+    assert min(page_s) <= 1.5 * min(cli_s), (page_s, cli_s)
 
     # One page of rows, the changes and problems first; the counts agree everywhere.
     rows = page.locator("#rows tbody tr")
