@@ -21,6 +21,7 @@ from typing import Any
 from aiohttp import BodyPartReader, web
 
 from sync import api
+from sync.client import NoLoginPage, NotFound
 from sync.connection import Connection
 from sync.diff import Blank, Mode, Scope
 from sync.errors import AuthError, InputError, SyncError, UsageError
@@ -41,6 +42,8 @@ XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 #: Multipart framing and the small fields around the file.
 _FORM_OVERHEAD = 64 * 1024
 _CHUNK = 256 * 1024
+#: The start page's query after a sign-out, so that it can say so.
+SIGNED_OUT = "signed-out"
 PUT_ASIDE = ("This plan was put aside to save memory; plan again to see what Flowtrac would "
              "change now.")
 
@@ -268,7 +271,8 @@ def _kept_plan(upload: Upload) -> api.PlanResult:
 async def index(request: web.Request) -> web.Response:
     session = _session(request)
     if not session.signed_in:
-        return _html(views.signin_page(_ctx(request)))
+        return _html(views.signin_page(_ctx(request),
+                                       signed_out=request.query.get(SIGNED_OUT) == "1"))
     return _home(request)
 
 
@@ -310,7 +314,13 @@ async def signin(request: web.Request) -> web.Response:
         if isinstance(exc, AuthError):
             store.throttle.failed(keys, time.monotonic())
         log.info("sign-in with a %s refused: %s", "token" if token else "badge", exc)
-        if token and isinstance(exc, AuthError):
+        if isinstance(exc, NoLoginPage | NotFound):
+            # The address is wrong, not the credentials: say so, and who can fix it.
+            message = (f"Sign-in not checked: Flowtrac at {ctx.host} has no sign-in at "
+                       f"the address this page was started with (HTTP 404), so your "
+                       f"{'token was' if token else 'badge and PIN were'} not checked. Ask "
+                       f"whoever runs this page to correct its Flowtrac address.")
+        elif token and isinstance(exc, AuthError):
             # The library's sentence speaks of command-line options; say it for this page.
             message = ("Sign-in failed (token): Flowtrac did not accept the token (it may have "
                        "expired). Get a new one, or sign in with your badge and PIN.")
@@ -340,7 +350,8 @@ async def signout(request: web.Request) -> web.Response:
         return _html(views.signout_page(_ctx(request)))
     _state(request).sessions().end(session)
     request[END_SESSION_KEY] = True
-    return _redirect("/")
+    # The session and its notices are gone: the start page says it from the address.
+    return _redirect(f"/?{SIGNED_OUT}=1")
 
 
 # --------------------------------------------------------------------------- upload + plan

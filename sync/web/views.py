@@ -7,6 +7,7 @@ report's palette, so the page and the Excel report read the same.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -85,22 +86,62 @@ def page(ctx: PageContext, title: str, body: Html, *,
                   flashes=join(notice(kind, text) for kind, text in flashes), body=body)
 
 
+#: The library speaks to the command line; on the page its flags become the page's words.
+#: Longest first, so that "--company or --base-url" goes before "--base-url".
+PAGE_WORDS: tuple[tuple[str, str], ...] = (
+    ("--company or --base-url", "the Flowtrac address this page was started with"),
+    ("--badge and --pin", "a badge and PIN"),
+    ("--max-delete", "the delete limit"),
+    ("--base-url", "the Flowtrac address this page was started with"),
+    ("--company", "the Flowtrac address this page was started with"),
+    ("--sheet", "the sheet name"),
+    ("--filter", "the filter"),
+    ("--scope all", "the whole-table scope"),
+    ("--scope", "the scope"),
+    ("--mode", "the mode"),
+    ("--blank", "the blank-cell choice"),
+    ("--insecure", "skipping the certificate check (when the page is started)"),
+    ("--token", "a token"),
+)
+
+
+def page_words(text: str) -> str:
+    """``text`` with the command line's flags said in the page's words."""
+    if "--" not in text:
+        return text
+    starts = text.startswith("--")
+    for flag, words in PAGE_WORDS:
+        text = re.sub(rf"{re.escape(flag)}(?![\w-])", words, text)
+    return text[:1].upper() + text[1:] if starts else text
+
+
 def notice(kind: str, text: Any) -> Html:
     role = "alert" if kind in ("error", "danger") else "status"
+    if isinstance(text, str) and not isinstance(text, Html):
+        text = page_words(text)
     return tag("div", text, class_=f"notice notice-{kind}", role=role)
 
 
 def message_page(ctx: PageContext, title: str, text: str) -> Html:
-    body = render("message.html", title=title, text=text)
+    body = render("message.html", title=title, text=page_words(text))
     return page(ctx, title, body)
 
 
 # --------------------------------------------------------------------------- sign-in
 
-def signin_page(ctx: PageContext, *, badge: str = "", error: str | None = None) -> Html:
+SIGNED_OUT_TEXT = ("You are signed out. Your uploads were removed from this server; the "
+                   "report and journal of each apply are kept under “Earlier runs” for your "
+                   "next sign-in.")
+
+
+def signin_page(ctx: PageContext, *, badge: str = "", error: str | None = None,
+                signed_out: bool = False) -> Html:
     demo = render("signin_demo.html", csrf=ctx.csrf_field) if ctx.demo else Html("")
     body = render("signin.html", host=ctx.host, csrf=ctx.csrf_field, badge=badge, demo=demo)
-    return page(ctx, "Sign in", body, notices=[("error", error)] if error else ())
+    notices = [("error", error)] if error else []
+    if signed_out and not error:
+        notices.append(("ok", SIGNED_OUT_TEXT))
+    return page(ctx, "Sign in", body, notices=notices)
 
 
 # --------------------------------------------------------------------------- home
