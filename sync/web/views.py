@@ -401,9 +401,10 @@ def _not_sent(planned: api.PlanResult) -> str:
             if counts.get(status)]
     if not left:
         return ""
-    verb = "is" if sum(counts.get(s, 0) for s in ("invalid", "conflict")) == 1 else "are"
-    return (f"{' and '.join(left)} {verb} not sent: fix them in the sheet and plan again to "
-            f"send them.")
+    one = sum(counts.get(s, 0) for s in ("invalid", "conflict")) == 1
+    verb, them = ("is", "it") if one else ("are", "them")
+    return (f"{' and '.join(left)} {verb} not sent: fix {them} in the sheet and plan again "
+            f"to send {them}.")
 
 
 def plan_page(ctx: PageContext, upload: Upload, *, stale: bool,
