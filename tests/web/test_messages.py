@@ -57,6 +57,13 @@ async def test_the_apply_dialog_lists_each_kind_says_what_is_not_sent(web, tmp_p
     assert ("1 invalid row is not sent: fix it in the sheet and plan again to send it."
             in dialog)
     assert "Apply 3 changes…" in text
+    # The invalid row's line is listed once, as invalid, not also as a line the sheet lacks.
+    found = await (await page.get(plan, params={"q": others[-1]["product_id"]})).text()
+    listed = re.findall(r'data-status="([^"]+)"><td class="num">(\d*)</td>.*?'
+                        r'<td class="num">([^<]*)</td>', found)
+    assert [(s, line) for s, _row, line in listed if s == "invalid"] == [("invalid", "")]
+    kept = [line for s, _row, line in listed if s == "left alone"]
+    assert kept and str(others[-1]["line_number"]) not in kept    # its product is protected
 
 
 async def test_one_change_is_one_change_and_nothing_invalid_says_nothing(web, tmp_path):
