@@ -74,6 +74,10 @@ class NotFound(ServerError):
     """404: no such record (for DELETE: already gone)."""
 
 
+class NoLoginPage(ConnectionProblem):
+    """404 at the login: the base URL is wrong, whatever the credentials are."""
+
+
 class ServerUnavailable(ServerError, ConnectionProblem):
     """The server kept answering 429/5xx until the retries ran out.
 
@@ -263,7 +267,7 @@ class FlowtracClient:
                                 f"without a session cookie; check --base-url and the "
                                 f"credentials.")
             if status == 404:
-                raise ConnectionProblem(f"There is no login page at {self._where(LOGIN_PATH)} "
+                raise NoLoginPage(f"There is no login page at {self._where(LOGIN_PATH)} "
                                         f"(HTTP 404); check --company or --base-url.")
             raise ConnectionProblem(f"The login at {self.host} failed (HTTP {status}: "
                                     f"{self._words(raw) or reason}).")

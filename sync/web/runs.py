@@ -22,6 +22,7 @@ from sync.executor import Progress
 from sync.history import default_history_path
 from sync.writelock import WriteLock
 
+from . import table
 from .archive import RunArchive, RunRecord
 from .sessions import Session, Upload, UploadState
 
@@ -43,8 +44,16 @@ async def check_sign_in(connection: Connection) -> None:
 async def make_plan(path: Path, connection: Connection,
                     options: api.SyncOptions) -> api.PlanResult:
     """``api.plan_async`` in a worker thread (its own event loop): reading a large sheet
-    must not stall the pages and progress of other planners."""
-    return await asyncio.to_thread(api.plan, path, connection, options)
+    must not stall the pages and progress of other planners.  The table's rows are made
+    there too, once, for the same reason."""
+    return await asyncio.to_thread(_plan_and_table, path, connection, options)
+
+
+def _plan_and_table(path: Path, connection: Connection,
+                    options: api.SyncOptions) -> api.PlanResult:
+    planned = api.plan(path, connection, options)
+    table.cached_entries(planned)
+    return planned
 
 
 def new_upload(path: Path, options: api.SyncOptions, planned: api.PlanResult) -> Upload:
@@ -112,6 +121,7 @@ async def _apply(session: Session, connection: Connection, upload: Upload,
                                          on_progress=on_progress, stop=session.stop,
                                          history=default_history_path(),
                                          who=f"page {archive.owner_of(connection)}")
+        await asyncio.to_thread(table.cached_entries, result)
         upload.result = result
         for warning in result.warnings[len(upload.planned.warnings):]:
             log.warning("%s", warning)   # a run history not written: the run went on
