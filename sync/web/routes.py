@@ -642,10 +642,12 @@ async def export(request: web.Request) -> web.StreamResponse:
 async def template(request: web.Request) -> web.StreamResponse:
     folder = Path(tempfile.mkdtemp(prefix="t-", dir=_state(request).sessions().root))
     try:
-        path = await runs.template_file(folder)
+        path = await runs.template_file(folder, _session(request).connection)
         data = path.read_bytes()
     except ImportError:
         return _home(request, "The template is not available in this version.", 501)
+    except SyncError as exc:
+        return _home(request, f"Could not make the template: {exc}", 502)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     return web.Response(body=data, headers={

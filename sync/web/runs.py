@@ -161,8 +161,12 @@ async def export_file(connection: Connection, folder: Path, *, products: tuple[s
     return await export_lines(connection, target, filters=filters, products=products, fmt=fmt)
 
 
-async def template_file(folder: Path) -> Path:
-    """A blank sheet with headers, dropdowns and notes (``sync.roundtrip.write_template``)."""
-    from sync.roundtrip import write_template
+async def template_file(folder: Path, connection: Connection | None = None) -> Path:
+    """A blank sheet with headers, dropdowns and notes (``sync.roundtrip.write_template``);
+    signed in, its name columns get dropdowns of the tenant's names (``roundtrip.template``)."""
+    from sync.roundtrip import template, write_template
 
-    return await asyncio.to_thread(write_template, folder / "flowtrac-template.xlsx")
+    target = folder / "flowtrac-template.xlsx"
+    if connection is None:
+        return await asyncio.to_thread(write_template, target)
+    return (await template(connection, target)).path
