@@ -220,27 +220,36 @@ def history_page(ctx: PageContext, rows: Iterable[runs.HistoryRow], *,
     """The History view: the person's runs on this Flowtrac, newest first.  Only the page's
     own runs link to their files (served from the person's folder); a command-line run's
     report and journal are on the machine that ran it, so their paths are text."""
-    body = []
-    for row in rows:
-        r = row.record
-        counts = join((pill(status, f"{status} {n}") for status, n in _ordered_counts(r.counts)),
-                      " ") if r.counts else tag("span", r.problems[0] if r.problems else "",
-                                                class_="muted")
-        body.append(tag("tr", join([
-            tag("td", _when(r.started), title=r.started), tag("td", _when(r.finished),
-                                                              title=r.finished),
-            tag("td", r.command), tag("td", Path(r.file).name if r.file else "",
-                                      title=None if row.from_page else r.file),
-            tag("td", r.mode), tag("td", counts),
-            tag("td", r.exit_code, class_="num", data_exit=r.exit_code),
-            tag("td", _run_files(row, running)),
-        ]), data_run=r.run_id, data_who=r.who))
-    table_ = (tag("p", "No runs of yours are recorded for this Flowtrac yet.", class_="muted",
-                  id="history-empty") if not body and not error
-              else render("history_table.html", rows=join(body)) if body else Html(""))
+    body = [_history_row(row, running) for row in rows]
+    if body:
+        table_ = render("history_table.html", rows=join(body))
+    elif error:
+        table_ = Html("")
+    else:
+        table_ = tag("p", "No runs of yours are recorded for this Flowtrac yet.",
+                     class_="muted", id="history-empty")
     page_body = render("history.html", host=ctx.host, table=table_,
                        shown=str(runs.HISTORY_ROWS))
     return page(ctx, "History", page_body, notices=[("error", error)] if error else ())
+
+
+def _history_row(row: runs.HistoryRow, running: Callable[[RunRecord], bool]) -> Html:
+    r = row.record
+    if r.counts:
+        counts = join((pill(status, f"{status} {n}") for status, n in _ordered_counts(r.counts)),
+                      " ")
+    else:   # stopped before its plan (cannot log in, an unreadable sheet): say why
+        counts = tag("span", r.problems[0] if r.problems else "", class_="muted")
+    return tag("tr", join([
+        tag("td", _when(r.started), title=r.started),
+        tag("td", _when(r.finished), title=r.finished),
+        tag("td", r.command),
+        tag("td", Path(r.file).name if r.file else "", title=None if row.from_page else r.file),
+        tag("td", r.mode),
+        tag("td", counts),
+        tag("td", r.exit_code, class_="num", data_exit=r.exit_code),
+        tag("td", _run_files(row, running)),
+    ]), data_run=r.run_id, data_who=r.who)
 
 
 def _when(stamp: str | None) -> str:
