@@ -7,6 +7,7 @@ text; another person's runs are not listed, and a history that cannot be read is
 from __future__ import annotations
 
 import asyncio
+import html
 import re
 import shutil
 import sys
@@ -161,12 +162,17 @@ async def test_a_command_line_run_by_the_same_badge_is_listed_without_download_l
         other = await cli_apply(page.emulator, edited_sheet(tmp_path, "43"), history,
                                 tmp_path, OTHER_BADGE, OTHER_PIN)
         assert other[0] == 0, other[1]
-        mine, theirs = History(history).runs()
+        refused = await cli_apply(page.emulator, SAMPLE, history, tmp_path, BADGE, "pin-Qx77-bad")
+        assert refused[0] == 4, refused[1]                      # cannot log in
+        mine, theirs, stopped = History(history).runs()
         assert mine.who == f"badge {BADGE}" and theirs.who == f"badge {OTHER_BADGE}"
 
         await page.sign_in()
         listed = rows(await (await page.get("/history")).text())
-        assert list(listed) == [mine.run_id]                    # not the other badge's
+        assert list(listed) == [stopped.run_id, mine.run_id]    # newest first; not 7002's
+        _who, stopped_row = listed[stopped.run_id]
+        assert 'data-exit="4"' in stopped_row and html.escape(stopped.problems[0]) in stopped_row
+        assert "Qx77" not in stopped_row                       # no fragment of the PIN
         who, row = listed[mine.run_id]
         assert who == f"badge {BADGE}" and "created 2" in row and "updated 4" in row
         assert not _LINK.findall(row) and "href=" not in row
