@@ -11,7 +11,7 @@ import datetime as dt
 import io
 import json
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,7 +46,7 @@ from .rules import (
     Catalog,
     RuleViolation,
 )
-from .store import Store
+from .store import LINE_ORDER, Rows, Store
 
 Record = dict[str, Any]
 
@@ -55,7 +55,8 @@ Record = dict[str, Any]
 class Dataset:
     products: list[Record] = field(default_factory=list)
     processes: list[Record] = field(default_factory=list)
-    lines: list[Record] = field(default_factory=list)
+    #: A list of records, or (generated) ``Rows``, which read as records.
+    lines: Sequence[Record] = field(default_factory=list)
 
     def summary(self) -> str:
         return (
@@ -105,18 +106,19 @@ _INACTIVE = "InActive"
 _UUID_CLEAR = ~(0xC000 << 48 | 0xF000 << 64)
 _UUID_V4 = 0x8000 << 48 | 0x4000 << 64
 
-# GET columns the generator fills.
+# Where the generator puts each value of a line's row (see ``store.LINE_ORDER``).
 _ID, _PRODUCT, _PROCESS, _LINE_NUMBER, _ACTIVE, _PROCESS_NAME, _OPERATION_TYPE = (
-    COLUMN[f.name]
+    LINE_ORDER.index(COLUMN[f.name])
     for f in (ID, PRODUCT_ID, PROCESS_ID, LINE_NUMBER, ACTIVE, PROCESS_NAME, OPERATION_TYPE)
 )
 _CREATED, _CREATED_BY, _CREATED_WITH, _EDITED, _EDITED_BY, _EDITED_WITH = (
-    COLUMN[f.name] for f in (CREATED, CREATED_BY, CREATED_WITH, EDITED, EDITED_BY, EDITED_WITH)
+    LINE_ORDER.index(COLUMN[f.name])
+    for f in (CREATED, CREATED_BY, CREATED_WITH, EDITED, EDITED_BY, EDITED_WITH)
 )
 _DESCRIPTION, _MINUTES, _DWELL = (
-    COLUMN[f.name] for f in (DESCRIPTION, PRODUCT_MINUTES, PRODUCT_DWELL_MINUTES)
+    LINE_ORDER.index(COLUMN[f.name])
+    for f in (DESCRIPTION, PRODUCT_MINUTES, PRODUCT_DWELL_MINUTES)
 )
-_EMPTY_LINE: Record = dict.fromkeys(COLUMN.values())
 
 
 def generate_dataset(products: int, lines: int, seed: int = 1) -> Dataset:
@@ -153,7 +155,14 @@ def generate_dataset(products: int, lines: int, seed: int = 1) -> Dataset:
         }
         for n, (name, operation, _) in enumerate(_PROCESSES, start=1)
     ]
-    dataset = Dataset(processes=processes)
+    rows: list[tuple[Any, ...]] = []
+    dataset = Dataset(processes=processes, lines=Rows(rows))
+    # Repeated values are one shared string each, as the store keeps them.
+    shared: dict[Any, Any] = {}
+
+    def share(value: Any) -> Any:
+        return shared.setdefault(value, value)
+
     steps_all = tuple(range(len(processes)))
     for n in range(1, products + 1):
         product_id = uid()
@@ -173,26 +182,26 @@ def generate_dataset(products: int, lines: int, seed: int = 1) -> Dataset:
             process = processes[step]
             created = _EPOCH + dt.timedelta(seconds=int(draw() * 400 * 86400))
             user = pick(_USERS)
-            record = dict(_EMPTY_LINE)
-            record[_ID] = uid()
-            record[_PRODUCT] = product_id
-            record[_PROCESS] = process[PROCESSES.key]
-            record[_PROCESS_NAME] = process[PROCESSES.name]
-            record[_OPERATION_TYPE] = process[OPERATION_TYPE.name]
-            record[_LINE_NUMBER] = str(line_number)
-            record[_ACTIVE] = _INACTIVE if draw() < 0.05 else ACTIVE.default
-            record[_DESCRIPTION] = description(step)
-            record[_MINUTES] = f"{int(2 + draw() * 179) / 4:g}"
-            record[_DWELL] = None if draw() < 0.4 else str(pick(_DWELLS))
-            record[_CREATED] = created.isoformat(" ")
-            record[_CREATED_BY] = record[_EDITED_BY] = user
-            record[_CREATED_WITH] = record[_EDITED_WITH] = pick(_TOOLS)
-            record[_EDITED] = created.isoformat(" ")
+            row: list[Any] = [None] * len(LINE_ORDER)
+            row[_ID] = uid()
+            row[_PRODUCT] = product_id
+            row[_PROCESS] = process[PROCESSES.key]
+            row[_PROCESS_NAME] = process[PROCESSES.name]
+            row[_OPERATION_TYPE] = process[OPERATION_TYPE.name]
+            row[_LINE_NUMBER] = share(str(line_number))
+            row[_ACTIVE] = _INACTIVE if draw() < 0.05 else ACTIVE.default
+            row[_DESCRIPTION] = share(description(step))
+            row[_MINUTES] = share(f"{int(2 + draw() * 179) / 4:g}")
+            row[_DWELL] = None if draw() < 0.4 else share(str(pick(_DWELLS)))
+            row[_CREATED] = row[_EDITED] = created.isoformat(" ")
+            row[_CREATED_BY] = row[_EDITED_BY] = user
+            row[_CREATED_WITH] = row[_EDITED_WITH] = pick(_TOOLS)
             if draw() < 0.3:  # edited later by someone, maybe someone else
                 edited = created + dt.timedelta(seconds=1 + int(draw() * 60 * 86400))
-                record[_EDITED] = edited.isoformat(" ")
-                record[_EDITED_BY] = pick(_USERS)
-            dataset.lines.append(record)
+                row[_EDITED] = edited.isoformat(" ")
+                row[_EDITED_BY] = pick(_USERS)
+            row.append(len(rows))  # the creation number
+            rows.append(tuple(row))
     return dataset
 
 
