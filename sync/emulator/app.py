@@ -221,9 +221,12 @@ async def _stream_json(request: web.Request, blocks: Iterator[bytes]) -> web.Str
     response.content_type = "application/json"
     response.charset = "utf-8"
     await response.prepare(request)
-    for block in blocks:
-        await response.write(block)
-    await response.write_eof()
+    try:
+        for block in blocks:
+            await response.write(block)
+        await response.write_eof()
+    except ConnectionResetError:
+        pass  # the client stopped reading (an answer larger than it takes): nothing to send
     return response
 
 
