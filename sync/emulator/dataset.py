@@ -13,6 +13,7 @@ import json
 import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -101,24 +102,23 @@ _USERS = ("j.smith", "m.garcia", "a.kowalski", "l.chen", "s.okafor", "admin")
 _TOOLS = ("Web", "Import")
 _DWELLS = (0, 5, 10, 15, 30, 60, 120, 240, 480)
 _EPOCH = dt.datetime(2023, 1, 9, 7, 0, 0)
+_EPOCH_SECOND = _EPOCH.hour * 3600 + _EPOCH.minute * 60 + _EPOCH.second
+_DAYS = 400 + 60 + 2        # created within 400 days, edited up to 60 days after
 _INACTIVE = "InActive"
 # Version 4 and the RFC 4122 variant, set the way uuid.UUID(int=..., version=4) sets them.
 _UUID_CLEAR = ~(0xC000 << 48 | 0xF000 << 64)
 _UUID_V4 = 0x8000 << 48 | 0x4000 << 64
 
-# Where the generator puts each value of a line's row (see ``store.LINE_ORDER``).
-_ID, _PRODUCT, _PROCESS, _LINE_NUMBER, _ACTIVE, _PROCESS_NAME, _OPERATION_TYPE = (
-    LINE_ORDER.index(COLUMN[f.name])
-    for f in (ID, PRODUCT_ID, PROCESS_ID, LINE_NUMBER, ACTIVE, PROCESS_NAME, OPERATION_TYPE)
-)
-_CREATED, _CREATED_BY, _CREATED_WITH, _EDITED, _EDITED_BY, _EDITED_WITH = (
-    LINE_ORDER.index(COLUMN[f.name])
-    for f in (CREATED, CREATED_BY, CREATED_WITH, EDITED, EDITED_BY, EDITED_WITH)
-)
-_DESCRIPTION, _MINUTES, _DWELL = (
-    LINE_ORDER.index(COLUMN[f.name])
-    for f in (DESCRIPTION, PRODUCT_MINUTES, PRODUCT_DWELL_MINUTES)
-)
+# The values of a generated line in the order they are drawn, then its creation number;
+# ``_IN_LINE_ORDER`` rearranges them into a stored row (``store.LINE_ORDER``) in one C call.
+_DRAWN = tuple(COLUMN[f.name] for f in (
+    ID, PRODUCT_ID, PROCESS_ID, PROCESS_NAME, OPERATION_TYPE, LINE_NUMBER, ACTIVE, DESCRIPTION,
+    PRODUCT_MINUTES, PRODUCT_DWELL_MINUTES, CREATED, CREATED_BY, CREATED_WITH, EDITED,
+    EDITED_BY, EDITED_WITH))
+_IN_LINE_ORDER = itemgetter(*(_DRAWN.index(column) for column in LINE_ORDER), len(_DRAWN))
+# Minutes are quarter hours from 0.5 to 45, and dwells one of _DWELLS: as text, made once.
+_MINUTES_TEXT = tuple(f"{quarters / 4:g}" for quarters in range(181))
+_DWELL_TEXT = tuple(str(d) for d in _DWELLS)
 
 
 def generate_dataset(products: int, lines: int, seed: int = 1) -> Dataset:
@@ -158,12 +158,18 @@ def generate_dataset(products: int, lines: int, seed: int = 1) -> Dataset:
     rows: list[tuple[Any, ...]] = []
     dataset = Dataset(processes=processes, lines=Rows(rows))
     # Repeated values are one shared string each, as the store keeps them.
-    shared: dict[Any, Any] = {}
-
-    def share(value: Any) -> Any:
-        return shared.setdefault(value, value)
-
+    share = {}.setdefault
+    numbers = [str(n) for n in range(max(lines, len(processes)) + 1)]
     steps_all = tuple(range(len(processes)))
+    days = [(_EPOCH.date() + dt.timedelta(days=d)).isoformat() for d in range(_DAYS)]
+
+    def timestamp(seconds: int) -> str:
+        # _EPOCH + seconds as isoformat(" ") gives it, from the day's text made once.
+        day, second = divmod(seconds + _EPOCH_SECOND, 86400)
+        hour, second = divmod(second, 3600)
+        minute, second = divmod(second, 60)
+        return f"{days[day]} {hour:02d}:{minute:02d}:{second:02d}"
+
     for n in range(1, products + 1):
         product_id = uid()
         item = pick(_ITEMS)
@@ -180,28 +186,25 @@ def generate_dataset(products: int, lines: int, seed: int = 1) -> Dataset:
             steps = sorted(pick(steps_all) for _ in range(lines))
         for line_number, step in enumerate(steps, start=1):
             process = processes[step]
-            created = _EPOCH + dt.timedelta(seconds=int(draw() * 400 * 86400))
-            user = pick(_USERS)
-            row: list[Any] = [None] * len(LINE_ORDER)
-            row[_ID] = uid()
-            row[_PRODUCT] = product_id
-            row[_PROCESS] = process[PROCESSES.key]
-            row[_PROCESS_NAME] = process[PROCESSES.name]
-            row[_OPERATION_TYPE] = process[OPERATION_TYPE.name]
-            row[_LINE_NUMBER] = share(str(line_number))
-            row[_ACTIVE] = _INACTIVE if draw() < 0.05 else ACTIVE.default
-            row[_DESCRIPTION] = share(description(step))
-            row[_MINUTES] = share(f"{int(2 + draw() * 179) / 4:g}")
-            row[_DWELL] = None if draw() < 0.4 else share(str(pick(_DWELLS)))
-            row[_CREATED] = row[_EDITED] = created.isoformat(" ")
-            row[_CREATED_BY] = row[_EDITED_BY] = user
-            row[_CREATED_WITH] = row[_EDITED_WITH] = pick(_TOOLS)
+            created = int(draw() * 400 * 86400)     # seconds after _EPOCH
+            # The picks of every line are written out: a million lines are generated at
+            # start-up, and a call per pick is a good part of that time.
+            user = _USERS[int(draw() * len(_USERS))]
+            record_id = uid()
+            active = _INACTIVE if draw() < 0.05 else ACTIVE.default
+            text = description(step)
+            minutes = _MINUTES_TEXT[int(2 + draw() * 179)]
+            dwell = None if draw() < 0.4 else _DWELL_TEXT[int(draw() * len(_DWELL_TEXT))]
+            stamp = edited = timestamp(created)
+            tool = _TOOLS[int(draw() * len(_TOOLS))]
+            edited_by = user
             if draw() < 0.3:  # edited later by someone, maybe someone else
-                edited = created + dt.timedelta(seconds=1 + int(draw() * 60 * 86400))
-                row[_EDITED] = edited.isoformat(" ")
-                row[_EDITED_BY] = pick(_USERS)
-            row.append(len(rows))  # the creation number
-            rows.append(tuple(row))
+                edited = timestamp(created + 1 + int(draw() * 60 * 86400))
+                edited_by = _USERS[int(draw() * len(_USERS))]
+            rows.append(_IN_LINE_ORDER((
+                record_id, product_id, process[PROCESSES.key], process[PROCESSES.name],
+                process[OPERATION_TYPE.name], numbers[line_number], active, share(text, text),
+                minutes, dwell, stamp, user, tool, edited, edited_by, tool, len(rows))))
     return dataset
 
 

@@ -427,9 +427,10 @@ class _Table:
 
     def put_rows(self, rows: Sequence[tuple[Any, ...]]) -> None:
         """Add rows made already (values in column order, then a creation number from 0)."""
-        base = self._next_seq
+        if self._next_seq:
+            rows = [(*row[:-1], row[-1] + self._next_seq) for row in rows]
         for row in rows:
-            self._remember(row if not base else (*row[:-1], row[-1] + base))
+            self._remember(row)
         if self._db is not None:
             self._db.save(self.name, [(row[self._key_at], row[-1], self._record(row))
                                       for row in rows])
