@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+from click.testing import CliRunner
 from openpyxl import load_workbook
 from report.kit import (
     DATA,
@@ -20,6 +21,9 @@ from report.kit import (
     report_rows,
 )
 
+from sync import report
+from sync.cli import main
+from sync.demo import ROUTING_CSV, SAMPLE_DIR
 from sync.report import EXCEL_MAX_ROWS, write_report
 
 REPORT_HEADERS = ["sync_status", "sync_id", "sync_changes", "sync_message"]
@@ -87,3 +91,17 @@ def test_formula_like_text_is_kept_text_in_the_csv_report(tmp_path):
     lines = read_csv(tmp_path / "r.csv")
     assert lines[1][5] == "'" + HOSTILE[0] and lines[2][8] == "'" + HOSTILE[1]
     assert lines[3][7] == ""                    # a blank cell stays blank
+
+
+def test_validate_says_where_the_rows_went(tmp_path, monkeypatch):
+    # The whole path from the command: its report limit lowered to 3 rows, the routing CSV
+    # (a header and more lines) gets its rows as a CSV report and says so.
+    monkeypatch.setitem(report.write_report.__kwdefaults__, "excel_max_rows", 3)
+    path = tmp_path / "routing.csv"
+    path.write_bytes((SAMPLE_DIR / ROUTING_CSV).read_bytes())
+    result = CliRunner().invoke(main, ["validate", str(path)], catch_exceptions=False)
+    assert "warning: The report's rows are in routing.validation.csv: routing.csv has rows up " \
+           "to row" in result.output
+    assert f"report: {tmp_path / 'routing.validation.xlsx'}" in result.output
+    source_lines = len(read_csv(path))
+    assert len(read_csv(tmp_path / "routing.validation.csv")) == source_lines
