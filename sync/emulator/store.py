@@ -459,15 +459,18 @@ class _Table:
     def select_rows(self, filters: list[Filter]) -> list[tuple[Any, ...]]:
         """The rows that pass every filter, in creation order (rows are never changed in
         place, so the list stays a true snapshot)."""
-        tests = [(self._names.index(f.column), f.test) for f in filters]
-        candidates = self._indexed(filters)
+        candidates, answered = self._indexed(filters)
         rows = self._rows.values() if candidates is None else candidates
+        # Stored ids are canonical, so the filter an index answered holds for every candidate.
+        tests = [(self._names.index(f.column), f.test) for f in filters if f is not answered]
         if not tests:
             return list(rows)
         return [row for row in rows if all(test(row[at]) for at, test in tests)]
 
-    def _indexed(self, filters: list[Filter]) -> list[tuple[Any, ...]] | None:
-        """Candidates from the first filter an index can answer, in creation order."""
+    def _indexed(self, filters: list[Filter]
+                 ) -> tuple[list[tuple[Any, ...]] | None, Filter | None]:
+        """Candidates from the first filter an index can answer, in creation order, and that
+        filter (None, None when no index can)."""
         for f in filters:
             keys = f.index_keys()
             if keys is None:
@@ -480,8 +483,8 @@ class _Table:
             else:
                 continue
             found.sort(key=itemgetter(-1))
-            return found
-        return None
+            return found, f
+        return None, None
 
     def row_of(self, record: Record, seq: int) -> tuple[Any, ...]:
         """A record as ``put_rows`` takes it."""
