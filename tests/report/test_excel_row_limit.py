@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
+from xml.etree import ElementTree
 
 from click.testing import CliRunner
 from openpyxl import load_workbook
@@ -14,6 +15,7 @@ from report.kit import (
     HEADERS,
     HOSTILE,
     IDS,
+    P1,
     SERVER_ONLY,
     SUMMARY,
     assert_sound_package,
@@ -24,7 +26,11 @@ from report.kit import (
 from sync import report
 from sync.cli import main
 from sync.demo import ROUTING_CSV, SAMPLE_DIR
+from sync.model import ServerOnlyRow
 from sync.report import EXCEL_MAX_ROWS, write_report
+from sync.report.extra_sheets import server_only_sheet
+from sync.report.parts import MAIN_NS
+from sync.report.styles import StyleBook
 
 REPORT_HEADERS = ["sync_status", "sync_id", "sync_changes", "sync_message"]
 
@@ -105,3 +111,19 @@ def test_validate_says_where_the_rows_went(tmp_path, monkeypatch):
     assert f"report: {tmp_path / 'routing.validation.xlsx'}" in result.output
     source_lines = len(read_csv(path))
     assert len(read_csv(tmp_path / "routing.validation.csv")) == source_lines
+
+
+def test_server_only_lines_past_the_limit_are_counted_in_the_sheets_last_row():
+    records = [ServerOnlyRow({"id": f"d000000{n}-0000-4000-8000-000000000001",
+                              "product_id": P1, "line_number": n}, "would delete")
+               for n in range(1, 6)]
+    ns = {"m": MAIN_NS}
+    fits = ElementTree.fromstring(server_only_sheet(StyleBook(), records, max_rows=6).xml)
+    assert len(fits.findall(".//m:row", ns)) == 6
+    cut = server_only_sheet(StyleBook(), records, max_rows=4)
+    rows = ElementTree.fromstring(cut.xml).findall(".//m:row", ns)
+    assert len(rows) == 4 and cut.filter_ref is not None and cut.filter_ref.endswith("3")
+    texts = ["".join(t.text or "" for t in row.iter(f"{{{MAIN_NS}}}t")) for row in rows]
+    assert records[1].record["id"] in texts[2]
+    assert texts[3] == ("... and 3 more server-only lines: more than the 4 rows an Excel "
+                        "sheet holds (the Summary counts them all).")
