@@ -109,7 +109,7 @@ class ClientStats:
     relogins: int = 0      # logins after a 401
     errors: int = 0        # 5xx answers and transport failures (retried or not)
     ambiguous: int = 0     # writes whose answer was lost
-    narrowed: int = 0      # listings answered too large and asked for again in two parts
+    narrowed: int = 0      # listings answered too large and asked for again in parts
 
 
 # --------------------------------------------------------------------------- the client
@@ -680,8 +680,6 @@ class FlowtracClient:
 
 class _TooLarge(ConnectionProblem):
     """A listing answer over the size guard (a ConnectionProblem once it cannot be split)."""
-
-
 
 
 def _narrower(params: list[tuple[str, str]], span: tuple[int, int], splits_left: int

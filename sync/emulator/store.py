@@ -275,7 +275,7 @@ class Store:
             ]
             for at, catalog in ((_PRODUCT_AT, PRODUCTS), (_PROCESS_AT, PROCESSES)):
                 table = self._catalog_table(catalog)
-                for key in {row[at] for row in rows}:
+                for key in dict.fromkeys(row[at] for row in rows):
                     if key not in table:
                         raise RuleViolation(f"No {catalog.noun} with id {key}.")
             self._lines.put_rows(rows)
