@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import time
 import tracemalloc
 
 from sync.emulator import DEMO_TOKEN, EmulatorConfig, Store, generate_dataset
+from sync.emulator.rules import PRODUCTS
 from sync.emulator.store import _JSON_BLOCK
 
 from .conftest import Api
@@ -65,3 +67,22 @@ async def test_a_streamed_listing_still_waits_out_the_latency_and_refuses_bad_fi
     assert refused.status == 400 and "needs a number" in refused.body["error"]
     empty = await api.get(**{"line_number-gt": "99"})
     assert empty.status == 200 and empty.body == []
+
+
+def test_the_listing_json_follows_writes_and_keeps_text_as_it_is() -> None:
+    store = Store()
+    store.load(generate_dataset(5, 3, seed=7))
+    first, second = store.lines()[0], store.lines()[4]
+    store.update_line({"id": first["id"], "description": "changed \u00e9 \"quoted\""},
+                      user="tester")
+    store.delete_line(second["id"])
+    created = store.create_line({"product_id": first["product_id"],
+                                 "process_id": first["process_id"], "line_number": "9"},
+                                user="tester")
+    body = store.select_lines_json([])
+    assert json.loads(body) == store.lines() and len(store.lines()) == 15
+    assert "changed \u00e9 \\\"quoted\\\"".encode() in body     # UTF-8, not \u escapes
+    assert second["id"].encode() not in body and created["id"].encode() in body
+    by_product = [("product_id-in", f"{first['product_id'].upper()}")]
+    assert json.loads(store.select_lines_json(by_product)) == store.select_lines(by_product)
+    assert json.loads(store.select_catalog_json(PRODUCTS, [])) == store.products()
