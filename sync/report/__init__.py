@@ -83,20 +83,21 @@ def write_report(sheet: LoadedSheet, rows: Mapping[int, ReportRow],
     target = Path(path)
     _refuse_input_as_target(Path(sheet.path), target)
     keep = str(sheet.file_format).lower() in _KEPT_FORMATS
-    last_row = 0 if keep else last_report_row(sheet)
-    if last_row > excel_max_rows:
-        sentence = _write_rows_beside(sheet, rows, server_only, summary, target, last_row,
-                                      excel_max_rows)
-        if notes is not None:
-            notes.append(sentence)
-        log.info("%s", sentence)
-        return target
     if engine == "auto":
         order: list[Engine] = ["patch", "openpyxl", "new"] if keep else ["new"]
     else:
         order = [engine]
+    # Only a new workbook can pass the limit: a kept workbook has no more rows than Excel's.
+    last_row = 0 if keep else last_report_row(sheet)
     try:
-        _write(sheet, rows, server_only, summary, target, order)
+        if last_row > excel_max_rows:
+            sentence = _write_rows_beside(sheet, rows, server_only, summary, target, last_row,
+                                          excel_max_rows)
+            if notes is not None:
+                notes.append(sentence)
+            log.info("%s", sentence)
+        else:
+            _write(sheet, rows, server_only, summary, target, order)
     finally:
         sheet.xml = None    # the rows the loader read ahead serve one report; another reads
     return target
