@@ -152,13 +152,7 @@ async def _emulate(request: web.Request, handler: Handler) -> web.StreamResponse
     state.in_flight += 1
     state.peak_in_flight = max(state.peak_in_flight, state.in_flight)
     try:
-        # The latency is the whole response time and includes the work just done: a real
-        # server works on many requests in parallel, so this one-threaded emulator must not
-        # add its own CPU time on top, or it could never reach its documented limit.
-        delay_ms = config.latency_ms
-        if config.latency_jitter_ms:
-            delay_ms += state.faults.uniform(-config.latency_jitter_ms, config.latency_jitter_ms)
-        request[_HOLD] = _Hold(arrived + delay_ms / 1000)
+        request[_HOLD] = _Hold(arrived, config, state)
         response = await _respond(request, handler, config, state)
         await request[_HOLD].wait()
         if request.get(_DROP) and request.transport is not None:
@@ -171,17 +165,30 @@ async def _emulate(request: web.Request, handler: Handler) -> web.StreamResponse
 
 class _Hold:
     """Waits until a request's latency has passed, once: before a streamed answer starts, or
-    else before the answer is sent."""
+    else before the answer is sent.
 
-    def __init__(self, until: float) -> None:
-        self._until: float | None = until
+    The latency is the whole response time and includes the work just done: a real server
+    works on many requests in parallel, so this one-threaded emulator must not add its own
+    CPU time on top, or it could never reach its documented limit.  The jitter is drawn when
+    the wait starts, after the fault draws, as it always was (a seeded run sees the same
+    faults)."""
+
+    def __init__(self, arrived: float, config: EmulatorConfig, state: ServerState) -> None:
+        self._arrived = arrived
+        self._config = config
+        self._state: ServerState | None = state
 
     async def wait(self) -> None:
-        if self._until is not None:
-            remaining = self._until - asyncio.get_running_loop().time()
-            self._until = None
-            if remaining > 0:
-                await asyncio.sleep(remaining)
+        state, config = self._state, self._config
+        if state is None:
+            return
+        self._state = None
+        delay_ms = config.latency_ms
+        if config.latency_jitter_ms:
+            delay_ms += state.faults.uniform(-config.latency_jitter_ms, config.latency_jitter_ms)
+        remaining = self._arrived + delay_ms / 1000 - asyncio.get_running_loop().time()
+        if remaining > 0:
+            await asyncio.sleep(remaining)
 
 
 async def _respond(
