@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 import click
 from click.core import ParameterSource
 
-from . import api, roundtrip, schema
+from . import api, roundtrip, savedplan, schema
 from . import undo as undo_lib
 from .client import FlowtracClient
 from .config import CONNECTION_KEYS, RUN_KEYS, mask
@@ -251,6 +251,9 @@ def validate(file: str, sheet: str | None, key: str | None, report: str | None,
 @click.option("--detailed-exitcode", is_flag=True,
               help="Exit 5 when the plan holds writes and nothing else is wrong (0: nothing "
                    "would change): for nightly drift checks.")
+@click.option("--save-plan", type=click.Path(dir_okay=False), metavar="P.json",
+              help="Also save the plan's writes to P.json, for apply --plan to send exactly "
+                   "those later.")
 @_connection_options
 @_common_output
 @click.pass_context
@@ -262,14 +265,22 @@ def plan(ctx: click.Context, file: str, **params: Any) -> int:
     result = api.plan(file, _connection(p), _sync_options(p))
     report_path = result.write_report(p.get("report"))
     out.result(result, report_path)
+    if p.get("save_plan"):
+        saved = savedplan.save_plan(result, p["save_plan"])
+        out.say(f"plan saved to {saved.path}: {_count(len(saved.writes), 'write')}; "
+                f"apply exactly these with: flowtrac-sync apply --plan {saved.path}")
     if p["detailed_exitcode"] and result.exit_code == ExitCode.OK and result.plan.writes:
         return ExitCode.WRITES_PENDING
     return result.exit_code
 
 
 @main.command(epilog=exit_codes_help(*_SERVER_EXITS))
-@click.argument("file", type=click.Path())
+@click.argument("file", type=click.Path(), required=False)
 @_run_options
+@click.option("--plan", "saved_plan", type=click.Path(dir_okay=False), metavar="P.json",
+              help="Send exactly the writes of a plan saved by plan --save-plan (FILE, if "
+                   "given, must be the sheet it was made from); a line changed since is "
+                   "stale and not written.")
 @click.option("--journal", type=click.Path(dir_okay=False),
               help="Journal path (default: <input>.journal.jsonl beside the report).")
 @click.option("-y", "--yes", is_flag=True, help="Do not ask; required without a terminal.")
@@ -278,14 +289,18 @@ def plan(ctx: click.Context, file: str, **params: Any) -> int:
 @_common_output
 @click.pass_context
 @_guarded
-def apply(ctx: click.Context, file: str, **params: Any) -> int:
+def apply(ctx: click.Context, file: str | None, **params: Any) -> int:
     """Make the server match FILE, then write the reconciliation report."""
     p = _from_config(ctx, params)
     out = Output(as_json=p["as_json"], quiet=p["quiet"])
+    if file is None and not p.get("saved_plan"):
+        raise UsageError("apply needs FILE, or --plan P.json (nothing sent)")
     interactive = _stdin_is_terminal()
     if not p["yes"] and not interactive:
         raise UsageError("apply needs --yes when there is no terminal to ask (nothing sent)")
     connection = _connection(p)
+    if p.get("saved_plan"):
+        return _apply_saved(p, file, connection, out)
     with _write_lock(connection, f"apply {Path(file).name}", p.get("wait")):
         return _apply(p, file, connection, out)
 
@@ -317,6 +332,44 @@ def _apply(p: dict[str, Any], file: str, connection: Connection, out: Output) ->
     result = _run_with_progress(planned, connection, journal, out)
     path = result.write_report(report_path)
     out.result(result, path, journal=journal)
+    return result.exit_code
+
+
+def _apply_saved(p: dict[str, Any], file: str | None, connection: Connection,
+                 out: Output) -> int:
+    """``apply --plan``: send the saved writes, nothing else (``sync.savedplan``)."""
+    saved = savedplan.load_plan(p["saved_plan"])
+    savedplan.check_target(saved, connection, file)
+    if not p["yes"]:
+        question = (f"Apply the {_count(len(saved.writes), 'write')} of {saved.path.name} to "
+                    f"{connection.host}?")
+        if not click.confirm(question, default=False, err=True):
+            out.say("nothing sent")
+            return 0
+    journal = Path(p["journal"]) if p.get("journal") else savedplan.default_saved_journal(saved)
+    with _write_lock(connection, f"apply --plan {saved.path.name}", p.get("wait")):
+        result = _run_stoppable(
+            out, len(saved.writes),
+            lambda update, stop: savedplan.apply_saved(
+                saved, connection, sheet=file, journal=journal, on_progress=update, stop=stop,
+                concurrency=int(p["concurrency"]), rate=p.get("rate"),
+                retries=int(p["retries"])))
+    path = result.write_report(p.get("report"))
+    if p["as_json"]:
+        print_json({**result.to_json(), "report": str(path), "journal": str(journal)})
+    else:
+        counts = ", ".join(f"{n} {status}" for status, n in result.counts().items())
+        click.echo(f"applied {saved.path.name}: {counts or 'no write'}")
+        for line in [] if p["quiet"] else result.problems():
+            click.echo(f"  {line}")
+        click.echo(f"report: {path}\njournal: {journal}")
+    if result.execution and result.execution.fatal is not None:
+        click.echo(f"error: {result.execution.fatal} (apply the plan again to continue)",
+                   err=True)
+    elif result.exit_code:
+        click.echo("error: some writes were not done (stale: the line changed on the server "
+                   "since the plan was saved; plan the sheet again): the report says why",
+                   err=True)
     return result.exit_code
 
 
