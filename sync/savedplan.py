@@ -304,8 +304,8 @@ def _fields(values: Any, what: str) -> dict[str, Any]:
         if name not in _WRITABLE:
             raise _Bad(f"{what} names {str(name)[:40]!r}, not a field that can be written")
         try:
-            out[name] = schema.BY_NAME[name].from_wire(value)
-        except (ValueError, TypeError, ArithmeticError):
+            out[name] = schema.BY_NAME[name].parse(value)
+        except schema.InvalidValue:
             raise _Bad(f"{what} holds a bad {name}") from None
     return out
 
