@@ -300,6 +300,11 @@ def apply(ctx: click.Context, file: str | None, **params: Any) -> int:
         raise UsageError("apply needs --yes when there is no terminal to ask (nothing sent)")
     connection = _connection(p)
     if p.get("saved_plan"):
+        given = [f"--{name.replace('_', '-')}" for name in _SAVED_OPTIONS
+                 if ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE]
+        if given:
+            raise UsageError(f"{', '.join(given)} cannot be given with --plan: the saved plan "
+                             f"keeps the options it was made with (nothing sent)")
         return _apply_saved(p, file, connection, out)
     with _write_lock(connection, f"apply {Path(file).name}", p.get("wait")):
         return _apply(p, file, connection, out)
@@ -335,6 +340,10 @@ def _apply(p: dict[str, Any], file: str, connection: Connection, out: Output) ->
     return result.exit_code
 
 
+#: Options that shape a plan: a saved plan keeps its own, so ``apply --plan`` refuses them.
+_SAVED_OPTIONS = ("mode", "scope", "blank", "key", "max_delete", "sheet")
+
+
 def _apply_saved(p: dict[str, Any], file: str | None, connection: Connection,
                  out: Output) -> int:
     """``apply --plan``: send the saved writes, nothing else (``sync.savedplan``)."""
@@ -367,9 +376,10 @@ def _apply_saved(p: dict[str, Any], file: str | None, connection: Connection,
         click.echo(f"error: {result.execution.fatal} (apply the plan again to continue)",
                    err=True)
     elif result.exit_code:
-        click.echo("error: some writes were not done (stale: the line changed on the server "
-                   "since the plan was saved; plan the sheet again): the report says why",
-                   err=True)
+        counts = result.counts()
+        problems = ", ".join(f"{counts[s]} {s}" for s in savedplan.PROBLEMS if counts.get(s))
+        click.echo(f"error: some writes were not done ({problems}): the report says why; "
+                   f"plan the sheet again for the lines changed since", err=True)
     return result.exit_code
 
 

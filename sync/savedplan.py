@@ -56,8 +56,9 @@ from .readback import ReadBack, read_back
 from .report import default_report_path, unused_path
 from .roundtrip import write_table_workbook
 
-__all__ = ["FORMAT", "VERSION", "SavedPlan", "SavedWrite", "SavedApplyResult", "STALE",
-           "save_plan", "load_plan", "apply_saved", "sheet_sha256"]
+__all__ = ["FORMAT", "VERSION", "PROBLEMS", "STALE", "SavedApplyResult", "SavedPlan",
+           "SavedStep", "SavedWrite", "apply_saved", "check_target", "default_saved_journal",
+           "load_plan", "save_plan", "sheet_sha256"]
 
 FORMAT = "flowtrac-sync saved plan"
 VERSION = 1
@@ -71,7 +72,9 @@ _WRITABLE = frozenset(f.name for f in schema.WRITABLE)
 #: What a line "still is as the plan saw it" means: its writable fields and its stamp.
 _COMPARED = (*sorted(_WRITABLE), _EDITED)
 _ACTIONS = {a.value: a for a in (Action.CREATE, Action.UPDATE, Action.DELETE)}
-_BAD = frozenset({STALE, Status.FAILED.value, Status.SKIPPED.value, Status.OVERWRITTEN.value})
+#: Statuses that make exit code 1, in the order a summary names them.
+PROBLEMS = (STALE, Status.FAILED.value, Status.SKIPPED.value, Status.OVERWRITTEN.value)
+_BAD = frozenset(PROBLEMS)
 
 
 def _now() -> str:

@@ -304,3 +304,43 @@ def test_report_goes_beside_the_plan_once_the_input_is_gone(emulator_thread, tmp
     again, data = _apply(emu, plan)
     assert again.exit_code == 1 and data["counts"] == {"stale": 4}
     assert Path(data["report"]) == night / "approved.report-2.xlsx"
+
+
+def test_apply_plan_asks_on_a_terminal_and_refuses_plan_options(emulator_thread, tmp_path,
+                                                                 monkeypatch):
+    monkeypatch.setattr("sync.cli._stdin_is_terminal", lambda: True)
+    emu = emulator_thread(dataset=generate_dataset(4, 3))
+    sheet, _expect = _sheet(tmp_path, emu.store)
+    plan = tmp_path / "p.json"
+    _save(emu, sheet, plan)
+    host = emu.base_url.split("/")[2]
+    no = run("apply", "--plan", str(plan), *connection(emu), input="n\n")
+    assert no.exit_code == 0
+    assert f"Apply the 4 writes of p.json to {host}? [y/N]" in no.stderr
+    assert emu.store.write_count == 0
+    mixed = run("apply", "--plan", str(plan), "--mode", "upsert", "--yes", *connection(emu))
+    assert mixed.exit_code == 2
+    assert mixed.stderr.strip() == ("error: --mode cannot be given with --plan: the saved plan "
+                                    "keeps the options it was made with (nothing sent)")
+    neither = run("apply", "--yes", *connection(emu))
+    assert neither.exit_code == 2 and "apply needs FILE, or --plan P.json" in neither.stderr
+    assert emu.store.write_count == 0
+
+
+def test_undo_reverts_a_saved_plans_run_from_its_journal(emulator_thread, tmp_path):
+    emu = emulator_thread(dataset=generate_dataset(4, 3))
+    sheet, _expect = _sheet(tmp_path, emu.store)
+    before = _rows(emu.store)
+    plan = tmp_path / "p.json"
+    _save(emu, sheet, plan)
+    result, data = _apply(emu, plan)
+    assert result.exit_code == 0, result.output
+    undone = run("undo", data["journal"], "--yes", *connection(emu))
+    assert undone.exit_code == 0, undone.output
+    # The deleted line comes back with a new id: compare the lines without their ids.
+    assert _without_ids(_rows(emu.store)) == _without_ids(before)
+
+
+def _without_ids(rows: list[dict]) -> list[dict]:
+    lines = [{k: v for k, v in r.items() if k != "id"} for r in rows]
+    return sorted(lines, key=lambda r: (r["product_id"], r["line_number"]))
