@@ -365,7 +365,13 @@ def plan_page(ctx: PageContext, upload: Upload, *, stale: bool) -> Html:
                         sentence=sentence, creates=str(changes["create"]),
                         updates=str(changes["update"]), deletes=str(changes["delete"]),
                         host=ctx.host, writes=str(writes))
-        actions = render("plan_actions.html", id=upload.id, csrf=ctx.csrf_field, apply=dialog)
+        # Approving for tonight: the plan's writes, for ``apply --plan`` (sync.savedplan).
+        approve = tag("a", "Approve for the nightly job: download the plan (.json)",
+                      href=f"/plans/{upload.id}/approved.json", id="approve-plan", class_="btn",
+                      title="The nightly job sends exactly these writes with: flowtrac-sync "
+                            "apply --plan FILE.json")
+        actions = render("plan_actions.html", id=upload.id, csrf=ctx.csrf_field,
+                         apply=Html(dialog + approve))
 
     progress = Html("")
     if applied:
