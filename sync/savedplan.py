@@ -8,15 +8,16 @@ nothing.
 The document (``FORMAT``, ``VERSION``) holds:
 
 * ``base_url`` (never a token, cookie or PIN), ``created``, ``tool_version``;
-* ``sheet``: the input's path, name, sheet and sha256, so ``apply --plan P FILE`` can refuse
-  a FILE that is not the sheet the plan was made from;
+* ``sheet``: the input's path (null when the plan is made where the nightly job cannot find
+  the input, e.g. a web upload), name, sheet and sha256, so ``apply --plan P FILE`` can
+  refuse a FILE that is not the sheet the plan was made from;
 * ``options``: mode, scope, blank rule, key, delete limit, sheet name;
 * ``writes``: per write its action, sheet row, line id, product, line number, ``body`` (the
   canonical fields it sends: all of a create's, the new values of an update's, none for a
   delete), ``before`` (an update's old values) and ``server``: the line as the plan saw it,
   ``edited`` stamp included (null for a create);
-* ``lines_seen``: per product written, the ids of its lines when the plan was made, so a
-  create can tell a line added on the server since;
+* ``lines_seen``: per product written, its lines when the plan was made (id -> line
+  number), so a create can tell a line put on its line number since;
 * ``digest``: the sha256 of the rest, which catches a hand edit or a damaged file (not an
   attacker, who can recompute it: keep plans where only the approvers can write).
 
@@ -142,11 +143,12 @@ class SavedPlan:
     """A plan as saved: what ``apply --plan`` sends, and what it checks first."""
 
     base_url: str
-    sheet_path: Path
+    sheet_path: Path | None               # None: the input's place is not known
     sheet_sha256: str
     options: SyncOptions
     writes: list[SavedWrite]
-    lines_seen: dict[str, set[str]]
+    lines_seen: dict[str, dict[str, Any]]  # product -> {line id: its line number}
+    sheet_file: str = ""                  # the input's file name
     created: str = field(default_factory=_now)
     tool_version: str = field(default_factory=_tool_version)
     sheet_name: str | None = None
@@ -161,13 +163,15 @@ class SavedPlan:
         document: dict[str, Any] = {
             "format": FORMAT, "version": VERSION, "tool_version": self.tool_version,
             "created": self.created, "base_url": self.base_url,
-            "sheet": {"path": str(self.sheet_path), "name": self.sheet_path.name,
-                      "sheet": self.sheet_name, "sha256": self.sheet_sha256},
+            "sheet": {"path": str(self.sheet_path) if self.sheet_path else None,
+                      "name": self.sheet_file, "sheet": self.sheet_name,
+                      "sha256": self.sheet_sha256},
             "options": {"mode": options.mode.value, "scope": options.scope.value,
                         "blank": options.blank.value,
                         "key": list(options.key) if options.key else None,
                         "max_delete": options.max_delete, "sheet": options.sheet},
-            "lines_seen": {p: sorted(ids) for p, ids in sorted(self.lines_seen.items())},
+            "lines_seen": {p: dict(sorted(lines.items()))
+                           for p, lines in sorted(self.lines_seen.items())},
             "writes": [w.to_json() for w in self.writes],
         }
         document["digest"] = _digest(document)
@@ -191,25 +195,29 @@ def _saved_write(item: PlanItem) -> SavedWrite:
                       item.record_id, str(product), line, body, before, server)
 
 
-def save_plan(result: PlanResult, path: str | Path) -> SavedPlan:
+def save_plan(result: PlanResult, path: str | Path, *, keep_sheet_path: bool = True
+              ) -> SavedPlan:
     """Write the writes of ``result`` (a plan) to ``path`` as a saved plan.
 
-    A plan over the delete limit is refused (SafetyLimitError, nothing written): ``apply``
-    would refuse it too."""
+    ``keep_sheet_path=False`` records only the input's name (the page's uploads live in a
+    temporary folder: the nightly job must not write its report there).  A plan over the
+    delete limit is refused (SafetyLimitError, nothing written): ``apply`` would refuse it
+    too."""
     plan = result.plan
     assert plan is not None
     if plan.over_delete_limit:
         raise SafetyLimitError(f"{plan.delete_limit_message} The plan was not saved.")
     writes = [_saved_write(item) for item in plan.writes]
     products = {w.product_id for w in writes}
-    seen: dict[str, set[str]] = {p: set() for p in products}
+    seen: dict[str, dict[str, Any]] = {p: {} for p in products}
     for item in (*plan.items, *plan.server_only):
         record = item.record
         if record is not None and record.get(_PRODUCT) in seen and record.get(_ID):
-            seen[record[_PRODUCT]].add(record[_ID])
+            seen[record[_PRODUCT]][record[_ID]] = record.get(_LINE)
     sheet = result.validated.sheet
-    saved = SavedPlan(result.base_url, sheet.path.resolve(), sheet_sha256(sheet.path),
-                      result.options, writes, seen, sheet_name=sheet.sheet_name)
+    saved = SavedPlan(result.base_url, sheet.path.resolve() if keep_sheet_path else None,
+                      sheet_sha256(sheet.path), result.options, writes, seen,
+                      sheet_file=sheet.path.name, sheet_name=sheet.sheet_name)
     target = Path(path)
     _write_atomically(target, json.dumps(saved.to_json(), indent=1, ensure_ascii=False))
     saved.path = target
@@ -286,13 +294,19 @@ def _parse(document: Any) -> SavedPlan:
     except (ValueError, TypeError):
         raise _Bad("its options are malformed") from None
     seen = _need(document, "lines_seen", dict, "the lines seen")
+    if not all(isinstance(lines, dict) for lines in seen.values()):
+        raise _Bad("the lines seen are malformed")
+    path = sheet.get("path")
+    if path is not None and not isinstance(path, str):
+        raise _Bad("the sheet's path is malformed")
     writes = [_parse_write(n, w)
               for n, w in enumerate(_need(document, "writes", list, "the writes"), 1)]
     return SavedPlan(_need(document, "base_url", str, "the server"),
-                     Path(_need(sheet, "path", str, "the sheet's path")),
+                     Path(path) if path else None,
                      _need(sheet, "sha256", str, "the sheet's checksum"), sync_options, writes,
-                     {str(p): set(map(str, ids)) for p, ids in seen.items()
-                      if isinstance(ids, list)},
+                     {str(p): {str(i): n for i, n in lines.items()}
+                      for p, lines in seen.items()},
+                     sheet_file=str(sheet.get("name") or ""),
                      created=str(document.get("created") or ""),
                      tool_version=str(document.get("tool_version") or ""),
                      sheet_name=sheet.get("sheet"))
@@ -397,7 +411,8 @@ class SavedApplyResult:
         out: dict[str, Any] = {
             "Command": "apply --plan", "Plan": str(saved.path or ""),
             "Plan created": saved.created, "Plan made by": f"flowtrac-sync {saved.tool_version}",
-            "File": str(saved.sheet_path), "Sheet sha256": saved.sheet_sha256,
+            "File": str(saved.sheet_path or saved.sheet_file),
+            "Sheet sha256": saved.sheet_sha256,
             "Mode": saved.options.mode.value, "Scope": saved.options.scope.value,
             "Base URL": self.base_url, "Started": self.started,
             "Finished": self.finished or _now(), "Duration (s)": round(self.duration_s, 2),
@@ -430,7 +445,8 @@ class SavedApplyResult:
     def to_json(self) -> dict[str, Any]:
         execution = self.execution
         return {"command": "apply --plan", "plan": str(self.saved.path or ""),
-                "file": str(self.saved.sheet_path), "base_url": self.base_url,
+                "file": str(self.saved.sheet_path or self.saved.sheet_file),
+                "base_url": self.base_url,
                 "counts": self.counts(), "problems": self.problems(),
                 "warnings": self.warnings, "requests": self.requests,
                 "retries": self.retries, "duration_s": round(self.duration_s, 3),
@@ -442,8 +458,10 @@ class SavedApplyResult:
 
 def _home(saved: SavedPlan) -> Path:
     """The file a run's report and journal are named after: the input while it exists."""
-    if saved.sheet_path.is_file() or saved.path is None:
+    if saved.sheet_path is not None and (saved.sheet_path.is_file() or saved.path is None):
         return saved.sheet_path
+    if saved.path is None:
+        raise UsageError("give --report and --journal: the plan's input is not known here")
     return saved.path
 
 
@@ -515,9 +533,13 @@ def _decide(saved: SavedPlan, current: list[dict[str, Any]]
     for write in saved.writes:
         step = SavedStep(write, record_id=write.record_id)
         now = by_id.get(write.record_id or "")
-        seen = saved.lines_seen.get(write.product_id, set())
-        taken = [r for r in by_key.get((write.product_id, write.body.get(_LINE)), ())
-                 if r[_ID] not in seen] if write.action is Action.CREATE else []
+        # A line on the create's number that was not there when the plan was made: the
+        # lines there then are ones the plan moves away or deletes first.
+        seen = saved.lines_seen.get(write.product_id, {})
+        line = write.body.get(_LINE)
+        taken = [r for r in by_key.get((write.product_id, line), ())
+                 if r[_ID] not in seen or seen[r[_ID]] != line
+                 ] if write.action is Action.CREATE else []
         reason = _stale_reason(write, now, taken)
         if reason is not None:
             step.status, step.message = STALE, reason

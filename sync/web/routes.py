@@ -505,7 +505,7 @@ async def approved_plan(request: web.Request) -> web.StreamResponse:
         raise web.HTTPConflict(text="This plan is old: plan again before approving it.")
     target = upload_.folder / f"{upload_.stem}.plan.json"
     try:
-        savedplan.save_plan(planned, target)
+        savedplan.save_plan(planned, target, keep_sheet_path=False)
     except SyncError as exc:
         raise web.HTTPConflict(text=str(exc)) from None
     return _attachment(target, target.name, "application/json")

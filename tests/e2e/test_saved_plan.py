@@ -158,11 +158,13 @@ def test_a_line_changed_since_the_plan_is_stale_and_the_rest_goes_on(emulator_th
     sheet, expect = _sheet(tmp_path, emu.store)
     plan = tmp_path / "p.json"
     _save(emu, sheet, plan)
-    # A supervisor edits one approved line, and puts a line on the number the plan creates.
+    # A supervisor edits one approved line, and moves another line of that product (one the
+    # plan leaves alone) onto the number the plan creates.
     changed = expect["updated"][0]
     emu.store.update_line({"id": changed, "description": "supervisor"}, user="sup")
-    emu.store.create_line({"product_id": expect["product"], "process_id": expect["process"],
-                           "line_number": "50"}, user="sup")
+    mover = next(r for r in _rows(emu.store)
+                 if r["product_id"] == expect["product"] and r["id"] != changed)
+    emu.store.update_line({"id": mover["id"], "line_number": "50"}, user="sup")
 
     result, data = _apply(emu, plan)
     assert result.exit_code == 1

@@ -23,6 +23,9 @@ async def test_approved_plan_holds_the_writes_and_no_secret(web):
     assert document["format"] == savedplan.FORMAT
     assert document["base_url"] == page.emulator.base_url
     assert len(document["writes"]) == 6
+    # The upload's temporary folder is not recorded: the nightly job's report goes beside
+    # the plan.
+    assert document["sheet"]["path"] is None and document["sheet"]["name"] == "routing.xlsx"
     assert PIN not in text and TOKEN not in text and f"badge={BADGE}" not in text
     assert page.emulator.store.write_count == 0
 
