@@ -490,15 +490,8 @@ def check_target(saved: SavedPlan, connection: Connection,
                              f"again (nothing sent).")
 
 
-def _stale_reason(write: SavedWrite, now: dict[str, Any] | None,
-                  taken: list[dict[str, Any]]) -> str | None:
-    """Why the line no longer is as the plan saw it, or None."""
-    if write.action is Action.CREATE:
-        if taken:
-            other = taken[0]
-            return (f"line {write.line_number} of this product was taken on the server by line "
-                    f"{other.get(_ID)}{_by(other)} after the plan was saved; not written")
-        return None
+def _stale_reason(write: SavedWrite, now: dict[str, Any] | None) -> str | None:
+    """Why the line an update or delete changes no longer is as the plan saw it, or None."""
     if now is None:
         return "deleted from the server after the plan was saved; not written"
     seen = write.server or {}
@@ -510,6 +503,17 @@ def _stale_reason(write: SavedWrite, now: dict[str, Any] | None,
     return (f"changed on the server{_by(now)} after the plan was saved ("
             + ", ".join(f"{n}: {_shown(seen.get(n))} -> {_shown(shown.get(n))}"
                         for n in fields) + "); not written")
+
+
+def _taken(write: SavedWrite, holder: dict[str, Any], saved: SavedPlan) -> str:
+    """Why a create's line number is not free: another line took it since the plan, or the
+    line the plan moves off it (or deletes) changed since and so stays."""
+    line = write.body.get(_LINE)
+    if saved.lines_seen.get(write.product_id, {}).get(holder[_ID], object()) != line:
+        return (f"line {line} of this product was taken on the server by line "
+                f"{holder[_ID]}{_by(holder)} after the plan was saved; not written")
+    return (f"line {line} of this product is still held by line {holder[_ID]}, whose own "
+            f"write is stale; not written")
 
 
 def _by(record: dict[str, Any]) -> str:
@@ -526,31 +530,37 @@ def _decide(saved: SavedPlan, current: list[dict[str, Any]]
     """Each write's step (stale, or its plan item to send) and the other lines of the
     products, which tell the executor the line numbers in use."""
     by_id = {r[_ID]: r for r in current}
-    by_key: dict[tuple[Any, Any], list[dict[str, Any]]] = defaultdict(list)
-    for record in current:
-        by_key[(record.get(_PRODUCT), record.get(_LINE))].append(record)
-    steps = []
-    for write in saved.writes:
-        step = SavedStep(write, record_id=write.record_id)
+    steps = [SavedStep(write, record_id=write.record_id) for write in saved.writes]
+    for step in steps:
+        write = step.write
+        if write.action is Action.CREATE:
+            continue
         now = by_id.get(write.record_id or "")
-        # A line on the create's number that was not there when the plan was made: the
-        # lines there then are ones the plan moves away or deletes first.
-        seen = saved.lines_seen.get(write.product_id, {})
-        line = write.body.get(_LINE)
-        taken = [r for r in by_key.get((write.product_id, line), ())
-                 if r[_ID] not in seen or seen[r[_ID]] != line
-                 ] if write.action is Action.CREATE else []
-        reason = _stale_reason(write, now, taken)
+        reason = _stale_reason(write, now)
         if reason is not None:
             step.status, step.message = STALE, reason
-        elif write.action is Action.CREATE:
-            step.item = PlanItem(Action.CREATE, None, None, write.product_id,
-                                 values=dict(write.body))
-        else:
-            assert now is not None
-            changes = {k: (now.get(k), v) for k, v in write.body.items()}
-            step.item = PlanItem(write.action, None, now, write.product_id, changes=changes)
-        steps.append(step)
+            continue
+        assert now is not None
+        changes = {k: (now.get(k), v) for k, v in write.body.items()}
+        step.item = PlanItem(write.action, None, now, write.product_id, changes=changes)
+    # A create needs its line number free once the deletes and moves that are sent are done
+    # (the executor sends those first).
+    freed = {s.write.record_id for s in steps if s.item is not None
+             and (s.write.action is Action.DELETE or _LINE in s.write.body)}
+    by_key: dict[tuple[Any, Any], list[dict[str, Any]]] = defaultdict(list)
+    for record in current:
+        if record[_ID] not in freed:
+            by_key[(record.get(_PRODUCT), record.get(_LINE))].append(record)
+    for step in steps:
+        write = step.write
+        if write.action is not Action.CREATE:
+            continue
+        holders = by_key.get((write.product_id, write.body.get(_LINE)), [])
+        if holders:
+            step.status, step.message = STALE, _taken(write, holders[0], saved)
+            continue
+        step.item = PlanItem(Action.CREATE, None, None, write.product_id,
+                             values=dict(write.body))
     sent = {s.write.record_id for s in steps if s.item is not None}
     context = [PlanItem(Action.KEEP, None, r, r.get(_PRODUCT)) for r in current
                if r[_ID] not in sent]

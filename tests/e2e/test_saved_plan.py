@@ -16,7 +16,8 @@ from sync import api, savedplan, schema
 from sync.cli import main
 from sync.diff import Mode
 from sync.emulator import DEMO_BADGE, DEMO_PIN, DEMO_TOKEN, generate_dataset
-from sync.journal import read_journal
+from sync.journal import read_journal, record_json
+from sync.model import Action
 
 _FIELDS = ("id", *(f.name for f in schema.WRITABLE))
 
@@ -346,3 +347,34 @@ def test_undo_reverts_a_saved_plans_run_from_its_journal(emulator_thread, tmp_pa
 def _without_ids(rows: list[dict]) -> list[dict]:
     lines = [{k: v for k, v in r.items() if k != "id"} for r in rows]
     return sorted(lines, key=lambda r: (r["product_id"], r["line_number"]))
+
+
+def _delete_then_create(store, base_url: str) -> tuple[savedplan.SavedPlan, dict]:
+    """A saved plan that deletes line 3 of a product and creates a new line 3 in its place."""
+    line = next(r for r in server_rows(store) if r["line_number"] == 3)
+    product = line["product_id"]
+    server = record_json({k: v for k, v in line.items() if k in (*_FIELDS, "edited")})
+    body = {"product_id": product, "line_number": 3, "process_id": line["process_id"],
+            "description": "in its place"}
+    writes = [savedplan.SavedWrite(Action.DELETE, None, line["id"], product, 3, {}, {}, server),
+              savedplan.SavedWrite(Action.CREATE, 9, None, product, 3, body, {}, None)]
+    seen = {r["id"]: r["line_number"] for r in server_rows(store) if r["product_id"] == product}
+    return savedplan.SavedPlan(base_url, None, "0" * 64, api.SyncOptions(), writes,
+                               {product: seen}), line
+
+
+async def test_a_create_waits_for_the_line_number_its_plan_frees(emulator):
+    emu = await emulator(dataset=generate_dataset(2, 3))
+    conn = token_connection(emu.base_url)
+    saved, line = _delete_then_create(emu.store, emu.base_url)
+    done = await savedplan.apply_saved(saved, conn)
+    assert [s.status for s in done.steps] == ["deleted", "created"]
+
+    emu2 = await emulator(dataset=generate_dataset(2, 3))
+    saved, line = _delete_then_create(emu2.store, emu2.base_url)
+    emu2.store.update_line({"id": line["id"], "description": "kept"}, user="sup")
+    stale = await savedplan.apply_saved(saved, token_connection(emu2.base_url))
+    assert [s.status for s in stale.steps] == ["stale", "stale"]
+    assert stale.steps[1].message == (f"line 3 of this product is still held by line "
+                                      f"{line['id']}, whose own write is stale; not written")
+    assert emu2.store.write_count == 0
