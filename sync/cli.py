@@ -357,13 +357,21 @@ def apply(ctx: click.Context, file: str, **params: Any) -> int:
     recorded in the run history (see ``runs``) and, with --notify, posted to webhooks."""
     p = _from_config(ctx, params)
     out = Output(as_json=p["as_json"], quiet=p["quiet"])
+    return _recorded(p, "apply", file, lambda ran: _apply(file, p, out, ran))
+
+
+def _recorded(p: dict[str, Any], command: str, file: str | None,
+              body: Callable[[dict[str, Any]], int], *, sends: bool = True) -> int:
+    """Run a command that writes (``body``) so that it is recorded in the run history and
+    notified, also when an error stops it; ``body`` puts its record in ``ran["record"]``."""
     _notify_urls(p)
     started = history.now()
     ran: dict[str, Any] = {}
     try:
-        code = _apply(file, p, out, ran)
+        code = body(ran)
     except SyncError as exc:
-        _notify(p, _save_run(p, _failed_run(p, "apply", file, exc, started)))
+        if sends:
+            _notify(p, _save_run(p, _failed_run(p, command, file, exc, started)))
         raise
     _notify(p, ran.get("record"))
     return code
@@ -639,17 +647,8 @@ def undo_command(ctx: click.Context, journal: str | None, **params: Any) -> int:
     the run is a conflict and is left alone.  Shows the plan first, like apply."""
     p = _from_config(ctx, params)
     out = Output(as_json=p["as_json"], quiet=p["quiet"])
-    _notify_urls(p)
-    started = history.now()
-    ran: dict[str, Any] = {}
-    try:
-        code = _undo(journal, p, out, ran)
-    except SyncError as exc:
-        if not p["dry_run"]:
-            _notify(p, _save_run(p, _failed_run(p, "undo", journal, exc, started)))
-        raise
-    _notify(p, ran.get("record"))
-    return code
+    return _recorded(p, "undo", journal, lambda ran: _undo(journal, p, out, ran),
+                     sends=not p["dry_run"])
 
 
 def _journal_of_run(p: dict[str, Any]) -> str:
