@@ -19,8 +19,10 @@ from sync.client import FlowtracClient
 from sync.connection import Connection
 from sync.errors import SyncError
 from sync.executor import Progress
+from sync.history import default_history_path
 from sync.writelock import WriteLock
 
+from . import table
 from .archive import RunArchive, RunRecord
 from .sessions import Session, Upload, UploadState
 
@@ -42,8 +44,16 @@ async def check_sign_in(connection: Connection) -> None:
 async def make_plan(path: Path, connection: Connection,
                     options: api.SyncOptions) -> api.PlanResult:
     """``api.plan_async`` in a worker thread (its own event loop): reading a large sheet
-    must not stall the pages and progress of other planners."""
-    return await asyncio.to_thread(api.plan, path, connection, options)
+    must not stall the pages and progress of other planners.  The table's rows are made
+    there too, once, for the same reason."""
+    return await asyncio.to_thread(_plan_and_table, path, connection, options)
+
+
+def _plan_and_table(path: Path, connection: Connection,
+                    options: api.SyncOptions) -> api.PlanResult:
+    planned = api.plan(path, connection, options)
+    table.cached_entries(planned)
+    return planned
 
 
 def new_upload(path: Path, options: api.SyncOptions, planned: api.PlanResult) -> Upload:
@@ -105,9 +115,16 @@ async def _apply(session: Session, connection: Connection, upload: Upload,
         upload.progress = progress
 
     try:
+        # Recorded in the run history like a command-line apply (issue 16), as the page
+        # user: their folder's name, which never holds a token.
         result = await api.execute_async(upload.planned, connection, journal=upload.journal,
-                                         on_progress=on_progress, stop=session.stop)
+                                         on_progress=on_progress, stop=session.stop,
+                                         history=default_history_path(),
+                                         who=f"page {archive.owner_of(connection)}")
+        await asyncio.to_thread(table.cached_entries, result)
         upload.result = result
+        for warning in result.warnings[len(upload.planned.warnings):]:
+            log.warning("%s", warning)   # a run history not written: the run went on
         upload.result_report = await asyncio.to_thread(result.write_report, record.report)
     except SyncError as exc:
         upload.error = str(exc)
@@ -144,8 +161,12 @@ async def export_file(connection: Connection, folder: Path, *, products: tuple[s
     return await export_lines(connection, target, filters=filters, products=products, fmt=fmt)
 
 
-async def template_file(folder: Path) -> Path:
-    """A blank sheet with headers, dropdowns and notes (``sync.roundtrip.write_template``)."""
-    from sync.roundtrip import write_template
+async def template_file(folder: Path, connection: Connection | None = None) -> Path:
+    """A blank sheet with headers, dropdowns and notes (``sync.roundtrip.write_template``);
+    signed in, its name columns get dropdowns of the tenant's names (``roundtrip.template``)."""
+    from sync.roundtrip import template, write_template
 
-    return await asyncio.to_thread(write_template, folder / "flowtrac-template.xlsx")
+    target = folder / "flowtrac-template.xlsx"
+    if connection is None:
+        return await asyncio.to_thread(write_template, target)
+    return (await template(connection, target)).path
