@@ -1,0 +1,183 @@
+"""Text bombs: tiny files whose cells expand to gigabytes of text (one shared string referred
+to by many cells, repeated .ods cells, inline strings, a huge CSV field) are refused before
+the reader copies anything, with one sentence and exit 2, in bounded memory; a large sheet
+of the ordinary kind still loads.
+
+Each file is validated in a child process of its own (validate_driver.py), which reports
+its own peak memory: a reader that blew up would fail the test, not kill pytest."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from sync.sheetsize import MAX_CELL_TEXT_BYTES
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+DRIVER = Path(__file__).with_name("validate_driver.py")
+MAX_RSS_MB = 600
+TOO_MUCH = (f"cells hold more than {MAX_CELL_TEXT_BYTES >> 20} MB of text; a routing sheet "
+            "needs far less.")
+PRODUCT = "a0000001-0000-4000-8000-000000000001"
+PROCESS = "b0000001-0000-4000-8000-000000000001"
+_SST_NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+_SST_TYPE = "http://schemas.openxmlformats.org/officeDocument/2006/relationships/sharedStrings"
+_ODS_MANIFEST = (
+    '<?xml version="1.0" encoding="UTF-8"?><manifest:manifest xmlns:manifest="urn:oasis:'
+    'names:tc:opendocument:xmlns:manifest:1.0" manifest:version="1.2"><manifest:file-entry '
+    'manifest:full-path="/" manifest:media-type="application/vnd.oasis.opendocument.'
+    'spreadsheet"/><manifest:file-entry manifest:full-path="content.xml" '
+    'manifest:media-type="text/xml"/></manifest:manifest>')
+
+
+@pytest.fixture(scope="module")
+def fx() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("bombs_make_fixtures", DATA / "make_fixtures.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def validate_in_child(path: Path) -> dict:
+    child = subprocess.run([sys.executable, str(DRIVER), str(path)], capture_output=True,
+                           text=True, timeout=120)
+    assert child.returncode == 0, f"the validate process died: {child.stderr[-2000:]}"
+    return next(json.loads(line) for line in child.stdout.splitlines() if '"file"' in line)
+
+
+def _shared_string_xlsx(fx: ModuleType, path: Path, strings: list[str],
+                        rows: list[list[int | str]]) -> Path:
+    """An .xlsx whose cells refer to a shared-string table (an int is an index into it, a
+    str an inline string); row 1 is the header."""
+    table = "".join(f"<si><t>{fx._xml_text(s)}</t></si>" for s in strings)
+    sst = (f'{fx._XML_HEAD}<sst xmlns="{_SST_NS}" count="{len(strings)}" '
+           f'uniqueCount="{len(strings)}">{table}</sst>')
+    xml_rows = [fx._text_row(1, [*fx._REQUIRED_HEADERS, "description"])]
+    for number, values in enumerate(rows, start=2):
+        cells = []
+        for column, value in enumerate(values):
+            ref = _letters(column)
+            if isinstance(value, int):
+                cells.append(f'<c r="{ref}{number}" t="s"><v>{value}</v></c>')
+            else:
+                cells.append(fx._text_cell(f"{ref}{number}", value))
+        xml_rows.append(fx._row_xml(number, cells))
+    fx._raw_xlsx(path, fx._sheet_xml("".join(xml_rows)), parts={"xl/sharedStrings.xml": sst},
+                 workbook_rels_extra=f'<Relationship Id="rId9" Type="{_SST_TYPE}" '
+                                     'Target="sharedStrings.xml"/>')
+    return path
+
+
+def _letters(column: int) -> str:
+    letters = ""
+    column += 1
+    while column:
+        column, rest = divmod(column - 1, 26)
+        letters = chr(65 + rest) + letters
+    return letters
+
+
+def _string_bomb(fx: ModuleType, path: Path, *, mb: int, cells: int) -> Path:
+    """One ``mb`` MB shared string: the description of ``cells`` rows."""
+    rows: list[list[int | str]] = [[PRODUCT, PROCESS, str(n), 0] for n in range(1, cells + 1)]
+    return _shared_string_xlsx(fx, path, ["x" * (mb << 20)], rows)
+
+
+def _refused(result: dict, words: str = TOO_MUCH) -> None:
+    assert result["exception"] is None, result
+    assert result["exit_code"] == 2, result
+    message = result["stderr"]
+    assert message.startswith("error: ") and message.count("\n") == 1, message
+    assert words in message, message
+    assert "Traceback" not in message and not result["stdout"]
+    assert result["peak_rss_mb"] < MAX_RSS_MB, result
+
+
+@pytest.mark.parametrize("mb, cells", [(32, 100), (32, 300), (16, 2000)])
+def test_one_shared_string_in_many_cells_is_refused(fx: ModuleType, tmp_path: Path,
+                                                    mb: int, cells: int) -> None:
+    path = _string_bomb(fx, tmp_path / "bomb.xlsx", mb=mb, cells=cells)
+    assert path.stat().st_size < 100_000
+    result = validate_in_child(path)
+    _refused(result)
+    assert result["stderr"] == f"error: bomb.xlsx: {TOO_MUCH}\n"
+
+
+def test_the_same_string_in_few_cells_is_read(fx: ModuleType, tmp_path: Path) -> None:
+    """A long shared string used a few times is under the limit: the rows are validated (the
+    description is too long, a row error, not a refusal)."""
+    path = _string_bomb(fx, tmp_path / "few.xlsx", mb=2, cells=20)
+    result = validate_in_child(path)
+    assert result["exit_code"] == 1, result
+    summary = json.loads(result["stdout"])
+    assert any("description is longer than" in error for error in summary["errors"])
+    assert result["peak_rss_mb"] < MAX_RSS_MB, result
+
+
+def test_inline_strings_past_the_limit_are_refused(fx: ModuleType, tmp_path: Path) -> None:
+    row = [PRODUCT, PROCESS, "1", "y" * (1 << 20)]
+    rows = [row] * ((MAX_CELL_TEXT_BYTES >> 20) + 10)
+    path = _shared_string_xlsx(fx, tmp_path / "inline.xlsx", [], rows)
+    assert path.stat().st_size < 1_000_000
+    _refused(validate_in_child(path))
+
+
+def test_repeated_ods_cells_are_refused(fx: ModuleType, tmp_path: Path) -> None:
+    """One 100 KB cell repeated over 100 columns and 100 rows: a gigabyte of text."""
+    cell = '<table:table-cell office:value-type="string"><text:p>{}</text:p></table:table-cell>'
+    header = "".join(cell.format(v) for v in fx._REQUIRED_HEADERS)
+    repeated = cell.replace("<table:table-cell ",
+                            '<table:table-cell table:number-columns-repeated="100" ')
+    content = (
+        '<?xml version="1.0" encoding="UTF-8"?><office:document-content xmlns:office="urn:'
+        'oasis:names:tc:opendocument:xmlns:office:1.0" xmlns:table="urn:oasis:names:tc:'
+        'opendocument:xmlns:table:1.0" xmlns:text="urn:oasis:names:tc:opendocument:xmlns:'
+        'text:1.0" office:version="1.2"><office:body><office:spreadsheet>'
+        f'<table:table table:name="Routing"><table:table-row>{header}</table:table-row>'
+        '<table:table-row table:number-rows-repeated="100">'
+        f'{repeated.format("z" * 100_000)}</table:table-row></table:table>'
+        "</office:spreadsheet></office:body></office:document-content>")
+    path = tmp_path / "repeated.ods"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as package:
+        package.writestr("mimetype", "application/vnd.oasis.opendocument.spreadsheet",
+                         compress_type=zipfile.ZIP_STORED)
+        package.writestr("META-INF/manifest.xml", _ODS_MANIFEST)
+        package.writestr("content.xml", content)
+    assert path.stat().st_size < 10_000
+    _refused(validate_in_child(path))
+
+
+def test_a_huge_csv_field_is_refused_naming_its_line(tmp_path: Path) -> None:
+    path = tmp_path / "long_field.csv"
+    lines = ["product_id,process_id,line_number,description", f"{PRODUCT},{PROCESS},1,ok",
+             f"{PRODUCT},{PROCESS},2," + "w" * (5 << 20)]
+    path.write_text("\r\n".join(lines) + "\r\n")
+    _refused(validate_in_child(path), "long_field.csv: line 3 holds a field longer than 4 "
+                                      "million characters; a routing sheet needs far less.")
+
+
+def test_a_huge_csv_field_in_the_header_search_is_refused(tmp_path: Path) -> None:
+    """A field past the limit among the first lines: the same sentence, not "no header"."""
+    path = tmp_path / "long_head.csv"
+    path.write_text("title," + "w" * (5 << 20) + "\r\nproduct_id,process_id,line_number\r\n")
+    _refused(validate_in_child(path), "long_head.csv: line 1 holds a field longer than 4 "
+                                      "million characters")
+
+
+def test_a_large_ordinary_sheet_still_loads(fx: ModuleType, tmp_path: Path) -> None:
+    """200,000 rows referring to a small shared-string table, as Excel saves them."""
+    strings = [PRODUCT, PROCESS, "Cut the sheet metal to size"]
+    rows: list[list[int | str]] = [[0, 1, str(n), 2] for n in range(1, 200_001)]
+    path = _shared_string_xlsx(fx, tmp_path / "large.xlsx", strings, rows)
+    result = validate_in_child(path)
+    assert result["exit_code"] == 0, result
+    assert json.loads(result["stdout"])["counts"]["valid"] == 200_000
+    assert result["peak_rss_mb"] < MAX_RSS_MB, result
