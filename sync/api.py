@@ -55,7 +55,7 @@ _SERVER_MODULES = ("asyncio", "sync.client", "sync.references", "sync.report")
 
 __all__ = [
     "SyncOptions", "ValidationResult", "PlanResult", "ApplyResult", "Mode", "Scope", "Blank",
-    "validate_file", "plan", "plan_async", "apply", "apply_async", "execute_async",
+    "validate_file", "plan", "plan_async", "plan_sheet", "apply", "apply_async", "execute_async",
     "nothing_to_send", "exit_reason", "last_apply_report",
 ]
 
@@ -440,6 +440,16 @@ def plan(path: str | Path, connection: Connection,
     options = options or SyncOptions()
     started = _now()
     sheet = _load(path, options, _SERVER_MODULES)
+    import asyncio
+
+    return asyncio.run(_plan_loaded(sheet, connection, options, started))
+
+
+def plan_sheet(sheet: LoadedSheet, connection: Connection,
+               options: SyncOptions | None = None) -> PlanResult:
+    """``plan`` of a sheet already read (the web page reads uploads in a child process)."""
+    options = options or SyncOptions()
+    started = _now()
     import asyncio
 
     return asyncio.run(_plan_loaded(sheet, connection, options, started))

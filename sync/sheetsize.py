@@ -187,7 +187,7 @@ def _upper_bound(package: zipfile.ZipFile, part: str, lengths: array[int]) -> in
             size += len(chunk)
             chunk = tail + chunk         # a mark cut in two by the read is counted once
             values += chunk.count(b"<v") + chunk.count(b":v")
-            inline = inline or b"str" in chunk
+            inline = inline or b"str" in chunk or b"Str" in chunk   # t="str", t="inlineStr"
             tail = chunk[-2:]
     return values * longest + (size if inline else 0)
 

@@ -19,6 +19,7 @@ from sync.client import FlowtracClient
 from sync.connection import Connection
 from sync.errors import SyncError
 from sync.executor import Progress
+from sync.limitedload import DEFAULT_UPLOAD_MEMORY_MB, load_limited_async
 
 from .archive import RunArchive, RunRecord
 from .sessions import Session, Upload, UploadState
@@ -38,11 +39,13 @@ async def check_sign_in(connection: Connection) -> None:
         await client.list_lines([(schema.ID.filter_name or schema.ID.name, _NO_SUCH_ID)])
 
 
-async def make_plan(path: Path, connection: Connection,
-                    options: api.SyncOptions) -> api.PlanResult:
-    """``api.plan_async`` in a worker thread (its own event loop): reading a large sheet
-    must not stall the pages and progress of other planners."""
-    return await asyncio.to_thread(api.plan, path, connection, options)
+async def make_plan(path: Path, connection: Connection, options: api.SyncOptions, *,
+                    memory_mb: int = DEFAULT_UPLOAD_MEMORY_MB) -> api.PlanResult:
+    """Read the sheet in a child process of at most ``memory_mb`` MB (``sync.limitedload``:
+    a sheet that exhausts memory ends only that child), then plan it in a worker thread
+    (its own event loop): neither may stall the pages and progress of other planners."""
+    sheet = await load_limited_async(path, options.sheet, memory_mb)
+    return await asyncio.to_thread(api.plan_sheet, sheet, connection, options)
 
 
 def new_upload(path: Path, options: api.SyncOptions, planned: api.PlanResult) -> Upload:
