@@ -63,7 +63,9 @@ def check_xlsx_text(package: zipfile.ZipFile, name: str, sheet_name: str,
         total = sum(lengths)
         if total > MAX_CELL_TEXT_BYTES:
             raise _TooMuch
-        if _upper_bound(package, sheet_part, lengths) + total > MAX_CELL_TEXT_BYTES:
+        # Three looks, each slower and closer than the one before; most sheets pass the first.
+        if (total + _rough_bound(package, sheet_part, lengths) > MAX_CELL_TEXT_BYTES
+                and total + _upper_bound(package, sheet_part, lengths) > MAX_CELL_TEXT_BYTES):
             _sheet_text(package, sheet_part, lengths, total)
     except _TooMuch:
         raise too_much_text(name) from None
@@ -173,11 +175,10 @@ def _shared_lengths(package: zipfile.ZipFile, name: str) -> array[int]:
     return lengths
 
 
-def _upper_bound(package: zipfile.ZipFile, part: str, lengths: array[int]) -> int:
+def _rough_bound(package: zipfile.ZipFile, part: str, lengths: array[int]) -> int:
     """At least the text the sheet's cells hold, from two byte counts: every value element
-    taken to refer to the longest shared string, and all of the part's text taken to be
-    inline strings if any cell may hold one.  Most sheets are cleared by this quick look;
-    only the others are parsed, which takes many times longer."""
+    taken to refer to the longest shared string, and all of the part taken to be inline
+    text if any cell may hold some."""
     longest = max(lengths, default=0)
     values = size = 0
     inline = False
@@ -185,11 +186,56 @@ def _upper_bound(package: zipfile.ZipFile, part: str, lengths: array[int]) -> in
         tail = b""
         while chunk := stream.read(_READ_BYTES):
             size += len(chunk)
-            chunk = tail + chunk         # a mark cut in two by the read is counted once
+            chunk = tail + chunk         # a mark cut in two by the read is counted (twice)
             values += chunk.count(b"<v") + chunk.count(b":v")
             inline = inline or b"str" in chunk or b"Str" in chunk   # t="str", t="inlineStr"
             tail = chunk[-2:]
     return values * longest + (size if inline else 0)
+
+
+#: A shared-string cell as spreadsheet programs write it: the type, then the value element
+#: with the string's index.  Neither it nor _SHARED_MARK holds the start of a cell or row,
+#: so cutting the XML where one starts never splits them.
+_SHARED_VALUE = re.compile(rb"""\st\s*=\s*["']s["'][^<>]*>\s*<(?:[\w.-]+:)?v>\s*(\d{1,10})\s*</""")
+_SHARED_MARK = re.compile(rb"""\st\s*=\s*["']s["']""")
+_CUT = re.compile(rb"<(?:[\w.-]+:)?(?:c|row)[\s>/]")
+
+
+def _upper_bound(package: zipfile.ZipFile, part: str, lengths: array[int]) -> float:
+    """At least the text the sheet's cells hold, from a quick look at the bytes: the shared
+    strings its cells refer to in the usual form, and all of the part taken to be inline
+    text if any cell may hold some.  Infinite when a cell refers to a shared string in an
+    unusual form: the sheet must then be parsed, which takes many times longer."""
+    shared = size = 0
+    marks = found = 0
+    inline = False
+    with open_member(package, part) as stream:
+        pending = b""
+        while True:
+            chunk = stream.read(_READ_BYTES)
+            size += len(chunk)
+            data = pending + chunk
+            cut = len(data)
+            if chunk:                     # keep the last cell or row from its start for later
+                cut = data.rfind(b"<")
+                while cut >= 0 and not _CUT.match(data, cut):
+                    cut = data.rfind(b"<", 0, cut)
+                if cut < 0:
+                    if len(data) > 4 * _READ_BYTES:   # no cell for megabytes: parse instead
+                        return float("inf")
+                    pending = data
+                    continue
+            piece, pending = data[:cut], data[cut:]
+            indices = _SHARED_VALUE.findall(piece)
+            found += len(indices)
+            marks += len(_SHARED_MARK.findall(piece))
+            shared += sum(lengths[i] if i < len(lengths) else 0 for i in map(int, indices))
+            inline = inline or b"str" in piece or b"Str" in piece  # t="str", t="inlineStr"
+            if not chunk:
+                break
+    if found != marks:
+        return float("inf")
+    return shared + (size if inline else 0)
 
 
 _DIGITS = re.compile(r"\s*(\d{1,10})\s*")

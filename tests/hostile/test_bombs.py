@@ -18,6 +18,9 @@ from types import ModuleType
 
 import pytest
 
+from sync import sheetsize
+from sync.errors import InputError
+from sync.loader import load_sheet
 from sync.sheetsize import MAX_CELL_TEXT_BYTES
 
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -54,19 +57,20 @@ def validate_in_child(path: Path) -> dict:
 
 
 def _shared_string_xlsx(fx: ModuleType, path: Path, strings: list[str],
-                        rows: list[list[int | str]]) -> Path:
+                        rows: list[list[int | str]], value: str = "<v>") -> Path:
     """An .xlsx whose cells refer to a shared-string table (an int is an index into it, a
-    str an inline string); row 1 is the header."""
+    str an inline string); row 1 is the header.  ``value``: how a value element starts."""
     table = "".join(f"<si><t>{fx._xml_text(s)}</t></si>" for s in strings)
     sst = (f'{fx._XML_HEAD}<sst xmlns="{_SST_NS}" count="{len(strings)}" '
            f'uniqueCount="{len(strings)}">{table}</sst>')
     xml_rows = [fx._text_row(1, [*fx._REQUIRED_HEADERS, "description"])]
+    start = value
     for number, values in enumerate(rows, start=2):
         cells = []
         for column, value in enumerate(values):
             ref = _letters(column)
             if isinstance(value, int):
-                cells.append(f'<c r="{ref}{number}" t="s"><v>{value}</v></c>')
+                cells.append(f'<c r="{ref}{number}" t="s">{start}{value}</v></c>')
             else:
                 cells.append(fx._text_cell(f"{ref}{number}", value))
         xml_rows.append(fx._row_xml(number, cells))
@@ -85,10 +89,11 @@ def _letters(column: int) -> str:
     return letters
 
 
-def _string_bomb(fx: ModuleType, path: Path, *, mb: int, cells: int) -> Path:
+def _string_bomb(fx: ModuleType, path: Path, *, mb: int, cells: int,
+                 value: str = "<v>") -> Path:
     """One ``mb`` MB shared string: the description of ``cells`` rows."""
     rows: list[list[int | str]] = [[PRODUCT, PROCESS, str(n), 0] for n in range(1, cells + 1)]
-    return _shared_string_xlsx(fx, path, ["x" * (mb << 20)], rows)
+    return _shared_string_xlsx(fx, path, ["x" * (mb << 20)], rows, value)
 
 
 def _refused(result: dict, words: str = TOO_MUCH) -> None:
@@ -101,20 +106,27 @@ def _refused(result: dict, words: str = TOO_MUCH) -> None:
     assert result["peak_rss_mb"] < MAX_RSS_MB, result
 
 
+#: A value element as programs write it, and in a form only a parse can follow.
+VALUE_FORMS = ["<v>", '<v xml:space="preserve">']
+
+
+@pytest.mark.parametrize("value", VALUE_FORMS)
 @pytest.mark.parametrize("mb, cells", [(32, 100), (32, 300), (16, 2000)])
 def test_one_shared_string_in_many_cells_is_refused(fx: ModuleType, tmp_path: Path,
-                                                    mb: int, cells: int) -> None:
-    path = _string_bomb(fx, tmp_path / "bomb.xlsx", mb=mb, cells=cells)
+                                                    mb: int, cells: int, value: str) -> None:
+    path = _string_bomb(fx, tmp_path / "bomb.xlsx", mb=mb, cells=cells, value=value)
     assert path.stat().st_size < 100_000
     result = validate_in_child(path)
     _refused(result)
     assert result["stderr"] == f"error: bomb.xlsx: {TOO_MUCH}\n"
 
 
-def test_the_same_string_in_few_cells_is_read(fx: ModuleType, tmp_path: Path) -> None:
+@pytest.mark.parametrize("value", VALUE_FORMS)
+def test_the_same_string_in_few_cells_is_read(fx: ModuleType, tmp_path: Path,
+                                              value: str) -> None:
     """A long shared string used a few times is under the limit: the rows are validated (the
     description is too long, a row error, not a refusal)."""
-    path = _string_bomb(fx, tmp_path / "few.xlsx", mb=2, cells=20)
+    path = _string_bomb(fx, tmp_path / "few.xlsx", mb=2, cells=20, value=value)
     result = validate_in_child(path)
     assert result["exit_code"] == 1, result
     summary = json.loads(result["stdout"])
@@ -173,11 +185,28 @@ def test_a_huge_csv_field_in_the_header_search_is_refused(tmp_path: Path) -> Non
 
 
 def test_a_large_ordinary_sheet_still_loads(fx: ModuleType, tmp_path: Path) -> None:
-    """200,000 rows referring to a small shared-string table, as Excel saves them."""
-    strings = [PRODUCT, PROCESS, "Cut the sheet metal to size"]
-    rows: list[list[int | str]] = [[0, 1, str(n), 2] for n in range(1, 200_001)]
+    """200,000 rows referring to a small shared-string table, as Excel saves them; one
+    description of 2,000 characters, so that the count must follow each reference."""
+    strings = [PRODUCT, PROCESS, "Cut the sheet metal to size", "Weld " * 400]
+    rows: list[list[int | str]] = [[0, 1, str(n), 2 if n % 1000 else 3]
+                                   for n in range(1, 200_001)]
     path = _shared_string_xlsx(fx, tmp_path / "large.xlsx", strings, rows)
     result = validate_in_child(path)
     assert result["exit_code"] == 0, result
     assert json.loads(result["stdout"])["counts"]["valid"] == 200_000
     assert result["peak_rss_mb"] < MAX_RSS_MB, result
+
+
+def test_a_table_of_too_many_shared_strings_is_refused(fx: ModuleType, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every entry costs memory however short: past the count, one sentence (the limit is
+    lowered here, to keep the file small and the test quick)."""
+    monkeypatch.setattr(sheetsize, "MAX_SHARED_STRINGS", 10)
+    strings = [f"s{n}" for n in range(11)]
+    path = _shared_string_xlsx(fx, tmp_path / "many.xlsx", strings, [[PRODUCT, PROCESS, "1", 0]])
+    with pytest.raises(InputError, match=r"^many.xlsx holds more than 10 shared strings, far "
+                                         "more than a routing sheet needs; it is refused.$"):
+        load_sheet(path)
+    monkeypatch.setattr(sheetsize, "MAX_SHARED_STRINGS", 11)
+    assert load_sheet(path).row_numbers == [2]
+
