@@ -4,14 +4,16 @@ A cell of an .xlsx sheet that refers to a shared string gets its own copy of tha
 the sheet is read, so one 32 MB string referred to by 100 cells, a file of a few kilobytes,
 takes gigabytes.  An .ods cell repeated across columns and rows is copied the same way.  The
 unpacked-size and cell-count checks never see it, so this module streams the package's XML
-(shared-string lengths, the sheet's references to them, inline strings, repeated .ods cells)
-with expat, keeping only counts, and refuses a sheet whose cells would hold more than
+(shared-string lengths, the sheet's references to them, inline strings, repeated .ods cells
+and spaces), keeping only counts, and refuses a sheet whose cells would hold more than
 ``MAX_CELL_TEXT_BYTES`` of text.
 
-The XML is read in pieces of a megabyte and character data is counted as it arrives, never
-joined, so the check itself stays within a few megabytes whatever the file holds.  A
-document type declaration (the way to entity expansion) is refused: no spreadsheet program
-writes one, and the reader calls such a part damaged.
+The XML is read in pieces of a megabyte.  A sheet is first cleared, where it can be, by
+counting bytes (most are); only a sheet that cannot be cleared so is parsed, with expat, its
+character data counted as it arrives and never joined, so the check stays within a few
+megabytes whatever the file holds.  A document type declaration (the way to entity
+expansion) is refused: no spreadsheet program writes one, and the reader calls such a part
+damaged.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ MAX_SHARED_STRINGS = 5_000_000
 _READ_BYTES = 1 << 20
 _SHARED_STRINGS_TYPE = "/sharedStrings"
 _ODS_TABLE = "urn:oasis:names:tc:opendocument:xmlns:table:1.0"
+_ODS_TEXT = "urn:oasis:names:tc:opendocument:xmlns:text:1.0"
 
 
 class _TooMuch(Exception):
@@ -194,26 +197,37 @@ def _rough_bound(package: zipfile.ZipFile, part: str, lengths: array[int]) -> in
 
 
 #: A shared-string cell as spreadsheet programs write it: the type, then the value element
-#: with the string's index.  Neither it nor _SHARED_MARK holds the start of a cell or row,
-#: so cutting the XML where one starts never splits them.
+#: with the string's index.  None of these holds the start of a cell or row, so cutting the
+#: XML where one starts never splits them.
 _SHARED_VALUE = re.compile(rb"""\st\s*=\s*["']s["'][^<>]*>\s*<(?:[\w.-]+:)?v>\s*(\d{1,10})\s*</""")
 _SHARED_MARK = re.compile(rb"""\st\s*=\s*["']s["']""")
+#: The text of a text or value element: where every string a cell shows is written.
+_ELEMENT_TEXT = re.compile(rb"<(?:[\w.-]+:)?[tv](?:\s[^>]*)?>([^<]*)</")
+_TEXT_START = re.compile(rb"<(?:[\w.-]+:)?[tv](?:\s[^>]*)?>")
 _CUT = re.compile(rb"<(?:[\w.-]+:)?(?:c|row)[\s>/]")
+_UNSURE = float("inf")
 
 
 def _upper_bound(package: zipfile.ZipFile, part: str, lengths: array[int]) -> float:
-    """At least the text the sheet's cells hold, from a quick look at the bytes: the shared
-    strings its cells refer to in the usual form, and all of the part taken to be inline
-    text if any cell may hold some.  Infinite when a cell refers to a shared string in an
-    unusual form: the sheet must then be parsed, which takes many times longer."""
-    shared = size = 0
+    """At least the text the sheet's cells hold, from a look at the bytes: the shared strings
+    its cells refer to (in the usual form) and the text of its text and value elements.
+    Infinite when that look cannot vouch for the sheet (a reference in an unusual form,
+    CDATA, megabytes without a cell): it must then be parsed, which takes many times
+    longer."""
+    total = 0
     marks = found = 0
-    inline = False
     with open_member(package, part) as stream:
         pending = b""
         while True:
             chunk = stream.read(_READ_BYTES)
-            size += len(chunk)
+            if chunk and b"<" not in chunk and chunk.isspace():
+                # A megabyte of blanks: text if it continues a text or value element (then
+                # counted), else between or inside tags; either way kept as one blank.
+                last = pending.rfind(b"<")
+                if last >= 0 and _TEXT_START.match(pending, last):
+                    total += len(chunk)
+                pending += b" "
+                continue
             data = pending + chunk
             cut = len(data)
             if chunk:                     # keep the last cell or row from its start for later
@@ -221,21 +235,21 @@ def _upper_bound(package: zipfile.ZipFile, part: str, lengths: array[int]) -> fl
                 while cut >= 0 and not _CUT.match(data, cut):
                     cut = data.rfind(b"<", 0, cut)
                 if cut < 0:
-                    if len(data) > 4 * _READ_BYTES:   # no cell for megabytes: parse instead
-                        return float("inf")
+                    if len(data) > 4 * _READ_BYTES:
+                        return _UNSURE
                     pending = data
                     continue
             piece, pending = data[:cut], data[cut:]
+            if b"<![CDATA[" in piece:
+                return _UNSURE
             indices = _SHARED_VALUE.findall(piece)
             found += len(indices)
             marks += len(_SHARED_MARK.findall(piece))
-            shared += sum(lengths[i] if i < len(lengths) else 0 for i in map(int, indices))
-            inline = inline or b"str" in piece or b"Str" in piece  # t="str", t="inlineStr"
+            total += sum(lengths[i] if i < len(lengths) else 0 for i in map(int, indices))
+            total += sum(map(len, _ELEMENT_TEXT.findall(piece)))
             if not chunk:
                 break
-    if found != marks:
-        return float("inf")
-    return shared + (size if inline else 0)
+    return total if found == marks else _UNSURE
 
 
 _DIGITS = re.compile(r"\s*(\d{1,10})\s*")
@@ -295,6 +309,7 @@ def _ods_text(package: zipfile.ZipFile) -> None:
     cell_tags = {f"{_ODS_TABLE} table-cell", f"{_ODS_TABLE} covered-table-cell"}
     rows_repeat = f"{_ODS_TABLE} number-rows-repeated"
     columns_repeat = f"{_ODS_TABLE} number-columns-repeated"
+    spaces, space_count = f"{_ODS_TEXT} s", f"{_ODS_TEXT} c"   # <text:s text:c="N"/>: N blanks
     state = {"rows": 1, "columns": 1, "cell": 0, "depth": 0, "total": 0}
 
     def repeat(attrs: dict[str, str], key: str) -> int:
@@ -306,6 +321,8 @@ def _ods_text(package: zipfile.ZipFile) -> None:
     def start(tag: str, attrs: dict[str, str]) -> None:
         if state["depth"]:
             state["depth"] += 1
+            if tag == spaces:
+                add(repeat(attrs, space_count))
         elif tag in cell_tags:
             state["columns"] = repeat(attrs, columns_repeat)
             state["cell"], state["depth"] = 0, 1
@@ -319,12 +336,15 @@ def _ods_text(package: zipfile.ZipFile) -> None:
         if not state["depth"]:         # the cell ends: its text, as often as it is repeated
             state["total"] += state["cell"] * state["columns"] * state["rows"]
 
+    def add(size: int) -> None:
+        state["cell"] += size
+        if state["cell"] * state["columns"] * state["rows"] + state["total"] > \
+                MAX_CELL_TEXT_BYTES:
+            raise _TooMuch
+
     def text(piece: str) -> None:
         if state["depth"]:
-            state["cell"] += _text_bytes(piece)
-            if state["cell"] * state["columns"] * state["rows"] + state["total"] > \
-                    MAX_CELL_TEXT_BYTES:
-                raise _TooMuch
+            add(_text_bytes(piece))
 
     with open_member(package, "content.xml") as stream:
         _parse(stream, start, end, text, namespaces=True)

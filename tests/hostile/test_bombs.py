@@ -9,10 +9,13 @@ its own peak memory: a reader that blew up would fail the test, not kill pytest.
 from __future__ import annotations
 
 import importlib.util
+import io
 import json
 import subprocess
 import sys
 import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
@@ -31,6 +34,7 @@ TOO_MUCH = (f"cells hold more than {MAX_CELL_TEXT_BYTES >> 20} MB of text; a rou
 PRODUCT = "a0000001-0000-4000-8000-000000000001"
 PROCESS = "b0000001-0000-4000-8000-000000000001"
 _SST_NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+SHEET = "xl/worksheets/sheet1.xml"
 _SST_TYPE = "http://schemas.openxmlformats.org/officeDocument/2006/relationships/sharedStrings"
 _ODS_MANIFEST = (
     '<?xml version="1.0" encoding="UTF-8"?><manifest:manifest xmlns:manifest="urn:oasis:'
@@ -56,28 +60,69 @@ def validate_in_child(path: Path) -> dict:
     return next(json.loads(line) for line in child.stdout.splitlines() if '"file"' in line)
 
 
-def _shared_string_xlsx(fx: ModuleType, path: Path, strings: list[str],
-                        rows: list[list[int | str]], value: str = "<v>") -> Path:
+@dataclass(frozen=True)
+class Big:
+    """``size`` times ``char``, written a megabyte at a time: pytest's own memory stays small,
+    and with it the peak a child it starts inherits in its count (Linux carries it over)."""
+
+    char: str
+    size: int
+
+    def pieces(self) -> Iterator[bytes]:
+        step = 1 << 20
+        for at in range(0, self.size, step):
+            yield self.char.encode() * min(step, self.size - at)
+
+
+Text = str | Big
+
+
+def _shared_string_xlsx(fx: ModuleType, path: Path, strings: list[Text],
+                        rows: list[list[int | Text]], value: str = "<v>") -> Path:
     """An .xlsx whose cells refer to a shared-string table (an int is an index into it, a
     str an inline string); row 1 is the header.  ``value``: how a value element starts."""
-    table = "".join(f"<si><t>{fx._xml_text(s)}</t></si>" for s in strings)
-    sst = (f'{fx._XML_HEAD}<sst xmlns="{_SST_NS}" count="{len(strings)}" '
-           f'uniqueCount="{len(strings)}">{table}</sst>')
-    xml_rows = [fx._text_row(1, [*fx._REQUIRED_HEADERS, "description"])]
-    start = value
-    for number, values in enumerate(rows, start=2):
-        cells = []
-        for column, value in enumerate(values):
-            ref = _letters(column)
-            if isinstance(value, int):
-                cells.append(f'<c r="{ref}{number}" t="s">{start}{value}</v></c>')
-            else:
-                cells.append(fx._text_cell(f"{ref}{number}", value))
-        xml_rows.append(fx._row_xml(number, cells))
-    fx._raw_xlsx(path, fx._sheet_xml("".join(xml_rows)), parts={"xl/sharedStrings.xml": sst},
-                 workbook_rels_extra=f'<Relationship Id="rId9" Type="{_SST_TYPE}" '
-                                     'Target="sharedStrings.xml"/>')
+    def sst() -> Iterator[Text]:
+        yield (f'{fx._XML_HEAD}<sst xmlns="{_SST_NS}" count="{len(strings)}" '
+               f'uniqueCount="{len(strings)}">')
+        for text in strings:
+            yield from ("<si><t>", _escaped(text), "</t></si>")
+        yield "</sst>"
+
+    def sheet() -> Iterator[Text]:
+        head, tail = fx._sheet_xml("<rows/>").split("<rows/>")
+        yield head + fx._text_row(1, [*fx._REQUIRED_HEADERS, "description"])
+        for number, values in enumerate(rows, start=2):
+            yield f'<row r="{number}">'
+            for column, cell in enumerate(values):
+                ref = f"{_letters(column)}{number}"
+                if isinstance(cell, int):
+                    yield f'<c r="{ref}" t="s">{value}{cell}</v></c>'
+                else:
+                    yield from (f'<c r="{ref}" t="inlineStr"><is><t xml:space="preserve">',
+                                _escaped(cell), "</t></is></c>")
+            yield "</row>"
+        yield tail
+
+    skeleton = io.BytesIO()
+    relationship = f'<Relationship Id="rId9" Type="{_SST_TYPE}" Target="sharedStrings.xml"/>'
+    fx._raw_xlsx(skeleton, "", workbook_rels_extra=relationship)
+    with zipfile.ZipFile(skeleton) as source, \
+            zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as package:
+        for info in source.infolist():
+            if info.filename != SHEET:
+                package.writestr(info.filename, source.read(info))
+        for name, parts in ((SHEET, sheet()), ("xl/sharedStrings.xml", sst())):
+            with package.open(name, "w") as member:
+                for part in parts:
+                    for piece in part.pieces() if isinstance(part, Big) else [part.encode()]:
+                        member.write(piece)
     return path
+
+
+def _escaped(text: Text) -> Text:
+    if isinstance(text, Big):
+        return text
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _letters(column: int) -> str:
@@ -92,8 +137,8 @@ def _letters(column: int) -> str:
 def _string_bomb(fx: ModuleType, path: Path, *, mb: int, cells: int,
                  value: str = "<v>") -> Path:
     """One ``mb`` MB shared string: the description of ``cells`` rows."""
-    rows: list[list[int | str]] = [[PRODUCT, PROCESS, str(n), 0] for n in range(1, cells + 1)]
-    return _shared_string_xlsx(fx, path, ["x" * (mb << 20)], rows, value)
+    rows: list[list[int | Text]] = [[PRODUCT, PROCESS, str(n), 0] for n in range(1, cells + 1)]
+    return _shared_string_xlsx(fx, path, [Big("x", mb << 20)], rows, value)
 
 
 def _refused(result: dict, words: str = TOO_MUCH) -> None:
@@ -134,16 +179,23 @@ def test_the_same_string_in_few_cells_is_read(fx: ModuleType, tmp_path: Path,
     assert result["peak_rss_mb"] < MAX_RSS_MB, result
 
 
-def test_inline_strings_past_the_limit_are_refused(fx: ModuleType, tmp_path: Path) -> None:
-    row = [PRODUCT, PROCESS, "1", "y" * (1 << 20)]
-    rows = [row] * ((MAX_CELL_TEXT_BYTES >> 20) + 10)
+@pytest.mark.parametrize("shape", ["letters", "blanks"])
+def test_inline_strings_past_the_limit_are_refused(fx: ModuleType, tmp_path: Path,
+                                                   shape: str) -> None:
+    """A megabyte of letters in each of 110 cells, or 110 MB of blanks in one."""
+    if shape == "letters":
+        rows = [[PRODUCT, PROCESS, "1", "y" * (1 << 20)]] * ((MAX_CELL_TEXT_BYTES >> 20) + 10)
+    else:
+        rows = [[PRODUCT, PROCESS, "1", Big(" ", MAX_CELL_TEXT_BYTES + (10 << 20))]]
     path = _shared_string_xlsx(fx, tmp_path / "inline.xlsx", [], rows)
     assert path.stat().st_size < 1_000_000
     _refused(validate_in_child(path))
 
 
-def test_repeated_ods_cells_are_refused(fx: ModuleType, tmp_path: Path) -> None:
-    """One 100 KB cell repeated over 100 columns and 100 rows: a gigabyte of text."""
+@pytest.mark.parametrize("text", ["z" * 100_000, '<text:s text:c="100000"/>'])
+def test_repeated_ods_cells_are_refused(fx: ModuleType, tmp_path: Path, text: str) -> None:
+    """One 100 KB cell (of letters, or of blanks written as one repeated space) repeated over
+    100 columns and 100 rows: a gigabyte of text."""
     cell = '<table:table-cell office:value-type="string"><text:p>{}</text:p></table:table-cell>'
     header = "".join(cell.format(v) for v in fx._REQUIRED_HEADERS)
     repeated = cell.replace("<table:table-cell ",
@@ -155,7 +207,7 @@ def test_repeated_ods_cells_are_refused(fx: ModuleType, tmp_path: Path) -> None:
         'text:1.0" office:version="1.2"><office:body><office:spreadsheet>'
         f'<table:table table:name="Routing"><table:table-row>{header}</table:table-row>'
         '<table:table-row table:number-rows-repeated="100">'
-        f'{repeated.format("z" * 100_000)}</table:table-row></table:table>'
+        f'{repeated.format(text)}</table:table-row></table:table>'
         "</office:spreadsheet></office:body></office:document-content>")
     path = tmp_path / "repeated.ods"
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as package:
@@ -188,7 +240,7 @@ def test_a_large_ordinary_sheet_still_loads(fx: ModuleType, tmp_path: Path) -> N
     """200,000 rows referring to a small shared-string table, as Excel saves them; one
     description of 2,000 characters, so that the count must follow each reference."""
     strings = [PRODUCT, PROCESS, "Cut the sheet metal to size", "Weld " * 400]
-    rows: list[list[int | str]] = [[0, 1, str(n), 2 if n % 1000 else 3]
+    rows: list[list[int | Text]] = [[0, 1, str(n), 2 if n % 1000 else 3]
                                    for n in range(1, 200_001)]
     path = _shared_string_xlsx(fx, tmp_path / "large.xlsx", strings, rows)
     result = validate_in_child(path)
