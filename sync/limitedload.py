@@ -70,7 +70,8 @@ def _out_of_memory(name: str) -> OutOfMemory:
 
 def load_limited(path: Path, sheet: str | None, memory_mb: int) -> LoadedSheet:
     """``load_sheet(path, sheet=sheet, keep_xml=True)`` in a child process that may take at
-    most ``memory_mb`` MB; InputError (one sentence) if it cannot, for any reason."""
+    most ``memory_mb`` MB; InputError (one sentence) when the sheet cannot be used or its
+    reading runs out of that memory (``OutOfMemory``)."""
     with ProcessPoolExecutor(max_workers=1, mp_context=_context, initializer=_limit,
                              initargs=(memory_mb << 20,)) as pool:
         try:
