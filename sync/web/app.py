@@ -44,7 +44,8 @@ class WebSettings:
     #: Latency of the demo emulator's answers, to watch the progress bar move.
     demo_latency_ms: float = 0.0
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_MB * 2**20
-    #: Memory one upload's reading may take, in its own process (``sync.limitedload``).
+    #: Resident memory (MB) one upload's reading may take, in its own process
+    #: (``sync.limitedload``).
     upload_memory_mb: int = DEFAULT_UPLOAD_MEMORY_MB
     #: A session idle this long ends and its uploads are removed.
     session_idle_s: float = 60 * 60.0

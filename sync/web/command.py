@@ -65,8 +65,9 @@ def _transport_options(f: Callable[..., Any]) -> Callable[..., Any]:
               show_default=True, help="Largest file the page accepts.")
 @click.option("--upload-memory-mb", type=click.IntRange(256), default=DEFAULT_UPLOAD_MEMORY_MB,
               show_default=True,
-              help="Memory the reading of one upload may take (in a process of its own); a "
-                   "sheet that needs more is refused with a message, the server goes on.")
+              help="Memory (resident, MB) the reading of one upload may take, in a process "
+                   "of its own; a sheet that needs more is refused with a message, the "
+                   "server goes on.")
 @click.option("--session-minutes", type=click.IntRange(1), default=60, show_default=True,
               help="A session idle this long ends; its uploads are removed.")
 @click.option("--data-dir", type=click.Path(file_okay=False),

@@ -20,8 +20,11 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+from click.testing import CliRunner
 
 from sync import sheetsize
+from sync.cli import main as cli
+from sync.emulator import DEMO_TOKEN, generate_dataset
 from sync.errors import InputError
 from sync.loader import load_sheet
 from sync.sheetsize import MAX_CELL_TEXT_BYTES
@@ -262,3 +265,16 @@ def test_a_table_of_too_many_shared_strings_is_refused(fx: ModuleType, tmp_path:
     monkeypatch.setattr(sheetsize, "MAX_SHARED_STRINGS", 11)
     assert load_sheet(path).row_numbers == [2]
 
+
+
+def test_plan_and_apply_refuse_a_bomb_before_the_first_request(fx: ModuleType, tmp_path: Path,
+                                                               emulator_thread) -> None:
+    emu = emulator_thread(dataset=generate_dataset(2, 2))
+    path = _string_bomb(fx, tmp_path / "bomb.xlsx", mb=32, cells=100)
+    for command in (["plan"], ["apply", "--yes"]):
+        before = emu.store.request_count
+        result = CliRunner().invoke(cli, [*command, str(path), "--base-url", emu.base_url,
+                                          "--token", DEMO_TOKEN], catch_exceptions=False)
+        assert result.exit_code == 2, result.output
+        assert result.stderr == f"error: bomb.xlsx: {TOO_MUCH}\n"
+        assert emu.store.request_count == before and emu.store.write_count == 0

@@ -43,12 +43,21 @@ def _fixtures() -> ModuleType:
 
 def _under_the_text_limit(path: Path) -> Path:
     """A 24 MB shared string in three cells: 96 MB of text, just under the text check,
-    some 300 MB to read; about 26 KB on disk."""
+    over 300 MB to read; about 26 KB on disk."""
+    return _shared_string_cells(path, 24, 3)
+
+
+def _text_bomb(path: Path) -> Path:
+    """A 32 MB shared string in 100 cells: 3.2 GB of text."""
+    return _shared_string_cells(path, 32, 100)
+
+
+def _shared_string_cells(path: Path, mb: int, cells: int) -> Path:
     fx = _fixtures()
     sst = (f'{fx._XML_HEAD}<sst xmlns="{_SST_NS}" count="1" uniqueCount="1"><si><t>'
-           + "x" * (24 << 20) + "</t></si></sst>")
+           + "x" * (mb << 20) + "</t></si></sst>")
     rows = fx._text_row(1, [*fx._REQUIRED_HEADERS, "description"])
-    for number in range(2, 5):
+    for number in range(2, cells + 2):
         rows += fx._row_xml(number, [fx._text_cell(f"A{number}", PRODUCT),
                                      fx._text_cell(f"B{number}", PROCESS),
                                      fx._text_cell(f"C{number}", str(number)),
@@ -63,7 +72,7 @@ def _under_the_text_limit(path: Path) -> Path:
 def served(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[str]]]:
     env = {**os.environ, "TMPDIR": str(tmp_path), "PYTHONUNBUFFERED": "1"}
     process = subprocess.Popen([sys.executable, "-m", "sync.cli", "serve", "--demo", "--port",
-                                "0", "--upload-memory-mb", "300", "--data-dir",
+                                "0", "--upload-memory-mb", "256", "--data-dir",
                                 str(tmp_path / "data")],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                env=env)
@@ -114,6 +123,11 @@ async def test_an_upload_that_exhausts_memory_ends_only_its_own_reading(
         assert f"heavy.xlsx {OUT_OF_MEMORY}; a routing sheet needs far less" in page
         assert "Traceback" not in page
         assert process.poll() is None
+        # A sheet the text check stops is refused in the child too, with its own sentence.
+        bomb = _text_bomb(tmp_path / "bomb.xlsx")
+        page = await (await _upload(second, url, csrf_second, bomb)).text()
+        assert "bomb.xlsx: cells hold more than 100 MB of text; a routing sheet needs far " \
+            "less." in page
         # The other session plans as before, and so does the one whose upload was refused.
         for browser, csrf in ((second, csrf_second), (first, csrf_first)):
             planned = await _upload(browser, url, csrf, SAMPLE)
