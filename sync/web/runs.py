@@ -2,7 +2,8 @@
 
 Nothing here decides what a row needs: ``sync.api`` does.  This module only runs it so that
 the server stays responsive: loading a sheet and writing a report are CPU work, so they run
-in a worker thread; the writes run in the server's event loop, reporting progress.
+in a child process (a sheet, with its memory capped: ``sync.limitedload``) or a worker
+thread; the writes run in the server's event loop, reporting progress.
 """
 
 from __future__ import annotations
