@@ -22,7 +22,6 @@ import bisect
 import codecs
 import csv
 import functools
-import importlib
 import io
 import itertools
 import re
@@ -90,25 +89,21 @@ _KNOWN_BINARIES = (
 # --------------------------------------------------------------------------- public API
 
 
-def load_sheet(path: str | Path, *, sheet: str | None = None, imports: Sequence[str] = (),
+def load_sheet(path: str | Path, *, sheet: str | None = None,
                keep_xml: bool = False) -> LoadedSheet:
     """Read the sheet holding the product-process lines; raises InputError if unusable.
 
     ``sheet`` names the sheet to read; by default the first sheet whose first
     ``HEADER_SEARCH_ROWS`` rows contain a row with the required columns is used.
-    ``imports``: modules the caller needs next, imported while a workbook is parsed (the
-    parser leaves the interpreter free meanwhile), or at the end.  ``keep_xml``: an
-    ``.xlsx`` sheet's XML is read meanwhile too, cut into rows for the report
-    (``LoadedSheet.xml``).
+    ``keep_xml``: an ``.xlsx`` sheet's XML is read while the workbook is parsed, cut into
+    rows for the report (``LoadedSheet.xml``).
     """
     file = Path(path)
     head = _check_file(file)
     file_format = _detect_format(file, head)
     if file_format == "csv":
-        loaded = _load_text(file, sheet)
-        _import(imports)
-        return loaded
-    return _load_workbook(file, file_format, sheet, imports, keep_xml)
+        return _load_text(file, sheet)
+    return _load_workbook(file, file_format, sheet, keep_xml)
 
 
 def required_columns() -> tuple[str, ...]:
@@ -414,7 +409,8 @@ def _assemble(file: Path, file_format: str, sheet_name: str | None, header: _Hea
                          "(or extra delimiters) and save the file again.")
     if len(keep) < width or min(map(len, data)) < width:  # also pads short CSV lines
         data = [[row[c] if c < len(row) else "" for c in keep] for row in data]
-    import pandas as pd  # here, not at the top: a workbook's reading imports it meanwhile
+    # Imported here: commands that read no sheet (export, undo) do without pandas.
+    import pandas as pd
 
     frame = pd.DataFrame(data, dtype=object)
     headers = [texts[c] for c in keep]
@@ -475,7 +471,7 @@ _EXTENSIONS = {"xlsx": (".xlsx", ".xlsm"), "xlsb": (".xlsb",), "xls": (".xls",),
 
 
 def _load_workbook(file: Path, file_format: str, sheet: str | None,
-                   imports: Sequence[str] = (), keep_xml: bool = False) -> LoadedSheet:
+                   keep_xml: bool = False) -> LoadedSheet:
     name = _brief(file.name, 80)
     if file_format == "ods":    # calamine reads every table of an .ods file as it opens it
         _check_ods(file, name)
@@ -491,8 +487,7 @@ def _load_workbook(file: Path, file_format: str, sheet: str | None,
         _reraise_interrupts(exc)
         raise InputError(f"{name} is damaged or not a readable {file_format} workbook; "
                          "save it again from Excel.") from None
-    with book, ThreadPoolExecutor(max_workers=3) as pool:
-        warm_up: Future[None] | None = None
+    with book, ThreadPoolExecutor(max_workers=2) as pool:
         names = list(book.sheet_names)
         if sheet is not None:
             candidates = [_pick_sheet(name, names, sheet)]
@@ -508,10 +503,6 @@ def _load_workbook(file: Path, file_format: str, sheet: str | None,
                                  names.index(sheet_name))
             xml = (pool.submit(_sheet_xml, file, sheet_name, names.index(sheet_name))
                    if keep_xml and file_format == "xlsx" else None)
-            if warm_up is None:
-                # pandas (a third of a second to import) is needed only for the frame, once
-                # the sheet is read: imported meanwhile, it costs no wall time either.
-                warm_up = pool.submit(_import, ("pandas", *imports))
             grid = _read_sheet(book, name, sheet_name)
             header = _find_header(grid.head, name, partial(_sheet_row, sheet_name), best)
             if header is None:
@@ -541,11 +532,6 @@ def _sheet_xml(file: Path, sheet_name: str, sheet_index: int) -> SheetXml | None
         return read_sheet_xml(file, part)
     except Exception:  # a read-ahead only: whatever stops it, the report reads the file itself
         return None
-
-
-def _import(modules: Sequence[str]) -> None:
-    for module in modules:
-        importlib.import_module(module)
 
 
 def _finished(scan: Future[dict[tuple[int, int], str]]) -> dict[tuple[int, int], str]:
