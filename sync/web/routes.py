@@ -456,7 +456,8 @@ async def _plan_and_show(request: web.Request, session: Session, path: Path,
                          options: api.SyncOptions) -> web.Response:
     assert session.connection is not None
     try:
-        planned = await runs.make_plan(path, session.connection, options)
+        planned = await runs.make_plan(path, session.connection, options,
+                                       memory_mb=_state(request).settings.upload_memory_mb)
     except (InputError, UsageError) as exc:
         return _home(request, str(exc), 400)
     except AuthError as exc:
