@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench soak clean bytecode
+.PHONY: demo test lint bench soak clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -14,12 +14,7 @@ $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-# The project is installed editable: compile it as a regular install does, so that a
-# PYTHONDONTWRITEBYTECODE environment does not compile it again at every start (0.15 s).
-bytecode: $(STAMP)
-	$(BIN)/python -m compileall -q sync
-
-demo: bytecode
+demo: $(STAMP)
 	$(BIN)/flowtrac-sync demo
 
 test: $(STAMP)
@@ -29,10 +24,10 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check sync tests bench
 
-bench: bytecode
+bench: $(STAMP)
 	$(BIN)/python bench/run.py
 
-soak: bytecode
+soak: $(STAMP)
 	$(BIN)/python bench/soak.py
 
 clean:

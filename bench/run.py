@@ -313,14 +313,18 @@ def apply_once(products: list[Any], connection: list[str], number: int) -> dict[
     if done != expected:
         raise SystemExit(f"apply did not make the planned changes: {summary['counts']}")
     seconds = summary["duration_s"]
+    read_back = (summary.get("read_back") or {}).get("seconds") or 0.0
     say(f"apply {number}/{WRITE_RUNS}: {total:,} writes in {seconds:.2f} s of execution "
-        f"({total / seconds:.0f} writes/s; whole command {run.wall_s:.1f} s)")
+        f"({total / seconds:.0f} writes/s, of it {read_back:.2f} s reading them back; "
+        f"whole command {run.wall_s:.1f} s)")
     return {"writes": total, "counts": done, "execution_s": seconds,
             "writes_per_s": total / seconds, "s_per_write": seconds / total,
             "concurrency": CONCURRENCY, "requests": summary.get("requests"),
             "retries": summary.get("retries"), "command_wall_s": run.wall_s,
-            "timing": "duration_s that apply --json reports: login and the write phase "
-                      "(executor), after the plan and before the report"}
+            "read_back_s": (summary.get("read_back") or {}).get("seconds"),
+            "timing": "duration_s that apply --json reports: login, the write phase "
+                      "(executor) and the read-back of the lines written (read_back_s of "
+                      "it), after the plan and before the report"}
 
 
 def measure_sequential(base_url: str, products: list[Any]) -> dict[str, Any]:

@@ -8,6 +8,7 @@ reconciliation report.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 import re
@@ -18,12 +19,16 @@ from dataclasses import dataclass, field
 from itertools import chain, repeat
 from operator import attrgetter, itemgetter
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from . import schema
+from .client import FlowtracClient
 from .connection import Connection
 from .diff import Blank, Mode, Plan, PlanOptions, Scope, changes_text, diff
 from .errors import ExitCode, SafetyLimitError
+from .executor import Execution, Executor, Progress
+from .history import RunRecord, record_for_apply, save, set_report
+from .journal import Journal
 from .loader import load_sheet
 from .model import (
     PLAN_STATUS,
@@ -36,26 +41,16 @@ from .model import (
     Status,
     ValidatedSheet,
 )
+from .readback import ReadBack, read_back
+from .references import check_references, names_of, read_only_columns, read_only_edits
+from .report import default_report_path, unused_path, write_report
 from .validate import match_key, validate
-
-if TYPE_CHECKING:
-    # Imported when a run needs them, the server's while ``load_sheet`` parses the sheet
-    # (see _SERVER_MODULES): start-up imports only what reading a sheet needs.
-    import asyncio
-
-    from .client import FlowtracClient
-    from .executor import Execution, Progress
 
 log = logging.getLogger("sync.api")
 
-#: What a run that talks to the server needs once its sheet is read: asyncio and the HTTP
-#: stack (about a quarter of a second), the report writer, imported while calamine parses
-#: the sheet instead.
-_SERVER_MODULES = ("asyncio", "sync.client", "sync.references", "sync.report")
-
 __all__ = [
     "SyncOptions", "ValidationResult", "PlanResult", "ApplyResult", "Mode", "Scope", "Blank",
-    "validate_file", "plan", "plan_async", "apply", "apply_async", "execute_async",
+    "validate_file", "plan", "plan_async", "plan_sheet", "apply", "apply_async", "execute_async",
     "nothing_to_send", "exit_reason", "last_apply_report",
 ]
 
@@ -76,8 +71,6 @@ class SyncOptions:
         return PlanOptions(self.mode, self.scope, self.blank, self.max_delete)
 
     def client(self, connection: Connection) -> FlowtracClient:
-        from .client import FlowtracClient
-
         return FlowtracClient(connection, concurrency=self.concurrency, rate=self.rate,
                               retries=self.retries)
 
@@ -145,13 +138,9 @@ class ValidationResult:
         return 1 if self.counts()["invalid"] else 0
 
     def default_report_path(self) -> Path:
-        from .report import default_report_path
-
         return default_report_path(self.path, self.report_kind)
 
     def write_report(self, path: str | Path | None = None) -> Path:
-        from .report import write_report
-
         target = Path(path) if path else self.default_report_path()
         started = time.perf_counter()
         rows = dict(self.row_status())
@@ -180,6 +169,12 @@ class PlanResult(ValidationResult):
     def _status(self, item: PlanItem) -> tuple[str, str | None, str]:
         return PLAN_STATUS[item.action], item.record_id, item.message
 
+    def item_status(self, item: PlanItem) -> tuple[str, str]:
+        """One item's status and message, as ``row_status`` and ``server_only_rows`` give
+        them, without the changes text: cheap enough for every row of a large plan."""
+        status, _sync_id, message = self._status(item)
+        return status, message
+
     def row_status(self) -> list[tuple[int, ReportRow]]:
         assert self.plan is not None
         names = self.plan.process_names
@@ -188,6 +183,9 @@ class PlanResult(ValidationResult):
             row = item.row
             assert row is not None
             status, sync_id, message = self._status(item)
+            warnings = self.plan.row_warnings.get(row.index)
+            if warnings:
+                message = "; ".join([message, *warnings] if message else warnings)
             changes = changes_text(item.changes, names) if item.changes else ""
             out.append((row.index, ReportRow(status, sync_id, changes, message, row.errors)))
         return out
@@ -249,19 +247,32 @@ class ApplyResult(PlanResult):
 
     execution: Execution | None = None
     duration_s: float = 0.0
+    #: The check after the writes that no other writer changed the lines again.
+    read_back: ReadBack | None = None
     command: str = field(default="apply", kw_only=True)
+    #: The run history this run is recorded in, and its record there (``sync.history``).
+    history: Path | None = field(default=None, kw_only=True)
+    run_record: RunRecord | None = field(default=None, kw_only=True)
     report_kind: ClassVar[str] = "report"
+
+    def write_report(self, path: str | Path | None = None) -> Path:
+        written = super().write_report(path)
+        if self.run_record is not None:
+            self.run_record.report = str(written)
+            set_report(self.history, self.run_record)
+        return written
 
     def default_report_path(self) -> Path:
         """``<input stem>.report.xlsx``, or ``-2``, ``-3``... when an earlier apply's report
         holds that name: it is never replaced."""
-        from .report import unused_path
-
         return unused_path(super().default_report_path())
 
     def _status(self, item: PlanItem) -> tuple[str, str | None, str]:
         assert self.execution is not None
         outcome = self.execution.outcomes.get(item)
+        if self.read_back is not None and item in self.read_back.overwritten:
+            assert outcome is not None
+            return Status.OVERWRITTEN.value, outcome.record_id, self.read_back.overwritten[item]
         if outcome is not None:
             return outcome.status.value, outcome.record_id, outcome.message
         return _DONE_STATUS[item.action].value, item.record_id, item.message
@@ -276,6 +287,11 @@ class ApplyResult(PlanResult):
         out["Duration (s)"] = round(self.duration_s, 2)
         if self.execution and self.execution.stopped:
             out["Interrupted"] = "yes: run again to continue"
+        if self.read_back is not None:
+            back = self.read_back
+            out["Read back"] = (f"not done: {back.error}" if back.error else
+                                f"{back.checked} lines, {len(back.overwritten)} changed again "
+                                "by another writer")
         return out
 
     @property
@@ -284,8 +300,7 @@ class ApplyResult(PlanResult):
         if self.execution.fatal is not None:
             return getattr(self.execution.fatal, "exit_code", 4)
         counts = self.counts()
-        bad = (Status.FAILED, Status.INVALID, Status.CONFLICT)
-        if any(counts.get(s.value) for s in bad) or self.execution.stopped:
+        if any(counts.get(status) for status in PROBLEM_STATUSES) or self.execution.stopped:
             return 1
         return 0
 
@@ -294,7 +309,8 @@ class ApplyResult(PlanResult):
         assert self.execution is not None
         out.update({"duration_s": round(self.duration_s, 3),
                     "interrupted": self.execution.stopped,
-                    "fatal": str(self.execution.fatal) if self.execution.fatal else None})
+                    "fatal": str(self.execution.fatal) if self.execution.fatal else None,
+                    "read_back": self.read_back.to_json() if self.read_back else None})
         return out
 
 
@@ -307,9 +323,9 @@ def validate_file(path: str | Path, options: SyncOptions | None = None) -> Valid
     return _validated(_load(path, options), options, started)
 
 
-def _load(path: str | Path, options: SyncOptions, imports: tuple[str, ...] = ()) -> LoadedSheet:
+def _load(path: str | Path, options: SyncOptions) -> LoadedSheet:
     started = time.perf_counter()
-    sheet = load_sheet(path, sheet=options.sheet, imports=imports, keep_xml=True)
+    sheet = load_sheet(path, sheet=options.sheet, keep_xml=True)
     _log_stage("read", time.perf_counter() - started, f"{len(sheet.row_numbers)} rows")
     return sheet
 
@@ -360,32 +376,65 @@ async def _fetch_current(validated: ValidatedSheet, client: FlowtracClient, scop
     are checked against the catalog; the products found only by validation or by name are
     fetched after.  Returns the reference warnings and the records."""
     records = await lines
+    # A row giving both a name and an id (an export's) is read against the line it names
+    # (``references``: which of the two was edited), so those lines are fetched first.
+    fields = validated.sheet.fields
+    if any(r.name in fields and r.target.name in fields for r in schema.REFERENCES):
+        await _add_missing_lines(validated, client, records)
     existing = {field.name: set(map(dict.get, records, repeat(field.name)))
                 for field in (schema.PRODUCT_ID, schema.PROCESS_ID)}
-    from .references import check_references
-
-    warnings = await check_references(validated, client, existing)
+    current = {r[schema.ID.name]: r for r in records}
+    warnings = await check_references(validated, client, existing, current)
     if scope is Scope.SHEET:
         more = _sheet_products(validated) - fetched
         if more:
-            records.extend(await client.list_lines_for_products(sorted(more)))
+            records.extend(r for r in await client.list_lines_for_products(sorted(more))
+                           if r[schema.ID.name] not in current)
+    await _add_missing_lines(validated, client, records)
+    return warnings, records
+
+
+async def _add_missing_lines(validated: ValidatedSheet, client: FlowtracClient,
+                             records: list[dict[str, Any]]) -> None:
+    """Fetch the lines the sheet names by id that ``records`` lacks (another product's)."""
     have = set(map(itemgetter(schema.ID.name), records))
     missing = sorted(set(validated.column(schema.ID.name)) - have - {None})
     if missing:
         records.extend(await client.list_lines_by_ids(missing))
-    return warnings, records
 
 
 async def _name_products(plan: Plan, client: FlowtracClient) -> None:
     """The names of the products whose lines a planner is shown, where the sheet did not
     name them: one catalog lookup for those products only (none for a plan with nothing to
     show)."""
-    from .references import names_of
-
     wanted = {i.product_id for i in plan.shown if i.product_id} - plan.product_names.keys()
     if wanted:
         reference = schema.REFERENCE_FOR[schema.PRODUCT_ID.name]
         plan.product_names.update(await names_of(client, reference, wanted))
+
+
+async def _read_only_edits(plan: Plan, validated: ValidatedSheet,
+                           client: FlowtracClient) -> None:
+    """Warn, on the row and in the summary, about each read-only cell a planner changed: the
+    tool never sends it, and the edit would otherwise be lost without a word."""
+    columns = read_only_columns(validated)
+    if not columns:
+        return
+    names: dict[str, str] = {}
+    product = schema.REFERENCE_FOR[schema.PRODUCT_ID.name]
+    if any(c.shows == product.name for c in columns):
+        ids = {i.record.get(schema.PRODUCT_ID.name) for i in plan.items if i.record}
+        names = await names_of(client, product, ids - {None})
+    plan.row_warnings = read_only_edits(validated, plan.items, columns, names)
+    found = [w for warnings in plan.row_warnings.values() for w in warnings]
+    plan.warnings.extend(found[:_READ_ONLY_SHOWN])
+    if len(found) > _READ_ONLY_SHOWN:
+        plan.warnings.append(f"and {len(found) - _READ_ONLY_SHOWN} more read-only cells "
+                             f"changed: the report names each on its row")
+
+
+#: Read-only edits the summary names one by one; the report has them all.
+_READ_ONLY_SHOWN = 10
 
 
 async def plan_async(path: str | Path, connection: Connection,
@@ -398,14 +447,12 @@ async def plan_async(path: str | Path, connection: Connection,
     written another way, names) are fetched after."""
     options = options or SyncOptions()
     started = _now()
-    return await _plan_loaded(_load(path, options, _SERVER_MODULES), connection, options,
+    return await _plan_loaded(_load(path, options), connection, options,
                               started)
 
 
 async def _plan_loaded(sheet: LoadedSheet, connection: Connection, options: SyncOptions,
                        started: str) -> PlanResult:
-    import asyncio
-
     match_key(sheet, options.key)
     products = _listed_products(sheet) if options.scope is Scope.SHEET else set()
     async with options.client(connection) as client:
@@ -428,6 +475,7 @@ async def _plan_loaded(sheet: LoadedSheet, connection: Connection, options: Sync
                    "the wait after validation")
         the_plan = diff(checked.validated, records, options.plan_options())
         await _name_products(the_plan, client)
+        await _read_only_edits(the_plan, checked.validated, client)
         _log_stage("diffed", time.perf_counter() - fetched)
         return PlanResult(checked.validated, options, started, _now(),
                           checked.warnings + warnings, the_plan, connection.base_url,
@@ -436,25 +484,32 @@ async def _plan_loaded(sheet: LoadedSheet, connection: Connection, options: Sync
 
 def plan(path: str | Path, connection: Connection,
          options: SyncOptions | None = None) -> PlanResult:
-    # The sheet is read before the event loop starts: asyncio is imported meanwhile.
+    # The sheet is read before the event loop starts: nothing waits on the loop meanwhile.
     options = options or SyncOptions()
     started = _now()
-    sheet = _load(path, options, _SERVER_MODULES)
-    import asyncio
-
+    sheet = _load(path, options)
     return asyncio.run(_plan_loaded(sheet, connection, options, started))
+
+
+def plan_sheet(sheet: LoadedSheet, connection: Connection,
+               options: SyncOptions | None = None) -> PlanResult:
+    """``plan`` of a sheet already read (the web page reads uploads in a child process)."""
+    options = options or SyncOptions()
+    return asyncio.run(_plan_loaded(sheet, connection, options, _now()))
 
 
 async def execute_async(planned: PlanResult, connection: Connection, *,
                         journal: str | Path | None = None,
                         on_progress: Callable[[Progress], None] | None = None,
-                        stop: asyncio.Event | None = None) -> ApplyResult:
+                        stop: asyncio.Event | None = None, history: str | Path | None = None,
+                        who: str | None = None) -> ApplyResult:
     """Send the writes of a plan already shown and confirmed.
 
-    Refuses (SafetyLimitError, nothing sent) when the plan's deletes exceed the limit."""
-    from .executor import Executor
-    from .journal import Journal
-
+    Refuses (SafetyLimitError, nothing sent) when the plan's deletes exceed the limit.
+    After the writes, the lines written are read back (``sync.readback``): a row another
+    writer changed again since is ``overwritten``.  The duration includes that check.
+    ``history``: the run history to record the run in, as ``who`` (``sync.history``; a
+    history that cannot be written is a warning of the result)."""
     assert planned.plan is not None
     if planned.plan.over_delete_limit:
         raise SafetyLimitError(planned.plan.delete_limit_message)
@@ -467,11 +522,26 @@ async def execute_async(planned: PlanResult, connection: Connection, *,
             executor = Executor(client, workers=options.concurrency, retries=options.retries,
                                 journal=log, on_progress=on_progress, stop=stop)
             execution = await executor.run(items)
+            checked = None
+            if not execution.stopped and execution.fatal is None:
+                checked = await read_back(client, items, execution)
+                _log_stage("read back", checked.seconds, f"{checked.checked} lines")
             requests, retries = client.stats.requests, client.stats.retries
         log.write(event="end", writes=execution.writes_sent, interrupted=execution.stopped)
-    return ApplyResult(planned.validated, options, planned.started, _now(), planned.warnings,
-                       planned.plan, planned.base_url, planned.requests + requests,
-                       planned.retries + retries, execution, time.monotonic() - started)
+    warnings = list(planned.warnings) + ([checked.error] if checked and checked.error else [])
+    result = ApplyResult(planned.validated, options, planned.started, _now(), warnings,
+                         planned.plan, planned.base_url, planned.requests + requests,
+                         planned.retries + retries, execution, time.monotonic() - started,
+                         checked)
+    if history is not None:
+        result.history = Path(history)
+        result.run_record = record_for_apply(result, run_id=log.run_id, who=who,
+                                             journal=journal)
+        warning = save(history, result.run_record)
+        if warning:
+            result.warnings.append(warning)
+            result.history = None   # warned once: the report's path is not tried again
+    return result
 
 
 async def apply_async(path: str | Path, connection: Connection,
@@ -483,8 +553,6 @@ async def apply_async(path: str | Path, connection: Connection,
 
 def apply(path: str | Path, connection: Connection, options: SyncOptions | None = None,
           **kwargs: Any) -> ApplyResult:
-    import asyncio
-
     return asyncio.run(apply_async(path, connection, options, **kwargs))
 
 
@@ -501,8 +569,6 @@ def default_journal_path(input_path: Path) -> Path:
 
 def last_apply_report(input_path: Path) -> Path | None:
     """The newest report an apply of this input wrote under its default name, if any."""
-    from .report import default_report_path
-
     first = default_report_path(Path(input_path), ApplyResult.report_kind)
     found = [p for p in first.parent.glob(f"{first.stem}*{first.suffix}")
              if p == first or re.fullmatch(rf"{re.escape(first.stem)}-\d+", p.stem)]
@@ -541,7 +607,11 @@ def exit_reason(result: ValidationResult) -> str | None:
     if isinstance(result, ApplyResult) and result.execution and result.execution.stopped:
         return "the run was interrupted: run the same command again to continue"
     counts = result.counts()
-    problems = [f"{counts[status]} {status}" for status in _PROBLEMS if counts.get(status)]
+    problems = [f"{counts[status]} {status}" for status in PROBLEM_STATUSES if counts.get(status)]
+    overwritten = counts.get(Status.OVERWRITTEN.value, 0)
+    if overwritten and len(problems) == 1:
+        return (f"{_rows(overwritten)} overwritten on the server after this run wrote them: "
+                "the report says by whom and when")
     verb = "were not done" if isinstance(result, ApplyResult) else "cannot be sent"
     return f"some rows {verb} ({', '.join(problems)}): the report says why"
 
@@ -551,7 +621,8 @@ def _rows(n: int) -> str:
 
 
 #: Row statuses that make exit code 1, in the order a summary names them.
-_PROBLEMS = (Status.FAILED.value, Status.INVALID.value, Status.CONFLICT.value)
+PROBLEM_STATUSES = (Status.FAILED.value, Status.INVALID.value, Status.CONFLICT.value,
+                    Status.OVERWRITTEN.value)
 
 
 def first_problems(result: ValidationResult, limit: int = 10) -> list[str]:
@@ -561,7 +632,7 @@ def first_problems(result: ValidationResult, limit: int = 10) -> list[str]:
     lines: list[str] = []
     plan = result.plan
     for item, (_index, row) in zip(plan.items, result.row_status(), strict=True):
-        if row.status in _PROBLEMS:
+        if row.status in PROBLEM_STATUSES:
             assert item.row is not None
             lines.append(row.message if row.status == Status.INVALID.value
                          else f"row {item.row.row_number} ({plan.describe_line(item)}): "

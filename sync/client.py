@@ -14,7 +14,9 @@ shared by every request.  What it guarantees to its callers:
 * 401 with badge and PIN known: one re-login shared by all requests, then the request is
   repeated.  With a bare token: ``AuthError``.
 * Every failure a user can meet is an exception from ``sync.errors`` with one sentence that
-  never holds the token, PIN or a cookie value.
+  never holds the token, PIN or a cookie value.  The server's words are masked
+  (``sync.masking``) as they are read, before they are cut to length, so every caller (report,
+  journal, web page) gets them masked.
 
 Debug logging (``sync.client``) names method, path, status and duration, nothing else.
 """
@@ -41,6 +43,7 @@ from . import schema
 from .connection import LINES_PATH, Connection, url_for_message
 from .errors import AmbiguousWrite, AuthError, ConnectionProblem, ServerError, UsageError
 from .limiter import AdaptiveLimiter, Ticket
+from .masking import Secrets
 
 log = logging.getLogger("sync.client")
 _T = TypeVar("_T")
@@ -78,6 +81,10 @@ class PermissionDenied(ServerError):
 
 class NotFound(ServerError):
     """404: no such record (for DELETE: already gone)."""
+
+
+class NoLoginPage(ConnectionProblem):
+    """404 at the login: the base URL is wrong, whatever the credentials are."""
 
 
 class ServerUnavailable(ServerError, ConnectionProblem):
@@ -172,6 +179,9 @@ class FlowtracClient:
         self._cookies: dict[str, str] = {}
         if connection.token:
             self._cookies["user"] = connection.token
+        # Learns every cookie a server sets, and keeps those of the last few logins: a late
+        # answer may quote an earlier session's cookie.
+        self._secrets = Secrets([connection.token, connection.pin])
         self._headers = self._build_headers()
 
     @property
@@ -213,14 +223,14 @@ class FlowtracClient:
             url = self._urls[path] = URL(f"{self._base}/{path}")
         return url
 
-    def _secrets(self) -> list[str]:
-        values = [self.connection.token, self.connection.pin, *self._cookies.values()]
-        return [v for v in values if v and len(v) >= 3]
+    def _mask(self, text: str) -> str:
+        return self._secrets.mask(text)
 
-    def _scrub(self, text: str) -> str:
-        for secret in self._secrets():
-            text = text.replace(secret, "***")
-        return text
+    def _keep_cookies(self, resp: aiohttp.ClientResponse) -> dict[str, str]:
+        """The cookies ``resp`` sets, each value (as sent and as decoded) known as a secret."""
+        morsels = [m for m in resp.cookies.values() if m.value]
+        self._secrets.add(v for m in morsels for v in (m.value, m.coded_value))
+        return {m.key: m.coded_value for m in morsels}
 
     # ------------------------------------------------------------------ login
 
@@ -269,7 +279,7 @@ class FlowtracClient:
                                 f"without a session cookie; check --base-url and the "
                                 f"credentials.")
             if status == 404:
-                raise ConnectionProblem(f"There is no login page at {self._where(LOGIN_PATH)} "
+                raise NoLoginPage(f"There is no login page at {self._where(LOGIN_PATH)} "
                                         f"(HTTP 404); check --company or --base-url.")
             raise ConnectionProblem(f"The login at {self.host} failed (HTTP {status}: "
                                     f"{self._words(raw) or reason}).")
@@ -283,10 +293,9 @@ class FlowtracClient:
             async with session.post(self._url(LOGIN_PATH), data=form, allow_redirects=False,
                                     headers={"Accept": "application/json"}) as resp:
                 status = resp.status
-                cookies = {name: morsel.coded_value for name, morsel in resp.cookies.items()
-                           if morsel.value}
+                cookies = self._keep_cookies(resp)
                 raw = await _read_limited(resp, MAX_ERROR_BYTES) or b""
-                reason = resp.reason or ""
+                reason = self._reason(resp)
                 retry_after = _retry_after(resp.headers.get("Retry-After"))
         except Exception as exc:
             self._log("POST", LOGIN_PATH, None, started, exc)
@@ -370,7 +379,7 @@ class FlowtracClient:
                         self._take_cookies(resp)
                 else:
                     raw = await _read_limited(resp, MAX_ERROR_BYTES) or b""
-                    reason = resp.reason or ""
+                    reason = self._reason(resp)
                     retry_after = _retry_after(resp.headers.get("Retry-After"))
                     location = resp.headers.get("Location", "")
         except Exception as exc:
@@ -392,7 +401,7 @@ class FlowtracClient:
         if 300 <= status < 400:
             raise ConnectionProblem(
                 f"The server at {self.host} redirected {method} /{path} to "
-                f"{self._scrub(url_for_message(location))!r} (HTTP {status}); point "
+                f"{url_for_message(self._mask(location))!r} (HTTP {status}); point "
                 f"--base-url at the address that answers directly.")
         words = self._words(raw)
         message = f"{words} (HTTP {status})" if words else f"HTTP {status} {reason}".strip()
@@ -472,13 +481,17 @@ class FlowtracClient:
 
     def _take_cookies(self, resp: aiohttp.ClientResponse) -> None:
         """A server that renews its cookies on a normal answer: follow it, as a browser does."""
-        fresh = {name: m.coded_value for name, m in resp.cookies.items() if m.value}
+        fresh = self._keep_cookies(resp)
         if fresh and any(self._cookies.get(k) != v for k, v in fresh.items()):
             self._cookies.update(fresh)
             self._headers = self._build_headers()
 
     def _words(self, raw: bytes | None) -> str:
-        return self._scrub(readable_error(raw or b""))
+        return readable_error(raw or b"", self._mask)
+
+    def _reason(self, resp: aiohttp.ClientResponse) -> str:
+        """The status line's reason phrase: the server's words too."""
+        return _truncate(self._mask(_collapse(resp.reason or "")))
 
     def _where(self, path: str) -> str:
         return url_for_message(f"{self._base}/{path}")
@@ -525,7 +538,7 @@ class FlowtracClient:
             data = orjson.loads(raw)   # a 100,000-line listing parses three times faster
         except ValueError:
             raise ConnectionProblem(f"The server at {self.host} answered {what} with "
-                                    f"{describe_unusable(raw)} instead of data; check "
+                                    f"{describe_unusable(raw, self._mask)} instead of data; check "
                                     f"--base-url.") from None
         if not isinstance(data, list) or not set(map(type, data)) <= {dict}:
             shape = "a JSON object" if isinstance(data, dict) else f"JSON {type(data).__name__}"
@@ -558,7 +571,7 @@ class FlowtracClient:
         error = data.get("error")
         if isinstance(error, str) and error.strip():
             # A server that answers 200 {"error": ...}: it says it did not do the write.
-            words = self._scrub(_truncate(_collapse(error)))
+            words = _truncate(self._mask(_collapse(error)))
             raise ServerError(f"{words} (HTTP 200)", 200, words)
         return None
 
@@ -667,14 +680,14 @@ class FlowtracClient:
             try:
                 data = json.loads(raw)
             except ValueError:
-                shape = describe_unusable(raw)
+                shape = describe_unusable(raw, self._mask)
             else:
                 if isinstance(data, dict) or (isinstance(data, list) and len(data) == 1
                                               and isinstance(data[0], dict)):
                     return
                 shape = "JSON of another shape"
         self.stats.ambiguous += 1
-        raise LostAnswer(f"{what} was answered with {self._scrub(shape)} instead of a result; "
+        raise LostAnswer(f"{what} was answered with {shape} instead of a result; "
                          "the write may or may not have been committed.", 200)
 
 
@@ -848,9 +861,20 @@ def html_text(page: str) -> str:
     return f"{title}: {body}" if title and body else title or body
 
 
-def readable_error(raw: bytes) -> str:
+def _same(text: str) -> str:
+    return text
+
+
+def readable_error(raw: bytes, mask: Callable[[str], str] = _same) -> str:
     """The server's words in an error answer: JSON ``error``/``message``, text, or HTML
-    reduced to its title and text; at most ``MAX_WORDS`` characters, "" when empty."""
+    reduced to its title and text; ``mask``ed (``Secrets.mask``), then cut to at most
+    ``MAX_WORDS`` characters; "" when empty."""
+    words = _error_words(raw)
+    return _truncate(mask(words)) if words else ""
+
+
+def _error_words(raw: bytes) -> str:
+    """``readable_error`` before masking and cutting."""
     text = raw.decode("utf-8", "replace").strip()
     if not text:
         return ""
@@ -867,24 +891,25 @@ def readable_error(raw: bytes) -> str:
                 if isinstance(value, list) and value:
                     value = "; ".join(str(v) for v in value)
                 if isinstance(value, str) and value.strip():
-                    return _truncate(_collapse(value))
+                    return _collapse(value)
         if isinstance(data, str):
-            return _truncate(_collapse(data))
-        return _truncate(_collapse(json.dumps(data)))
+            return _collapse(data)
+        return _collapse(json.dumps(data))
     if _looks_like_html(text):
-        return _truncate(html_text(text))
-    return _truncate(_collapse(text))
+        return html_text(text)
+    return _collapse(text)
 
 
-def describe_unusable(raw: bytes) -> str:
-    """What a success body that is not JSON looks like, for a message."""
+def describe_unusable(raw: bytes, mask: Callable[[str], str] = _same) -> str:
+    """What a success body that is not JSON looks like, for a message; the page's words in it
+    are ``mask``ed before they are cut."""
     text = raw.decode("utf-8", "replace").strip()
     if not text:
         return "an empty answer"
     if _looks_like_html(text):
         title_match = _TITLE_RE.search(text)
-        title = _collapse(html.unescape(title_match.group(1))) if title_match else ""
+        title = mask(_collapse(html.unescape(title_match.group(1)))) if title_match else ""
         return f"an HTML page ({_truncate(title, 80)!r})" if title else "an HTML page"
     if text[:1] in "[{":
         return "JSON that breaks off or is malformed"
-    return f"text ({_truncate(_collapse(text), 60)!r})"
+    return f"text ({_truncate(mask(_collapse(text)), 60)!r})"

@@ -57,6 +57,9 @@ class Plan:
     # product id -> name, from the sheet's name column and (``api``) the catalog, for the
     # lines a planner is shown: writes, conflicts and the server's lines the sheet lacks.
     product_names: dict[str, str] = field(default_factory=dict)
+    # sheet row index -> warnings about that row the report shows beside its message (a
+    # read-only cell the planner changed: ``references.read_only_edits``).
+    row_warnings: dict[int, list[str]] = field(default_factory=dict)
 
     @property
     def shown(self) -> list[PlanItem]:

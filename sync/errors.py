@@ -23,10 +23,12 @@ class ExitCode(IntEnum):
 
 EXIT_CODE_MEANINGS = {
     ExitCode.OK: "all rows done, or nothing to do",
-    ExitCode.ROWS_NOT_DONE: "finished, but some rows failed, were invalid or in conflict (or "
-                            "the run was interrupted)",
+    ExitCode.ROWS_NOT_DONE: "finished, but some rows failed, were invalid, in conflict or "
+                            "overwritten by another writer, or a saved plan's lines were "
+                            "stale (or the run was interrupted)",
     ExitCode.USAGE: "usage error or unreadable input: nothing sent",
-    ExitCode.SAFETY_STOP: "stopped by a safety limit (--max-delete): nothing sent",
+    ExitCode.SAFETY_STOP: "stopped by a safety limit (--max-delete, or another run writing to "
+                          "the same Flowtrac): nothing sent",
     ExitCode.CONNECTION: "cannot log in or reach the server",
     ExitCode.WRITES_PENDING: "plan --detailed-exitcode only: the plan holds writes (and "
                              "nothing else is wrong)",
@@ -54,6 +56,13 @@ class InputError(SyncError):
 
 class SafetyLimitError(SyncError):
     """A safety limit (e.g. --max-delete) stopped the run before anything was written."""
+
+    exit_code = ExitCode.SAFETY_STOP
+
+
+class WriterBusy(SyncError):
+    """Another run on this machine is writing to the same Flowtrac (``sync.writelock``);
+    nothing was sent.  The sentence names that run: its pid, command and start time."""
 
     exit_code = ExitCode.SAFETY_STOP
 

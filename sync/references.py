@@ -25,10 +25,14 @@ Names and barcodes left over by rules 1-2 are looked up one by one with ``-conta
 ignores case); when more than ``LOOSE_LOOKUPS_MAX`` are left, the whole catalog is read once
 instead.
 
-Errors go only to rows that are otherwise valid (a row's other mistakes are reported first);
-a row that names a product by name and also gives ``product_id`` is invalid when the two
-disagree.  Invalid rows still get the id their name uniquely resolves to, so that mirror mode
-protects exactly their product from deletion.  A catalog that cannot be read (this login may
+Errors go only to rows that are otherwise valid (a row's other mistakes are reported first).
+A row may give both the name and the id (an export does): when the name's matches include the
+id, the id decides, so a name two products share is no problem.  When they disagree on a
+line the server has, the one that still says what the server's line holds is the one the
+planner left alone, so the other one wins (an edited name, or an edited id); when both differ
+from the line, or the row is a new line, the row is invalid.  Invalid rows still get the id
+their name uniquely resolves to, so that mirror mode protects exactly their product from
+deletion.  A catalog that cannot be read (this login may
 not, or the server refuses the filter: 400/401/403/404) skips the id check with one warning,
 and a row that needs a name resolved becomes invalid: it cannot be sent without an id.
 """
@@ -46,11 +50,12 @@ from urllib.parse import quote
 from . import schema
 from .client import FlowtracClient, all_or_nothing, read_in_batch
 from .errors import ServerError
-from .model import CellError, SheetRow, ValidatedSheet
+from .model import CellError, PlanItem, SheetRow, ValidatedSheet
 from .validate import key_label, other_rows
 
-__all__ = ["LOOKUP_CHARS", "LOOSE_LOOKUPS_MAX", "CatalogLookup", "CatalogUnreadable",
-           "check_references", "names_of"]
+__all__ = ["LOOKUP_CHARS", "LOOSE_LOOKUPS_MAX", "READ_ONLY_SUFFIX", "CatalogLookup",
+           "CatalogUnreadable", "ReadOnlyColumn", "check_references", "names_of",
+           "read_only_columns", "read_only_edits"]
 
 _T = TypeVar("_T")
 Record = dict[str, Any]
@@ -208,6 +213,7 @@ class _Outcome:
     reference: schema.Reference
     resolved: dict[str, str] = field(default_factory=dict)   # value -> the one id it names
     problems: dict[str, str] = field(default_factory=dict)   # value -> why it names none
+    matches: dict[str, set[str]] = field(default_factory=dict)  # value -> every id it matches
     names_read: bool = True           # False: the catalog could not be read for names
     known_ids: set[str] | None = None  # ids the server has; None: not checked
     asked_ids: set[str] = field(default_factory=set)   # the ids checked (of valid rows)
@@ -219,6 +225,7 @@ class _Outcome:
         ref = self.reference
         target = ref.target
         for value, found in matches.items():
+            self.matches[value] = {target.from_wire(r.get(target.name)) for r in found}
             if len(found) == 1:
                 self.resolved[value] = target.from_wire(found[0].get(target.name))
             elif not found:
@@ -238,7 +245,8 @@ def _readers(client: FlowtracClient, reference: schema.Reference
 
 
 async def check_references(validated: ValidatedSheet, client: FlowtracClient,
-                           existing: Mapping[str, set[str]] | None = None) -> list[str]:
+                           existing: Mapping[str, set[str]] | None = None,
+                           current: Mapping[str, Record] | None = None) -> list[str]:
     """Resolve the sheet's names to ids and check the ids it gives; returns warnings.
 
     Fills ``row.values[<id field>]`` from the names, adds row errors for names that match
@@ -247,7 +255,9 @@ async def check_references(validated: ValidatedSheet, client: FlowtracClient,
     Each distinct name is looked up once, so the work per row is a few dictionary lookups.
 
     ``existing``: per id field, ids known to exist without asking the catalog (the products
-    and processes of the lines already fetched: a line names only what the server has)."""
+    and processes of the lines already fetched: a line names only what the server has).
+    ``current``: the server's lines by id, to tell which of a disagreeing name and id the
+    planner edited (see the module text)."""
     sheet = validated.sheet
     checkable = validated.valid_rows()   # errors go to rows valid before this stage
     existing = existing or {}
@@ -260,7 +270,7 @@ async def check_references(validated: ValidatedSheet, client: FlowtracClient,
     for outcome in outcomes:
         if outcome.refusal is not None:
             warnings.append(_refusal_warning(outcome, outcome.reference.name in sheet.fields))
-        filled |= _settle(validated, checkable, outcome)
+        filled |= _settle(validated, checkable, outcome, current or {})
     if filled:
         _mark_resolved_duplicates(validated)
     # The ids resolved from names are the sheet's ids now: the diff manages them.
@@ -317,7 +327,8 @@ def _refusal_warning(outcome: _Outcome, has_names: bool) -> str:
     return text
 
 
-def _settle(validated: ValidatedSheet, checkable: list[bool], outcome: _Outcome) -> bool:
+def _settle(validated: ValidatedSheet, checkable: list[bool], outcome: _Outcome,
+            current: Mapping[str, Record]) -> bool:
     """Apply one reference's outcome to every row; True when any resolved id was filled in.
 
     An invalid row gets its id filled in but no further error."""
@@ -338,16 +349,24 @@ def _settle(validated: ValidatedSheet, checkable: list[bool], outcome: _Outcome)
         elif text is None:
             continue
         elif not outcome.names_read:
-            if given is None:
+            # A line names its process (``process``) itself: a name changed from it cannot
+            # be told from the id, which would be sent unchanged without a word.
+            line = current.get(values.get(schema.ID.name)) or {}
+            shown = line.get(ref.name)
+            if given is None or (shown is not None and given == line.get(target)
+                                 and _exact_text(shown) != text):
                 problem = name, (f"{ref.noun} {_quoted(text)} cannot be looked up "
                                  f"({outcome.refusal}); give the {target} instead")
-        elif text in resolved:
-            if given is None:
-                values[target] = resolved[text]
+        elif given is not None:
+            line = current.get(values.get(schema.ID.name)) or {}
+            problem = _both_given(ref, text, given, line.get(target), outcome)
+            if problem is None and text in resolved and given == line.get(target) \
+                    and resolved[text] != given:
+                values[target] = resolved[text]         # the name was edited: it wins
                 filled = True
-            elif given != resolved[text]:
-                problem = name, (f"{ref.noun} {_quoted(text)} is id {resolved[text]}, but "
-                                 f"{target} says {given}")
+        elif text in resolved:
+            values[target] = resolved[text]
+            filled = True
         else:
             problem = name, problems[text]
         if problem is not None and otherwise_valid:
@@ -355,6 +374,27 @@ def _settle(validated: ValidatedSheet, checkable: list[bool], outcome: _Outcome)
             row.errors.append(CellError(row.row_number, sheet.header_of(column),
                                         sheet.letter_of(column), message))
     return filled
+
+
+def _both_given(ref: schema.Reference, text: str, given: str, on_server: str | None,
+                outcome: _Outcome) -> tuple[str, str] | None:
+    """The problem of a row that gives both the name and the id, or None when the row says
+    one thing: the name's matches include the id (a shared name, told apart by the id), the
+    name still says what the line holds (the id was edited), or the id does (the name was
+    edited, and names one record)."""
+    target = ref.target.name
+    matches = outcome.matches.get(text, set())
+    if given in matches or (on_server is not None and on_server in matches):
+        return None
+    if text not in outcome.resolved:
+        return ref.name, outcome.problems[text]
+    if given == on_server:
+        return None
+    said = f"{ref.noun} {_quoted(text)} is id {outcome.resolved[text]}, but {target} says {given}"
+    if on_server is None:
+        return ref.name, said
+    return ref.name, (f"{said}, and both differ from the line's {ref.noun} {on_server}: "
+                      f"change one of them only")
 
 
 def _quoted(text: str, limit: int = 60) -> str:
@@ -423,3 +463,86 @@ async def names_of(client: FlowtracClient, reference: schema.Reference, ids: Ite
         return {}
     return {str(target.from_wire(r.get(target.name))): str(r[reference.name_column])
             for answer in answers for r in answer if r.get(reference.name_column)}
+
+
+# --------------------------------------------------------------------------- read-only edits
+
+#: The header ending of the context columns an export writes (``product (read-only)``).
+READ_ONLY_SUFFIX = "(read-only)"
+_PRODUCT = schema.REFERENCE_FOR[schema.PRODUCT_ID.name].name
+
+
+@dataclass(frozen=True)
+class ReadOnlyColumn:
+    """A column the tool never sends, which an export filled from the server's line."""
+
+    position: int           # in the sheet's frame
+    header: str
+    letter: str
+    shows: str              # the server field it shows; ``product``: the product's name
+
+
+def read_only_columns(validated: ValidatedSheet) -> list[ReadOnlyColumn]:
+    """The sheet's ``X (read-only)`` columns whose X is a field of a server line (or the
+    product's name), as this and earlier versions of the export wrote them."""
+    sheet = validated.sheet
+    tokens = {schema.header_token(n): n for n in (*schema.BY_NAME, _PRODUCT)}
+    out = []
+    for position, header in enumerate(sheet.headers):
+        text = str(header).strip()
+        if not text.casefold().endswith(READ_ONLY_SUFFIX):
+            continue
+        shows = tokens.get(schema.header_token(text[:-len(READ_ONLY_SUFFIX)]))
+        if shows is not None and position not in sheet.fields.values():
+            out.append(ReadOnlyColumn(position, text, sheet.letters[position], shows))
+    return out
+
+
+def read_only_edits(validated: ValidatedSheet, items: Iterable[PlanItem],
+                    columns: list[ReadOnlyColumn], product_names: Mapping[str, str]
+                    ) -> dict[int, list[str]]:
+    """Row index -> a warning per read-only cell the planner changed: one that no longer says
+    what the server's line holds, on a line not edited on the server since the export (were
+    it, the line would differ by no edit of the planner's).  ``product_names``: the catalog's
+    names, for a ``product (read-only)`` column."""
+    frame = validated.sheet.frame
+    fields = validated.sheet.fields
+    cells = {c.position: frame.iloc[:, c.position].tolist() for c in columns}
+    out: dict[int, list[str]] = defaultdict(list)
+    edited = schema.EDITED.name
+    for item in items:
+        row, record = item.row, item.record
+        if row is None or record is None or (edited in row.values
+                                             and row.values[edited] != record.get(edited)):
+            continue
+        for column in columns:
+            if column.shows == _PRODUCT:
+                server = product_names.get(record.get(schema.PRODUCT_ID.name) or "")
+                if server is None:
+                    continue            # the catalog could not name it: nothing to compare
+            else:
+                server = record.get(column.shows)
+            if _cell_text(cells[column.position][row.index]) != _cell_text(server):
+                out[row.index].append(f"{column.letter}{row.row_number}: "
+                                      f"{column.header!r} changed, but it is never sent"
+                                      + _instead(column.shows, fields))
+    return out
+
+
+def _instead(shows: str, fields: Mapping[str, int]) -> str:
+    """Where the change belongs: the name column, else the id column, when the sheet has it."""
+    reference = schema.REFERENCE_BY_NAME.get(shows)
+    for name in ((shows, reference.target.name) if reference is not None else ()):
+        if name in fields:
+            return f"; change {name!r}"
+    return ""
+
+
+def _cell_text(value: Any) -> str:
+    """A cell or server value as compared: blanks alike, trimmed, a CSV's quote prefix off."""
+    if value is None or value != value:          # NaN: a blank cell of a frame
+        return ""
+    text = str(value).strip()
+    if text.startswith("'") and schema.is_formula_like(text[1:]):
+        text = text[1:]
+    return text

@@ -3,10 +3,16 @@ again) and ``template`` (an empty sheet with headers, dropdowns and instructions
 
 Both are laid out the way the loader reads a sheet: one header row whose texts are the
 canonical field names (``schema.field_for_header`` maps each back to its field), one line per
-row.  An export adds ``edited`` (kept so that a line changed on the server after the export
-becomes a conflict instead of being overwritten) and read-only context columns (product name,
-process name, edited_by) whose headers the loader does not take for fields: they are shown
-greyed, kept in the report, and never sent.  So an unedited export plans to zero changes.
+row.  Names come first: the ``product`` and ``process`` name columns are the ones a planner
+edits, with dropdowns whose source is a ``Lists`` sheet of the tenant's names (a range, as
+an inline list is capped at 255 characters).  The ``product_id`` and ``process_id`` columns
+stay beside them as the line's identity: they tell apart products that share a name, and
+``sync.references`` reads a name and an id that disagree against the server's line, so the
+one the planner changed wins.  An export adds ``edited`` (kept so that a line changed on the
+server after the export becomes a conflict instead of being overwritten) and read-only
+context (edited_by) whose header the loader does not take for a field: shown greyed, kept in
+the report, never sent (``api`` warns when a planner changed it).  So an unedited export
+plans to zero changes.
 
 The .xlsx is written as SpreadsheetML straight into the zip (the data sheet streamed row by
 row), reusing the report writer's cell helpers: every text is an inline string, formula-like
@@ -21,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import zipfile
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -38,7 +44,6 @@ from .report.cells import (
     escape_attr,
     escape_text,
     is_formula_like,
-    is_plain_text,
     text_cell,
     value_cell,
 )
@@ -63,15 +68,18 @@ from .report.parts import (
 from .zipdeflate import deflate_fast
 
 __all__ = [
-    "Column", "Exported", "FILTER_OPERATORS", "TEMPLATE_PATH", "export", "export_columns",
-    "export_lines", "parse_filter", "resolve_products", "sheet_columns", "write_table_workbook",
-    "write_template",
+    "Column", "Exported", "FILTER_OPERATORS", "LISTS_SHEET", "NameLists", "TEMPLATE_PATH",
+    "export", "export_columns", "export_lines", "name_lists", "parse_filter",
+    "resolve_products", "sheet_columns", "template", "write_table_workbook", "write_template",
 ]
 
 #: Where the committed template lives (regenerate: ``flowtrac-sync template <this path>``).
 TEMPLATE_PATH = Path(__file__).resolve().parent.parent / "templates" / "flowtrac-sync-template.xlsx"
 DATA_SHEET = "Lines"
 INSTRUCTIONS_SHEET = "Instructions"
+#: The sheet of the tenant's product and process names the name dropdowns take their values
+#: from: one column each, in ``schema.REFERENCES`` order.
+LISTS_SHEET = "Lists"
 #: The last row of a worksheet: validations cover the whole column below the header, so rows
 #: a planner adds get the dropdowns too.
 LAST_ROW = 1_048_576
@@ -108,6 +116,7 @@ class Column:
     required: bool = False            # needed for a new line
     read_only: bool = False           # greyed: context the tool never sends (or only reads)
     nullable: bool = True
+    choices: str | None = None        # a reference name: its dropdown lists the tenant's names
 
     @property
     def width(self) -> float:
@@ -117,14 +126,40 @@ class Column:
 
 
 _WIDTHS = {schema.Kind.UUID: 38.0, schema.Kind.LINE_NUMBER: 13.0, schema.Kind.MINUTES: 22.0,
-           schema.Kind.STATUS: 11.0, schema.Kind.TEXT: 36.0, schema.Kind.TIMESTAMP: 20.0}
+           schema.Kind.STATUS: 11.0, schema.Kind.TEXT: 36.0, schema.Kind.TIMESTAMP: 20.0,
+           schema.Kind.REFERENCE: 32.0}
 
 #: The product's name, put into each exported row under this key.
 _PRODUCT_NAME = "product name"
 
 
+#: Help of the name and id columns, where names come first (the schema's help says what
+#: any sheet may do).
+_NAME_HELP = {
+    "product": "The product's name: pick it from the list (or type its barcode). Required for "
+               "a new line unless product_id is given. A line's product cannot be changed.",
+    "process": "The process's name: pick it from the list (or type its barcode). To change a "
+               "line's process, pick another name. Required for a new line unless process_id "
+               "is given.",
+}
+_ID_HELP = {
+    "product_id": "The product's id (uuid), optional: it tells apart products that share a "
+                  "name. Leave it as it is when you change the name.",
+    "process_id": "The process's id (uuid), optional: it tells apart processes that share a "
+                  "name. Change the name or the id (the one you change wins), or both to "
+                  "the same process.",
+}
+
+
 def _field_column(f: schema.Field) -> Column:
+    if f.name in _ID_HELP:
+        return Column(f.name, _ID_HELP[f.name], f.name, f.kind, nullable=f.nullable)
     return Column(f.name, f.help, f.name, f.kind, f.required_on_create, nullable=f.nullable)
+
+
+def _name_column(reference: schema.Reference, key: str) -> Column:
+    return Column(reference.name, _NAME_HELP[reference.name], key, schema.Kind.REFERENCE,
+                  required=True, nullable=False, choices=reference.name)
 
 
 def _context_column(header_of: str, key: str, help_text: str) -> Column:
@@ -132,23 +167,31 @@ def _context_column(header_of: str, key: str, help_text: str) -> Column:
                   read_only=True)
 
 
+#: The row-dict key of each reference's name: the product's name is put into each exported
+#: row, the process's is the line's own ``process``.
+_NAME_KEYS = {"product": _PRODUCT_NAME, "process": schema.PROCESS.name}
+
+
 def sheet_columns() -> list[Column]:
-    """The columns a planner fills in: ``id`` and every writable field (the template)."""
-    return [_field_column(f) for f in (schema.ID, *schema.WRITABLE)]
+    """The columns a planner fills in (the template): ``id``, each name before its id, and
+    the other writable fields."""
+    out = [_field_column(schema.ID)]
+    for f in schema.WRITABLE:
+        reference = schema.REFERENCE_FOR.get(f.name)
+        if reference is not None:
+            out.append(_name_column(reference, _NAME_KEYS[reference.name]))
+        out.append(_field_column(f))
+    return out
 
 
 def export_columns() -> list[Column]:
     """An export's columns: the sheet's, ``edited`` (read by the tool, never sent) and the
     read-only context.  No context header is a field header (``field_for_header`` -> None)."""
-    process, edited_by = schema.PROCESS, schema.EDITED_BY
-    edited = schema.EDITED
+    edited_by, edited = schema.EDITED_BY, schema.EDITED
     return [
         *sheet_columns(),
         Column(edited.name, edited.help + " Never sent.", edited.name, edited.kind,
                read_only=True),
-        _context_column(PRODUCT_NAME_KEY, _PRODUCT_NAME,
-                        "The product's name in Flowtrac, to help you find the lines."),
-        _context_column(process.name, process.name, "The process's name in Flowtrac."),
         _context_column(edited_by.name, edited_by.name, "Who last changed the line."),
     ]
 
@@ -261,8 +304,7 @@ async def export(connection: Connection, out_path: str | Path, *,
         await client.login()
         product_ids = await resolve_products(client, products) if products else None
         lines = await _fetch_lines(client, query, product_ids)
-        names = await _product_names(client, lines, whole_table=not query and not products,
-                                     warnings=warnings)
+        names, lists = await name_lists(client, warnings)
     for line in lines:
         line[_PRODUCT_NAME] = names.get(line.get(schema.PRODUCT_ID.name))
     lines.sort(key=_export_order)
@@ -277,7 +319,7 @@ async def export(connection: Connection, out_path: str | Path, *,
     if fmt == "csv":
         _write_csv(target, columns, rows)
     else:
-        _write_data_workbook(target, columns, rows, len(lines), "export")
+        _write_data_workbook(target, columns, rows, len(lines), "export", lists)
     return Exported(target, len(lines), fmt, warnings)
 
 
@@ -316,41 +358,75 @@ async def _fetch_lines(client: FlowtracClient, query: list[tuple[str, str]],
     return list(unique.values())
 
 
-async def _product_names(client: FlowtracClient, lines: list[dict[str, Any]], *,
-                         whole_table: bool, warnings: list[str]) -> dict[str, str]:
-    """product_id -> name for the exported lines; {} with a warning when the product list
-    cannot be read (the lines are still exported, sorted by product id)."""
-    ids = sorted({line.get(schema.PRODUCT_ID.name) for line in lines} - {None})
-    if not ids:
-        return {}
+@dataclass(frozen=True)
+class NameLists:
+    """The tenant's product and process names, distinct and sorted: the dropdowns' values."""
+
+    products: list[str] = field(default_factory=list)
+    processes: list[str] = field(default_factory=list)
+
+    def of(self, reference: str) -> list[str]:
+        return self.products if reference == "product" else self.processes
+
+
+async def name_lists(client: FlowtracClient, warnings: list[str]
+                     ) -> tuple[dict[str, str], NameLists]:
+    """product_id -> name, and the tenant's names, from the whole product and process lists
+    (the dropdowns offer every product, not only the exported ones).  A list this login may
+    not read gives a warning and no names: the lines are still exported, by id."""
+    products = await _catalog(client.list_products, "product", warnings)
+    processes = await _catalog(client.list_processes, "process", warnings)
+    by_id = {r[schema.PRODUCT_ID.name]: str(r.get(PRODUCT_NAME_KEY) or "")
+             for r in products if r.get(schema.PRODUCT_ID.name)}
+    return by_id, NameLists(_distinct(r.get(PRODUCT_NAME_KEY) for r in products),
+                            _distinct(r.get(schema.PROCESS.name) for r in processes))
+
+
+async def _catalog(read: Callable[[], Awaitable[list[dict[str, Any]]]], noun: str,
+                   warnings: list[str]) -> list[dict[str, Any]]:
     try:
-        if whole_table:
-            records = await client.list_products()
-        else:
-            column = f"{schema.PRODUCT_ID.filter_name}-in"
-            parts = await asyncio.gather(*(
-                client.list_products([(column, ",".join(ids[i:i + _ID_BATCH]))])
-                for i in range(0, len(ids), _ID_BATCH)))
-            records = [r for part in parts for r in part]
+        return list(await read())
     except ServerError as exc:
         if exc.status not in (401, 403, 404):
             raise
-        warnings.append(f"cannot read the product list ({exc}): the product names are blank")
-        return {}
-    return {r[schema.PRODUCT_ID.name]: str(r.get(PRODUCT_NAME_KEY) or "")
-            for r in records if r.get(schema.PRODUCT_ID.name)}
+        warnings.append(f"cannot read the {noun} list ({exc}): the {noun} names are blank "
+                        f"where the lines do not give them, and the {noun} column has no "
+                        f"dropdown")
+        return []
+
+
+def _distinct(names: Iterable[Any]) -> list[str]:
+    texts = {str(n).strip() for n in names if n is not None}
+    return sorted(texts - {""}, key=lambda t: (t.casefold(), t))
 
 
 # --------------------------------------------------------------------------- template
 
 
-def write_template(out_path: str | Path) -> Path:
-    """An empty sheet for new lines: headers, dropdowns, validation and instructions."""
+def write_template(out_path: str | Path, lists: NameLists | None = None) -> Path:
+    """An empty sheet for new lines: headers, dropdowns, validation and instructions; with
+    ``lists``, the name columns get dropdowns of those names (see ``template``)."""
+    target = _template_target(out_path)
+    _write_data_workbook(target, sheet_columns(), iter(()), 0, "template", lists)
+    return target
+
+
+async def template(connection: Connection, out_path: str | Path) -> Exported:
+    """``write_template`` with the tenant's product and process names in the dropdowns."""
+    target = _template_target(out_path)
+    warnings: list[str] = []
+    async with FlowtracClient(connection) as client:
+        await client.login()
+        _names, lists = await name_lists(client, warnings)
+    _write_data_workbook(target, sheet_columns(), iter(()), 0, "template", lists)
+    return Exported(target, 0, "xlsx", warnings)
+
+
+def _template_target(out_path: str | Path) -> Path:
     target = Path(out_path)
     if target.suffix.lower() != ".xlsx":
         raise UsageError(f"the template is an .xlsx workbook; name it *.xlsx, not {target.name}.")
     check_target_folder(target, "template")
-    _write_data_workbook(target, sheet_columns(), iter(()), 0, "template")
     return target
 
 
@@ -371,6 +447,11 @@ def instructions_rows(columns: Sequence[Column]) -> list[tuple[list[str], int]]:
           "a header to see what it means; the cells of line_number, active and the minutes "
           "only take allowed values."], _WRAP),
         ([], 0),
+        (["Products and processes are edited by name: pick one from the list (the Lists "
+          "sheet, where the file has one). The ids beside the names are optional; in an "
+          "export they tell apart products that share a name. Change the name or the id, "
+          "not both: the one you change wins."], _WRAP),
+        ([], 0),
         (["Column", "Required", "What it means", "Allowed values"], _TABLE_HEAD),
     ]
     for column in columns:
@@ -388,6 +469,8 @@ def instructions_rows(columns: Sequence[Column]) -> list[tuple[list[str], int]]:
 def _required_text(column: Column) -> str:
     if column.read_only:
         return "read-only"
+    if column.choices is not None:
+        return f"yes, for a new line (or {column.choices}_id)"
     if column.required:
         return "yes, for a new line"
     if column.key == schema.ID.name:
@@ -410,6 +493,8 @@ def _allowed_text(column: Column) -> str:
         return " or ".join(schema.STATUS_VALUES) + " (any case)"
     if kind is schema.Kind.TEXT:
         return f"text, up to {schema.MAX_TEXT} characters{blank}"
+    if kind is schema.Kind.REFERENCE:
+        return f"a {column.choices} name (from the list) or barcode"
     return "a date and time"
 
 
@@ -475,17 +560,45 @@ class _Sheet:
 
 
 def _write_data_workbook(target: Path, columns: Sequence[Column],
-                         rows: Iterator[Sequence[Any]], row_count: int, what: str) -> None:
+                         rows: Iterator[Sequence[Any]], row_count: int, what: str,
+                         lists: NameLists | None = None) -> None:
     """The planner's workbook: the Lines sheet (header notes, dropdowns, frozen header,
-    autofilter, greyed read-only columns), then the Instructions sheet."""
+    autofilter, greyed read-only columns), the Instructions sheet, and with ``lists`` the
+    Lists sheet the name dropdowns read."""
     last = f"{column_letter(len(columns))}{row_count + 1}"
     notes = [_header_note(c, i) for i, c in enumerate(columns, 1)]
-    data = _Sheet(DATA_SHEET, _data_sheet_xml(columns, rows, last), notes, f"A1:{last}")
+    sources = _list_sources(lists) if lists is not None else {}
+    data = _Sheet(DATA_SHEET, _data_sheet_xml(columns, rows, last, sources), notes,
+                  f"A1:{last}")
     guide = _Sheet(INSTRUCTIONS_SHEET, [_table_sheet_xml(instructions_rows(columns),
                                                          {1: 24.0, 2: 20.0, 3: 70.0, 4: 40.0},
                                                          header_row=None)])
+    sheets = [data, guide]
+    if sources:
+        sheets.append(_Sheet(LISTS_SHEET, [_lists_sheet_xml(lists)]))
     with atomic_output(target, what) as handle:
-        _write_package(handle, [data, guide])
+        _write_package(handle, sheets)
+
+
+def _list_sources(lists: NameLists) -> dict[str, str]:
+    """Reference name -> the Lists range its dropdown offers (none for an empty list: a list
+    validation of nothing would refuse every name typed)."""
+    out = {}
+    for number, reference in enumerate(schema.REFERENCES, 1):
+        count = len(lists.of(reference.name))
+        if count:
+            letter = column_letter(number)
+            out[reference.name] = f"{LISTS_SHEET}!${letter}$2:${letter}${count + 1}"
+    return out
+
+
+def _lists_sheet_xml(lists: NameLists) -> str:
+    """One column of names per reference, under a header: every text safe as a formula."""
+    columns = [lists.of(r.name) for r in schema.REFERENCES]
+    height = max(map(len, columns), default=0)
+    rows: list[tuple[Sequence[Any], int]] = [([r.name for r in schema.REFERENCES], _TABLE_HEAD)]
+    rows += [([c[i] if i < len(c) else None for c in columns], _PLAIN) for i in range(height)]
+    return _table_sheet_xml(rows, {i: 40.0 for i in range(1, len(columns) + 1)}, header_row=1)
 
 
 def _header_note(column: Column, index: int) -> Note:
@@ -493,7 +606,7 @@ def _header_note(column: Column, index: int) -> Note:
 
 
 def _data_sheet_xml(columns: Sequence[Column], rows: Iterator[Sequence[Any]],
-                    last: str) -> Iterator[str]:
+                    last: str, sources: Mapping[str, str]) -> Iterator[str]:
     letters = [column_letter(i) for i in range(1, len(columns) + 1)]
     yield (WORKSHEET_OPEN + f'<dimension ref="A1:{last}"/>' + sheet_views_xml(1, selected=True)
            + cols_xml({i: c.width for i, c in enumerate(columns, 1)}) + "<sheetData>")
@@ -501,26 +614,19 @@ def _data_sheet_xml(columns: Sequence[Column], rows: Iterator[Sequence[Any]],
                     for letter, c in zip(letters, columns, strict=True))
     yield f'<row r="1">{heads}</row>'
     styles = [_READ_ONLY_CELLS if c.read_only else _PLAIN_CELLS for c in columns]
-    order = [(letter, style, f' s="{style.plain}"' if style.plain else "")
-             for letter, style in zip(letters, styles, strict=True)]
+    order = list(zip(letters, styles, strict=True))
     buffer: list[str] = []
     for number, values in enumerate(rows, 2):
         r = str(number)
-        cells = []
-        for (letter, style, attr), value in zip(order, values, strict=True):
-            if value.__class__ is str and is_plain_text(value):
-                # The common cell (ids, names): no escaping, no quote prefix needed.
-                cells.append(f'<c r="{letter}{r}"{attr} t="inlineStr"><is><t>{value}</t></is></c>')
-            elif value.__class__ is int:
-                cells.append(f'<c r="{letter}{r}"{attr}><v>{value}</v></c>')
-            else:
-                cells.append(value_cell(letter + r, _cell_value(value), style))
+        cells = [value_cell(letter + r, _cell_value(value), style)
+                 for (letter, style), value in zip(order, values, strict=True)]
         buffer.append(f'<row r="{r}">{"".join(cells)}</row>')
         if len(buffer) >= _CHUNK_ROWS:
             yield "".join(buffer)
             buffer.clear()
     yield "".join(buffer)
-    yield (f'</sheetData><autoFilter ref="A1:{last}"/>' + _validations_xml(columns, letters)
+    yield (f'</sheetData><autoFilter ref="A1:{last}"/>'
+           + _validations_xml(columns, letters, sources)
            + PAGE_MARGINS + '<legacyDrawing r:id="rId1"/></worksheet>')
 
 
@@ -538,20 +644,30 @@ def _cell_value(value: Any) -> Any:
     return str(value)
 
 
-def _validations_xml(columns: Sequence[Column], letters: Sequence[str]) -> str:
-    """Dropdown for the status, whole numbers >= 1 for the line, decimals >= 0 for minutes."""
+def _validations_xml(columns: Sequence[Column], letters: Sequence[str],
+                     sources: Mapping[str, str]) -> str:
+    """Dropdown for the status, whole numbers >= 1 for the line, decimals >= 0 for minutes,
+    and dropdowns of the tenant's names (``sources``) for the name columns."""
     rules = []
     for letter, column in zip(letters, columns, strict=True):
         if column.read_only:
             continue
         rule = _RULES.get(column.kind)
+        style = ""
+        if column.choices is not None and column.choices in sources:
+            # A warning, not a stop: a barcode, or a product made after the export, may
+            # still be typed.
+            rule = ("list", None, sources[column.choices],
+                    f"Not a {column.choices} name of the list; keep it only if it is a "
+                    f"barcode or a new name Flowtrac knows.")
+            style = ' errorStyle="warning"'
         if rule is None:
             continue
         kind, operator, formula, error = rule
         op = f' operator="{operator}"' if operator else ""
         prompt = escape_attr(column.help[:255])
         rules.append(
-            f'<dataValidation type="{kind}"{op} allowBlank="1" showInputMessage="1" '
+            f'<dataValidation type="{kind}"{op}{style} allowBlank="1" showInputMessage="1" '
             f'showErrorMessage="1" errorTitle="{escape_attr(column.header[:32])}" '
             f'error="{escape_attr(error)}" promptTitle="{escape_attr(column.header[:32])}" '
             f'prompt="{prompt}" sqref="{letter}2:{letter}{LAST_ROW}">'

@@ -30,10 +30,12 @@ StartEmulatorThread = Callable[..., EmulatorThread]
 
 @pytest.fixture(autouse=True, scope="session")
 def _data_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """The user's data directory (where ``serve`` keeps its run records by default) is a
-    temporary one: no test writes into the home folder."""
+    """The user's data directory (where ``serve`` keeps its run records by default) and
+    state directory (the write locks of ``sync.writelock``) are temporary ones: no test
+    writes into the home folder."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("XDG_DATA_HOME", str(tmp_path_factory.mktemp("data-home")))
+        patch.setenv("XDG_STATE_HOME", str(tmp_path_factory.mktemp("state-home")))
         yield
 
 

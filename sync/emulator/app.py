@@ -198,7 +198,10 @@ async def _respond(
         if config.error_rate and state.faults.random() < config.error_rate:
             status = state.faults.choice((500, 503))
             return _error(status, "The server had a problem (injected fault); try again.")
-        if request.path.rstrip("/") != LOGIN_PATH.rstrip("/"):
+        # A path the API does not have is 404 for anyone, as on a real web server: a wrong
+        # base URL must not look like refused credentials.
+        routed = request.match_info.http_exception is None
+        if routed and request.path.rstrip("/") != LOGIN_PATH.rstrip("/"):
             request[_USER] = state.sessions.use(request.cookies.get(COOKIE)).user
         return await handler(request)
     except RuleViolation as refusal:

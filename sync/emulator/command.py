@@ -4,7 +4,6 @@ server until Ctrl-C."""
 from __future__ import annotations
 
 import asyncio
-import gc
 import signal
 import sqlite3
 import sys
@@ -84,10 +83,6 @@ def emulator(
             del dataset
         else:
             click.echo(f"Using the data already in {db} (no data generated or seeded).")
-        # The loaded records live until exit: keep the collector from rescanning them while
-        # serving (a full pass over 100,000 records would stall every request in flight).
-        gc.collect()
-        gc.freeze()
         asyncio.run(_serve(config, store, host, port))
     except SyncError as error:
         click.echo(f"Error: {error}", err=True)

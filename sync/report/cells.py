@@ -40,7 +40,7 @@ _CAREFUL_FIRST = frozenset(FORMULA_START) | {" "}
 
 def is_plain_text(text: str) -> bool:
     """Text that goes into an inline string exactly as it is: no escaping, no quote prefix,
-    no truncation.  The writers' fast path for the common cell; ``text_cell`` does the rest."""
+    no truncation (``value_cell`` writes it so; ``text_cell`` does the rest)."""
     return (bool(text) and text[0] not in _CAREFUL_FIRST and text[-1] != " "
             and len(text) <= MAX_CELL_TEXT and text.isprintable() and "&" not in text
             and "<" not in text and ">" not in text and "_x" not in text)
@@ -144,6 +144,9 @@ def value_cell(ref: str, value: Any, styles: RowStyles) -> str:
     unstyled).  Numbers stay numbers, dates get a date format, everything else is text."""
     kind = type(value)
     if kind is str:
+        if is_plain_text(value):   # most cells (ids, names): written as they are
+            s = f' s="{styles.plain}"' if styles.plain else ""
+            return f'<c r="{ref}"{s} t="inlineStr"><is><t>{value}</t></is></c>'
         if not value:
             return empty_cell(ref, styles.plain)
         style = styles.quoted if is_formula_like(value) else styles.plain

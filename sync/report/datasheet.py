@@ -379,12 +379,6 @@ class DataSheet:
             return None
         numbers, parts = block.numbers, block.parts
         values = list(map(int, numbers))
-        if targets[next_target:next_target + len(values)] == values:
-            endings = self._uniform_endings(values)   # every row of the block alike
-            if endings is not None:
-                pairs = zip(parts[:-1], endings, strict=True)
-                return ("".join(itertools.chain.from_iterable(pairs)) + parts[-1],
-                        next_target + len(values))
         out: list[str] = []
         append, ending_of, row = out.append, self._ending, self._row
         count = len(targets)
@@ -406,26 +400,6 @@ class DataSheet:
         append(parts[-1])
         return "".join(out), next_target
 
-    def _uniform_endings(self, numbers: list[int]) -> list[str] | None:
-        """``_ending`` of each of these data rows when they are all alike (one status, no
-        error, change or message, a plain id each: a block of an unchanged sheet), looked up
-        and checked in C for the whole block; None for any other block."""
-        if not self._plain_ids or self.header_row in numbers:
-            return None
-        rows = list(map(self.rows.get, map(self.positions.__getitem__, numbers)))
-        if not all(rows):
-            return None
-        statuses = set(map(_STATUS_OF, rows))
-        idents = list(map(_SYNC_ID_OF, rows))
-        if (len(statuses) != 1 or not all(idents) or any(map(_ERRORS_OF, rows))
-                or any(map(_CHANGES_OF, rows)) or any(map(_MESSAGE_OF, rows))):
-            return None
-        template = self._ending_template(statuses.pop() or "", True)
-        if not template:
-            return None
-        return [template % {"r": number, "i": ident}
-                for number, ident in zip(numbers, idents, strict=True)]
-
     def _ending(self, number: int) -> str | None:
         """The report cells and ``</row>`` of a data row that keeps its look; None for a
         row that is shaded, has invalid cells, changes or a message, or is the header."""
@@ -441,19 +415,17 @@ class DataSheet:
             if ident is not None and not self._plain_ids and not _plain_text(ident):
                 return None
         template = self._ending_template(status, ident is not None)
-        # (%-formatting with a dict: a third of the time of str.format, once per row)
-        return template % {"r": number, "i": ident} if template else None
+        return template.format(r=number, i=ident) if template else None
 
     def _ending_template(self, status: str, has_id: bool) -> str:
-        """The %-template of ``_ending`` (``r`` the row number, ``i`` a plain id) for rows of
-        this status with or without an id; "" for a status whose rows are shaded."""
+        """The template of ``_ending`` (``_report_template`` and ``</row>``) for rows of this
+        status with or without an id; "" for a status whose rows are shaded."""
         key = (status, has_id)
         template = self._endings.get(key)
         if template is None:
             mark = _Mark((status, "i" if has_id else None, "", ""), shade_of(status), None)
             cells = None if mark.shade and mark.shade.light else self._report_template(mark)
-            template = self._endings[key] = "" if cells is None else _percent_style(
-                cells + "</row>")
+            template = self._endings[key] = "" if cells is None else cells + "</row>"
         return template
 
     def _fast_path(self) -> bool:
@@ -625,8 +597,6 @@ class DataSheet:
                     out.append(f'<c r="{ref}"{plain}/>' if plain else "")
             elif index == 0:
                 out.append(text_cell(ref, value, status_style))
-            elif _plain_text(value):
-                out.append(f'<c r="{ref}"{plain} t="inlineStr"><is><t>{value}</t></is></c>')
             else:
                 out.append(value_cell(ref, value, styles))
         return out
@@ -921,17 +891,6 @@ def _column(letters: str) -> int:
     if index is None:
         index = _COLUMNS[letters] = column_index(letters)
     return index
-
-
-_STATUS_OF, _SYNC_ID_OF, _ERRORS_OF, _CHANGES_OF, _MESSAGE_OF = map(
-    attrgetter, ("status", "sync_id", "errors", "changes", "message"))
-_FORMAT_TOKENS = re.compile(r"\{\{|\}\}|\{r\}|\{i\}|%")
-_PERCENT_STYLE = {"{{": "{", "}}": "}", "{r}": "%(r)s", "{i}": "%(i)s", "%": "%%"}
-
-
-def _percent_style(template: str) -> str:
-    """A ``str.format`` template of the fields ``r`` and ``i`` as the same %-template."""
-    return _FORMAT_TOKENS.sub(lambda m: _PERCENT_STYLE[m.group(0)], template)
 
 
 def _plain_text(value: Any) -> bool:

@@ -23,7 +23,6 @@ from .cells import (
     column_index,
     column_letter,
     is_formula_like,
-    is_plain_text,
     text_cell,
     value_cell,
 )
@@ -228,7 +227,6 @@ def _data_sheet(layout: _Layout, styles: _Styles, notes: list[Note]) -> Iterator
         ours = (status, sync_id, changes, message)
         shaded = styles.of(shade_of(status))
         row_style = shaded.cells
-        plain = f' s="{row_style.plain}"' if row_style.plain else ""
         bad = cell_messages(row, number) if row is not None and row.errors else None
         r = str(number)
         parts = [f'<row r="{r}">']
@@ -243,11 +241,7 @@ def _data_sheet(layout: _Layout, styles: _Styles, notes: list[Note]) -> Iterator
                 if bad and col in bad:
                     parts.append(value_cell(letter + r, value, styles.invalid))
                     continue
-            # Fast path for the common cell: text that needs no escaping and no quote prefix.
-            if type(value) is str and is_plain_text(value):
-                parts.append(f'<c r="{letter}{r}"{plain} t="inlineStr"><is><t>{value}</t></is></c>')
-            else:
-                parts.append(value_cell(letter + r, value, row_style))
+            parts.append(value_cell(letter + r, value, row_style))
         parts.append("</row>")
         buffer.append("".join(parts))
         if bad:

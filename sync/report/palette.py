@@ -42,6 +42,7 @@ _SHADES: dict[str, Shade] = {
     "failed": RED,
     "fail": RED,
     "conflict": RED,
+    "overwritten": RED,
     "invalid": RED,
     "skipped": YELLOW,
     "skip": YELLOW,
@@ -73,5 +74,6 @@ def shade_of(status: str | None) -> Shade | None:
 #: Order of statuses in the Summary counts (others follow in the order first seen).
 STATUS_ORDER: tuple[str, ...] = (
     "created", "would create", "updated", "would update", "unchanged", "deleted",
-    "would delete", "failed", "conflict", "invalid", "skipped", "left alone", "not run",
+    "would delete", "failed", "conflict", "overwritten", "invalid", "skipped", "left alone",
+    "not run",
 )

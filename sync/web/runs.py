@@ -2,7 +2,8 @@
 
 Nothing here decides what a row needs: ``sync.api`` does.  This module only runs it so that
 the server stays responsive: loading a sheet and writing a report are CPU work, so they run
-in a worker thread; the writes run in the server's event loop, reporting progress.
+in a child process (a sheet, with its memory capped: ``sync.limitedload``) or a worker
+thread; the writes run in the server's event loop, reporting progress.
 """
 
 from __future__ import annotations
@@ -19,7 +20,12 @@ from sync.client import FlowtracClient
 from sync.connection import Connection
 from sync.errors import SyncError
 from sync.executor import Progress
+from sync.history import default_history_path
+from sync.limitedload import DEFAULT_UPLOAD_MEMORY_MB, load_limited_async
+from sync.model import LoadedSheet
+from sync.writelock import WriteLock
 
+from . import table
 from .archive import RunArchive, RunRecord
 from .sessions import Session, Upload, UploadState
 
@@ -38,11 +44,21 @@ async def check_sign_in(connection: Connection) -> None:
         await client.list_lines([(schema.ID.filter_name or schema.ID.name, _NO_SUCH_ID)])
 
 
-async def make_plan(path: Path, connection: Connection,
+async def make_plan(path: Path, connection: Connection, options: api.SyncOptions, *,
+                    memory_mb: int = DEFAULT_UPLOAD_MEMORY_MB) -> api.PlanResult:
+    """Read the sheet in a child process of at most ``memory_mb`` MB (``sync.limitedload``:
+    a sheet that exhausts memory ends only that child), then plan it in a worker thread
+    (its own event loop): neither may stall the pages and progress of other planners.  The
+    table's rows are made there too, once, for the same reason."""
+    sheet = await load_limited_async(path, options.sheet, memory_mb)
+    return await asyncio.to_thread(_plan_and_table, sheet, connection, options)
+
+
+def _plan_and_table(sheet: LoadedSheet, connection: Connection,
                     options: api.SyncOptions) -> api.PlanResult:
-    """``api.plan_async`` in a worker thread (its own event loop): reading a large sheet
-    must not stall the pages and progress of other planners."""
-    return await asyncio.to_thread(api.plan, path, connection, options)
+    planned = api.plan_sheet(sheet, connection, options)
+    table.cached_entries(planned)
+    return planned
 
 
 def new_upload(path: Path, options: api.SyncOptions, planned: api.PlanResult) -> Upload:
@@ -66,30 +82,54 @@ def start_apply(session: Session, upload: Upload, archive: RunArchive) -> bool:
     Its journal and report go to the run's own folder in ``archive`` (SyncError, nothing
     written, when that cannot be made).
 
-    The state changes before anything is awaited, so two clicks cannot both start it."""
+    The state changes before anything is awaited, so two clicks cannot both start it.
+
+    The machine's write lock of this Flowtrac (``sync.writelock``, the one the command line
+    takes) is held until the writes and their read-back are done: while another apply
+    writes there, WriterBusy names it and nothing is written."""
     connection = session.connection
     if upload.state is not UploadState.PLANNED or connection is None:
         return False
-    record = archive.start(archive.owner_of(connection), upload.name, upload.stem,
-                           connection.host)
+    lock = WriteLock(connection.base_url, f"web user {_web_user(connection)}",
+                     advice="try again once it has finished")
+    lock.acquire()
+    try:
+        record = archive.start(archive.owner_of(connection), upload.name, upload.stem,
+                               connection.host)
+    except BaseException:
+        lock.release()
+        raise
     upload.state = UploadState.APPLYING
     upload.progress = Progress(total=sum(upload.planned.changes.values()))
     upload.journal = record.journal
-    upload.task = asyncio.create_task(_apply(session, connection, upload, archive, record),
-                                      name=f"apply {upload.id}")
+    upload.task = asyncio.create_task(_apply(session, connection, upload, archive, record,
+                                             lock), name=f"apply {upload.id}")
     archive.track(record, upload.task, session.stop)
     return True
 
 
+def _web_user(connection: Connection) -> str:
+    """Who runs a web apply, as another run's message names them: the badge (never the
+    token, nor a fragment of it)."""
+    return f"badge {connection.badge[:64]}" if connection.badge else "signed in with a token"
+
+
 async def _apply(session: Session, connection: Connection, upload: Upload,
-                 archive: RunArchive, record: RunRecord) -> None:
+                 archive: RunArchive, record: RunRecord, lock: WriteLock) -> None:
     def on_progress(progress: Progress) -> None:
         upload.progress = progress
 
     try:
+        # Recorded in the run history like a command-line apply (issue 16), as the page
+        # user: their folder's name, which never holds a token.
         result = await api.execute_async(upload.planned, connection, journal=upload.journal,
-                                         on_progress=on_progress, stop=session.stop)
+                                         on_progress=on_progress, stop=session.stop,
+                                         history=default_history_path(),
+                                         who=f"page {archive.owner_of(connection)}")
+        await asyncio.to_thread(table.cached_entries, result)
         upload.result = result
+        for warning in result.warnings[len(upload.planned.warnings):]:
+            log.warning("%s", warning)   # a run history not written: the run went on
         upload.result_report = await asyncio.to_thread(result.write_report, record.report)
     except SyncError as exc:
         upload.error = str(exc)
@@ -97,6 +137,7 @@ async def _apply(session: Session, connection: Connection, upload: Upload,
         log.exception("apply of an upload failed")
         upload.error = f"unexpected {exc.__class__.__name__}; the server log has the details"
     finally:
+        lock.release()
         upload.state = UploadState.APPLIED
         archive.finish(record, upload.result, upload.error)
 
@@ -125,8 +166,12 @@ async def export_file(connection: Connection, folder: Path, *, products: tuple[s
     return await export_lines(connection, target, filters=filters, products=products, fmt=fmt)
 
 
-async def template_file(folder: Path) -> Path:
-    """A blank sheet with headers, dropdowns and notes (``sync.roundtrip.write_template``)."""
-    from sync.roundtrip import write_template
+async def template_file(folder: Path, connection: Connection | None = None) -> Path:
+    """A blank sheet with headers, dropdowns and notes (``sync.roundtrip.write_template``);
+    signed in, its name columns get dropdowns of the tenant's names (``roundtrip.template``)."""
+    from sync.roundtrip import template, write_template
 
-    return await asyncio.to_thread(write_template, folder / "flowtrac-template.xlsx")
+    target = folder / "flowtrac-template.xlsx"
+    if connection is None:
+        return await asyncio.to_thread(write_template, target)
+    return (await template(connection, target)).path

@@ -51,13 +51,15 @@ async def test_export_layout_is_what_the_loader_reads(emulator, seed_dataset, tm
     emu = await emulator(dataset=seed_dataset)
     path = await export_lines(token_connection(emu.base_url), tmp_path / "lines.xlsx")
     book = openpyxl.load_workbook(path)
-    assert book.sheetnames == ["Lines", "Instructions"]
+    assert book.sheetnames == ["Lines", "Instructions", "Lists"]
     sheet = book["Lines"]
     header = [c.value for c in sheet[1]]
-    names = [schema.ID.name, *(f.name for f in schema.WRITABLE), schema.EDITED.name]
+    # Names first: each name column stands before its id.
+    names = ["id", "product", "product_id", "process", "process_id", "line_number", "active",
+             "description", "product_minutes", "product_dwell_minutes", "edited"]
     assert header[:len(names)] == names
     context = header[len(names):]
-    assert context == ["product (read-only)", "process (read-only)", "edited_by (read-only)"]
+    assert context == ["edited_by (read-only)"]
     # The loader takes every field column back, and none of the context columns.
     assert [schema.field_for_header(h).name for h in header[:len(names)]] == names
     assert all(schema.field_for_header(h) is None for h in context)
@@ -65,20 +67,21 @@ async def test_export_layout_is_what_the_loader_reads(emulator, seed_dataset, tm
     # Sorted by product name, then line number; the names come from /api/products.
     rows = _rows(path)
     names_by_id = {p["product_id"]: p["product"] for p in seed_dataset.products}
-    order = [(r["product (read-only)"].casefold(), r["line_number"]) for r in rows]
+    order = [(r["product"].casefold(), r["line_number"]) for r in rows]
     assert order == sorted(order)
-    assert all(r["product (read-only)"] == names_by_id[r["product_id"]] for r in rows)
+    assert all(r["product"] == names_by_id[r["product_id"]] for r in rows)
 
     # Frozen header, autofilter over the table, greyed read-only columns with notes.
     assert sheet.freeze_panes == "A2"
     assert sheet.auto_filter.ref == f"A1:L{len(rows) + 1}"
+    assert sheet.cell(2, len(names)).fill.fgColor.rgb.endswith("EDEDED")   # edited
     for col in range(len(names), len(header) + 1):
         assert sheet.cell(2, col).fill.fgColor.rgb.endswith("EDEDED")
     assert sheet.cell(2, 2).fill.fill_type is None
     assert "read-only" in sheet.cell(1, len(header)).comment.text.lower()
     assert sheet.cell(1, 1).comment.text == schema.ID.help
     validations = {str(v.sqref): v for v in sheet.data_validations.dataValidation}
-    active = validations["E2:E1048576"]
+    active = validations["G2:G1048576"]
     assert (active.type, active.formula1) == ("list", '"Active,InActive"')
 
 
@@ -197,7 +200,7 @@ async def test_filters_and_product_names(emulator, seed_dataset, tmp_path):
 
     process = seed_dataset.lines[0]["process"]
     by_process = await export(conn, tmp_path / "c.xlsx", filters=[f"process={process}"])
-    assert {r["process (read-only)"] for r in _rows(by_process.path)} == {process}
+    assert {r["process"] for r in _rows(by_process.path)} == {process}
 
     with pytest.raises(UsageError, match="no product is named.*'Nope'"):
         await export(conn, tmp_path / "d.xlsx", products=["Nope"])
@@ -228,7 +231,7 @@ def test_export_command(emulator_thread, seed_dataset, tmp_path):
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout) == {"command": "export", "file": str(out),
                                          "format": "csv", "lines": 3, "warnings": []}
-    assert out.read_bytes().startswith(b"\xef\xbb\xbfid,product_id,")
+    assert out.read_bytes().startswith(b"\xef\xbb\xbfid,product,product_id,process,")
 
     result = runner.invoke(main, ["export", str(tmp_path / "x.xlsx"), "--product", "Nope"],
                            env=env)
@@ -249,3 +252,18 @@ def test_table_workbook_writes_text_safely(tmp_path):
         ["a", "b"], ["=cmd|' /C calc'!A0", 1.5], ["-2+3", None]]
     assert sheet["A2"].data_type == "s" and sheet["A3"].data_type == "s"
     assert export_columns()[0].header == schema.ID.name
+
+
+def test_a_whole_number_excel_cannot_hold_is_exported_as_its_digits():
+    """Excel keeps 15 significant digits: a longer whole number goes out as text, digit for
+    digit, like every other cell the export writes (a shorter one stays a number)."""
+    from sync.roundtrip import _data_sheet_xml
+
+    columns = export_columns()
+    position = [c.header for c in columns].index("line_number")
+    rows = [[None] * len(columns), [None] * len(columns)]
+    rows[0][position], rows[1][position] = 12_345_678_901_234_567, 7
+    xml = "".join(_data_sheet_xml(columns, iter(rows), "Z3", {}))
+    letter = chr(ord("A") + position)
+    assert f'<c r="{letter}2" t="inlineStr"><is><t>12345678901234567</t></is></c>' in xml
+    assert f'<c r="{letter}3"><v>7</v></c>' in xml

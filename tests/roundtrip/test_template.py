@@ -11,7 +11,7 @@ from sheetkit import server_rows, token_connection
 
 from sync import api, schema
 from sync.cli import main
-from sync.roundtrip import TEMPLATE_PATH, write_template
+from sync.roundtrip import TEMPLATE_PATH, sheet_columns, write_template
 
 REGENERATE = f"flowtrac-sync template {TEMPLATE_PATH.relative_to(Path.cwd())}" \
     if TEMPLATE_PATH.is_relative_to(Path.cwd()) else f"flowtrac-sync template {TEMPLATE_PATH}"
@@ -47,9 +47,13 @@ def test_the_template_has_headers_dropdowns_and_instructions():
     assert book.sheetnames == ["Lines", "Instructions"]
     sheet = book["Lines"]
     header = [c.value for c in sheet[1]]
-    fields = [schema.ID, *schema.WRITABLE]
-    assert header == [f.name for f in fields]
-    assert [schema.field_for_header(h) for h in header] == fields
+    columns = {c.header: c for c in sheet_columns()}
+    # Names first: each name column stands before its id column.
+    assert header == ["id", "product", "product_id", "process", "process_id", "line_number",
+                      "active", "description", "product_minutes", "product_dwell_minutes"]
+    assert list(columns) == header
+    fields = [schema.field_for_header(h) for h in header]
+    assert [f.name for f in fields] == header
     assert sheet.max_row == 1                     # no example row that could be uploaded
     assert sheet.freeze_panes == "A2"
 
@@ -65,16 +69,17 @@ def test_the_template_has_headers_dropdowns_and_instructions():
         elif f.kind is schema.Kind.MINUTES:
             assert (rule.type, rule.operator, rule.formula1) == (
                 "decimal", "greaterThanOrEqual", "0")
-        else:
+        else:   # the name dropdowns need the tenant's names: template --names
             assert rule is None
         if rule is not None:
             assert rule.showErrorMessage and rule.allowBlank and rule.prompt == f.help
-        assert sheet[f"{letter[f.name]}1"].comment.text == f.help
+        assert sheet[f"{letter[f.name]}1"].comment.text == columns[f.name].help
     minutes = [f for f in fields if f.kind is schema.Kind.MINUTES]
     assert len(minutes) == 2
 
-    # Required columns stand out; the Instructions sheet explains every column.
-    required = {f.name for f in schema.REQUIRED}
+    # Required columns stand out (a name, or its id, is needed); the Instructions sheet
+    # explains every column.
+    required = {"product", "process", "line_number"}
     fills = {c.value: c.fill.fgColor.rgb for c in sheet[1]}
     assert len({fills[n] for n in required}) == 1
     assert {fills[n] for n in required}.isdisjoint({fills[f.name] for f in fields
@@ -85,8 +90,10 @@ def test_the_template_has_headers_dropdowns_and_instructions():
     assert set(table) == set(header)
     for f in fields:
         needed, meaning, allowed = table[f.name]
-        assert meaning == f.help
+        assert meaning == columns[f.name].help
         assert needed.startswith("yes") == (f.name in required)
+    assert table["product"][0] == "yes, for a new line (or product_id)"
+    assert table["process"][2] == "a process name (from the list) or barcode"
     assert table[schema.ACTIVE.name][2].startswith("Active or InActive")
     assert "whole number from 1" in table[schema.LINE_NUMBER.name][2]
     assert all(">= 0" in table[f.name][2] for f in minutes)
