@@ -145,7 +145,7 @@ class ValidationResult:
         started = time.perf_counter()
         rows = dict(self.row_status())
         written = write_report(self.validated.sheet, rows, self.server_only_rows(),
-                               self.summary(), target)
+                               self.summary(), target, notes=self.warnings)
         _log_stage("report written", time.perf_counter() - started)
         return written
 
