@@ -50,7 +50,7 @@ log = logging.getLogger("sync.api")
 
 __all__ = [
     "SyncOptions", "ValidationResult", "PlanResult", "ApplyResult", "Mode", "Scope", "Blank",
-    "validate_file", "plan", "plan_async", "apply", "apply_async", "execute_async",
+    "validate_file", "plan", "plan_async", "plan_sheet", "apply", "apply_async", "execute_async",
     "nothing_to_send", "exit_reason", "last_apply_report",
 ]
 
@@ -145,7 +145,7 @@ class ValidationResult:
         started = time.perf_counter()
         rows = dict(self.row_status())
         written = write_report(self.validated.sheet, rows, self.server_only_rows(),
-                               self.summary(), target)
+                               self.summary(), target, notes=self.warnings)
         _log_stage("report written", time.perf_counter() - started)
         return written
 
@@ -489,6 +489,13 @@ def plan(path: str | Path, connection: Connection,
     started = _now()
     sheet = _load(path, options)
     return asyncio.run(_plan_loaded(sheet, connection, options, started))
+
+
+def plan_sheet(sheet: LoadedSheet, connection: Connection,
+               options: SyncOptions | None = None) -> PlanResult:
+    """``plan`` of a sheet already read (the web page reads uploads in a child process)."""
+    options = options or SyncOptions()
+    return asyncio.run(_plan_loaded(sheet, connection, options, _now()))
 
 
 async def execute_async(planned: PlanResult, connection: Connection, *,

@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 import click
 from click.core import ParameterSource
 
-from . import api, history, notify, roundtrip, schema
+from . import api, history, notify, roundtrip, savedplan, schema
 from . import undo as undo_lib
 from .client import FlowtracClient
 from .config import CONNECTION_KEYS, RUN_KEYS, mask
@@ -324,6 +324,9 @@ def validate(file: str, sheet: str | None, key: str | None, report: str | None,
 @click.option("--detailed-exitcode", is_flag=True,
               help="Exit 5 when the plan holds writes and nothing else is wrong (0: nothing "
                    "would change): for nightly drift checks.")
+@click.option("--save-plan", type=click.Path(dir_okay=False), metavar="P.json",
+              help="Also save the plan's writes to P.json, for apply --plan to send exactly "
+                   "those later.")
 @_connection_options
 @_common_output
 @click.pass_context
@@ -335,14 +338,22 @@ def plan(ctx: click.Context, file: str, **params: Any) -> int:
     result = api.plan(file, _connection(p), _sync_options(p))
     report_path = result.write_report(p.get("report"))
     out.result(result, report_path)
+    if p.get("save_plan"):
+        saved = savedplan.save_plan(result, p["save_plan"])
+        out.say(f"plan saved to {saved.path}: {_count(len(saved.writes), 'write')}; "
+                f"apply exactly these with: flowtrac-sync apply --plan {saved.path}")
     if p["detailed_exitcode"] and result.exit_code == ExitCode.OK and result.plan.writes:
         return ExitCode.WRITES_PENDING
     return result.exit_code
 
 
 @main.command(epilog=exit_codes_help(*_SERVER_EXITS))
-@click.argument("file", type=click.Path())
+@click.argument("file", type=click.Path(), required=False)
 @_run_options
+@click.option("--plan", "saved_plan", type=click.Path(dir_okay=False), metavar="P.json",
+              help="Send exactly the writes of a plan saved by plan --save-plan (FILE, if "
+                   "given, must be the sheet it was made from); a line changed since is "
+                   "stale and not written.")
 @click.option("--journal", type=click.Path(dir_okay=False),
               help="Journal path (default: <input>.journal.jsonl beside the report).")
 @click.option("-y", "--yes", is_flag=True, help="Do not ask; required without a terminal.")
@@ -352,29 +363,49 @@ def plan(ctx: click.Context, file: str, **params: Any) -> int:
 @_common_output
 @click.pass_context
 @_guarded
-def apply(ctx: click.Context, file: str, **params: Any) -> int:
+def apply(ctx: click.Context, file: str | None, **params: Any) -> int:
     """Make the server match FILE, then write the reconciliation report.  The run is
     recorded in the run history (see ``runs``) and, with --notify, posted to webhooks."""
     p = _from_config(ctx, params)
     out = Output(as_json=p["as_json"], quiet=p["quiet"])
+    if file is None and not p.get("saved_plan"):
+        raise UsageError("apply needs FILE, or --plan P.json (nothing sent)")
+    return _recorded(p, "apply", file or p.get("saved_plan"),
+                     lambda ran: _apply(ctx, file, p, out, ran))
+
+
+def _recorded(p: dict[str, Any], command: str, file: str | None,
+              body: Callable[[dict[str, Any]], int], *, sends: bool = True) -> int:
+    """Run a command that writes (``body``) so that it is recorded in the run history and
+    notified, also when an error stops it; ``body`` puts its record in ``ran["record"]``."""
     _notify_urls(p)
     started = history.now()
     ran: dict[str, Any] = {}
     try:
-        code = _apply(file, p, out, ran)
+        code = body(ran)
     except SyncError as exc:
-        _notify(p, _save_run(p, _failed_run(p, "apply", file, exc, started)))
+        if sends:
+            _notify(p, _save_run(p, _failed_run(p, command, file, exc, started)))
         raise
     _notify(p, ran.get("record"))
     return code
 
 
-def _apply(file: str, p: dict[str, Any], out: Output, ran: dict[str, Any]) -> int:
+def _apply(ctx: click.Context, file: str | None, p: dict[str, Any], out: Output,
+           ran: dict[str, Any]) -> int:
     """The body of ``apply``, under the write lock; ``ran["record"]``: the run's history
     record once it has one."""
     if not p["yes"] and not _stdin_is_terminal():
         raise UsageError("apply needs --yes when there is no terminal to ask (nothing sent)")
     connection = _connection(p)
+    if p.get("saved_plan"):
+        given = [f"--{name.replace('_', '-')}" for name in _SAVED_OPTIONS
+                 if ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE]
+        if given:
+            raise UsageError(f"{', '.join(given)} cannot be given with --plan: the saved plan "
+                             f"keeps the options it was made with (nothing sent)")
+        return _apply_saved(p, file, connection, out, ran)
+    assert file is not None
     with _write_lock(connection, f"apply {Path(file).name}", p.get("wait")):
         return _apply_locked(file, p, connection, out, ran)
 
@@ -412,6 +443,51 @@ def _apply_locked(file: str, p: dict[str, Any], connection: Connection, out: Out
     path = result.write_report(report_path)
     out.result(result, path, journal=journal)
     ran["record"] = result.run_record
+    return result.exit_code
+
+
+#: Options that shape a plan: a saved plan keeps its own, so ``apply --plan`` refuses them.
+_SAVED_OPTIONS = ("mode", "scope", "blank", "key", "max_delete", "sheet")
+
+
+def _apply_saved(p: dict[str, Any], file: str | None, connection: Connection,
+                 out: Output, ran: dict[str, Any]) -> int:
+    """``apply --plan``: send the saved writes, nothing else (``sync.savedplan``)."""
+    saved = savedplan.load_plan(p["saved_plan"])
+    savedplan.check_target(saved, connection, file)
+    if not p["yes"]:
+        question = (f"Apply the {_count(len(saved.writes), 'write')} of {saved.path.name} to "
+                    f"{connection.host}?")
+        if not click.confirm(question, default=False, err=True):
+            out.say("nothing sent")
+            return 0
+    journal = Path(p["journal"]) if p.get("journal") else savedplan.default_saved_journal(saved)
+    with _write_lock(connection, f"apply --plan {saved.path.name}", p.get("wait")):
+        result = _run_stoppable(
+            out, len(saved.writes),
+            lambda update, stop: savedplan.apply_saved(
+                saved, connection, sheet=file, journal=journal, on_progress=update, stop=stop,
+                concurrency=int(p["concurrency"]), rate=p.get("rate"),
+                retries=int(p["retries"])))
+    path = result.write_report(p.get("report"))
+    ran["record"] = _save_run(p, history.record_for_saved_plan(
+        result, run_id=history.new_run_id(), who=history.who_for(connection), report=path))
+    if p["as_json"]:
+        print_json({**result.to_json(), "report": str(path), "journal": str(journal)})
+    else:
+        counts = ", ".join(f"{n} {status}" for status, n in result.counts().items())
+        click.echo(f"applied {saved.path.name}: {counts or 'no write'}")
+        for line in [] if p["quiet"] else result.problems():
+            click.echo(f"  {line}")
+        click.echo(f"report: {path}\njournal: {journal}")
+    if result.execution and result.execution.fatal is not None:
+        click.echo(f"error: {result.execution.fatal} (apply the plan again to continue)",
+                   err=True)
+    elif result.exit_code:
+        counts = result.counts()
+        problems = ", ".join(f"{counts[s]} {s}" for s in savedplan.PROBLEMS if counts.get(s))
+        click.echo(f"error: some writes were not done ({problems}): the report says why; "
+                   f"plan the sheet again for the lines changed since", err=True)
     return result.exit_code
 
 
@@ -639,17 +715,8 @@ def undo_command(ctx: click.Context, journal: str | None, **params: Any) -> int:
     the run is a conflict and is left alone.  Shows the plan first, like apply."""
     p = _from_config(ctx, params)
     out = Output(as_json=p["as_json"], quiet=p["quiet"])
-    _notify_urls(p)
-    started = history.now()
-    ran: dict[str, Any] = {}
-    try:
-        code = _undo(journal, p, out, ran)
-    except SyncError as exc:
-        if not p["dry_run"]:
-            _notify(p, _save_run(p, _failed_run(p, "undo", journal, exc, started)))
-        raise
-    _notify(p, ran.get("record"))
-    return code
+    return _recorded(p, "undo", journal, lambda ran: _undo(journal, p, out, ran),
+                     sends=not p["dry_run"])
 
 
 def _journal_of_run(p: dict[str, Any]) -> str:

@@ -30,6 +30,7 @@ import json
 import logging
 import random
 import re
+import uuid
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -51,8 +52,16 @@ PRODUCTS_PATH = "products"
 PROCESSES_PATH = "processes"
 LOGIN_PATH = "device-login/"
 
-#: Largest listing answer accepted (a whole 100,000-line table is about 50 MB of JSON).
+#: Largest listing answer accepted (a whole 100,000-line table is about 50 MB of JSON); a
+#: larger one is asked for again in narrower parts (``_get_list``).
 MAX_LISTING_BYTES = 200 * 2**20
+#: How many times a listing without an ``-in`` filter to halve is split by id range: 2**8
+#: parts of 200 MB each is far beyond any tenant, and a server that ignores the range filter
+#: is not asked for ever.
+MAX_ID_SPLITS = 8
+#: One past the largest uuid, as an integer: the open upper end of the whole id range.
+_UUID_END = 2**128
+_ID_COLUMN = schema.ID.filter_name or schema.ID.name
 #: Largest answer to a write or a login: one record, or an error page.
 MAX_WRITE_BYTES = 2**20
 #: How much of an error answer is read to find the server's words.
@@ -107,6 +116,7 @@ class ClientStats:
     relogins: int = 0      # logins after a 401
     errors: int = 0        # 5xx answers and transport failures (retried or not)
     ambiguous: int = 0     # writes whose answer was lost
+    narrowed: int = 0      # listings answered too large and asked for again in parts
 
 
 # --------------------------------------------------------------------------- the client
@@ -137,7 +147,8 @@ class FlowtracClient:
     def __init__(self, connection: Connection, *, concurrency: int = 16,
                  rate: float | None = None, retries: int = 5, backoff_base_s: float = 0.2,
                  backoff_max_s: float = 10.0, listing_batch: int = 200,
-                 max_listing_bytes: int = MAX_LISTING_BYTES) -> None:
+                 max_listing_bytes: int = MAX_LISTING_BYTES,
+                 max_id_splits: int = MAX_ID_SPLITS) -> None:
         if concurrency < 1:
             raise UsageError("--concurrency must be at least 1.")
         if rate is not None and rate <= 0:
@@ -153,6 +164,7 @@ class FlowtracClient:
         self.backoff_max_s = backoff_max_s
         self.listing_batch = listing_batch
         self.max_listing_bytes = max_listing_bytes
+        self.max_id_splits = max_id_splits
         self.stats = ClientStats()
         self.limiter = AdaptiveLimiter(concurrency, rate=rate)
         self._random = random.Random()
@@ -493,14 +505,35 @@ class FlowtracClient:
 
     # ------------------------------------------------------------------ JSON answers
 
-    async def _get_list(self, path: str, params: list[tuple[str, str]] | None
-                        ) -> list[dict[str, Any]]:
+    async def _get_list(self, path: str, params: list[tuple[str, str]] | None,
+                        span: tuple[int, int] = (-1, _UUID_END)) -> list[dict[str, Any]]:
+        """The records a listing answers, limited to ids within ``span`` (see ``_narrower``).
+
+        An answer over ``max_listing_bytes`` is asked for again as narrower listings, one
+        after the other so that no more than one answer is held at a time."""
+        try:
+            return await self._get_list_once(path, [*(params or []), *_span_filters(span)]
+                                             or None)
+        except _TooLarge:
+            parts = _narrower(params or [], span, self.max_id_splits)
+            if parts is None:
+                raise
+        self.stats.narrowed += 1
+        log.info("GET /%s answered over %s: asked for again in %d parts", path,
+                 _size(self.max_listing_bytes), len(parts))
+        records: list[dict[str, Any]] = []
+        for part_params, part_span in parts:
+            records.extend(await self._get_list(path, part_params, part_span))
+        return records
+
+    async def _get_list_once(self, path: str, params: list[tuple[str, str]] | None
+                             ) -> list[dict[str, Any]]:
         raw = await self._call("GET", path, params=params, max_bytes=self.max_listing_bytes)
         what = f"GET /{path}"
         if raw is None:
-            raise ConnectionProblem(f"The server at {self.host} answered {what} with more than "
-                                    f"{_size(self.max_listing_bytes)}; narrow the listing "
-                                    f"(filters or a smaller scope).")
+            raise _TooLarge(f"The server at {self.host} answered {what} with more than "
+                            f"{_size(self.max_listing_bytes)}, even asked for in parts; "
+                            f"narrow the listing (filters or a smaller scope).")
         try:
             data = orjson.loads(raw)   # a 100,000-line listing parses three times faster
         except ValueError:
@@ -656,6 +689,51 @@ class FlowtracClient:
         self.stats.ambiguous += 1
         raise LostAnswer(f"{what} was answered with {shape} instead of a result; "
                          "the write may or may not have been committed.", 200)
+
+
+class _TooLarge(ConnectionProblem):
+    """A listing answer over the size guard (a ConnectionProblem once it cannot be split)."""
+
+
+def _narrower(params: list[tuple[str, str]], span: tuple[int, int], splits_left: int
+              ) -> list[tuple[list[tuple[str, str]], tuple[int, int]]] | None:
+    """Narrower listings that together ask for what ``params`` within ``span`` asks for, or
+    None when it cannot be narrowed further.
+
+    The longest ``-in`` filter with two values or more is halved.  Otherwise the span of ids
+    (exclusive integer bounds) is cut at its middle into below, equal to and above it: their
+    filters hold for exactly the records of the whole, whatever order the server gives
+    uuids, and each cut halves the span, so ``splits_left`` cuts at most are made."""
+    lists = [(len(value.split(",")), n) for n, (name, value) in enumerate(params)
+             if name.endswith("-in")]
+    count, at = max(lists, default=(0, 0))
+    if count >= 2:
+        name, values = params[at][0], params[at][1].split(",")
+        return [([*params[:at], (name, ",".join(part)), *params[at + 1:]], span)
+                for part in (values[:count // 2], values[count // 2:])]
+    low, high = span
+    cuts = _UUID_END.bit_length() - (high - low).bit_length()
+    middle = (low + 1 + high) // 2
+    if cuts >= splits_left or not low < middle < high:
+        return None
+    return [(params, (low, middle)), (params, (middle, middle)), (params, (middle, high))]
+
+
+def _span_filters(span: tuple[int, int]) -> list[tuple[str, str]]:
+    """The id filters of a span: the whole range (none), one id, or exclusive bounds."""
+    low, high = span
+    if low == high:
+        return [(_ID_COLUMN, _uuid_text(low))]
+    bounds = []
+    if low >= 0:
+        bounds.append((f"{_ID_COLUMN}-gt", _uuid_text(low)))
+    if high < _UUID_END:
+        bounds.append((f"{_ID_COLUMN}-lt", _uuid_text(high)))
+    return bounds
+
+
+def _uuid_text(value: int) -> str:
+    return str(uuid.UUID(int=value))
 
 
 class _Unauthorized(Exception):

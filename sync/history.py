@@ -36,6 +36,7 @@ from .errors import UsageError
 if TYPE_CHECKING:
     from .api import PlanResult
     from .connection import Connection
+    from .savedplan import SavedApplyResult
     from .undo import UndoResult
 
 __all__ = ["History", "RunRecord", "default_history_path", "new_run_id", "record_for_apply",
@@ -276,6 +277,19 @@ def record_for_apply(result: PlanResult, *, run_id: str, who: str | None,
                      int(result.exit_code), round(duration, 3) if duration else None,
                      str(report) if report else None, str(journal) if journal else None,
                      first_problems(result, MAX_PROBLEMS))
+
+
+def record_for_saved_plan(result: SavedApplyResult, *, run_id: str, who: str | None,
+                          report: str | Path | None = None) -> RunRecord:
+    """The record of ``apply --plan``: its file is the saved plan applied."""
+    saved = result.saved
+    return RunRecord(run_id, "apply", result.started, result.finished or now(), who,
+                     url_for_message(result.base_url), str(saved.path),
+                     file_sha256(saved.path), saved.options.mode.value, result.counts(),
+                     int(result.exit_code), round(result.duration_s, 3),
+                     str(report) if report else None,
+                     str(result.journal) if result.journal else None,
+                     result.problems(MAX_PROBLEMS))
 
 
 def record_for_undo(result: UndoResult, *, run_id: str, who: str | None) -> RunRecord:

@@ -69,6 +69,7 @@ class Status(StrEnum):
     SKIPPED = "skipped"       # not done: mode, or the run stopped before this row's turn
     LEFT_ALONE = "left alone"  # a server-only record that stays
     OVERWRITTEN = "overwritten"  # written, then changed again by another writer (read-back)
+    STALE = "stale"           # a saved plan's write whose line changed since: not sent
 
 
 @dataclass(slots=True)

@@ -48,6 +48,7 @@ from .report.cells import (
     value_cell,
 )
 from .report.parts import (
+    EXCEL_MAX_ROWS,
     MAIN_NS,
     PAGE_MARGINS,
     WORKSHEET_OPEN,
@@ -286,9 +287,14 @@ def export_format(out_path: str | Path, fmt: str | None) -> str:
 
 async def export(connection: Connection, out_path: str | Path, *,
                  filters: Sequence[str] = (), products: Sequence[str] = (),
-                 fmt: str | None = None, concurrency: int = 16) -> Exported:
+                 fmt: str | None = None, concurrency: int = 16,
+                 excel_max_rows: int = EXCEL_MAX_ROWS) -> Exported:
     """Write the server's current lines (all, or those the filters and products select) to
-    ``out_path`` in the layout the loader reads, sorted by product name, then line."""
+    ``out_path`` in the layout the loader reads, sorted by product name, then line.
+
+    An xlsx export of more lines than an Excel sheet holds below its header is written as
+    CSV beside ``out_path`` instead (same name, ``.csv``), with a warning saying so: a sheet
+    past the limit would be cut short when Excel opens it, and the CSV plans as one sheet."""
     query = [parse_filter(f) for f in filters]     # usage errors before any request
     fmt = export_format(out_path, fmt)
     target = Path(out_path)
@@ -304,6 +310,12 @@ async def export(connection: Connection, out_path: str | Path, *,
     lines.sort(key=_export_order)
     columns = export_columns()
     rows = ([line.get(c.key) for c in columns] for line in lines)
+    if fmt == "xlsx" and len(lines) + 1 > excel_max_rows:
+        fmt, csv_target = "csv", target.with_suffix(".csv")
+        warnings.append(f"{len(lines):,} lines do not fit an Excel sheet ({excel_max_rows:,} "
+                        f"rows with the header): exported as CSV to {csv_target.name} instead "
+                        f"of {target.name}; plan and apply read it as they read the workbook.")
+        target = csv_target
     if fmt == "csv":
         _write_csv(target, columns, rows)
     else:

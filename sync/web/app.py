@@ -20,6 +20,7 @@ from aiohttp import web
 
 from sync.connection import Connection
 from sync.history import default_history_path
+from sync.limitedload import DEFAULT_UPLOAD_MEMORY_MB
 
 from .archive import RunArchive, default_data_dir
 from .origin import Origins
@@ -44,6 +45,9 @@ class WebSettings:
     #: Latency of the demo emulator's answers, to watch the progress bar move.
     demo_latency_ms: float = 0.0
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_MB * 2**20
+    #: Resident memory (MB) one upload's reading may take, in its own process
+    #: (``sync.limitedload``).
+    upload_memory_mb: int = DEFAULT_UPLOAD_MEMORY_MB
     #: A session idle this long ends and its uploads are removed.
     session_idle_s: float = 60 * 60.0
     #: A plan older than this must be made again before it is applied.

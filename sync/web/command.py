@@ -18,6 +18,7 @@ from click.core import ParameterSource
 from sync.connection import is_loopback
 from sync.errors import SyncError, UsageError
 from sync.history import open_for_reading
+from sync.limitedload import DEFAULT_UPLOAD_MEMORY_MB
 from sync.options import SERVER_OPTIONS, TRANSPORT_OPTIONS, fill_from_config, with_options
 
 from .app import (
@@ -63,6 +64,11 @@ def _transport_options(f: Callable[..., Any]) -> Callable[..., Any]:
 @_transport_options
 @click.option("--max-upload-mb", type=click.IntRange(1, 1024), default=DEFAULT_MAX_UPLOAD_MB,
               show_default=True, help="Largest file the page accepts.")
+@click.option("--upload-memory-mb", type=click.IntRange(256), default=DEFAULT_UPLOAD_MEMORY_MB,
+              show_default=True,
+              help="Memory (resident, MB) the reading of one upload may take, in a process "
+                   "of its own; a sheet that needs more is refused with a message, the "
+                   "server goes on.")
 @click.option("--session-minutes", type=click.IntRange(1), default=60, show_default=True,
               help="A session idle this long ends; its uploads are removed.")
 @click.option("--data-dir", type=click.Path(file_okay=False),
@@ -131,6 +137,7 @@ def _settings(ctx: click.Context, host: str, demo: bool, params: dict[str, Any])
                        allow_http=bool(p.get("allow_http")), timeout_s=float(p["timeout"]),
                        demo=demo, demo_latency_ms=float(p["demo_latency_ms"]),
                        max_upload_bytes=int(p["max_upload_mb"]) * 2**20,
+                       upload_memory_mb=int(p["upload_memory_mb"]),
                        session_idle_s=int(p["session_minutes"]) * 60.0, listen_host=host,
                        public_url=_public_origin(p.get("public_url")), data_dir=data_dir,
                        history=history_path)

@@ -20,7 +20,7 @@ from typing import Any
 
 from aiohttp import BodyPartReader, web
 
-from sync import api
+from sync import api, savedplan
 from sync.client import NoLoginPage, NotFound
 from sync.connection import Connection
 from sync.diff import Blank, Mode, Scope
@@ -456,7 +456,8 @@ async def _plan_and_show(request: web.Request, session: Session, path: Path,
                          options: api.SyncOptions) -> web.Response:
     assert session.connection is not None
     try:
-        planned = await runs.make_plan(path, session.connection, options)
+        planned = await runs.make_plan(path, session.connection, options,
+                                       memory_mb=_state(request).settings.upload_memory_mb)
     except (InputError, UsageError) as exc:
         return _home(request, str(exc), 400)
     except AuthError as exc:
@@ -520,6 +521,23 @@ async def plan_report(request: web.Request) -> web.StreamResponse:
     _kept_plan(upload_)
     path = await runs.plan_report(upload_)
     return _attachment(path, f"{upload_.stem}.plan.xlsx", XLSX_TYPE)
+
+
+async def approved_plan(request: web.Request) -> web.StreamResponse:
+    """The plan, saved for ``apply --plan`` (``sync.savedplan``): the planner approves it
+    here and the nightly job sends exactly its writes."""
+    upload_ = _upload_or_404(request)
+    planned = _kept_plan(upload_)
+    if upload_.state is not UploadState.PLANNED:
+        raise web.HTTPConflict(text="This plan was applied here already: plan again.")
+    if runs.plan_is_stale(upload_, _state(request).settings.plan_max_age_s):
+        raise web.HTTPConflict(text="This plan is old: plan again before approving it.")
+    target = upload_.folder / f"{upload_.stem}.plan.json"
+    try:
+        savedplan.save_plan(planned, target, keep_sheet_path=False)
+    except SyncError as exc:
+        raise web.HTTPConflict(text=str(exc)) from None
+    return _attachment(target, target.name, "application/json")
 
 
 # --------------------------------------------------------------------------- apply
@@ -705,6 +723,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/plans/{upload_id}/replan", replan)
     app.router.add_get("/plans/{upload_id}/plan.xlsx", plan_report)
     app.router.add_post("/plans/{upload_id}/apply", apply)
+    app.router.add_get("/plans/{upload_id}/approved.json", approved_plan)
     app.router.add_get("/plans/{upload_id}/progress", progress)
     app.router.add_get("/plans/{upload_id}/report.xlsx", result_report)
     app.router.add_get("/plans/{upload_id}/journal.jsonl", journal)

@@ -2,7 +2,8 @@
 
 Nothing here decides what a row needs: ``sync.api`` does.  This module only runs it so that
 the server stays responsive: loading a sheet and writing a report are CPU work, so they run
-in a worker thread; the writes run in the server's event loop, reporting progress.
+in a child process (a sheet, with its memory capped: ``sync.limitedload``) or a worker
+thread; the writes run in the server's event loop, reporting progress.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from sync.connection import Connection, url_for_message
 from sync.errors import SyncError, UsageError
 from sync.executor import Progress
 from sync.history import default_history_path
+from sync.limitedload import DEFAULT_UPLOAD_MEMORY_MB, load_limited_async
+from sync.model import LoadedSheet
 from sync.writelock import WriteLock
 
 from . import table
@@ -43,17 +46,19 @@ async def check_sign_in(connection: Connection) -> None:
         await client.list_lines([(schema.ID.filter_name or schema.ID.name, _NO_SUCH_ID)])
 
 
-async def make_plan(path: Path, connection: Connection,
-                    options: api.SyncOptions) -> api.PlanResult:
-    """``api.plan_async`` in a worker thread (its own event loop): reading a large sheet
-    must not stall the pages and progress of other planners.  The table's rows are made
-    there too, once, for the same reason."""
-    return await asyncio.to_thread(_plan_and_table, path, connection, options)
+async def make_plan(path: Path, connection: Connection, options: api.SyncOptions, *,
+                    memory_mb: int = DEFAULT_UPLOAD_MEMORY_MB) -> api.PlanResult:
+    """Read the sheet in a child process of at most ``memory_mb`` MB (``sync.limitedload``:
+    a sheet that exhausts memory ends only that child), then plan it in a worker thread
+    (its own event loop): neither may stall the pages and progress of other planners.  The
+    table's rows are made there too, once, for the same reason."""
+    sheet = await load_limited_async(path, options.sheet, memory_mb)
+    return await asyncio.to_thread(_plan_and_table, sheet, connection, options)
 
 
-def _plan_and_table(path: Path, connection: Connection,
+def _plan_and_table(sheet: LoadedSheet, connection: Connection,
                     options: api.SyncOptions) -> api.PlanResult:
-    planned = api.plan(path, connection, options)
+    planned = api.plan_sheet(sheet, connection, options)
     table.cached_entries(planned)
     return planned
 

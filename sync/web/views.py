@@ -510,7 +510,13 @@ def plan_page(ctx: PageContext, upload: Upload, *, stale: bool,
                         sentence=sentence, lists=_apply_lists(planned),
                         not_sent=_not_sent(planned), host=ctx.host,
                         button=f"Apply {_count_of(writes, 'change')}…")
-        actions = render("plan_actions.html", id=upload.id, csrf=ctx.csrf_field, apply=dialog)
+        # Approving for tonight: the plan's writes, for ``apply --plan`` (sync.savedplan).
+        approve = tag("a", "Approve for the nightly job: download the plan (.json)",
+                      href=f"/plans/{upload.id}/approved.json", id="approve-plan", class_="btn",
+                      title="The nightly job sends exactly these writes with: flowtrac-sync "
+                            "apply --plan FILE.json")
+        actions = render("plan_actions.html", id=upload.id, csrf=ctx.csrf_field,
+                         apply=Html(dialog + approve))
 
     progress = Html("")
     if applied:
