@@ -23,12 +23,12 @@ import os
 import sqlite3
 import stat
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from .connection import url_for_message
 from .errors import UsageError
@@ -133,8 +133,11 @@ class History:
     sqlite3.Error and OSError come through as they are: ``save`` turns them into a warning
     for a run, the ``runs`` command into a UsageError."""
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, *, read_only: bool = False):
         self.path = Path(path)
+        #: Opened with SQLite's ``mode=ro``: the page's History view only reads, and must
+        #: not create or change the file another program writes.
+        self.read_only = read_only
 
     @contextmanager
     def _connect(self, *, create: bool) -> Iterator[sqlite3.Connection]:
@@ -142,7 +145,10 @@ class History:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         elif not self.path.exists():
             raise FileNotFoundError(self.path)
-        with closing(sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S)) as db:
+        read_only = self.read_only and not create
+        target = (f"file:{quote(str(self.path.resolve()))}?mode=ro" if read_only
+                  else self.path)
+        with closing(sqlite3.connect(target, timeout=BUSY_TIMEOUT_S, uri=read_only)) as db:
             db.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
             if create:
                 # WAL lets a reader (the page's History view) and a writer (a nightly job)
@@ -170,13 +176,17 @@ class History:
         with self._connect(create=True) as db:
             db.execute("UPDATE runs SET report = ? WHERE id = ?", (str(report), run_id))
 
-    def runs(self, *, server: str | None = None, last: int | None = None) -> list[RunRecord]:
+    def runs(self, *, server: str | None = None, last: int | None = None,
+             who: Collection[str] | None = None) -> list[RunRecord]:
         """Runs oldest first: the ``last`` most recent, of one ``server`` (base URL or
-        host) if given.  No database yet: no run."""
+        host) if given, run by one of ``who`` if given.  No database yet: no run."""
+        where, args = "", tuple(who or ())
+        if who is not None:
+            where = f"WHERE who IN ({', '.join('?' * len(args))}) " if args else "WHERE 0 "
         try:
             with self._connect(create=False) as db:
-                rows = db.execute(f"SELECT {', '.join(_COLUMNS)} FROM runs "
-                                  f"ORDER BY rowid").fetchall()
+                rows = db.execute(f"SELECT {', '.join(_COLUMNS)} FROM runs {where}"
+                                  f"ORDER BY rowid", args).fetchall()
         except FileNotFoundError:
             return []
         records = [_record(r) for r in rows]

@@ -569,7 +569,8 @@ async def apply(request: web.Request) -> web.Response:
         session.flash("info", views.nothing_to_send(upload_))
     else:
         try:
-            started = runs.start_apply(session, upload_, _state(request).runs())
+            started = runs.start_apply(session, upload_, _state(request).runs(),
+                                       _state(request).history_path)
         except SyncError as exc:
             session.flash("error", str(exc))
             started = False
@@ -626,6 +627,22 @@ async def run_journal(request: web.Request) -> web.StreamResponse:
         raise web.HTTPNotFound(reason="No journal",
                                text="The journal can be downloaded once the run has ended.")
     return _attachment(record.journal, record.journal.name, "application/x-ndjson")
+
+
+async def history_view(request: web.Request) -> web.Response:
+    """The signed-in person's runs on this Flowtrac, from the run history (read-only)."""
+    session = _session(request)
+    if session.connection is None:
+        session.flash("error", "Sign in first.")
+        return _redirect("/")
+    state = _state(request)
+    try:
+        rows = await runs.history_rows(state.history_path, session.connection, state.runs(),
+                                       state.base_url)
+    except UsageError as exc:
+        return _html(views.history_page(_ctx(request), [], error=str(exc)))
+    return _html(views.history_page(_ctx(request), rows,
+                                    running=lambda kept: state.runs().is_running(kept)))
 
 
 # --------------------------------------------------------------------------- downloads
@@ -712,6 +729,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/plans/{upload_id}/journal.jsonl", journal)
     app.router.add_get("/runs/{run_id}/report.xlsx", run_report)
     app.router.add_get("/runs/{run_id}/journal.jsonl", run_journal)
+    app.router.add_get("/history", history_view)
     app.router.add_get("/export", export)
     app.router.add_get("/template.xlsx", template)
     app.router.add_get("/samples/{name}", sample)

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from sync import api, schema
@@ -18,7 +19,7 @@ from sync.loader import TEXT_EXTENSIONS, WORKBOOK_EXTENSIONS
 from sync.model import Action, CellError, PlanItem
 from sync.report.palette import shade_of
 
-from . import table
+from . import runs, table
 from .archive import RunRecord
 from .html import Html, esc, join, render, tag
 from .sessions import Session, Upload, UploadState
@@ -77,12 +78,15 @@ def _clock(epoch: float) -> str:
 def page(ctx: PageContext, title: str, body: Html, *,
          notices: Iterable[tuple[str, str]] = ()) -> Html:
     flashes = [*ctx.session.take_flashes(), *notices]
-    account = Html("")
+    account = nav = Html("")
     if ctx.session.signed_in:
         account = render("account.html", who=ctx.session.signed_in_as, csrf=ctx.csrf_field)
+        nav = tag("nav", join([tag("a", "Upload", href="/", id="nav-home"),
+                               tag("a", "History", href="/history", id="nav-history")]),
+                  class_="nav", aria_label="Pages")
     demo = tag("span", "demo", class_="badge-demo", title="Built-in emulator with demo data"
                ) if ctx.demo else Html("")
-    return render("base.html", title=title, host=ctx.host, demo=demo, account=account,
+    return render("base.html", title=title, host=ctx.host, demo=demo, nav=nav, account=account,
                   flashes=join(notice(kind, text) for kind, text in flashes), body=body)
 
 
@@ -208,6 +212,68 @@ def _run_outcome(record: RunRecord, running: bool) -> str:
     if record.error:
         return f"stopped: {record.error}" + (f" ({counts})" if counts else "")
     return counts
+
+
+def history_page(ctx: PageContext, rows: Iterable[runs.HistoryRow], *,
+                 error: str | None = None,
+                 running: Callable[[RunRecord], bool] = lambda _kept: False) -> Html:
+    """The History view: the person's runs on this Flowtrac, newest first.  Only the page's
+    own runs link to their files (served from the person's folder); a command-line run's
+    report and journal are on the machine that ran it, so their paths are text."""
+    body = [_history_row(row, running) for row in rows]
+    if body:
+        table_ = render("history_table.html", rows=join(body))
+    elif error:
+        table_ = Html("")
+    else:
+        table_ = tag("p", "No runs of yours are recorded for this Flowtrac yet.",
+                     class_="muted", id="history-empty")
+    page_body = render("history.html", host=ctx.host, table=table_,
+                       shown=str(runs.HISTORY_ROWS))
+    return page(ctx, "History", page_body, notices=[("error", error)] if error else ())
+
+
+def _history_row(row: runs.HistoryRow, running: Callable[[RunRecord], bool]) -> Html:
+    r = row.record
+    if r.counts:
+        counts = join((pill(status, f"{status} {n}") for status, n in _ordered_counts(r.counts)),
+                      " ")
+    else:   # stopped before its plan (cannot log in, an unreadable sheet): say why
+        counts = tag("span", r.problems[0] if r.problems else "", class_="muted")
+    return tag("tr", join([
+        tag("td", _when(r.started), title=r.started),
+        tag("td", _when(r.finished), title=r.finished),
+        tag("td", r.command),
+        tag("td", Path(r.file).name if r.file else "", title=None if row.from_page else r.file),
+        tag("td", r.mode),
+        tag("td", counts),
+        tag("td", r.exit_code, class_="num", data_exit=r.exit_code),
+        tag("td", _run_files(row, running)),
+    ]), data_run=r.run_id, data_who=r.who)
+
+
+def _when(stamp: str | None) -> str:
+    """A recorded time to the second, without its zone (the title has it all)."""
+    return (stamp or "")[:19]
+
+
+def _run_files(row: runs.HistoryRow, running: Callable[[RunRecord], bool]) -> Html:
+    kept = row.kept
+    if kept is not None:
+        links = []
+        if kept.report.is_file():
+            links.append(tag("a", "report", href=f"/runs/{kept.id}/report.xlsx",
+                             class_="history-report"))
+        if not running(kept) and kept.journal.is_file():
+            links.append(tag("a", "journal", href=f"/runs/{kept.id}/journal.jsonl",
+                             class_="history-journal"))
+        return join(links, " · ")
+    if row.from_page:       # its folder is gone (another --data-dir): server paths stay unsaid
+        return tag("span", "no longer kept on this page", class_="muted")
+    paths = [(what, p) for what, p in (("report", row.record.report),
+                                        ("journal", row.record.journal)) if p]
+    return join((tag("div", join([f"{what}: ", tag("code", p)]), class_="path")
+                 for what, p in paths))
 
 
 def signout_page(ctx: PageContext) -> Html:
