@@ -29,7 +29,7 @@ from .errors import ExitCode, SafetyLimitError
 from .executor import Execution, Executor, Progress
 from .history import RunRecord, record_for_apply, save, set_report
 from .journal import Journal
-from .loader import load_sheet
+from .load import load_sheet
 from .model import (
     PLAN_STATUS,
     Action,

@@ -25,7 +25,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 
 from sync.errors import InputError
-from sync.loader import load_sheet
+from sync.load import load_sheet
 from sync.model import LoadedSheet
 
 #: Resident memory one upload's reading may take, unless ``serve --upload-memory-mb`` says

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from sync import sheetxml
-from sync.loader import load_sheet
+from sync.load import load_sheet
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 

@@ -13,7 +13,7 @@ import pytest
 from openpyxl import load_workbook
 from report.kit import SERVER_ONLY, SUMMARY, assert_sound_package, build_planner_workbook, fill_of
 
-from sync.loader import load_sheet
+from sync.load import load_sheet
 from sync.model import LoadedSheet, ReportRow
 from sync.report import REPORT_COLUMNS, write_report
 from sync.report.datasheet import DataSheet
