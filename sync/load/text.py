@@ -14,14 +14,15 @@ import csv
 import io
 import itertools
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from sync.errors import InputError
 from sync.load.frame import assemble, assemble_columns
-from sync.load.guards import MAX_CSV_FIELD_CHARS, MAX_TEXT_BYTES
+from sync.load.guards import MAX_COLUMNS, MAX_CSV_FIELD_CHARS, MAX_TEXT_BYTES
 from sync.load.header import (
     HEADER_SEARCH_ROWS,
     Closest,
+    Header,
     brief,
     find_header,
     header_fields,
@@ -31,6 +32,7 @@ from sync.load.header import (
 from sync.model import LoadedSheet
 
 if TYPE_CHECKING:
+    import numpy as np
     import pyarrow as pa
 
 #: Delimiters tried for text files, in order of preference on a tie.
@@ -46,13 +48,65 @@ def load_text(file: Path, sheet: str | None) -> LoadedSheet:
     size = file.stat().st_size
     if size > MAX_TEXT_BYTES:
         raise InputError(f"{name} is larger than {MAX_TEXT_BYTES >> 20} MB; it is refused.")
-    text = _decode(file.read_bytes(), name, warnings)
+    raw = file.read_bytes()
     # A long cell gets validation's "too long" message; the csv module's default limit
     # (128 KB) would instead fail the header search with a wrong message.
     csv.field_size_limit(MAX_CSV_FIELD_CHARS)
+    if not raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        # Most files are UTF-8: pyarrow reads (and checks) the bytes as they are, so the
+        # text is never decoded into a Python string as a whole.
+        if b"\x00" in raw:
+            _refuse_nul(name)
+        start = len(codecs.BOM_UTF8) if raw.startswith(codecs.BOM_UTF8) else 0
+        head = _utf8_head(raw, start)
+        if head is not None:
+            delimiter, header, header_row, skip = _header(head, file, name)
+            try:
+                columns = _read_columns(raw, start + len(head[:skip].encode("utf-8")),
+                                        delimiter, header_row)
+            except _NotUtf8:
+                columns = None
+            else:
+                if columns is None:  # the csv module reads it (see _read_columns)
+                    text = _decode(raw, name, warnings)
+                    return _read_with_csv(file, text, delimiter, header, header_row,
+                                          warnings, name)
+            if columns is not None:
+                return assemble_columns(file, header, header_row, *columns, delimiter == ";",
+                                        warnings, name)
+    text = _decode(raw, name, warnings)
+    del raw
     if "\x00" in text:
-        raise InputError(f"{name} contains NUL bytes, so it is not a text (CSV) file; save it "
-                         "from Excel as CSV UTF-8 or .xlsx.")
+        _refuse_nul(name)
+    delimiter, header, header_row, skip = _header(text, file, name)
+    columns = _read_columns(text[skip:].encode("utf-8"), 0, delimiter, header_row)
+    if columns is not None:
+        return assemble_columns(file, header, header_row, *columns, delimiter == ";",
+                                warnings, name)
+    return _read_with_csv(file, text, delimiter, header, header_row, warnings, name)
+
+
+def _refuse_nul(name: str) -> NoReturn:
+    raise InputError(f"{name} contains NUL bytes, so it is not a text (CSV) file; save it "
+                     "from Excel as CSV UTF-8 or .xlsx.")
+
+
+def _utf8_head(raw: bytes, start: int) -> str | None:
+    """The lines the header is looked for in, as text, or None if they are not UTF-8."""
+    end = start
+    for _ in range(HEADER_SEARCH_ROWS * 2):
+        end = raw.find(b"\n", end) + 1
+        if not end:
+            end = len(raw)
+            break
+    try:
+        return raw[start:end].decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def _header(text: str, file: Path, name: str) -> tuple[str, Header, int, int]:
+    """The delimiter, the header, its record number and the characters up to its end."""
     delimiter, sample_rows = _pick_delimiter(text, file.suffix.lower(), name)
     best: list[Closest] = []
     sample = [cells for _, cells in sample_rows]
@@ -60,47 +114,56 @@ def load_text(file: Path, sheet: str | None) -> LoadedSheet:
     if header is None:
         raise InputError(no_header_message(f"{name} has no header line", "lines", best))
     header_row = sample_rows[header.position][0]
-    decimal_comma = delimiter == ";"
-    columns = _read_columns(text, delimiter, header_row)
-    if columns is not None:
-        table, numbers = columns
-        return assemble_columns(file, header, header_row, table, numbers, decimal_comma,
-                                warnings, name)
-    data, numbers_read = _read_rows(text, delimiter, header_row, name)
-    return assemble(file, "csv", None, header, header_row, data, numbers_read, decimal_comma,
+    # The header may follow a title block whose cells span lines: skip records, not lines.
+    head = _lines(text, HEADER_SEARCH_ROWS * 2)
+    reader = csv.reader(head, delimiter=delimiter)
+    for _ in itertools.islice(reader, header_row):
+        pass
+    return delimiter, header, header_row, sum(map(len, head[:reader.line_num]))
+
+
+def _read_with_csv(file: Path, text: str, delimiter: str, header: Header, header_row: int,
+                   warnings: list[str], name: str) -> LoadedSheet:
+    data, numbers = _read_rows(text, delimiter, header_row, name)
+    return assemble(file, "csv", None, header, header_row, data, numbers, delimiter == ";",
                     warnings, name)
 
 
-def _read_columns(text: str, delimiter: str, header_row: int
+class _NotUtf8(Exception):
+    """pyarrow met bytes that are not UTF-8: the file is decoded first (Windows-1252)."""
+
+
+def _read_columns(data: bytes, offset: int, delimiter: str, header_row: int
                   ) -> tuple[pa.Table, pa.Array] | None:
-    """The lines below the header as string columns with each row's record number, or None
-    where pyarrow cannot give what the ``csv`` module gives.
+    """The lines of ``data[offset:]`` (those below the header) as string columns with each
+    row's record number, or None where pyarrow cannot give what the ``csv`` module gives.
 
     That is a file whose lines below the header do not all have the same number of fields
-    (pyarrow fixes the width from the first line and can only drop the others), whose cells
-    hold line breaks or whose lines are only blanks (record numbers then stop being line
-    numbers, and pyarrow reports neither), a line ending that is a lone CR, a field longer than
+    (pyarrow fixes the width from the first line and can only drop the others) or have more
+    than MAX_COLUMNS (pyarrow would build a column for each), whose cells hold line breaks or
+    whose lines are only blanks (record numbers then stop being line numbers, and pyarrow
+    reports neither), a line ending that is a lone CR, a field longer than
     MAX_CSV_FIELD_CHARS, or an unclosed quote: the ``csv`` module reads them, with today's
     messages.  A file whose every record is one line is recognised by the count: pyarrow's
-    rows (empty lines skipped) equal the non-empty lines."""
+    rows (empty lines skipped) equal the non-empty lines.  Raises _NotUtf8."""
     import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.csv as pacsv
 
-    # The header may follow a title block whose cells span lines: skip records, not lines.
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    for _ in itertools.islice(reader, header_row):
-        pass
-    lines = io.StringIO(text, newline="")
-    skipped = sum(len(line) for line in itertools.islice(lines, reader.line_num))
-    body = text[skipped:].encode("utf-8")
-    # pyarrow takes its width from the first non-empty line; every column is to stay text.
-    first = next((line for line in io.StringIO(text[skipped:], newline="")
-                  if line.strip("\r\n")), None)
-    if first is None:
+    filled, starts = _filled_lines(np.frombuffer(data, dtype=np.uint8, offset=offset))
+    if not len(filled):
         return None
+    # pyarrow takes its width from the first non-empty line; every column is to stay text.
+    start = offset + int(starts[0])
+    end = data.find(b"\n", start)
+    try:
+        first = data[start: end if end >= 0 else len(data)].decode("utf-8")
+    except UnicodeDecodeError:
+        raise _NotUtf8 from None
     width = len(next(csv.reader([first], delimiter=delimiter), []))
+    if width > MAX_COLUMNS:
+        return None
     ragged: list[bool] = []
 
     def invalid(row: pacsv.InvalidRow) -> str:
@@ -109,7 +172,7 @@ def _read_columns(text: str, delimiter: str, header_row: int
 
     try:
         table = pacsv.read_csv(
-            io.BytesIO(body),
+            pa.BufferReader(pa.py_buffer(data).slice(offset)),
             read_options=pacsv.ReadOptions(autogenerate_column_names=True,
                                            block_size=16 << 20),
             parse_options=pacsv.ParseOptions(delimiter=delimiter, quote_char='"',
@@ -120,17 +183,12 @@ def _read_columns(text: str, delimiter: str, header_row: int
                 column_types={f"f{i}": pa.string() for i in range(width)},
                 strings_can_be_null=False, quoted_strings_can_be_null=False,
                 null_values=[], true_values=[], false_values=[]))
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        if "UTF8" in str(exc):
+            raise _NotUtf8 from None
         return None  # an unclosed quote, a record straddling blocks: the csv module says why
     if ragged or any(column.type != pa.string() for column in table.columns):
         return None
-    bytes_ = np.frombuffer(body, dtype=np.uint8)
-    ends = np.flatnonzero(bytes_ == 10)
-    if len(body) and body[-1:] != b"\n":
-        ends = np.append(ends, len(body))
-    starts = np.concatenate(([0], ends[:-1] + 1))
-    crlf = (ends - starts == 1) & (bytes_[np.minimum(starts, len(body) - 1)] == 13)
-    filled = np.flatnonzero((ends > starts) & ~crlf)
     if len(filled) != table.num_rows:
         return None
     for column in table.columns:
@@ -138,6 +196,33 @@ def _read_columns(text: str, delimiter: str, header_row: int
         if longest is not None and longest > MAX_CSV_FIELD_CHARS:
             return None
     return table, pa.array(filled + header_row + 1)
+
+
+def _lines(text: str, count: int) -> list[str]:
+    """The first ``count`` lines of ``text`` (ends kept), without copying all of it."""
+    size = 1 << 16
+    while True:
+        lines = io.StringIO(text[:size], newline="").readlines()
+        if len(lines) > count or size >= len(text):
+            return lines[:count]
+        size *= 4
+
+
+def _filled_lines(data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The 0-based numbers and start offsets of the lines (LF or CRLF ended) that are not
+    empty, found a slice at a time so that the comparison's mask stays small."""
+    import numpy as np
+
+    step = 1 << 24
+    ends = np.concatenate([np.flatnonzero(data[at: at + step] == 10) + at
+                           for at in range(0, len(data), step)] or [np.zeros(0, np.int64)])
+    if len(data) and data[-1] != 10:  # the last line has no line break
+        ends = np.append(ends, len(data))
+    starts = np.concatenate(([0], ends[:-1] + 1)).astype(np.int64)
+    lengths = ends - starts
+    crlf_only = (lengths == 1) & (data[np.minimum(starts, max(len(data) - 1, 0))] == 13)
+    filled = np.flatnonzero((lengths > 0) & ~crlf_only)
+    return filled, starts[filled]
 
 
 def _read_rows(text: str, delimiter: str, header_row: int, name: str
@@ -220,12 +305,7 @@ def _pick_delimiter(text: str, ext: str, name: str
     """The delimiter that makes a header row appear, with the first records split by it.
 
     Falls back to the delimiter most often seen in the first lines (for the error message)."""
-    head_lines: list[str] = []
-    for line in io.StringIO(text, newline=""):
-        head_lines.append(line)
-        if len(head_lines) >= HEADER_SEARCH_ROWS * 2:
-            break
-    head = "".join(head_lines)
+    head = "".join(_lines(text, HEADER_SEARCH_ROWS * 2))
     order = ("\t", ",", ";") if ext == ".tsv" else DELIMITERS
     splits: dict[str, list[tuple[int, list[str]]]] = {}
     for delimiter in order:
