@@ -325,7 +325,7 @@ def validate_file(path: str | Path, options: SyncOptions | None = None) -> Valid
 
 def _load(path: str | Path, options: SyncOptions) -> LoadedSheet:
     started = time.perf_counter()
-    sheet = load_sheet(path, sheet=options.sheet, keep_xml=True)
+    sheet = load_sheet(path, sheet=options.sheet)
     _log_stage("read", time.perf_counter() - started, f"{len(sheet.row_numbers)} rows")
     return sheet
 

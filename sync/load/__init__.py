@@ -31,18 +31,16 @@ __all__ = ["HEADER_SEARCH_ROWS", "TEXT_EXTENSIONS", "WORKBOOK_EXTENSIONS", "colu
            "describe_required", "load_sheet", "missing_required", "required_columns"]
 
 
-def load_sheet(path: str | Path, *, sheet: str | None = None,
-               keep_xml: bool = False) -> LoadedSheet:
+def load_sheet(path: str | Path, *, sheet: str | None = None) -> LoadedSheet:
     """Read the sheet holding the product-process lines; raises InputError if unusable.
 
     ``sheet`` names the sheet to read; by default the first sheet whose first
-    ``HEADER_SEARCH_ROWS`` rows contain a row with the required columns is used.
-    ``keep_xml``: an ``.xlsx`` sheet's XML is read while the workbook is parsed, cut into
-    rows for the report (``LoadedSheet.xml``).
+    ``HEADER_SEARCH_ROWS`` rows contain a row with the required columns is used.  What the
+    report needs from the workbook beyond the cells (its sheet XML) the report reads itself.
     """
     file = Path(path)
     head = check_file(file)
     file_format = detect_format(file, head)
     if file_format == "csv":
         return load_text(file, sheet)
-    return load_workbook(file, file_format, sheet, keep_xml)
+    return load_workbook(file, file_format, sheet)

@@ -161,7 +161,7 @@ def _read_columns(data: bytes, offset: int, delimiter: str, header_row: int
         first = data[start: end if end >= 0 else len(data)].decode("utf-8")
     except UnicodeDecodeError:
         raise _NotUtf8 from None
-    width = len(next(csv.reader([first], delimiter=delimiter), []))
+    width = len(next(csv.reader(io.StringIO(first, newline=""), delimiter=delimiter), []))
     if width > MAX_COLUMNS:
         return None
     ragged: list[bool] = []
@@ -173,8 +173,7 @@ def _read_columns(data: bytes, offset: int, delimiter: str, header_row: int
     try:
         table = pacsv.read_csv(
             pa.BufferReader(pa.py_buffer(data).slice(offset)),
-            read_options=pacsv.ReadOptions(autogenerate_column_names=True,
-                                           block_size=16 << 20),
+            read_options=pacsv.ReadOptions(autogenerate_column_names=True),
             parse_options=pacsv.ParseOptions(delimiter=delimiter, quote_char='"',
                                              double_quote=True, escape_char=False,
                                              newlines_in_values=True, ignore_empty_lines=True,
@@ -213,14 +212,16 @@ def _filled_lines(data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     empty, found a slice at a time so that the comparison's mask stays small."""
     import numpy as np
 
+    if not len(data):
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
     step = 1 << 24
     ends = np.concatenate([np.flatnonzero(data[at: at + step] == 10) + at
                            for at in range(0, len(data), step)] or [np.zeros(0, np.int64)])
-    if len(data) and data[-1] != 10:  # the last line has no line break
+    if data[-1] != 10:  # the last line has no line break
         ends = np.append(ends, len(data))
     starts = np.concatenate(([0], ends[:-1] + 1)).astype(np.int64)
     lengths = ends - starts
-    crlf_only = (lengths == 1) & (data[np.minimum(starts, max(len(data) - 1, 0))] == 13)
+    crlf_only = (lengths == 1) & (data[np.minimum(starts, len(data) - 1)] == 13)
     filled = np.flatnonzero((lengths > 0) & ~crlf_only)
     return filled, starts[filled]
 

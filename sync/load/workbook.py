@@ -6,7 +6,6 @@ second time beside the parse and puts the errors back into the cells calamine le
 
 from __future__ import annotations
 
-import zipfile
 from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
@@ -18,7 +17,7 @@ from sync.errors import InputError
 from sync.load.detect import refuse_encrypted
 from sync.load.formulaerrors import error_cells
 from sync.load.frame import assemble, non_blank_rows
-from sync.load.guards import check_ods, check_xlsx_sheet, xlsx_sheet_part
+from sync.load.guards import check_ods, check_xlsx_sheet
 from sync.load.header import (
     HEADER_SEARCH_ROWS,
     Closest,
@@ -28,13 +27,12 @@ from sync.load.header import (
     quoted_list,
 )
 from sync.model import LoadedSheet
-from sync.sheetxml import SheetXml, read_sheet_xml
 
 _EXTENSIONS = {"xlsx": (".xlsx", ".xlsm"), "xlsb": (".xlsb",), "xls": (".xls",), "ods": (".ods",)}
 
 
-def load_workbook(file: Path, file_format: str, sheet: str | None,
-                   keep_xml: bool = False) -> LoadedSheet:
+def load_workbook(file: Path, file_format: str, sheet: str | None) -> LoadedSheet:
+    """Read the sheet holding the lines (``sheet``, or the first with a header row)."""
     name = brief(file.name, 80)
     if file_format == "ods":    # calamine reads every table of an .ods file as it opens it
         check_ods(file, name)
@@ -64,8 +62,6 @@ def load_workbook(file: Path, file_format: str, sheet: str | None,
                 check_xlsx_sheet(file, name, sheet_name, names.index(sheet_name))
             errors = pool.submit(error_cells, file, file_format, sheet_name,
                                  names.index(sheet_name))
-            xml = (pool.submit(_sheet_xml, file, sheet_name, names.index(sheet_name))
-                   if keep_xml and file_format == "xlsx" else None)
             grid = _read_sheet(book, name, sheet_name)
             header = find_header(grid.head, name, partial(_sheet_row, sheet_name), best)
             if header is None:
@@ -76,25 +72,12 @@ def load_workbook(file: Path, file_format: str, sheet: str | None,
                     rows[row][column] = text
             numbers = non_blank_rows(rows, header.position + 1)
             data = [rows[number - 1] for number in numbers]
-            loaded = assemble(file, file_format, sheet_name, header, header.position + 1,
-                               data, numbers, False, [], f'{name}, sheet "{brief(sheet_name)}"')
-            loaded.xml = xml.result() if xml is not None else None
-            return loaded
+            return assemble(file, file_format, sheet_name, header, header.position + 1,
+                            data, numbers, False, [], f'{name}, sheet "{brief(sheet_name)}"')
     if sheet is not None:
         subject = f'{name}: sheet "{brief(candidates[0])}" has no row'
         raise InputError(no_header_message(subject, "rows", best))
     raise InputError(no_header_message(f"{name} has no sheet", "rows", best, names))
-
-
-def _sheet_xml(file: Path, sheet_name: str, sheet_index: int) -> SheetXml | None:
-    """The sheet's XML cut into rows for the report, or None when it cannot be read here
-    (the report then reads the part itself, and says why it cannot if it cannot)."""
-    try:
-        with zipfile.ZipFile(file) as package:
-            part = xlsx_sheet_part(package, sheet_name, sheet_index)
-        return read_sheet_xml(file, part)
-    except Exception:  # a read-ahead only: whatever stops it, the report reads the file itself
-        return None
 
 
 def _finished(scan: Future[dict[tuple[int, int], str]]) -> dict[tuple[int, int], str]:
