@@ -24,7 +24,7 @@ _ERROR_CODES = {0x00: "#NULL!", 0x07: "#DIV/0!", 0x0F: "#VALUE!", 0x17: "#REF!",
 
 
 def error_cells(file: Path, file_format: str, sheet_name: str,
-                 sheet_index: int) -> dict[tuple[int, int], str]:
+                sheet_index: int) -> dict[tuple[int, int], str]:
     """{(row, column) 0-based: error text} of the cells showing a formula error."""
     try:
         if file_format == "xlsx":

@@ -65,17 +65,14 @@ def load_text(file: Path, sheet: str | None) -> LoadedSheet:
                 columns = _read_columns(raw, start + len(head[:skip].encode("utf-8")),
                                         delimiter, header_row)
             except _NotUtf8:
-                columns = None
+                pass  # Windows-1252 somewhere below: decoded line by line, then read
             else:
-                if columns is None:  # the csv module reads it (see _read_columns)
-                    text = _decode(raw, name, warnings)
-                    return _read_with_csv(file, text, delimiter, header, header_row,
-                                          warnings, name)
-            if columns is not None:
-                return assemble_columns(file, header, header_row, *columns, delimiter == ";",
-                                        warnings, name)
+                if columns is not None:
+                    return assemble_columns(file, header, header_row, *columns,
+                                            delimiter == ";", warnings, name)
+                return _read_with_csv(file, _decode(raw, name, warnings), delimiter, header,
+                                      header_row, warnings, name)
     text = _decode(raw, name, warnings)
-    del raw
     if "\x00" in text:
         _refuse_nul(name)
     delimiter, header, header_row, skip = _header(text, file, name)
@@ -124,6 +121,7 @@ def _header(text: str, file: Path, name: str) -> tuple[str, Header, int, int]:
 
 def _read_with_csv(file: Path, text: str, delimiter: str, header: Header, header_row: int,
                    warnings: list[str], name: str) -> LoadedSheet:
+    """The lines below the header read by the ``csv`` module (see ``_read_columns``)."""
     data, numbers = _read_rows(text, delimiter, header_row, name)
     return assemble(file, "csv", None, header, header_row, data, numbers, delimiter == ";",
                     warnings, name)
