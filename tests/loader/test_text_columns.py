@@ -9,14 +9,13 @@ import sys
 from pathlib import Path
 
 import pandas as pd
-import pyarrow as pa
 import pytest
 
 from sync.errors import InputError
 from sync.load import load_sheet
 
 HEADER = "product_id,process_id,line_number,description"
-STRING = pd.ArrowDtype(pa.string())
+STRING = pd.StringDtype("pyarrow")
 
 
 def _csv(tmp_path: Path, data: bytes, name: str = "sheet.csv") -> Path:
