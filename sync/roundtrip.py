@@ -704,13 +704,15 @@ def _table_sheet_xml(rows: Sequence[tuple[Sequence[Any], int]], widths: Mapping[
 
 def write_table_workbook(target: str | Path, sheets: Sequence[tuple[str, Sequence[str],
                                                                     Iterable[Sequence[Any]]]],
-                         what: str = "workbook") -> Path:
+                         what: str = "workbook", *,
+                         excel_max_rows: int = EXCEL_MAX_ROWS) -> Path:
     """A plain workbook of tables: (sheet name, headers, rows) each; bold frozen header,
-    autofilter, text safe from formula evaluation.  Written atomically; ``what`` names the
-    file in error messages."""
+    autofilter, text safe from formula evaluation.  A table longer than an Excel sheet holds
+    goes on over sheets "name (2)", "name (3)"..., each with the header, so that Excel never
+    cuts it.  Written atomically; ``what`` names the file in error messages."""
     path = Path(target)
     parts = []
-    for name, headers, rows in sheets:
+    for name, headers, rows in _fitting_sheets(sheets, excel_max_rows - 1):
         table = [(list(headers), _TABLE_HEAD), *((list(r), _PLAIN) for r in rows)]
         widths = {i: float(min(max([len(str(t[0][i - 1])) if len(t[0]) >= i else 0
                                     for t in table[:500]] + [8]) + 2, 60))
@@ -722,6 +724,17 @@ def write_table_workbook(target: str | Path, sheets: Sequence[tuple[str, Sequenc
     with atomic_output(path, what) as handle:
         _write_package(handle, parts)
     return path
+
+
+def _fitting_sheets(sheets: Iterable[tuple[str, Sequence[str], Iterable[Sequence[Any]]]],
+                    per_sheet: int) -> Iterator[tuple[str, Sequence[str], list[Sequence[Any]]]]:
+    """Each table cut into sheets of at most ``per_sheet`` rows below its header."""
+    for name, headers, rows in sheets:
+        rows = list(rows)
+        for part, start in enumerate(range(0, max(len(rows), 1), per_sheet), 1):
+            # Excel's sheet names hold 31 characters: the part number must stay visible.
+            suffix = f" ({part})" if part > 1 else ""
+            yield name[:31 - len(suffix)] + suffix, headers, rows[start:start + per_sheet]
 
 
 def _zip_info(name: str) -> zipfile.ZipInfo:

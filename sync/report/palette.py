@@ -43,6 +43,7 @@ _SHADES: dict[str, Shade] = {
     "fail": RED,
     "conflict": RED,
     "overwritten": RED,
+    "stale": RED,
     "invalid": RED,
     "skipped": YELLOW,
     "skip": YELLOW,
@@ -74,6 +75,6 @@ def shade_of(status: str | None) -> Shade | None:
 #: Order of statuses in the Summary counts (others follow in the order first seen).
 STATUS_ORDER: tuple[str, ...] = (
     "created", "would create", "updated", "would update", "unchanged", "deleted",
-    "would delete", "failed", "conflict", "overwritten", "invalid", "skipped", "left alone",
-    "not run",
+    "would delete", "failed", "conflict", "overwritten", "stale", "invalid", "skipped",
+    "left alone", "not run",
 )
