@@ -21,7 +21,7 @@ from operator import attrgetter, itemgetter
 from pathlib import Path
 from typing import Any, ClassVar
 
-from . import schema
+from . import mergebase, schema
 from .client import FlowtracClient
 from .connection import Connection
 from .diff import Blank, Mode, Plan, PlanOptions, Scope, changes_text, diff
@@ -231,7 +231,7 @@ class PlanResult(ValidationResult):
 
 _DONE_STATUS = {Action.UNCHANGED: Status.UNCHANGED, Action.INVALID: Status.INVALID,
                 Action.CONFLICT: Status.CONFLICT, Action.SKIP: Status.SKIPPED,
-                Action.KEEP: Status.LEFT_ALONE}
+                Action.KEEP: Status.LEFT_ALONE, Action.GONE: Status.GONE}
 
 
 @dataclass(repr=False)
@@ -257,7 +257,9 @@ class ApplyResult(PlanResult):
             assert outcome is not None
             return Status.OVERWRITTEN.value, outcome.record_id, self.read_back.overwritten[item]
         if outcome is not None:
-            return outcome.status.value, outcome.record_id, outcome.message
+            # A written row's plan message (the cells a base kept) stays in the report.
+            kept = item.message if outcome.status is Status.UPDATED else ""
+            return outcome.status.value, outcome.record_id, outcome.message or kept
         return _DONE_STATUS[item.action].value, item.record_id, item.message
 
     def counts(self) -> dict[str, int]:
@@ -421,6 +423,17 @@ async def _read_only_edits(plan: Plan, validated: ValidatedSheet,
 _READ_ONLY_SHOWN = 10
 
 
+def _base_of(validated: ValidatedSheet, connection: Connection, warnings: list[str]
+             ) -> dict[str, dict[str, Any]] | None:
+    """The lines of the base the sheet's workbook carries (``sync.mergebase``), if it has one
+    that belongs to this sheet and this server."""
+    sheet = validated.sheet
+    base = mergebase.read_base(sheet.path, sheet.file_format, warnings)
+    base = mergebase.belonging_base(base, connection.base_url,
+                                    validated.column(schema.ID.name), warnings)
+    return base.lines if base is not None else None
+
+
 async def plan_async(path: str | Path, connection: Connection,
                      options: SyncOptions | None = None) -> PlanResult:
     """Load, validate, fetch and diff: what ``apply`` would do.  Sends no write.
@@ -457,7 +470,8 @@ async def _plan_loaded(sheet: LoadedSheet, connection: Connection, options: Sync
         _log_stage("fetched", fetched - began,
                    f"{len(records)} server lines, {client.stats.requests} requests; "
                    "the wait after validation")
-        the_plan = diff(checked.validated, records, options.plan_options())
+        base = _base_of(checked.validated, connection, warnings)
+        the_plan = diff(checked.validated, records, options.plan_options(), base)
         await _name_products(the_plan, client)
         await _read_only_edits(the_plan, checked.validated, client)
         _log_stage("diffed", time.perf_counter() - fetched)
