@@ -180,7 +180,9 @@ class PlanResult(ValidationResult):
             if warnings:
                 message = "; ".join([message, *warnings] if message else warnings)
             changes = changes_text(item.changes, names) if item.changes else ""
-            out.append((row.index, ReportRow(status, sync_id, changes, message, row.errors)))
+            errors = (row.errors + mergebase.conflict_cells(item, self.validated.sheet)
+                      if item.conflicts else row.errors)
+            out.append((row.index, ReportRow(status, sync_id, changes, message, errors)))
         return out
 
     def server_only_rows(self) -> list[ServerOnlyRow]:

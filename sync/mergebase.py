@@ -24,9 +24,10 @@ from typing import Any
 import python_calamine
 
 from . import schema
+from .model import CellError, LoadedSheet, PlanItem
 
 __all__ = ["BASE_SHEET", "Base", "Cell", "CellMerge", "base_rows", "belonging_base",
-           "decide_cell", "merge_cells", "read_base"]
+           "conflict_cells", "decide_cell", "merge_cells", "read_base"]
 
 #: The hidden sheet's name: a leading ``_`` keeps it out of the way in the sheet list.
 BASE_SHEET = "_base"
@@ -233,3 +234,19 @@ def edited_since(values: Mapping[str, Any], base_line: Mapping[str, Any],
         if not (after == base or same(after, base)):
             changed.append(name)
     return changed
+
+
+def conflict_cells(item: PlanItem, sheet: LoadedSheet) -> list[CellError]:
+    """A mark on each cell of the row in conflict, so the report points at that cell only
+    (both values in its comment)."""
+    if not item.conflicts or item.row is None:
+        return []
+    out = []
+    for name, (mine, theirs) in item.conflicts.items():
+        letter = sheet.letter_of(name)
+        if letter is not None:
+            out.append(CellError(item.row.row_number, sheet.header_of(name), letter,
+                                 f"conflict: the sheet has {schema.display(name, mine)}, "
+                                 f"Flowtrac has {schema.display(name, theirs)}"
+                                 f"{_who(item.record or {})}"))
+    return out

@@ -107,11 +107,15 @@ async def test_only_the_server_changed_a_cell_is_kept_not_a_conflict(
         emulator, seed_dataset, tmp_path):
     emu, conn, path = await _exported(emulator, seed_dataset, tmp_path)
     line = seed_dataset.lines[1]
-    await _on_server(emu.base_url, line["id"], description="changed by the supervisor")
+    taken = {r["process_id"] for r in seed_dataset.lines if r["product_id"] == line["product_id"]}
+    process = next(p for p in seed_dataset.processes if p["process_id"] not in taken)
+    await _on_server(emu.base_url, line["id"], description="changed by the supervisor",
+                     process_id=process["process_id"])
 
     planned = await api.plan_async(path, conn)
     item = _item(planned, line["id"])
     assert item.action is Action.UNCHANGED and "kept Flowtrac's value" in item.message
+    assert set(item.kept) == {"description", "process_id"}
     assert planned.plan.writes == [] and planned.exit_code == 0
 
 
@@ -160,6 +164,13 @@ async def test_both_changed_one_cell_differently_is_a_conflict_on_that_cell(
             and f"by {server['edited_by']} at {server['edited']}" in item.message)
     assert "description" not in item.message and "active" not in item.message
     assert planned.exit_code == 1
+    # The report marks that cell only, both values in its comment.
+    report = openpyxl.load_workbook(planned.write_report())["Lines"]
+    column = {c.value: c.column for c in report[1]}
+    minutes = report.cell(row, column["product_minutes"])
+    assert minutes.comment is not None
+    assert "the sheet has 41.5, Flowtrac has 7" in minutes.comment.text
+    assert [c.column for c in report[row] if c.comment is not None] == [minutes.column]
 
     applied = await api.execute_async(planned, conn)
     assert applied.exit_code == 1
