@@ -425,17 +425,6 @@ async def _read_only_edits(plan: Plan, validated: ValidatedSheet,
 _READ_ONLY_SHOWN = 10
 
 
-def _base_of(validated: ValidatedSheet, connection: Connection, warnings: list[str]
-             ) -> dict[str, dict[str, Any]] | None:
-    """The lines of the base the sheet's workbook carries (``sync.mergebase``), if it has one
-    that belongs to this sheet and this server."""
-    sheet = validated.sheet
-    base = mergebase.read_base(sheet.path, sheet.file_format, warnings)
-    base = mergebase.belonging_base(base, connection.base_url,
-                                    validated.column(schema.ID.name), warnings)
-    return base.lines if base is not None else None
-
-
 async def plan_async(path: str | Path, connection: Connection,
                      options: SyncOptions | None = None) -> PlanResult:
     """Load, validate, fetch and diff: what ``apply`` would do.  Sends no write.
@@ -458,7 +447,13 @@ async def _plan_loaded(sheet: LoadedSheet, connection: Connection, options: Sync
         logged_in = asyncio.ensure_future(client.login())
         lines = asyncio.ensure_future(_lines_of(client, logged_in, options.scope, products))
         try:
-            checked = await asyncio.to_thread(_validated, sheet, options, started)
+            # The base (``sync.mergebase``) is read beside the validation: calamine parses it
+            # without holding the GIL, so a large one costs little wall time.
+            base_warnings: list[str] = []
+            checked, base_read = await asyncio.gather(
+                asyncio.to_thread(_validated, sheet, options, started),
+                asyncio.to_thread(mergebase.read_base, sheet.path, sheet.file_format,
+                                  base_warnings))
             await logged_in
             began = time.perf_counter()
             warnings, records = await _fetch_current(checked.validated, client, options.scope,
@@ -472,8 +467,12 @@ async def _plan_loaded(sheet: LoadedSheet, connection: Connection, options: Sync
         _log_stage("fetched", fetched - began,
                    f"{len(records)} server lines, {client.stats.requests} requests; "
                    "the wait after validation")
-        base = _base_of(checked.validated, connection, warnings)
-        the_plan = diff(checked.validated, records, options.plan_options(), base)
+        base = mergebase.belonging_base(base_read, connection.base_url,
+                                        checked.validated.column(schema.ID.name),
+                                        base_warnings)
+        warnings += base_warnings
+        the_plan = diff(checked.validated, records, options.plan_options(),
+                        base.lines if base is not None else None)
         await _name_products(the_plan, client)
         await _read_only_edits(the_plan, checked.validated, client)
         _log_stage("diffed", time.perf_counter() - fetched)
