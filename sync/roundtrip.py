@@ -12,7 +12,9 @@ one the planner changed wins.  An export adds ``edited`` (kept so that a line ch
 server after the export becomes a conflict instead of being overwritten) and read-only
 context (edited_by) whose header the loader does not take for a field: shown greyed, kept in
 the report, never sent (``api`` warns when a planner changed it).  So an unedited export
-plans to zero changes.
+plans to zero changes.  An .xlsx export also carries the base of a three-way merge: the
+lines as exported, in a hidden, protected sheet (``sync.mergebase``), so that a plan decides
+cell by cell which side changed what.
 
 The .xlsx is written as SpreadsheetML straight into the zip (the data sheet streamed row by
 row), reusing the report writer's cell helpers: every text is an inline string, formula-like
