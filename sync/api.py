@@ -144,9 +144,13 @@ class ValidationResult:
         started = time.perf_counter()
         rows = dict(self.row_status())
         written = write_report(self.validated.sheet, rows, self.server_only_rows(),
-                               self.summary(), target)
+                               self.summary(), target, replace_sheets=self._replace_sheets())
         _log_stage("report written", time.perf_counter() - started)
         return written
+
+    def _replace_sheets(self) -> dict[str, str]:
+        """Sheets of the planner's workbook the report writes anew (none but after an apply)."""
+        return {}
 
     def to_json(self) -> dict[str, Any]:
         return {"command": self.command, "file": str(self.path), "counts": self.counts(),
@@ -163,6 +167,8 @@ class PlanResult(ValidationResult):
     requests: int = 0
     retries: int = 0
     command: str = field(default="plan", kw_only=True)
+    #: The base the plan merged against (``sync.mergebase``), if the sheet had one.
+    base: mergebase.Base | None = field(default=None, kw_only=True)
     report_kind: ClassVar[str] = "plan"
 
     def _status(self, item: PlanItem) -> tuple[str, str | None, str]:
@@ -263,6 +269,16 @@ class ApplyResult(PlanResult):
             kept = item.message if outcome.status is Status.UPDATED else ""
             return outcome.status.value, outcome.record_id, outcome.message or kept
         return _DONE_STATUS[item.action].value, item.record_id, item.message
+
+    def _replace_sheets(self) -> dict[str, str]:
+        """The base the report carries, with what this run wrote (``mergebase.refreshed``), so
+        that the report edited and planned again merges against what it shows."""
+        if self.base is None or self.plan is None or self.execution is None:
+            return {}
+        base = mergebase.refreshed(self.base, chain(self.plan.items, self.plan.server_only),
+                                   self.execution.outcomes)
+        rows = mergebase.base_rows(base.base_url, base.lines.values(), base.exported)
+        return {mergebase.BASE_SHEET: mergebase.base_sheet_xml(rows)}
 
     def counts(self) -> dict[str, int]:
         assert self.plan is not None
@@ -478,7 +494,7 @@ async def _plan_loaded(sheet: LoadedSheet, connection: Connection, options: Sync
         _log_stage("diffed", time.perf_counter() - fetched)
         return PlanResult(checked.validated, options, started, _now(),
                           checked.warnings + warnings, the_plan, connection.base_url,
-                          client.stats.requests, client.stats.retries)
+                          client.stats.requests, client.stats.retries, base=base)
 
 
 def plan(path: str | Path, connection: Connection,
@@ -521,7 +537,7 @@ async def execute_async(planned: PlanResult, connection: Connection, *,
     return ApplyResult(planned.validated, options, planned.started, _now(), warnings,
                        planned.plan, planned.base_url, planned.requests + requests,
                        planned.retries + retries, execution, time.monotonic() - started,
-                       checked)
+                       checked, base=planned.base)
 
 
 async def apply_async(path: str | Path, connection: Connection,

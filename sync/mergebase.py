@@ -24,10 +24,13 @@ from typing import Any
 import python_calamine
 
 from . import schema
-from .model import CellError, LoadedSheet, PlanItem
+from .model import CellError, LoadedSheet, Outcome, PlanItem, Status
+from .report.cells import column_letter, text_cell
+from .report.parts import WORKSHEET_OPEN
 
-__all__ = ["BASE_SHEET", "Base", "Cell", "CellMerge", "base_rows", "belonging_base",
-           "conflict_cells", "decide_cell", "merge_cells", "read_base"]
+__all__ = ["BASE_SHEET", "Base", "Cell", "CellMerge", "base_rows", "base_sheet_xml",
+           "belonging_base", "conflict_cells", "decide_cell", "merge_cells", "read_base",
+           "refreshed"]
 
 #: The hidden sheet's name: a leading ``_`` keeps it out of the way in the sheet list.
 BASE_SHEET = "_base"
@@ -59,9 +62,11 @@ def _same_server(a: str, b: str) -> bool:
 # --------------------------------------------------------------------------- writing
 
 
-def base_rows(base_url: str, lines: Iterable[Mapping[str, Any]]) -> list[list[str | None]]:
+def base_rows(base_url: str, lines: Iterable[Mapping[str, Any]],
+              exported: str | None = None) -> list[list[str | None]]:
     """The ``_base`` sheet's cells, row by row: every value as the text the server sends."""
-    exported = dt.datetime.now().astimezone().isoformat(sep=" ", timespec="seconds")
+    exported = exported or dt.datetime.now().astimezone().isoformat(sep=" ",
+                                                                    timespec="seconds")
     rows: list[list[str | None]] = [
         [FORMAT, "Written by flowtrac-sync export: do not edit."],
         ["server", base_url],
@@ -70,6 +75,45 @@ def base_rows(base_url: str, lines: Iterable[Mapping[str, Any]]) -> list[list[st
     ]
     rows += [[f.to_wire(line.get(f.name)) for f in FIELDS] for line in lines]
     return rows
+
+
+def base_sheet_xml(rows: Sequence[Sequence[str | None]]) -> str:
+    """The ``_base`` worksheet: text cells in the default style (whatever the workbook's
+    styles are, so a report can put it back in the planner's workbook), protected without a
+    password: the protection guards against a slip, the hiding does the rest."""
+    parts = [WORKSHEET_OPEN, "<sheetData>"]
+    for number, cells in enumerate(rows, 1):
+        r = str(number)
+        xml = "".join(text_cell(f"{column_letter(i)}{r}", text, 0)
+                      for i, text in enumerate(cells, 1) if text is not None)
+        parts.append(f'<row r="{r}">{xml}</row>')
+    parts.append('</sheetData><sheetProtection sheet="1" objects="1" scenarios="1"/>'
+                 "</worksheet>")
+    return "".join(parts)
+
+
+def refreshed(base: Base, items: Iterable[PlanItem],
+              outcomes: Mapping[PlanItem, Outcome]) -> Base:
+    """The base a report of an apply carries: the old one, with the cells the run wrote set
+    to what it wrote (the sheet and the server then agree on them) and the lines it created
+    added.  Cells it kept stay as they were, as the sheet still shows them: were they taken
+    from the server, the next plan would take the sheet's old value for an edit and send it
+    back."""
+    lines = {key: dict(line) for key, line in base.lines.items()}
+    for item in items:
+        outcome = outcomes.get(item)
+        if outcome is None or not outcome.record_id:
+            continue
+        if outcome.status is Status.UPDATED and item.record is not None:
+            line = lines.setdefault(outcome.record_id, {f.name: item.record.get(f.name)
+                                                        for f in FIELDS})
+            line.update({name: after for name, (_before, after) in item.changes.items()})
+        elif outcome.status is Status.CREATED:
+            lines[outcome.record_id] = {**{f.name: item.values.get(f.name) for f in FIELDS},
+                                        schema.ID.name: outcome.record_id}
+        elif outcome.status is Status.DELETED:
+            lines.pop(outcome.record_id, None)
+    return Base(base.base_url, base.exported, lines)
 
 
 # --------------------------------------------------------------------------- reading

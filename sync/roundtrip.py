@@ -572,11 +572,8 @@ def _write_data_workbook(target: Path, columns: Sequence[Column],
     if sources:
         sheets.append(_Sheet(LISTS_SHEET, [_lists_sheet_xml(lists)]))
     if base is not None:
-        xml = _table_sheet_xml([(r, _PLAIN) for r in base], {}, header_row=None)
-        # Protected without a password: it guards against a slip, the hiding does the rest.
-        xml = xml.replace("</sheetData>", '</sheetData><sheetProtection sheet="1" '
-                          'objects="1" scenarios="1"/>', 1)
-        sheets.append(_Sheet(mergebase.BASE_SHEET, [xml], state="veryHidden"))
+        sheets.append(_Sheet(mergebase.BASE_SHEET, [mergebase.base_sheet_xml(base)],
+                             state="veryHidden"))
     with atomic_output(target, what) as handle:
         _write_package(handle, sheets)
 

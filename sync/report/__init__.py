@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping, Sequence
+from functools import partial
 from pathlib import Path
 from typing import IO, Any, Literal
 
@@ -64,12 +65,15 @@ def unused_path(path: Path) -> Path:
 
 def write_report(sheet: LoadedSheet, rows: Mapping[int, ReportRow],
                  server_only: Sequence[ServerOnlyRow], summary: Mapping[str, Any],
-                 path: str | Path, *, engine: Engine = "auto") -> Path:
+                 path: str | Path, *, engine: Engine = "auto",
+                 replace_sheets: Mapping[str, str] | None = None) -> Path:
     """Write the report to ``path`` and return it.
 
     ``rows`` maps a frame row's position to what happened to it (rows left out get a blank
     status); ``summary`` is rendered as label/value pairs on the Summary sheet.  ``engine``
-    forces one way of writing (tests, benchmarks); ``auto`` picks the best that works."""
+    forces one way of writing (tests, benchmarks); ``auto`` picks the best that works.
+    ``replace_sheets``: sheet name -> worksheet XML replacing that sheet of the planner's
+    workbook (only the patch engine does; the others keep the sheet as it was)."""
     target = Path(path)
     _refuse_input_as_target(Path(sheet.path), target)
     keep = str(sheet.file_format).lower() in _KEPT_FORMATS
@@ -78,7 +82,7 @@ def write_report(sheet: LoadedSheet, rows: Mapping[int, ReportRow],
     else:
         order = [engine]
     try:
-        _write(sheet, rows, server_only, summary, target, order)
+        _write(sheet, rows, server_only, summary, target, order, replace_sheets or {})
     finally:
         sheet.xml = None    # the rows the loader read ahead serve one report; another reads
     return target
@@ -86,11 +90,13 @@ def write_report(sheet: LoadedSheet, rows: Mapping[int, ReportRow],
 
 def _write(sheet: LoadedSheet, rows: Mapping[int, ReportRow],
            server_only: Sequence[ServerOnlyRow], summary: Mapping[str, Any], target: Path,
-           order: list[Engine]) -> None:
+           order: list[Engine], replace_sheets: Mapping[str, str]) -> None:
     with atomic_output(target, "report") as handle:
         for attempt, name in enumerate(order):
             try:
-                _ENGINES[name](sheet, rows, server_only, summary, handle)
+                write = (partial(patch_workbook, replace_sheets=replace_sheets)
+                         if name == "patch" and replace_sheets else _ENGINES[name])
+                write(sheet, rows, server_only, summary, handle)
                 log.debug("report %s written by the %s engine", target, name)
                 break
             except Exception as exc:

@@ -288,3 +288,29 @@ def test_the_command_line_plans_with_the_base(emulator_thread, seed_dataset, tmp
     assert result.exit_code == 1, result.output
     assert "product_minutes: the sheet has 41.5, Flowtrac has 7" in result.output
     assert "Traceback" not in result.output
+
+
+async def test_a_report_carries_the_base_with_what_the_run_wrote(emulator, seed_dataset,
+                                                                tmp_path):
+    # The run sends the planner's minutes; a supervisor then sets them back.  The report,
+    # planned again, must keep the supervisor's value, not send the planner's once more.
+    emu, conn, path = await _exported(emulator, seed_dataset, tmp_path)
+    line = seed_dataset.lines[0]
+    original = _server(emu)[line["id"]]["product_minutes"]
+    _edit(path, line["id"], product_minutes=41.5)
+    applied = await api.execute_async(await api.plan_async(path, conn), conn)
+    report = applied.write_report()
+    assert _server(emu)[line["id"]]["product_minutes"] == Decimal("41.5")
+    await _on_server(emu.base_url, line["id"], product_minutes=str(original))
+
+    warnings: list[str] = []
+    carried = mergebase.read_base(report, "xlsx", warnings)
+    assert carried is not None and carried.lines[line["id"]]["product_minutes"] == Decimal(
+        "41.5") and warnings == []
+    again = tmp_path / "again.xlsx"
+    shutil.copy(report, again)
+    planned = await api.plan_async(again, conn)
+    item = _item(planned, line["id"])
+    assert item.action is Action.UNCHANGED
+    assert item.kept == {"product_minutes": (Decimal("41.5"), original)}
+    assert planned.plan.writes == []
