@@ -27,6 +27,7 @@ from .connection import Connection
 from .diff import Blank, Mode, Plan, PlanOptions, Scope, changes_text, diff
 from .errors import ExitCode, SafetyLimitError
 from .executor import Execution, Executor, Progress
+from .history import RunRecord, record_for_apply, save, set_report
 from .journal import Journal
 from .loader import load_sheet
 from .model import (
@@ -49,7 +50,7 @@ log = logging.getLogger("sync.api")
 
 __all__ = [
     "SyncOptions", "ValidationResult", "PlanResult", "ApplyResult", "Mode", "Scope", "Blank",
-    "validate_file", "plan", "plan_async", "apply", "apply_async", "execute_async",
+    "validate_file", "plan", "plan_async", "plan_sheet", "apply", "apply_async", "execute_async",
     "nothing_to_send", "exit_reason", "last_apply_report",
 ]
 
@@ -144,7 +145,8 @@ class ValidationResult:
         started = time.perf_counter()
         rows = dict(self.row_status())
         written = write_report(self.validated.sheet, rows, self.server_only_rows(),
-                               self.summary(), target, replace_sheets=self._replace_sheets())
+                               self.summary(), target, notes=self.warnings,
+                               replace_sheets=self._replace_sheets())
         _log_stage("report written", time.perf_counter() - started)
         return written
 
@@ -173,6 +175,12 @@ class PlanResult(ValidationResult):
 
     def _status(self, item: PlanItem) -> tuple[str, str | None, str]:
         return PLAN_STATUS[item.action], item.record_id, item.message
+
+    def item_status(self, item: PlanItem) -> tuple[str, str]:
+        """One item's status and message, as ``row_status`` and ``server_only_rows`` give
+        them, without the changes text: cheap enough for every row of a large plan."""
+        status, _sync_id, message = self._status(item)
+        return status, message
 
     def row_status(self) -> list[tuple[int, ReportRow]]:
         assert self.plan is not None
@@ -251,7 +259,17 @@ class ApplyResult(PlanResult):
     #: The check after the writes that no other writer changed the lines again.
     read_back: ReadBack | None = None
     command: str = field(default="apply", kw_only=True)
+    #: The run history this run is recorded in, and its record there (``sync.history``).
+    history: Path | None = field(default=None, kw_only=True)
+    run_record: RunRecord | None = field(default=None, kw_only=True)
     report_kind: ClassVar[str] = "report"
+
+    def write_report(self, path: str | Path | None = None) -> Path:
+        written = super().write_report(path)
+        if self.run_record is not None:
+            self.run_record.report = str(written)
+            set_report(self.history, self.run_record)
+        return written
 
     def default_report_path(self) -> Path:
         """``<input stem>.report.xlsx``, or ``-2``, ``-3``... when an earlier apply's report
@@ -303,8 +321,7 @@ class ApplyResult(PlanResult):
         if self.execution.fatal is not None:
             return getattr(self.execution.fatal, "exit_code", 4)
         counts = self.counts()
-        bad = (Status.FAILED, Status.INVALID, Status.CONFLICT, Status.OVERWRITTEN)
-        if any(counts.get(s.value) for s in bad) or self.execution.stopped:
+        if any(counts.get(status) for status in PROBLEM_STATUSES) or self.execution.stopped:
             return 1
         return 0
 
@@ -506,15 +523,25 @@ def plan(path: str | Path, connection: Connection,
     return asyncio.run(_plan_loaded(sheet, connection, options, started))
 
 
+def plan_sheet(sheet: LoadedSheet, connection: Connection,
+               options: SyncOptions | None = None) -> PlanResult:
+    """``plan`` of a sheet already read (the web page reads uploads in a child process)."""
+    options = options or SyncOptions()
+    return asyncio.run(_plan_loaded(sheet, connection, options, _now()))
+
+
 async def execute_async(planned: PlanResult, connection: Connection, *,
                         journal: str | Path | None = None,
                         on_progress: Callable[[Progress], None] | None = None,
-                        stop: asyncio.Event | None = None) -> ApplyResult:
+                        stop: asyncio.Event | None = None, history: str | Path | None = None,
+                        who: str | None = None) -> ApplyResult:
     """Send the writes of a plan already shown and confirmed.
 
     Refuses (SafetyLimitError, nothing sent) when the plan's deletes exceed the limit.
     After the writes, the lines written are read back (``sync.readback``): a row another
-    writer changed again since is ``overwritten``.  The duration includes that check."""
+    writer changed again since is ``overwritten``.  The duration includes that check.
+    ``history``: the run history to record the run in, as ``who`` (``sync.history``; a
+    history that cannot be written is a warning of the result)."""
     assert planned.plan is not None
     if planned.plan.over_delete_limit:
         raise SafetyLimitError(planned.plan.delete_limit_message)
@@ -533,11 +560,20 @@ async def execute_async(planned: PlanResult, connection: Connection, *,
                 _log_stage("read back", checked.seconds, f"{checked.checked} lines")
             requests, retries = client.stats.requests, client.stats.retries
         log.write(event="end", writes=execution.writes_sent, interrupted=execution.stopped)
-    warnings = planned.warnings + ([checked.error] if checked and checked.error else [])
-    return ApplyResult(planned.validated, options, planned.started, _now(), warnings,
-                       planned.plan, planned.base_url, planned.requests + requests,
-                       planned.retries + retries, execution, time.monotonic() - started,
-                       checked, base=planned.base)
+    warnings = list(planned.warnings) + ([checked.error] if checked and checked.error else [])
+    result = ApplyResult(planned.validated, options, planned.started, _now(), warnings,
+                         planned.plan, planned.base_url, planned.requests + requests,
+                         planned.retries + retries, execution, time.monotonic() - started,
+                         checked, base=planned.base)
+    if history is not None:
+        result.history = Path(history)
+        result.run_record = record_for_apply(result, run_id=log.run_id, who=who,
+                                             journal=journal)
+        warning = save(history, result.run_record)
+        if warning:
+            result.warnings.append(warning)
+            result.history = None   # warned once: the report's path is not tried again
+    return result
 
 
 async def apply_async(path: str | Path, connection: Connection,
@@ -603,7 +639,11 @@ def exit_reason(result: ValidationResult) -> str | None:
     if isinstance(result, ApplyResult) and result.execution and result.execution.stopped:
         return "the run was interrupted: run the same command again to continue"
     counts = result.counts()
-    problems = [f"{counts[status]} {status}" for status in _PROBLEMS if counts.get(status)]
+    problems = [f"{counts[status]} {status}" for status in PROBLEM_STATUSES if counts.get(status)]
+    overwritten = counts.get(Status.OVERWRITTEN.value, 0)
+    if overwritten and len(problems) == 1:
+        return (f"{_rows(overwritten)} overwritten on the server after this run wrote them: "
+                "the report says by whom and when")
     verb = "were not done" if isinstance(result, ApplyResult) else "cannot be sent"
     return f"some rows {verb} ({', '.join(problems)}): the report says why"
 
@@ -613,8 +653,8 @@ def _rows(n: int) -> str:
 
 
 #: Row statuses that make exit code 1, in the order a summary names them.
-_PROBLEMS = (Status.FAILED.value, Status.INVALID.value, Status.CONFLICT.value,
-             Status.OVERWRITTEN.value)
+PROBLEM_STATUSES = (Status.FAILED.value, Status.INVALID.value, Status.CONFLICT.value,
+                    Status.OVERWRITTEN.value)
 
 
 def first_problems(result: ValidationResult, limit: int = 10) -> list[str]:
@@ -624,7 +664,7 @@ def first_problems(result: ValidationResult, limit: int = 10) -> list[str]:
     lines: list[str] = []
     plan = result.plan
     for item, (_index, row) in zip(plan.items, result.row_status(), strict=True):
-        if row.status in _PROBLEMS:
+        if row.status in PROBLEM_STATUSES:
             assert item.row is not None
             lines.append(row.message if row.status == Status.INVALID.value
                          else f"row {item.row.row_number} ({plan.describe_line(item)}): "

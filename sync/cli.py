@@ -13,19 +13,21 @@ import dataclasses
 import functools
 import logging
 import signal
+import sqlite3
 import sys
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import click
 from click.core import ParameterSource
 
-from . import api, roundtrip, schema
+from . import api, history, notify, roundtrip, savedplan, schema
 from . import undo as undo_lib
 from .client import FlowtracClient
 from .config import CONNECTION_KEYS, RUN_KEYS, mask
-from .connection import Connection
+from .connection import Connection, url_for_message
 from .demo import ROUTING_XLSX, copy_samples, demo_dataset
 from .diff import Blank, Mode, Scope
 from .emulator import DEMO_TOKEN, EmulatorThread
@@ -132,6 +134,77 @@ def _write_lock(connection: Connection, holder: str, wait: Any) -> Iterator[None
         yield
     finally:
         lock.release()
+
+
+#: Where a run that writes is recorded, and who hears of it (issue 16: run history and
+#: notifications, ``sync.history`` and ``sync.notify``).
+_HISTORY_OPTIONS = [
+    click.option("--history", type=click.Path(dir_okay=False), envvar="FLOWTRAC_HISTORY",
+                 help="Run history database (default: "
+                      "$XDG_DATA_HOME/flowtrac-sync/history.sqlite3)."),
+    click.option("--notify", multiple=True, metavar="URL",
+                 help="Post a JSON summary of the run to this webhook (Slack, Teams, any "
+                      "URL); repeatable."),
+    click.option("--notify-on", type=click.Choice(["failure", "always"]), default="failure",
+                 show_default=True, help="failure: only when the exit code is not 0."),
+]
+
+
+def _history_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    return with_options(f, _HISTORY_OPTIONS)
+
+
+def _history_path(p: dict[str, Any]) -> Path:
+    return Path(str(p["history"])) if p.get("history") else history.default_history_path()
+
+
+def _notify_urls(p: dict[str, Any]) -> list[str]:
+    """The webhooks to tell (``--notify`` or the config's ``notify``), checked before the run:
+    a mistyped one is a usage error, not a warning after a night's work."""
+    if p.get("notify_on") not in (None, "failure", "always"):
+        raise UsageError(f"notify_on must be 'failure' or 'always', got "
+                         f"{str(p['notify_on'])[:40]!r} (nothing sent)")
+    urls = p.get("notify") or ()
+    urls = [urls] if isinstance(urls, str) else list(urls)
+    for url in urls:
+        parts = urlsplit(str(url))
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise UsageError(f"--notify must be an http:// or https:// address, got "
+                             f"{url_for_message(str(url))!r} (nothing sent)")
+    return [str(u) for u in urls]
+
+
+def _notify(p: dict[str, Any], record: Any) -> None:
+    """Tell the webhooks about a finished run; one warning per webhook not reached."""
+    if record is None:
+        return
+    urls = _notify_urls(p)
+    if not urls:
+        return
+    for warning in notify.notify(urls, record, p.get("notify_on") or "failure"):
+        click.echo(f"warning: {warning}", err=True)
+
+
+def _save_run(p: dict[str, Any], record: Any) -> Any:
+    """Record a run the library did not (it sent nothing, or an error stopped it)."""
+    warning = history.save(_history_path(p), record)
+    if warning:
+        click.echo(f"warning: {warning}", err=True)
+    return record
+
+
+def _failed_run(p: dict[str, Any], command: str, file: str | None, exc: SyncError,
+                started: str) -> Any:
+    """The record of a run an error stopped before it had a result."""
+    try:
+        connection: Connection | None = _connection(p)
+    except SyncError:
+        connection = None
+    server = connection.base_url if connection else str(p.get("base_url") or p.get("company")
+                                                          or "")
+    who = history.who_for(connection) if connection else None
+    return history.record_for_error(command, exc, exit_code=exc.exit_code, server=server,
+                                    file=file, who=who, mode=p.get("mode"), started=started)
 
 
 def _run_options(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -251,6 +324,9 @@ def validate(file: str, sheet: str | None, key: str | None, report: str | None,
 @click.option("--detailed-exitcode", is_flag=True,
               help="Exit 5 when the plan holds writes and nothing else is wrong (0: nothing "
                    "would change): for nightly drift checks.")
+@click.option("--save-plan", type=click.Path(dir_okay=False), metavar="P.json",
+              help="Also save the plan's writes to P.json, for apply --plan to send exactly "
+                   "those later.")
 @_connection_options
 @_common_output
 @click.pass_context
@@ -262,35 +338,80 @@ def plan(ctx: click.Context, file: str, **params: Any) -> int:
     result = api.plan(file, _connection(p), _sync_options(p))
     report_path = result.write_report(p.get("report"))
     out.result(result, report_path)
+    if p.get("save_plan"):
+        saved = savedplan.save_plan(result, p["save_plan"])
+        out.say(f"plan saved to {saved.path}: {_count(len(saved.writes), 'write')}; "
+                f"apply exactly these with: flowtrac-sync apply --plan {saved.path}")
     if p["detailed_exitcode"] and result.exit_code == ExitCode.OK and result.plan.writes:
         return ExitCode.WRITES_PENDING
     return result.exit_code
 
 
 @main.command(epilog=exit_codes_help(*_SERVER_EXITS))
-@click.argument("file", type=click.Path())
+@click.argument("file", type=click.Path(), required=False)
 @_run_options
+@click.option("--plan", "saved_plan", type=click.Path(dir_okay=False), metavar="P.json",
+              help="Send exactly the writes of a plan saved by plan --save-plan (FILE, if "
+                   "given, must be the sheet it was made from); a line changed since is "
+                   "stale and not written.")
 @click.option("--journal", type=click.Path(dir_okay=False),
               help="Journal path (default: <input>.journal.jsonl beside the report).")
 @click.option("-y", "--yes", is_flag=True, help="Do not ask; required without a terminal.")
 @_WAIT_OPTION
+@_history_options
 @_connection_options
 @_common_output
 @click.pass_context
 @_guarded
-def apply(ctx: click.Context, file: str, **params: Any) -> int:
-    """Make the server match FILE, then write the reconciliation report."""
+def apply(ctx: click.Context, file: str | None, **params: Any) -> int:
+    """Make the server match FILE, then write the reconciliation report.  The run is
+    recorded in the run history (see ``runs``) and, with --notify, posted to webhooks."""
     p = _from_config(ctx, params)
     out = Output(as_json=p["as_json"], quiet=p["quiet"])
-    interactive = _stdin_is_terminal()
-    if not p["yes"] and not interactive:
+    if file is None and not p.get("saved_plan"):
+        raise UsageError("apply needs FILE, or --plan P.json (nothing sent)")
+    return _recorded(p, "apply", file or p.get("saved_plan"),
+                     lambda ran: _apply(ctx, file, p, out, ran))
+
+
+def _recorded(p: dict[str, Any], command: str, file: str | None,
+              body: Callable[[dict[str, Any]], int], *, sends: bool = True) -> int:
+    """Run a command that writes (``body``) so that it is recorded in the run history and
+    notified, also when an error stops it; ``body`` puts its record in ``ran["record"]``."""
+    _notify_urls(p)
+    started = history.now()
+    ran: dict[str, Any] = {}
+    try:
+        code = body(ran)
+    except SyncError as exc:
+        if sends:
+            _notify(p, _save_run(p, _failed_run(p, command, file, exc, started)))
+        raise
+    _notify(p, ran.get("record"))
+    return code
+
+
+def _apply(ctx: click.Context, file: str | None, p: dict[str, Any], out: Output,
+           ran: dict[str, Any]) -> int:
+    """The body of ``apply``, under the write lock; ``ran["record"]``: the run's history
+    record once it has one."""
+    if not p["yes"] and not _stdin_is_terminal():
         raise UsageError("apply needs --yes when there is no terminal to ask (nothing sent)")
     connection = _connection(p)
+    if p.get("saved_plan"):
+        given = [f"--{name.replace('_', '-')}" for name in _SAVED_OPTIONS
+                 if ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE]
+        if given:
+            raise UsageError(f"{', '.join(given)} cannot be given with --plan: the saved plan "
+                             f"keeps the options it was made with (nothing sent)")
+        return _apply_saved(p, file, connection, out, ran)
+    assert file is not None
     with _write_lock(connection, f"apply {Path(file).name}", p.get("wait")):
-        return _apply(p, file, connection, out)
+        return _apply_locked(file, p, connection, out, ran)
 
 
-def _apply(p: dict[str, Any], file: str, connection: Connection, out: Output) -> int:
+def _apply_locked(file: str, p: dict[str, Any], connection: Connection, out: Output,
+                  ran: dict[str, Any]) -> int:
     planned = api.plan(file, connection, _sync_options(p))
     report_path = Path(p["report"]) if p.get("report") else None
     if planned.exit_code == 3 or not any(planned.changes.values()):
@@ -303,6 +424,9 @@ def _apply(p: dict[str, Any], file: str, connection: Connection, out: Output) ->
             earlier = api.last_apply_report(planned.path)
             if report_path is None and earlier is not None:
                 out.say(f"the report of the last apply is {earlier}")
+        ran["record"] = _save_run(p, history.record_for_apply(
+            planned, run_id=history.new_run_id(), who=history.who_for(connection),
+            report=path))
         return planned.exit_code
     out.plan_preview(planned)
     total = sum(planned.changes.values())
@@ -314,9 +438,56 @@ def _apply(p: dict[str, Any], file: str, connection: Connection, out: Output) ->
     journal = (Path(p["journal"]) if p.get("journal")
                else api.journal_path_for(report_path) if report_path
                else api.default_journal_path(planned.path))
-    result = _run_with_progress(planned, connection, journal, out)
+    result = _run_with_progress(planned, connection, journal, out,
+                                history=_history_path(p), who=history.who_for(connection))
     path = result.write_report(report_path)
     out.result(result, path, journal=journal)
+    ran["record"] = result.run_record
+    return result.exit_code
+
+
+#: Options that shape a plan: a saved plan keeps its own, so ``apply --plan`` refuses them.
+_SAVED_OPTIONS = ("mode", "scope", "blank", "key", "max_delete", "sheet")
+
+
+def _apply_saved(p: dict[str, Any], file: str | None, connection: Connection,
+                 out: Output, ran: dict[str, Any]) -> int:
+    """``apply --plan``: send the saved writes, nothing else (``sync.savedplan``)."""
+    saved = savedplan.load_plan(p["saved_plan"])
+    savedplan.check_target(saved, connection, file)
+    if not p["yes"]:
+        question = (f"Apply the {_count(len(saved.writes), 'write')} of {saved.path.name} to "
+                    f"{connection.host}?")
+        if not click.confirm(question, default=False, err=True):
+            out.say("nothing sent")
+            return 0
+    journal = Path(p["journal"]) if p.get("journal") else savedplan.default_saved_journal(saved)
+    with _write_lock(connection, f"apply --plan {saved.path.name}", p.get("wait")):
+        result = _run_stoppable(
+            out, len(saved.writes),
+            lambda update, stop: savedplan.apply_saved(
+                saved, connection, sheet=file, journal=journal, on_progress=update, stop=stop,
+                concurrency=int(p["concurrency"]), rate=p.get("rate"),
+                retries=int(p["retries"])))
+    path = result.write_report(p.get("report"))
+    ran["record"] = _save_run(p, history.record_for_saved_plan(
+        result, run_id=history.new_run_id(), who=history.who_for(connection), report=path))
+    if p["as_json"]:
+        print_json({**result.to_json(), "report": str(path), "journal": str(journal)})
+    else:
+        counts = ", ".join(f"{n} {status}" for status, n in result.counts().items())
+        click.echo(f"applied {saved.path.name}: {counts or 'no write'}")
+        for line in [] if p["quiet"] else result.problems():
+            click.echo(f"  {line}")
+        click.echo(f"report: {path}\njournal: {journal}")
+    if result.execution and result.execution.fatal is not None:
+        click.echo(f"error: {result.execution.fatal} (apply the plan again to continue)",
+                   err=True)
+    elif result.exit_code:
+        counts = result.counts()
+        problems = ", ".join(f"{counts[s]} {s}" for s in savedplan.PROBLEMS if counts.get(s))
+        click.echo(f"error: some writes were not done ({problems}): the report says why; "
+                   f"plan the sheet again for the lines changed since", err=True)
     return result.exit_code
 
 
@@ -352,11 +523,11 @@ def _run_stoppable(out: Output, total: int,
 
 
 def _run_with_progress(planned: api.PlanResult, connection: Connection, journal: Path,
-                       out: Output) -> api.ApplyResult:
+                       out: Output, **recorded: Any) -> api.ApplyResult:
     result = _run_stoppable(
         out, sum(planned.changes.values()),
         lambda update, stop: api.execute_async(planned, connection, journal=journal,
-                                               on_progress=update, stop=stop))
+                                               on_progress=update, stop=stop, **recorded))
     if result.execution and result.execution.fatal is not None:
         # The run stopped (exit 4): say why, even with --quiet or --json.
         click.echo(f"error: {result.execution.fatal} (the rows not sent are marked skipped; "
@@ -463,6 +634,7 @@ def config_group() -> None:
 @_run_options
 @click.option("--journal", type=click.Path(dir_okay=False), help="Journal path.")
 @_WAIT_OPTION
+@_history_options
 @_connection_options
 @click.option("-v", "--verbose", count=True, help="More detail (-vv: HTTP requests).")
 @click.pass_context
@@ -476,7 +648,7 @@ def config_check(ctx: click.Context, **params: Any) -> int:
                + (f"  [{config_source}]" if p.get("config_path") else ""))
     for name in CONNECTION_KEYS + RUN_KEYS:
         value = p.get(name)
-        if value is None:
+        if value is None or value == ():   # () : no --notify
             click.echo(f"  {name:<13} (not set)")
             continue
         shown = str(mask(name, value))
@@ -517,11 +689,12 @@ _NIL_UUID = "00000000-0000-0000-0000-000000000000"
 
 
 @main.command("undo", epilog=exit_codes_help(*_SERVER_EXITS))
-@click.argument("journal", type=click.Path(dir_okay=False))
+@click.argument("journal", type=click.Path(dir_okay=False), required=False)
 @click.option("--run", "runs", multiple=True, metavar="ID",
               help="Undo this run of the journal (default: its last run); repeat for several, "
                    "e.g. an interrupted run and the rerun that finished it; 'all' for every "
-                   "run.")
+                   "run.  Without JOURNAL: the run of this id in the run history (see "
+                   "'runs'), from its journal.")
 @click.option("-y", "--yes", is_flag=True, help="Do not ask; required without a terminal.")
 @click.option("--dry-run", is_flag=True, help="Only show and report what would be undone.")
 @click.option("--report", "undo_report", type=click.Path(dir_okay=False),
@@ -531,31 +704,63 @@ _NIL_UUID = "00000000-0000-0000-0000-000000000000"
                    ".undo.journal.jsonl); undoing it redoes the run.")
 @_WAIT_OPTION
 @_tuning_options
+@_history_options
 @_connection_options
 @_common_output
 @click.pass_context
 @_guarded
-def undo_command(ctx: click.Context, journal: str, **params: Any) -> int:
+def undo_command(ctx: click.Context, journal: str | None, **params: Any) -> int:
     """Revert the run recorded in JOURNAL: delete the lines it created, restore the fields it
     updated, re-create the lines it deleted (new ids).  A line changed on the server since
     the run is a conflict and is left alone.  Shows the plan first, like apply."""
     p = _from_config(ctx, params)
     out = Output(as_json=p["as_json"], quiet=p["quiet"])
+    return _recorded(p, "undo", journal, lambda ran: _undo(journal, p, out, ran),
+                     sends=not p["dry_run"])
+
+
+def _journal_of_run(p: dict[str, Any]) -> str:
+    """``undo --run ID`` without a journal: the journal the run history names for ID."""
+    if len(p["runs"]) != 1:
+        raise UsageError("give the JOURNAL to undo, or one --run ID from the run history "
+                         "('flowtrac-sync runs' lists them)")
+    path = _history_path(p)
+    try:
+        record = history.open_for_reading(path).get(p["runs"][0])
+    except (OSError, sqlite3.Error) as exc:
+        raise UsageError(f"cannot read the run history {path}: "
+                         f"{getattr(exc, 'strerror', None) or exc}") from None
+    if record is None:
+        raise UsageError(f"no run {p['runs'][0]!r} in the run history {path} (or more than "
+                         f"one starts so; 'flowtrac-sync runs' lists them)")
+    if not record.journal:
+        raise UsageError(f"run {record.run_id} sent no write and has no journal: nothing to "
+                         f"undo")
+    p["runs"] = (record.run_id,)
+    return record.journal
+
+
+def _undo(journal: str | None, p: dict[str, Any], out: Output, ran: dict[str, Any]) -> int:
+    """The body of ``undo``, under the write lock unless a dry run; ``ran["record"]``: the
+    undo's history record once it has one."""
     if not p["yes"] and not p["dry_run"] and not _stdin_is_terminal():
         raise UsageError("undo needs --yes when there is no terminal to ask (nothing sent)")
+    if journal is None:
+        journal = _journal_of_run(p)
     connection = _connection(p)
     default_report, default_journal = undo_lib.default_undo_paths(journal)
     report = Path(p["undo_report"]) if p.get("undo_report") else default_report
     tuning = {"concurrency": int(p["concurrency"]), "rate": p.get("rate"),
               "retries": int(p["retries"])}
     if p["dry_run"]:
-        return _undo(p, journal, connection, out, report, default_journal, tuning)
+        return _undo_locked(p, journal, connection, out, report, default_journal, tuning, ran)
     with _write_lock(connection, f"undo {Path(journal).name}", p.get("wait")):
-        return _undo(p, journal, connection, out, report, default_journal, tuning)
+        return _undo_locked(p, journal, connection, out, report, default_journal, tuning, ran)
 
 
-def _undo(p: dict[str, Any], journal: str, connection: Connection, out: Output, report: Path,
-          default_journal: Path, tuning: dict[str, Any]) -> int:
+def _undo_locked(p: dict[str, Any], journal: str, connection: Connection, out: Output,
+                 report: Path, default_journal: Path, tuning: dict[str, Any],
+                 ran: dict[str, Any]) -> int:
     planned = asyncio.run(undo_lib.plan_undo(journal, connection, runs=p["runs"] or None,
                                              **tuning))
     if p["dry_run"] or not planned.writes:
@@ -572,9 +777,12 @@ def _undo(p: dict[str, Any], journal: str, connection: Connection, out: Output, 
         out.say("nothing sent")
         return 0
     journal_path = Path(p["undo_journal"]) if p.get("undo_journal") else default_journal
-    result = _undo_with_progress(planned, connection, journal_path, out, tuning)
+    result = _undo_with_progress(planned, connection, journal_path, out,
+                                 {**tuning, "history": _history_path(p),
+                                  "who": history.who_for(connection)})
     path = result.write_report(report)
     out.undo_result(result, path, title="Undo", journal=journal_path)
+    ran["record"] = result.run_record
     return result.exit_code
 
 
@@ -588,6 +796,99 @@ def _undo_with_progress(planned: undo_lib.UndoPlan, connection: Connection, jour
         out.say("interrupted: the report shows what was undone; run the same undo again to "
                 "continue")
     return result
+
+
+# --------------------------------------------------------------------------- run history
+# (issue 16): the runs apply and undo recorded, ``sync.history``
+
+
+def _reading_history(p: dict[str, Any]) -> Any:
+    return history.open_for_reading(_history_path(p))
+
+
+@contextlib.contextmanager
+def _history_errors(p: dict[str, Any]) -> Iterator[None]:
+    """A history that cannot be read is a usage error in one sentence (exit 2)."""
+    try:
+        yield
+    except (OSError, sqlite3.Error) as exc:
+        raise UsageError(f"cannot read the run history {_history_path(p)}: "
+                         f"{getattr(exc, 'strerror', None) or exc}") from None
+
+
+_RUNS_OPTIONS = [
+    click.option("--history", type=click.Path(dir_okay=False), envvar="FLOWTRAC_HISTORY",
+                 help="Run history database (default: "
+                      "$XDG_DATA_HOME/flowtrac-sync/history.sqlite3)."),
+    click.option("--config", "config_path", envvar="FLOWTRAC_CONFIG",
+                 type=click.Path(dir_okay=False), help="TOML file whose 'history' is used."),
+    click.option("--json", "as_json", is_flag=True, help="Print the runs as JSON on stdout."),
+]
+
+
+@main.group("runs", invoke_without_command=True,
+            epilog=exit_codes_help(ExitCode.OK, ExitCode.USAGE))
+@click.option("--server", metavar="URL", help="Only the runs on this server (base URL or "
+              "host).")
+@click.option("--last", type=click.IntRange(min=1), metavar="N", help="Only the N latest.")
+@functools.partial(with_options, options=_RUNS_OPTIONS)
+@click.pass_context
+def runs_group(ctx: click.Context, **params: Any) -> None:
+    """List the runs (apply, undo) recorded in the run history, oldest first."""
+    if ctx.invoked_subcommand is None:
+        _list_runs(ctx, **params)
+
+
+@_guarded
+def _list_runs(ctx: click.Context, **params: Any) -> int:
+    p = fill_from_config(ctx, params, ("history",))[0]
+    with _history_errors(p):
+        records = _reading_history(p).runs(server=p["server"], last=p["last"])
+    if p["as_json"]:
+        print_json({"history": str(_history_path(p)),
+                    "runs": [r.to_json() for r in records]})
+        return 0
+    if not records:
+        click.echo(f"no runs recorded in {_history_path(p)}")
+        return 0
+    for r in records:
+        counts = ", ".join(f"{n} {status}" for status, n in r.counts.items() if n)
+        click.echo(f"{r.run_id}  {r.finished or ''}  {r.command:<5}  exit {r.exit_code}  "
+                   f"{r.host}  {Path(r.file).name if r.file else ''}  {counts}")
+    return 0
+
+
+@runs_group.command("show", epilog=exit_codes_help(ExitCode.OK, ExitCode.USAGE))
+@click.argument("run_id", metavar="ID")
+@functools.partial(with_options, options=_RUNS_OPTIONS)
+@click.pass_context
+@_guarded
+def runs_show(ctx: click.Context, run_id: str, **params: Any) -> int:
+    """Show one recorded run (ID, or the start of one) with its first problems."""
+    p = fill_from_config(ctx, params, ("history",))[0]
+    with _history_errors(p):
+        record = _reading_history(p).get(run_id)
+    if record is None:
+        raise UsageError(f"no run {run_id!r} in the run history {_history_path(p)} (or more "
+                         f"than one starts so; 'flowtrac-sync runs' lists them)")
+    if p["as_json"]:
+        print_json(record.to_json())
+        return 0
+    fields = [("run", record.run_id), ("command", record.command), ("who", record.who),
+              ("server", record.server), ("file", record.file), ("sha256", record.sha256),
+              ("mode", record.mode), ("started", record.started),
+              ("finished", record.finished), ("duration (s)", record.duration_s),
+              ("exit code", record.exit_code), ("report", record.report),
+              ("journal", record.journal)]
+    for name, value in fields:
+        click.echo(f"{name + ':':<14}{'' if value is None else value}")
+    counts = ", ".join(f"{n} {status}" for status, n in record.counts.items())
+    click.echo(f"{'counts:':<14}{counts or '(none: the run stopped before its plan)'}")
+    if record.problems:
+        click.echo("first problems:")
+        for problem in record.problems:
+            click.echo(f"  {problem}")
+    return 0
 
 
 main.add_command(emulator)

@@ -14,7 +14,9 @@ shared by every request.  What it guarantees to its callers:
 * 401 with badge and PIN known: one re-login shared by all requests, then the request is
   repeated.  With a bare token: ``AuthError``.
 * Every failure a user can meet is an exception from ``sync.errors`` with one sentence that
-  never holds the token, PIN or a cookie value.
+  never holds the token, PIN or a cookie value.  The server's words are masked
+  (``sync.masking``) as they are read, before they are cut to length, so every caller (report,
+  journal, web page) gets them masked.
 
 Debug logging (``sync.client``) names method, path, status and duration, nothing else.
 """
@@ -28,6 +30,7 @@ import json
 import logging
 import random
 import re
+import uuid
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -40,6 +43,7 @@ from . import schema
 from .connection import LINES_PATH, Connection, url_for_message
 from .errors import AmbiguousWrite, AuthError, ConnectionProblem, ServerError, UsageError
 from .limiter import AdaptiveLimiter, Ticket
+from .masking import Secrets
 
 log = logging.getLogger("sync.client")
 _T = TypeVar("_T")
@@ -48,8 +52,16 @@ PRODUCTS_PATH = "products"
 PROCESSES_PATH = "processes"
 LOGIN_PATH = "device-login/"
 
-#: Largest listing answer accepted (a whole 100,000-line table is about 50 MB of JSON).
+#: Largest listing answer accepted (a whole 100,000-line table is about 50 MB of JSON); a
+#: larger one is asked for again in narrower parts (``_get_list``).
 MAX_LISTING_BYTES = 200 * 2**20
+#: How many times a listing without an ``-in`` filter to halve is split by id range: 2**8
+#: parts of 200 MB each is far beyond any tenant, and a server that ignores the range filter
+#: is not asked for ever.
+MAX_ID_SPLITS = 8
+#: One past the largest uuid, as an integer: the open upper end of the whole id range.
+_UUID_END = 2**128
+_ID_COLUMN = schema.ID.filter_name or schema.ID.name
 #: Largest answer to a write or a login: one record, or an error page.
 MAX_WRITE_BYTES = 2**20
 #: How much of an error answer is read to find the server's words.
@@ -69,6 +81,10 @@ class PermissionDenied(ServerError):
 
 class NotFound(ServerError):
     """404: no such record (for DELETE: already gone)."""
+
+
+class NoLoginPage(ConnectionProblem):
+    """404 at the login: the base URL is wrong, whatever the credentials are."""
 
 
 class ServerUnavailable(ServerError, ConnectionProblem):
@@ -100,6 +116,7 @@ class ClientStats:
     relogins: int = 0      # logins after a 401
     errors: int = 0        # 5xx answers and transport failures (retried or not)
     ambiguous: int = 0     # writes whose answer was lost
+    narrowed: int = 0      # listings answered too large and asked for again in parts
 
 
 # --------------------------------------------------------------------------- the client
@@ -130,7 +147,8 @@ class FlowtracClient:
     def __init__(self, connection: Connection, *, concurrency: int = 16,
                  rate: float | None = None, retries: int = 5, backoff_base_s: float = 0.2,
                  backoff_max_s: float = 10.0, listing_batch: int = 200,
-                 max_listing_bytes: int = MAX_LISTING_BYTES) -> None:
+                 max_listing_bytes: int = MAX_LISTING_BYTES,
+                 max_id_splits: int = MAX_ID_SPLITS) -> None:
         if concurrency < 1:
             raise UsageError("--concurrency must be at least 1.")
         if rate is not None and rate <= 0:
@@ -146,6 +164,7 @@ class FlowtracClient:
         self.backoff_max_s = backoff_max_s
         self.listing_batch = listing_batch
         self.max_listing_bytes = max_listing_bytes
+        self.max_id_splits = max_id_splits
         self.stats = ClientStats()
         self.limiter = AdaptiveLimiter(concurrency, rate=rate)
         self._random = random.Random()
@@ -160,6 +179,9 @@ class FlowtracClient:
         self._cookies: dict[str, str] = {}
         if connection.token:
             self._cookies["user"] = connection.token
+        # Learns every cookie a server sets, and keeps those of the last few logins: a late
+        # answer may quote an earlier session's cookie.
+        self._secrets = Secrets([connection.token, connection.pin])
         self._headers = self._build_headers()
 
     @property
@@ -201,14 +223,14 @@ class FlowtracClient:
             url = self._urls[path] = URL(f"{self._base}/{path}")
         return url
 
-    def _secrets(self) -> list[str]:
-        values = [self.connection.token, self.connection.pin, *self._cookies.values()]
-        return [v for v in values if v and len(v) >= 3]
+    def _mask(self, text: str) -> str:
+        return self._secrets.mask(text)
 
-    def _scrub(self, text: str) -> str:
-        for secret in self._secrets():
-            text = text.replace(secret, "***")
-        return text
+    def _keep_cookies(self, resp: aiohttp.ClientResponse) -> dict[str, str]:
+        """The cookies ``resp`` sets, each value (as sent and as decoded) known as a secret."""
+        morsels = [m for m in resp.cookies.values() if m.value]
+        self._secrets.add(v for m in morsels for v in (m.value, m.coded_value))
+        return {m.key: m.coded_value for m in morsels}
 
     # ------------------------------------------------------------------ login
 
@@ -257,7 +279,7 @@ class FlowtracClient:
                                 f"without a session cookie; check --base-url and the "
                                 f"credentials.")
             if status == 404:
-                raise ConnectionProblem(f"There is no login page at {self._where(LOGIN_PATH)} "
+                raise NoLoginPage(f"There is no login page at {self._where(LOGIN_PATH)} "
                                         f"(HTTP 404); check --company or --base-url.")
             raise ConnectionProblem(f"The login at {self.host} failed (HTTP {status}: "
                                     f"{self._words(raw) or reason}).")
@@ -271,10 +293,9 @@ class FlowtracClient:
             async with session.post(self._url(LOGIN_PATH), data=form, allow_redirects=False,
                                     headers={"Accept": "application/json"}) as resp:
                 status = resp.status
-                cookies = {name: morsel.coded_value for name, morsel in resp.cookies.items()
-                           if morsel.value}
+                cookies = self._keep_cookies(resp)
                 raw = await _read_limited(resp, MAX_ERROR_BYTES) or b""
-                reason = resp.reason or ""
+                reason = self._reason(resp)
                 retry_after = _retry_after(resp.headers.get("Retry-After"))
         except Exception as exc:
             self._log("POST", LOGIN_PATH, None, started, exc)
@@ -358,7 +379,7 @@ class FlowtracClient:
                         self._take_cookies(resp)
                 else:
                     raw = await _read_limited(resp, MAX_ERROR_BYTES) or b""
-                    reason = resp.reason or ""
+                    reason = self._reason(resp)
                     retry_after = _retry_after(resp.headers.get("Retry-After"))
                     location = resp.headers.get("Location", "")
         except Exception as exc:
@@ -380,7 +401,7 @@ class FlowtracClient:
         if 300 <= status < 400:
             raise ConnectionProblem(
                 f"The server at {self.host} redirected {method} /{path} to "
-                f"{self._scrub(url_for_message(location))!r} (HTTP {status}); point "
+                f"{url_for_message(self._mask(location))!r} (HTTP {status}); point "
                 f"--base-url at the address that answers directly.")
         words = self._words(raw)
         message = f"{words} (HTTP {status})" if words else f"HTTP {status} {reason}".strip()
@@ -460,13 +481,17 @@ class FlowtracClient:
 
     def _take_cookies(self, resp: aiohttp.ClientResponse) -> None:
         """A server that renews its cookies on a normal answer: follow it, as a browser does."""
-        fresh = {name: m.coded_value for name, m in resp.cookies.items() if m.value}
+        fresh = self._keep_cookies(resp)
         if fresh and any(self._cookies.get(k) != v for k, v in fresh.items()):
             self._cookies.update(fresh)
             self._headers = self._build_headers()
 
     def _words(self, raw: bytes | None) -> str:
-        return self._scrub(readable_error(raw or b""))
+        return readable_error(raw or b"", self._mask)
+
+    def _reason(self, resp: aiohttp.ClientResponse) -> str:
+        """The status line's reason phrase: the server's words too."""
+        return _truncate(self._mask(_collapse(resp.reason or "")))
 
     def _where(self, path: str) -> str:
         return url_for_message(f"{self._base}/{path}")
@@ -480,19 +505,40 @@ class FlowtracClient:
 
     # ------------------------------------------------------------------ JSON answers
 
-    async def _get_list(self, path: str, params: list[tuple[str, str]] | None
-                        ) -> list[dict[str, Any]]:
+    async def _get_list(self, path: str, params: list[tuple[str, str]] | None,
+                        span: tuple[int, int] = (-1, _UUID_END)) -> list[dict[str, Any]]:
+        """The records a listing answers, limited to ids within ``span`` (see ``_narrower``).
+
+        An answer over ``max_listing_bytes`` is asked for again as narrower listings, one
+        after the other so that no more than one answer is held at a time."""
+        try:
+            return await self._get_list_once(path, [*(params or []), *_span_filters(span)]
+                                             or None)
+        except _TooLarge:
+            parts = _narrower(params or [], span, self.max_id_splits)
+            if parts is None:
+                raise
+        self.stats.narrowed += 1
+        log.info("GET /%s answered over %s: asked for again in %d parts", path,
+                 _size(self.max_listing_bytes), len(parts))
+        records: list[dict[str, Any]] = []
+        for part_params, part_span in parts:
+            records.extend(await self._get_list(path, part_params, part_span))
+        return records
+
+    async def _get_list_once(self, path: str, params: list[tuple[str, str]] | None
+                             ) -> list[dict[str, Any]]:
         raw = await self._call("GET", path, params=params, max_bytes=self.max_listing_bytes)
         what = f"GET /{path}"
         if raw is None:
-            raise ConnectionProblem(f"The server at {self.host} answered {what} with more than "
-                                    f"{_size(self.max_listing_bytes)}; narrow the listing "
-                                    f"(filters or a smaller scope).")
+            raise _TooLarge(f"The server at {self.host} answered {what} with more than "
+                            f"{_size(self.max_listing_bytes)}, even asked for in parts; "
+                            f"narrow the listing (filters or a smaller scope).")
         try:
             data = orjson.loads(raw)   # a 100,000-line listing parses three times faster
         except ValueError:
             raise ConnectionProblem(f"The server at {self.host} answered {what} with "
-                                    f"{describe_unusable(raw)} instead of data; check "
+                                    f"{describe_unusable(raw, self._mask)} instead of data; check "
                                     f"--base-url.") from None
         if not isinstance(data, list) or not set(map(type, data)) <= {dict}:
             shape = "a JSON object" if isinstance(data, dict) else f"JSON {type(data).__name__}"
@@ -525,7 +571,7 @@ class FlowtracClient:
         error = data.get("error")
         if isinstance(error, str) and error.strip():
             # A server that answers 200 {"error": ...}: it says it did not do the write.
-            words = self._scrub(_truncate(_collapse(error)))
+            words = _truncate(self._mask(_collapse(error)))
             raise ServerError(f"{words} (HTTP 200)", 200, words)
         return None
 
@@ -634,15 +680,60 @@ class FlowtracClient:
             try:
                 data = json.loads(raw)
             except ValueError:
-                shape = describe_unusable(raw)
+                shape = describe_unusable(raw, self._mask)
             else:
                 if isinstance(data, dict) or (isinstance(data, list) and len(data) == 1
                                               and isinstance(data[0], dict)):
                     return
                 shape = "JSON of another shape"
         self.stats.ambiguous += 1
-        raise LostAnswer(f"{what} was answered with {self._scrub(shape)} instead of a result; "
+        raise LostAnswer(f"{what} was answered with {shape} instead of a result; "
                          "the write may or may not have been committed.", 200)
+
+
+class _TooLarge(ConnectionProblem):
+    """A listing answer over the size guard (a ConnectionProblem once it cannot be split)."""
+
+
+def _narrower(params: list[tuple[str, str]], span: tuple[int, int], splits_left: int
+              ) -> list[tuple[list[tuple[str, str]], tuple[int, int]]] | None:
+    """Narrower listings that together ask for what ``params`` within ``span`` asks for, or
+    None when it cannot be narrowed further.
+
+    The longest ``-in`` filter with two values or more is halved.  Otherwise the span of ids
+    (exclusive integer bounds) is cut at its middle into below, equal to and above it: their
+    filters hold for exactly the records of the whole, whatever order the server gives
+    uuids, and each cut halves the span, so ``splits_left`` cuts at most are made."""
+    lists = [(len(value.split(",")), n) for n, (name, value) in enumerate(params)
+             if name.endswith("-in")]
+    count, at = max(lists, default=(0, 0))
+    if count >= 2:
+        name, values = params[at][0], params[at][1].split(",")
+        return [([*params[:at], (name, ",".join(part)), *params[at + 1:]], span)
+                for part in (values[:count // 2], values[count // 2:])]
+    low, high = span
+    cuts = _UUID_END.bit_length() - (high - low).bit_length()
+    middle = (low + 1 + high) // 2
+    if cuts >= splits_left or not low < middle < high:
+        return None
+    return [(params, (low, middle)), (params, (middle, middle)), (params, (middle, high))]
+
+
+def _span_filters(span: tuple[int, int]) -> list[tuple[str, str]]:
+    """The id filters of a span: the whole range (none), one id, or exclusive bounds."""
+    low, high = span
+    if low == high:
+        return [(_ID_COLUMN, _uuid_text(low))]
+    bounds = []
+    if low >= 0:
+        bounds.append((f"{_ID_COLUMN}-gt", _uuid_text(low)))
+    if high < _UUID_END:
+        bounds.append((f"{_ID_COLUMN}-lt", _uuid_text(high)))
+    return bounds
+
+
+def _uuid_text(value: int) -> str:
+    return str(uuid.UUID(int=value))
 
 
 class _Unauthorized(Exception):
@@ -770,9 +861,20 @@ def html_text(page: str) -> str:
     return f"{title}: {body}" if title and body else title or body
 
 
-def readable_error(raw: bytes) -> str:
+def _same(text: str) -> str:
+    return text
+
+
+def readable_error(raw: bytes, mask: Callable[[str], str] = _same) -> str:
     """The server's words in an error answer: JSON ``error``/``message``, text, or HTML
-    reduced to its title and text; at most ``MAX_WORDS`` characters, "" when empty."""
+    reduced to its title and text; ``mask``ed (``Secrets.mask``), then cut to at most
+    ``MAX_WORDS`` characters; "" when empty."""
+    words = _error_words(raw)
+    return _truncate(mask(words)) if words else ""
+
+
+def _error_words(raw: bytes) -> str:
+    """``readable_error`` before masking and cutting."""
     text = raw.decode("utf-8", "replace").strip()
     if not text:
         return ""
@@ -789,24 +891,25 @@ def readable_error(raw: bytes) -> str:
                 if isinstance(value, list) and value:
                     value = "; ".join(str(v) for v in value)
                 if isinstance(value, str) and value.strip():
-                    return _truncate(_collapse(value))
+                    return _collapse(value)
         if isinstance(data, str):
-            return _truncate(_collapse(data))
-        return _truncate(_collapse(json.dumps(data)))
+            return _collapse(data)
+        return _collapse(json.dumps(data))
     if _looks_like_html(text):
-        return _truncate(html_text(text))
-    return _truncate(_collapse(text))
+        return html_text(text)
+    return _collapse(text)
 
 
-def describe_unusable(raw: bytes) -> str:
-    """What a success body that is not JSON looks like, for a message."""
+def describe_unusable(raw: bytes, mask: Callable[[str], str] = _same) -> str:
+    """What a success body that is not JSON looks like, for a message; the page's words in it
+    are ``mask``ed before they are cut."""
     text = raw.decode("utf-8", "replace").strip()
     if not text:
         return "an empty answer"
     if _looks_like_html(text):
         title_match = _TITLE_RE.search(text)
-        title = _collapse(html.unescape(title_match.group(1))) if title_match else ""
+        title = mask(_collapse(html.unescape(title_match.group(1)))) if title_match else ""
         return f"an HTML page ({_truncate(title, 80)!r})" if title else "an HTML page"
     if text[:1] in "[{":
         return "JSON that breaks off or is malformed"
-    return f"text ({_truncate(_collapse(text), 60)!r})"
+    return f"text ({_truncate(mask(_collapse(text)), 60)!r})"

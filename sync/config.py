@@ -12,6 +12,7 @@ import stat
 import tomllib
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from .errors import UsageError
 
@@ -20,7 +21,7 @@ from .errors import UsageError
 CONNECTION_KEYS = ("company", "base_url", "token", "badge", "pin", "insecure", "allow_http",
                    "timeout")
 RUN_KEYS = ("mode", "scope", "blank", "key", "max_delete", "concurrency", "rate", "retries",
-            "sheet", "report", "journal", "wait")
+            "sheet", "report", "journal", "wait", "history", "notify", "notify_on")
 #: Settings only ``serve`` reads: its public address, and where it keeps run records.
 SERVE_KEYS = ("public_url", "data_dir")
 SECRET_KEYS = ("token", "pin")
@@ -66,4 +67,8 @@ def mask(name: str, value: Any) -> Any:
     """A setting as it may be shown: secrets as ``****`` (or unset)."""
     if name in SECRET_KEYS and value:
         return "****"
+    if name == "notify" and value:
+        # A Slack or Teams webhook's path is its secret: only where it goes is shown.
+        urls = [value] if isinstance(value, str) else list(value)
+        return [f"{urlsplit(str(u)).scheme}://{urlsplit(str(u)).hostname}/****" for u in urls]
     return value

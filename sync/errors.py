@@ -24,7 +24,8 @@ class ExitCode(IntEnum):
 EXIT_CODE_MEANINGS = {
     ExitCode.OK: "all rows done, or nothing to do",
     ExitCode.ROWS_NOT_DONE: "finished, but some rows failed, were invalid, in conflict or "
-                            "overwritten by another writer (or the run was interrupted)",
+                            "overwritten by another writer, or a saved plan's lines were "
+                            "stale (or the run was interrupted)",
     ExitCode.USAGE: "usage error or unreadable input: nothing sent",
     ExitCode.SAFETY_STOP: "stopped by a safety limit (--max-delete, or another run writing to "
                           "the same Flowtrac): nothing sent",

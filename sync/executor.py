@@ -40,10 +40,12 @@ class Progress:
     done: int = 0
     failed: int = 0
     started: float = field(default_factory=time.monotonic)
+    #: When the writes ended: the rate is of the write phase, not diluted by the time since.
+    ended: float | None = None
 
     @property
     def rate(self) -> float:
-        elapsed = time.monotonic() - self.started
+        elapsed = (self.ended or time.monotonic()) - self.started
         return self.done / elapsed if elapsed > 0 else 0.0
 
     @property
@@ -175,6 +177,7 @@ class Executor:
             queue.put_nowait(None)
         # In-flight requests finish; workers take no new work once stop is set.
         await asyncio.gather(*tasks)
+        progress.ended = time.monotonic()
         for waiter in (stop_wait, done_wait):
             waiter.cancel()
         reason = ("not sent: the run was interrupted; run again to continue"

@@ -24,11 +24,9 @@ import csv
 import functools
 import io
 import itertools
-import os
 import re
 import stat
 import struct
-import threading
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator, Sequence
@@ -45,6 +43,7 @@ import python_calamine
 from sync import schema
 from sync.errors import InputError
 from sync.model import LoadedSheet
+from sync.sheetsize import check_ods_text, check_xlsx_text
 from sync.sheetxml import SheetXml, read_sheet_xml
 from sync.zipdeflate import open_member
 
@@ -62,6 +61,10 @@ MAX_SHEET_CELLS = 5_000_000
 MAX_COLUMNS = 16_384
 #: A text file larger than this is refused (a 100,000-row CSV is about 15 MB).
 MAX_TEXT_BYTES = 512 << 20
+#: A CSV field longer than this (characters) is refused: a thousand times the longest value
+#: a field may hold (a 4,000-character description), so a real sheet never comes near it,
+#: and validation's "longer than" message stays for every field below it.
+MAX_CSV_FIELD_CHARS = 4 << 20
 
 WORKBOOK_EXTENSIONS = frozenset({".xlsx", ".xlsm", ".xlsb", ".xls", ".ods"})
 TEXT_EXTENSIONS = frozenset({".csv", ".tsv", ".txt"})
@@ -470,6 +473,8 @@ _EXTENSIONS = {"xlsx": (".xlsx", ".xlsm"), "xlsb": (".xlsb",), "xls": (".xls",),
 def _load_workbook(file: Path, file_format: str, sheet: str | None,
                    keep_xml: bool = False) -> LoadedSheet:
     name = _brief(file.name, 80)
+    if file_format == "ods":    # calamine reads every table of an .ods file as it opens it
+        _check_ods(file, name)
     try:
         if file.suffix.lower() in _EXTENSIONS[file_format]:
             book = python_calamine.CalamineWorkbook.from_path(str(file))
@@ -493,7 +498,7 @@ def _load_workbook(file: Path, file_format: str, sheet: str | None,
             # The error-cell scan reads the file a second time; calamine releases the GIL
             # while it parses, so running the scan beside it costs no wall time.
             if file_format == "xlsx":
-                _check_xlsx_span(file, name, sheet_name, names.index(sheet_name))
+                _check_xlsx_sheet(file, name, sheet_name, names.index(sheet_name))
             errors = pool.submit(_error_cells, file, file_format, sheet_name,
                                  names.index(sheet_name))
             xml = (pool.submit(_sheet_xml, file, sheet_name, names.index(sheet_name))
@@ -626,8 +631,9 @@ class _Span:
         return (rows + self.unnamed_rows) * (columns + self.unnamed_cells)
 
 
-def _check_xlsx_span(file: Path, name: str, sheet_name: str, sheet_index: int) -> None:
-    """Refuse a sheet whose cells span more than MAX_SHEET_CELLS, before calamine reads it."""
+def _check_xlsx_sheet(file: Path, name: str, sheet_name: str, sheet_index: int) -> None:
+    """Refuse, before calamine reads it, an .xlsx sheet whose cells span more than
+    MAX_SHEET_CELLS or would hold more text than ``sheetsize.MAX_CELL_TEXT_BYTES``."""
     try:
         with zipfile.ZipFile(file) as package:
             members = set(package.namelist())
@@ -638,83 +644,38 @@ def _check_xlsx_span(file: Path, name: str, sheet_name: str, sheet_index: int) -
             if not parts or parts[0] not in members:  # unsure which part: check them all
                 parts = [m for m in members if m.lower().endswith(".xml")]
             for part in parts:
-                span = _xlsx_span(package, part, _FAR_REF)
-                if span.cells(near=True) > MAX_SHEET_CELLS:
-                    span = _xlsx_span(package, part, _ANY_REF)
-                if span.cells() > MAX_SHEET_CELLS:
-                    rows = span.rows + span.unnamed_rows
-                    columns = span.columns + span.unnamed_cells
-                    raise InputError(
-                        f'{name}, sheet "{_brief(sheet_name)}" spans {rows:,} rows by '
-                        f"{columns:,} columns, far more than a routing sheet needs; delete the "
-                        "unused rows and columns (or copy the table to a new sheet) and save it "
-                        "again.")
+                _check_span(package, part, name, sheet_name)
+            for part in parts:
+                check_xlsx_text(package, name, sheet_name, part)
     except (OSError, zipfile.BadZipFile, EOFError, RuntimeError, zlib.error):
         return  # calamine meets the same damage and says so
 
 
+def _check_ods(file: Path, name: str) -> None:
+    try:
+        with zipfile.ZipFile(file) as package:
+            check_ods_text(package, name)
+    except (OSError, zipfile.BadZipFile, EOFError, RuntimeError, zlib.error, KeyError):
+        return  # calamine meets the same damage and says so
+
+
+def _check_span(package: zipfile.ZipFile, part: str, name: str, sheet_name: str) -> None:
+    span = _xlsx_span(package, part, _FAR_REF)
+    if span.cells(near=True) > MAX_SHEET_CELLS:
+        span = _xlsx_span(package, part, _ANY_REF)
+    if span.cells() > MAX_SHEET_CELLS:
+        rows = span.rows + span.unnamed_rows
+        columns = span.columns + span.unnamed_cells
+        raise InputError(
+            f'{name}, sheet "{_brief(sheet_name)}" spans {rows:,} rows by '
+            f"{columns:,} columns, far more than a routing sheet needs; delete the "
+            "unused rows and columns (or copy the table to a new sheet) and save it "
+            "again.")
+
+
 def _xlsx_span(package: zipfile.ZipFile, part: str, references: re.Pattern[bytes]) -> _Span:
-    """One pass over a sheet's XML, its second half scanned by a forked child when the part
-    is large and this process may fork (see ``_SPLIT_SCAN_MIN_BYTES``)."""
-    half = package.getinfo(part).file_size // 2
-    path = package.filename
-    if half < _SPLIT_SCAN_MIN_BYTES // 2 or path is None or not _may_fork():
-        return _part_span(package, part, references)
-    reader, writer = os.pipe()
-    try:
-        child = os.fork()
-    except OSError:
-        os.close(reader)
-        os.close(writer)
-        return _part_span(package, part, references)
-    if child == 0:                   # the child: scan, answer, and leave at once
-        try:
-            os.close(reader)
-            # Its own file: a file offset shared with the parent would mix up their reads.
-            with zipfile.ZipFile(path) as own:
-                second = _part_span(own, part, references, start=half)
-            os.write(writer, _SPAN_FIELDS.pack(second.rows, second.columns,
-                                               second.unnamed_rows, second.unnamed_cells))
-        finally:
-            os._exit(0)
-    os.close(writer)
-    try:
-        span = _part_span(package, part, references, stop=half)
-        with os.fdopen(reader, "rb") as answer:
-            counts = answer.read(_SPAN_FIELDS.size)
-    finally:
-        os.waitpid(child, 0)
-    if len(counts) == _SPAN_FIELDS.size:
-        second = _Span(*_SPAN_FIELDS.unpack(counts))
-    else:                            # the child failed: its half is scanned here
-        second = _part_span(package, part, references, start=half)
-    span.rows, span.columns = max(span.rows, second.rows), max(span.columns, second.columns)
-    span.unnamed_rows += second.unnamed_rows
-    span.unnamed_cells += second.unnamed_cells
-    return span
-
-
-#: A sheet part inflating to at least this many bytes has its two halves scanned at once, by
-#: this process and a forked one: the check precedes calamine, so all of its time counts,
-#: and regular expressions hold the GIL, so a thread would not help.  (A 100,000-row sheet
-#: is about 70 MB: 0.45 s alone, 0.25 s in two.)
-_SPLIT_SCAN_MIN_BYTES = 8 * 2**20
-_SPAN_FIELDS = struct.Struct("<4q")
-
-
-def _may_fork() -> bool:
-    """Forking is safe here only without other threads: one of them could hold a lock the
-    child needs (the child touches only its own file, regular expressions and a pipe)."""
-    return hasattr(os, "fork") and threading.active_count() == 1
-
-
-def _part_span(package: zipfile.ZipFile, part: str, references: re.Pattern[bytes], *,
-               start: int = 0, stop: int | None = None) -> _Span:
-    """The span of the pieces of a part (cut at tag starts, so that no tag is split) that
-    begin at ``start`` or later and before ``stop``.  The cut depends only on the part, so
-    two processes given ``stop=half`` and ``start=half`` share out its pieces exactly."""
+    """One pass over a sheet's XML, cut at tag starts so that no tag is split."""
     span = _Span()
-    offset = 0                       # where the pending piece begins in the inflated part
     with open_member(package, part) as stream:
         chunk = stream.read(1 << 20)
         prefix = _ROOT_PREFIX.search(chunk[:4096])
@@ -726,15 +687,10 @@ def _part_span(package: zipfile.ZipFile, part: str, references: re.Pattern[bytes
                 pending += _BLANKS.sub(b" ", chunk)
             else:
                 pending += chunk[:at]
-                if offset >= start:
-                    _add_span(span, pending, references, tags)
-                offset += len(pending)
-                if stop is not None and offset >= stop:
-                    return span
+                _add_span(span, pending, references, tags)
                 pending = bytearray(chunk[at:])
             chunk = stream.read(1 << 20)
-        if offset >= start:
-            _add_span(span, pending, references, tags)
+        _add_span(span, pending, references, tags)
     return span
 
 
@@ -1083,13 +1039,13 @@ def _load_text(file: Path, sheet: str | None) -> LoadedSheet:
     if size > MAX_TEXT_BYTES:
         raise InputError(f"{name} is larger than {MAX_TEXT_BYTES >> 20} MB; it is refused.")
     text = _decode(file.read_bytes(), name, warnings)
-    # A cell may be as long as the file (validation then says it is too long); the csv
-    # module's default limit would instead fail the header search with a wrong message.
-    csv.field_size_limit(max(csv.field_size_limit(), MAX_TEXT_BYTES))
+    # A long cell gets validation's "too long" message; the csv module's default limit
+    # (128 KB) would instead fail the header search with a wrong message.
+    csv.field_size_limit(MAX_CSV_FIELD_CHARS)
     if "\x00" in text:
         raise InputError(f"{name} contains NUL bytes, so it is not a text (CSV) file; save it "
                          "from Excel as CSV UTF-8 or .xlsx.")
-    delimiter, sample_rows = _pick_delimiter(text, file.suffix.lower())
+    delimiter, sample_rows = _pick_delimiter(text, file.suffix.lower(), name)
     best: list[_Closest] = []
     sample = [cells for _, cells in sample_rows]
     header = _find_header(sample, name, lambda i: f"line {sample_rows[i][0]}", best)
@@ -1109,12 +1065,20 @@ def _load_text(file: Path, sheet: str | None) -> LoadedSheet:
                 data.append(cells)
                 numbers.append(number)
     except csv.Error as exc:
+        _refuse_long_field(exc, name, reader.line_num)
         raise InputError(f"{name} cannot be read as CSV near line {reader.line_num}: "
                          f"{exc}.") from None
     if reader.line_num > last_start:
         _refuse_unclosed_quote(text, delimiter, last_start, name)
     return _assemble(file, "csv", None, header, header_row, data, numbers, delimiter == ";",
                      warnings, name)
+
+
+def _refuse_long_field(exc: csv.Error, name: str, line: int) -> None:
+    if "field larger than field limit" in str(exc):
+        raise InputError(f"{name}: line {line:,} holds a field longer than "
+                         f"{MAX_CSV_FIELD_CHARS >> 20} million characters; a routing sheet "
+                         "needs far less.") from None
 
 
 def _refuse_unclosed_quote(text: str, delimiter: str, start: int, name: str) -> None:
@@ -1160,7 +1124,8 @@ def _decode(raw: bytes, name: str, warnings: list[str]) -> str:
     return "\n".join(lines)
 
 
-def _pick_delimiter(text: str, ext: str) -> tuple[str, list[tuple[int, list[str]]]]:
+def _pick_delimiter(text: str, ext: str, name: str
+                    ) -> tuple[str, list[tuple[int, list[str]]]]:
     """The delimiter that makes a header row appear, with the first records split by it.
 
     Falls back to the delimiter most often seen in the first lines (for the error message)."""
@@ -1174,14 +1139,15 @@ def _pick_delimiter(text: str, ext: str) -> tuple[str, list[tuple[int, list[str]
     splits: dict[str, list[tuple[int, list[str]]]] = {}
     for delimiter in order:
         rows: list[tuple[int, list[str]]] = []
+        reader = csv.reader(io.StringIO(head, newline=""), delimiter=delimiter)
         try:
-            for number, cells in enumerate(csv.reader(io.StringIO(head, newline=""),
-                                                      delimiter=delimiter), start=1):
+            for number, cells in enumerate(reader, start=1):
                 if cells and "".join(cells).strip():
                     rows.append((number, cells))
                 if len(rows) >= HEADER_SEARCH_ROWS:
                     break
-        except csv.Error:
+        except csv.Error as exc:
+            _refuse_long_field(exc, name, reader.line_num)
             continue
         splits[delimiter] = rows
         for _, cells in rows:

@@ -72,6 +72,7 @@ class Status(StrEnum):
     LEFT_ALONE = "left alone"  # a server-only record that stays
     OVERWRITTEN = "overwritten"  # written, then changed again by another writer (read-back)
     GONE = "gone"             # deleted on the server since the export (``sync.mergebase``)
+    STALE = "stale"           # a saved plan's write whose line changed since: not sent
 
 
 @dataclass(slots=True)

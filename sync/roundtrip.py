@@ -50,6 +50,7 @@ from .report.cells import (
     value_cell,
 )
 from .report.parts import (
+    EXCEL_MAX_ROWS,
     MAIN_NS,
     PAGE_MARGINS,
     WORKSHEET_OPEN,
@@ -288,9 +289,14 @@ def export_format(out_path: str | Path, fmt: str | None) -> str:
 
 async def export(connection: Connection, out_path: str | Path, *,
                  filters: Sequence[str] = (), products: Sequence[str] = (),
-                 fmt: str | None = None, concurrency: int = 16) -> Exported:
+                 fmt: str | None = None, concurrency: int = 16,
+                 excel_max_rows: int = EXCEL_MAX_ROWS) -> Exported:
     """Write the server's current lines (all, or those the filters and products select) to
-    ``out_path`` in the layout the loader reads, sorted by product name, then line."""
+    ``out_path`` in the layout the loader reads, sorted by product name, then line.
+
+    An xlsx export of more lines than an Excel sheet holds below its header is written as
+    CSV beside ``out_path`` instead (same name, ``.csv``), with a warning saying so: a sheet
+    past the limit would be cut short when Excel opens it, and the CSV plans as one sheet."""
     query = [parse_filter(f) for f in filters]     # usage errors before any request
     fmt = export_format(out_path, fmt)
     target = Path(out_path)
@@ -306,6 +312,12 @@ async def export(connection: Connection, out_path: str | Path, *,
     lines.sort(key=_export_order)
     columns = export_columns()
     rows = ([line.get(c.key) for c in columns] for line in lines)
+    if fmt == "xlsx" and len(lines) + 1 > excel_max_rows:
+        fmt, csv_target = "csv", target.with_suffix(".csv")
+        warnings.append(f"{len(lines):,} lines do not fit an Excel sheet ({excel_max_rows:,} "
+                        f"rows with the header): exported as CSV to {csv_target.name} instead "
+                        f"of {target.name}; plan and apply read it as they read the workbook.")
+        target = csv_target
     if fmt == "csv":
         _write_csv(target, columns, rows)
     else:
@@ -702,13 +714,15 @@ def _table_sheet_xml(rows: Sequence[tuple[Sequence[Any], int]], widths: Mapping[
 
 def write_table_workbook(target: str | Path, sheets: Sequence[tuple[str, Sequence[str],
                                                                     Iterable[Sequence[Any]]]],
-                         what: str = "workbook") -> Path:
+                         what: str = "workbook", *,
+                         excel_max_rows: int = EXCEL_MAX_ROWS) -> Path:
     """A plain workbook of tables: (sheet name, headers, rows) each; bold frozen header,
-    autofilter, text safe from formula evaluation.  Written atomically; ``what`` names the
-    file in error messages."""
+    autofilter, text safe from formula evaluation.  A table longer than an Excel sheet holds
+    goes on over sheets "name (2)", "name (3)"..., each with the header, so that Excel never
+    cuts it.  Written atomically; ``what`` names the file in error messages."""
     path = Path(target)
     parts = []
-    for name, headers, rows in sheets:
+    for name, headers, rows in _fitting_sheets(sheets, excel_max_rows - 1):
         table = [(list(headers), _TABLE_HEAD), *((list(r), _PLAIN) for r in rows)]
         widths = {i: float(min(max([len(str(t[0][i - 1])) if len(t[0]) >= i else 0
                                     for t in table[:500]] + [8]) + 2, 60))
@@ -720,6 +734,17 @@ def write_table_workbook(target: str | Path, sheets: Sequence[tuple[str, Sequenc
     with atomic_output(path, what) as handle:
         _write_package(handle, parts)
     return path
+
+
+def _fitting_sheets(sheets: Iterable[tuple[str, Sequence[str], Iterable[Sequence[Any]]]],
+                    per_sheet: int) -> Iterator[tuple[str, Sequence[str], list[Sequence[Any]]]]:
+    """Each table cut into sheets of at most ``per_sheet`` rows below its header."""
+    for name, headers, rows in sheets:
+        rows = list(rows)
+        for part, start in enumerate(range(0, max(len(rows), 1), per_sheet), 1):
+            # Excel's sheet names hold 31 characters: the part number must stay visible.
+            suffix = f" ({part})" if part > 1 else ""
+            yield name[:31 - len(suffix)] + suffix, headers, rows[start:start + per_sheet]
 
 
 def _zip_info(name: str) -> zipfile.ZipInfo:

@@ -36,6 +36,7 @@ from .connection import Connection
 from .diff import changes_text
 from .errors import UsageError
 from .executor import Execution, Executor, Progress
+from .history import RunRecord, record_for_undo, save, set_report
 from .journal import Journal, read_journal
 from .model import Action, PlanItem, Status
 from .roundtrip import write_table_workbook
@@ -503,6 +504,9 @@ class UndoResult:
     finished: str | None = None
     duration_s: float = 0.0
     journal: Path | None = None           # the undo's own journal
+    #: Its record in the run history, when it was recorded (``sync.history``).
+    run_record: RunRecord | None = None
+    history: Path | None = None
 
     @property
     def steps(self) -> list[UndoStep]:
@@ -542,8 +546,12 @@ class UndoResult:
         rows = ([s.status, s.did, s.record_id, s.new_id, s.product_id, s.line_number,
                  s.changes, s.message] for s in self.steps)
         summary = list(self.summary().items())
-        return write_table_workbook(path, [("Undo", headers, rows),
-                                           ("Summary", ["", ""], summary)], "undo report")
+        written = write_table_workbook(path, [("Undo", headers, rows),
+                                              ("Summary", ["", ""], summary)], "undo report")
+        if self.run_record is not None:
+            self.run_record.report = str(written)
+            set_report(self.history, self.run_record)
+        return written
 
     def to_json(self) -> dict[str, Any]:
         return {"command": "undo", "journal": str(self.plan.journal),
@@ -566,9 +574,12 @@ async def execute_undo(plan: UndoPlan, connection: Connection, *,
                        journal: str | Path | None = None, concurrency: int = 16,
                        rate: float | None = None, retries: int = 5,
                        on_progress: Callable[[Progress], None] | None = None,
-                       stop: asyncio.Event | None = None) -> UndoResult:
+                       stop: asyncio.Event | None = None, history: str | Path | None = None,
+                       who: str | None = None) -> UndoResult:
     """Send the plan's writes (a plan already shown and confirmed); every step gets its
-    outcome.  ``journal``: where the undo's own writes are recorded."""
+    outcome.  ``journal``: where the undo's own writes are recorded.  ``history``: the run
+    history to record the undo in, as ``who`` (a history that cannot be written is a
+    warning of the plan)."""
     started = time.monotonic()
     journal_path = Path(journal) if journal else None
     with Journal(journal_path, base_url=connection.base_url) as log:
@@ -597,7 +608,15 @@ async def execute_undo(plan: UndoPlan, connection: Connection, *,
                     Action.UPDATE: "restored to its values before the run",
                     Action.CREATE: f"re-created as {step.new_id} (an id cannot come back)"}
             _status(step, DONE[action], outcome.message or done[action])
-    return UndoResult(plan, execution, _now(), time.monotonic() - started, journal_path)
+    result = UndoResult(plan, execution, _now(), time.monotonic() - started, journal_path)
+    if history is not None:
+        result.run_record = record_for_undo(result, run_id=log.run_id, who=who)
+        warning = save(history, result.run_record)
+        if warning:
+            plan.warnings.append(warning)
+        else:
+            result.history = Path(history)
+    return result
 
 
 async def undo_async(journal_path: str | Path, connection: Connection, *, yes: bool = False,

@@ -14,7 +14,7 @@ import hmac
 import json
 import random
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -39,8 +39,9 @@ STORE = web.AppKey("emulator_store", Store)
 if hasattr(web, "RequestKey"):
     _USER: Any = web.RequestKey("emulator_user", str)
     _DROP: Any = web.RequestKey("emulator_drop", bool)
+    _HOLD: Any = web.RequestKey("emulator_hold", object)
 else:
-    _USER, _DROP = "emulator_user", "emulator_drop"
+    _USER, _DROP, _HOLD = "emulator_user", "emulator_drop", "emulator_hold"
 
 _dumps = partial(json.dumps, separators=(",", ":"), ensure_ascii=False)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -151,22 +152,43 @@ async def _emulate(request: web.Request, handler: Handler) -> web.StreamResponse
     state.in_flight += 1
     state.peak_in_flight = max(state.peak_in_flight, state.in_flight)
     try:
+        request[_HOLD] = _Hold(arrived, config, state)
         response = await _respond(request, handler, config, state)
-        # The latency is the whole response time and includes the work just done: a real
-        # server works on many requests in parallel, so this one-threaded emulator must not
-        # add its own CPU time on top, or it could never reach its documented limit.
-        delay_ms = config.latency_ms
-        if config.latency_jitter_ms:
-            delay_ms += state.faults.uniform(-config.latency_jitter_ms, config.latency_jitter_ms)
-        remaining = delay_ms / 1000 - (clock() - arrived)
-        if remaining > 0:
-            await asyncio.sleep(remaining)
+        await request[_HOLD].wait()
         if request.get(_DROP) and request.transport is not None:
             # The write stays committed; the client sees the connection close unanswered.
             request.transport.close()
         return response
     finally:
         state.in_flight -= 1
+
+
+class _Hold:
+    """Waits until a request's latency has passed, once: before a streamed answer starts, or
+    else before the answer is sent.
+
+    The latency is the whole response time and includes the work just done: a real server
+    works on many requests in parallel, so this one-threaded emulator must not add its own
+    CPU time on top, or it could never reach its documented limit.  The jitter is drawn when
+    the wait starts, after the fault draws, as it always was (a seeded run sees the same
+    faults)."""
+
+    def __init__(self, arrived: float, config: EmulatorConfig, state: ServerState) -> None:
+        self._arrived = arrived
+        self._config = config
+        self._state: ServerState | None = state
+
+    async def wait(self) -> None:
+        state, config = self._state, self._config
+        if state is None:
+            return
+        self._state = None
+        delay_ms = config.latency_ms
+        if config.latency_jitter_ms:
+            delay_ms += state.faults.uniform(-config.latency_jitter_ms, config.latency_jitter_ms)
+        remaining = self._arrived + delay_ms / 1000 - asyncio.get_running_loop().time()
+        if remaining > 0:
+            await asyncio.sleep(remaining)
 
 
 async def _respond(
@@ -176,7 +198,10 @@ async def _respond(
         if config.error_rate and state.faults.random() < config.error_rate:
             status = state.faults.choice((500, 503))
             return _error(status, "The server had a problem (injected fault); try again.")
-        if request.path.rstrip("/") != LOGIN_PATH.rstrip("/"):
+        # A path the API does not have is 404 for anyone, as on a real web server: a wrong
+        # base URL must not look like refused credentials.
+        routed = request.match_info.http_exception is None
+        if routed and request.path.rstrip("/") != LOGIN_PATH.rstrip("/"):
             request[_USER] = state.sessions.use(request.cookies.get(COOKIE)).user
         return await handler(request)
     except RuleViolation as refusal:
@@ -198,9 +223,21 @@ def _ok(payload: Any) -> web.Response:
     return web.json_response(payload, dumps=_dumps)
 
 
-def _ok_json(text: str) -> web.Response:
-    """An answer whose JSON text is made already (as ``_ok`` would have made it)."""
-    return web.json_response(text=text)
+async def _stream_json(request: web.Request, blocks: Iterator[bytes]) -> web.StreamResponse:
+    """A listing sent a block of encoded records at a time, so a listing of a million lines
+    never holds its whole text.  The selection is made (and a bad filter refused) before."""
+    await request[_HOLD].wait()
+    response = web.StreamResponse()
+    response.content_type = "application/json"
+    response.charset = "utf-8"
+    await response.prepare(request)
+    try:
+        for block in blocks:
+            await response.write(block)
+        await response.write_eof()
+    except ConnectionResetError:
+        pass  # the client stopped reading (an answer larger than it takes): nothing to send
+    return response
 
 
 # --------------------------------------------------------------------------- handlers
@@ -218,8 +255,9 @@ async def _login(request: web.Request) -> web.Response:
     return response
 
 
-async def _list_lines(request: web.Request) -> web.Response:
-    return _ok_json(request.app[STORE].select_lines_json(request.query.items()))
+async def _list_lines(request: web.Request) -> web.StreamResponse:
+    blocks = request.app[STORE].select_lines_blocks(request.query.items())
+    return await _stream_json(request, blocks)
 
 
 async def _create_line(request: web.Request) -> web.Response:
@@ -260,7 +298,8 @@ def _committed(request: web.Request, payload: Any) -> web.Response:
 
 async def _list_catalog(catalog: Catalog, request: web.Request) -> web.Response:
     _check_catalog_readable(request, catalog)
-    return _ok_json(request.app[STORE].select_catalog_json(catalog, request.query.items()))
+    blocks = request.app[STORE].select_catalog_blocks(catalog, request.query.items())
+    return await _stream_json(request, blocks)
 
 
 async def _create_catalog(catalog: Catalog, request: web.Request) -> web.Response:

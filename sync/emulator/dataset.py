@@ -11,8 +11,9 @@ import datetime as dt
 import io
 import json
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +47,7 @@ from .rules import (
     Catalog,
     RuleViolation,
 )
-from .store import Store
+from .store import LINE_ORDER, Rows, Store
 
 Record = dict[str, Any]
 
@@ -55,7 +56,8 @@ Record = dict[str, Any]
 class Dataset:
     products: list[Record] = field(default_factory=list)
     processes: list[Record] = field(default_factory=list)
-    lines: list[Record] = field(default_factory=list)
+    #: A list of records, or (generated) ``Rows``, which read as records.
+    lines: Sequence[Record] = field(default_factory=list)
 
     def summary(self) -> str:
         return (
@@ -100,23 +102,23 @@ _USERS = ("j.smith", "m.garcia", "a.kowalski", "l.chen", "s.okafor", "admin")
 _TOOLS = ("Web", "Import")
 _DWELLS = (0, 5, 10, 15, 30, 60, 120, 240, 480)
 _EPOCH = dt.datetime(2023, 1, 9, 7, 0, 0)
+_EPOCH_SECOND = _EPOCH.hour * 3600 + _EPOCH.minute * 60 + _EPOCH.second
+_DAYS = 400 + 60 + 2        # created within 400 days, edited up to 60 days after
 _INACTIVE = "InActive"
 # Version 4 and the RFC 4122 variant, set the way uuid.UUID(int=..., version=4) sets them.
 _UUID_CLEAR = ~(0xC000 << 48 | 0xF000 << 64)
 _UUID_V4 = 0x8000 << 48 | 0x4000 << 64
 
-# GET columns the generator fills.
-_ID, _PRODUCT, _PROCESS, _LINE_NUMBER, _ACTIVE, _PROCESS_NAME, _OPERATION_TYPE = (
-    COLUMN[f.name]
-    for f in (ID, PRODUCT_ID, PROCESS_ID, LINE_NUMBER, ACTIVE, PROCESS_NAME, OPERATION_TYPE)
-)
-_CREATED, _CREATED_BY, _CREATED_WITH, _EDITED, _EDITED_BY, _EDITED_WITH = (
-    COLUMN[f.name] for f in (CREATED, CREATED_BY, CREATED_WITH, EDITED, EDITED_BY, EDITED_WITH)
-)
-_DESCRIPTION, _MINUTES, _DWELL = (
-    COLUMN[f.name] for f in (DESCRIPTION, PRODUCT_MINUTES, PRODUCT_DWELL_MINUTES)
-)
-_EMPTY_LINE: Record = dict.fromkeys(COLUMN.values())
+# The values of a generated line in the order they are drawn, then its creation number;
+# ``_IN_LINE_ORDER`` rearranges them into a stored row (``store.LINE_ORDER``) in one C call.
+_DRAWN = tuple(COLUMN[f.name] for f in (
+    ID, PRODUCT_ID, PROCESS_ID, PROCESS_NAME, OPERATION_TYPE, LINE_NUMBER, ACTIVE, DESCRIPTION,
+    PRODUCT_MINUTES, PRODUCT_DWELL_MINUTES, CREATED, CREATED_BY, CREATED_WITH, EDITED,
+    EDITED_BY, EDITED_WITH))
+_IN_LINE_ORDER = itemgetter(*(_DRAWN.index(column) for column in LINE_ORDER), len(_DRAWN))
+# Minutes are quarter hours from 0.5 to 45, and dwells one of _DWELLS: as text, made once.
+_MINUTES_TEXT = tuple(f"{quarters / 4:g}" for quarters in range(181))
+_DWELL_TEXT = tuple(str(d) for d in _DWELLS)
 
 
 def generate_dataset(products: int, lines: int, seed: int = 1) -> Dataset:
@@ -153,8 +155,21 @@ def generate_dataset(products: int, lines: int, seed: int = 1) -> Dataset:
         }
         for n, (name, operation, _) in enumerate(_PROCESSES, start=1)
     ]
-    dataset = Dataset(processes=processes)
+    rows: list[tuple[Any, ...]] = []
+    dataset = Dataset(processes=processes, lines=Rows(rows))
+    # Repeated values are one shared string each, as the store keeps them.
+    share = {}.setdefault
+    numbers = [str(n) for n in range(max(lines, len(processes)) + 1)]
     steps_all = tuple(range(len(processes)))
+    days = [(_EPOCH.date() + dt.timedelta(days=d)).isoformat() for d in range(_DAYS)]
+
+    def timestamp(seconds: int) -> str:
+        # _EPOCH + seconds as isoformat(" ") gives it, from the day's text made once.
+        day, second = divmod(seconds + _EPOCH_SECOND, 86400)
+        hour, second = divmod(second, 3600)
+        minute, second = divmod(second, 60)
+        return f"{days[day]} {hour:02d}:{minute:02d}:{second:02d}"
+
     for n in range(1, products + 1):
         product_id = uid()
         item = pick(_ITEMS)
@@ -171,28 +186,25 @@ def generate_dataset(products: int, lines: int, seed: int = 1) -> Dataset:
             steps = sorted(pick(steps_all) for _ in range(lines))
         for line_number, step in enumerate(steps, start=1):
             process = processes[step]
-            created = _EPOCH + dt.timedelta(seconds=int(draw() * 400 * 86400))
-            user = pick(_USERS)
-            record = dict(_EMPTY_LINE)
-            record[_ID] = uid()
-            record[_PRODUCT] = product_id
-            record[_PROCESS] = process[PROCESSES.key]
-            record[_PROCESS_NAME] = process[PROCESSES.name]
-            record[_OPERATION_TYPE] = process[OPERATION_TYPE.name]
-            record[_LINE_NUMBER] = str(line_number)
-            record[_ACTIVE] = _INACTIVE if draw() < 0.05 else ACTIVE.default
-            record[_DESCRIPTION] = description(step)
-            record[_MINUTES] = f"{int(2 + draw() * 179) / 4:g}"
-            record[_DWELL] = None if draw() < 0.4 else str(pick(_DWELLS))
-            record[_CREATED] = created.isoformat(" ")
-            record[_CREATED_BY] = record[_EDITED_BY] = user
-            record[_CREATED_WITH] = record[_EDITED_WITH] = pick(_TOOLS)
-            record[_EDITED] = created.isoformat(" ")
+            created = int(draw() * 400 * 86400)     # seconds after _EPOCH
+            # The picks of every line are written out: a million lines are generated at
+            # start-up, and a call per pick is a good part of that time.
+            user = _USERS[int(draw() * len(_USERS))]
+            record_id = uid()
+            active = _INACTIVE if draw() < 0.05 else ACTIVE.default
+            text = description(step)
+            minutes = _MINUTES_TEXT[int(2 + draw() * 179)]
+            dwell = None if draw() < 0.4 else _DWELL_TEXT[int(draw() * len(_DWELL_TEXT))]
+            stamp = edited = timestamp(created)
+            tool = _TOOLS[int(draw() * len(_TOOLS))]
+            edited_by = user
             if draw() < 0.3:  # edited later by someone, maybe someone else
-                edited = created + dt.timedelta(seconds=1 + int(draw() * 60 * 86400))
-                record[_EDITED] = edited.isoformat(" ")
-                record[_EDITED_BY] = pick(_USERS)
-            dataset.lines.append(record)
+                edited = timestamp(created + 1 + int(draw() * 60 * 86400))
+                edited_by = _USERS[int(draw() * len(_USERS))]
+            rows.append(_IN_LINE_ORDER((
+                record_id, product_id, process[PROCESSES.key], process[PROCESSES.name],
+                process[OPERATION_TYPE.name], numbers[line_number], active, share(text, text),
+                minutes, dwell, stamp, user, tool, edited, edited_by, tool, len(rows))))
     return dataset
 
 

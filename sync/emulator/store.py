@@ -13,13 +13,15 @@ import json
 import sqlite3
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from functools import partial
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from operator import itemgetter
+from typing import TYPE_CHECKING, Any, overload
+
+import orjson
 
 from sync.schema import ACTIVE, BY_NAME, EDITED, ID, LINE_NUMBER, PROCESS_ID, PRODUCT_ID
 
-from .filters import ColumnKind, Filter, FilterError, matches, parse_filters
+from .filters import ColumnKind, Filter, FilterError, parse_filters
 from .rules import (
     COLUMN,
     CREATED,
@@ -53,8 +55,44 @@ if TYPE_CHECKING:
 Record = dict[str, Any]
 Query = Iterable[tuple[str, str]] | Mapping[str, str]
 
-#: A record as JSON text, exactly as the app encodes answers (compact, UTF-8 kept).
-record_json = partial(json.dumps, separators=(",", ":"), ensure_ascii=False)
+#: The order of a line's values in a stored row (and in ``Rows``): the order GET shows them.
+LINE_ORDER: tuple[str, ...] = tuple(LINE_COLUMNS)
+_PRODUCT_AT = LINE_ORDER.index(PRODUCT_COLUMN)
+_PROCESS_AT = LINE_ORDER.index(PROCESS_COLUMN)
+#: Line columns whose values repeat across lines, so each value is kept once; ids and the
+#: two timestamps are nearly all distinct.
+LINE_SHARED = frozenset(LINE_ORDER) - {ID_COLUMN, COLUMN[CREATED.name], COLUMN[EDITED.name]}
+_CATALOG_SHARED = frozenset({ACTIVE.name, OPERATION_TYPE.name})
+
+
+class Rows(Sequence[Record]):
+    """Lines as stored rows (values in ``LINE_ORDER``, then a creation number from 0), read as
+    records: how a generated data set of a million lines reaches the store without a dict
+    per line."""
+
+    def __init__(self, rows: list[tuple[Any, ...]]) -> None:
+        self.rows = rows
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __eq__(self, other: object) -> bool:
+        # Equal to the list of the same records, as a data set of dicts would be.
+        if isinstance(other, Sequence) and not isinstance(other, str | bytes):
+            return list(self) == list(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    @overload
+    def __getitem__(self, index: int) -> Record: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[Record]: ...
+    def __getitem__(self, index: int | slice) -> Record | list[Record]:
+        if isinstance(index, slice):
+            return [dict(zip(LINE_ORDER, row, strict=False)) for row in self.rows[index]]
+        return dict(zip(LINE_ORDER, self.rows[index], strict=False))
+
 
 #: Who wrote a record, for created_by/edited_by when nobody logged in (staging, seeds).
 STAGING_USER = "seed"
@@ -71,11 +109,13 @@ class Store:
         self._lock = threading.RLock()
         self._clock = clock or dt.datetime.now
         self._db = _Database(db_path) if db_path else None
-        self._products = _Table(PRODUCTS.path, PRODUCTS.key, PRODUCTS.columns, db=self._db)
-        self._processes = _Table(PROCESSES.path, PROCESSES.key, PROCESSES.columns, db=self._db)
+        self._products = _Table(PRODUCTS.path, PRODUCTS.key, PRODUCTS.columns,
+                                shared=_CATALOG_SHARED, db=self._db)
+        self._processes = _Table(PROCESSES.path, PROCESSES.key, PROCESSES.columns,
+                                 shared=_CATALOG_SHARED, db=self._db)
         self._lines = _Table(
             "product_processes", ID_COLUMN, LINE_COLUMNS, index_column=PRODUCT_COLUMN,
-            db=self._db,
+            shared=LINE_SHARED, db=self._db,
         )
         #: Committed writes to /api/product-processes (POST, PUT and DELETE together).
         self.write_count = 0
@@ -89,20 +129,19 @@ class Store:
     def lines(self) -> list[Record]:
         """Every line as GET returns it, in creation order."""
         with self._lock:
-            return [dict(r) for r in self._lines.records.values()]
+            return self._lines.records()
 
     def products(self) -> list[Record]:
         with self._lock:
-            return [dict(r) for r in self._products.records.values()]
+            return self._products.records()
 
     def processes(self) -> list[Record]:
         with self._lock:
-            return [dict(r) for r in self._processes.records.values()]
+            return self._processes.records()
 
     def line(self, record_id: str) -> Record | None:
         with self._lock:
-            record = self._lines.records.get(str(record_id).lower())
-            return dict(record) if record is not None else None
+            return self._lines.get(str(record_id).lower())
 
     def select_lines(self, query: Query) -> list[Record]:
         """Lines matching GET filters (``{"product_id-in": "a,b"}`` or query pairs)."""
@@ -111,26 +150,35 @@ class Store:
     def select_catalog(self, catalog: Catalog, query: Query) -> list[Record]:
         return self._select(self._catalog_table(catalog), query)
 
-    def select_lines_json(self, query: Query) -> str:
-        """``select_lines`` as the JSON text GET sends (each record's text is kept)."""
-        return self._select_json(self._lines, query)
+    def select_lines_json(self, query: Query) -> bytes:
+        """``select_lines`` as the JSON GET sends."""
+        return b"".join(self.select_lines_blocks(query))
 
-    def select_catalog_json(self, catalog: Catalog, query: Query) -> str:
-        return self._select_json(self._catalog_table(catalog), query)
+    def select_lines_blocks(self, query: Query) -> Iterator[bytes]:
+        """``select_lines_json`` in pieces, encoded as they are read (the selection itself is
+        taken at once, so writes meanwhile do not change it); a bad filter raises at once."""
+        return self._select_blocks(self._lines, query)
+
+    def select_catalog_json(self, catalog: Catalog, query: Query) -> bytes:
+        return b"".join(self.select_catalog_blocks(catalog, query))
+
+    def select_catalog_blocks(self, catalog: Catalog, query: Query) -> Iterator[bytes]:
+        return self._select_blocks(self._catalog_table(catalog), query)
 
     def is_empty(self) -> bool:
         with self._lock:
-            return not (self._lines.records or self._products.records or self._processes.records)
+            return not (self._lines or self._products or self._processes)
 
     def _select(self, table: _Table, query: Query) -> list[Record]:
         filters = self._filters(table, query)
         with self._lock:
-            return [dict(r) for r in table.select(filters)]
+            return list(table.select(filters))
 
-    def _select_json(self, table: _Table, query: Query) -> str:
+    def _select_blocks(self, table: _Table, query: Query) -> Iterator[bytes]:
         filters = self._filters(table, query)
         with self._lock:
-            return "[" + ",".join(table.json_of(r) for r in table.select(filters)) + "]"
+            rows = table.select_rows(filters)
+        return table.json_blocks(rows)
 
     @staticmethod
     def _filters(table: _Table, query: Query) -> list[Filter]:
@@ -189,7 +237,7 @@ class Store:
         record = catalog.parse(body)
         with self._lock:
             table = self._catalog_table(catalog)
-            if record[catalog.key] in table.records:
+            if record[catalog.key] in table:
                 raise RuleViolation(
                     f"A {catalog.noun} with {catalog.key} {record[catalog.key]} already exists."
                 )
@@ -221,10 +269,16 @@ class Store:
         with self._lock:
             self._products.put_many(dataset.products)
             self._processes.put_many(dataset.processes)
-            for record in dataset.lines:
-                self._catalog_record(PRODUCTS, record[PRODUCT_COLUMN])
-                self._catalog_record(PROCESSES, record[PROCESS_COLUMN])
-            self._lines.put_many(dataset.lines)
+            lines = dataset.lines
+            rows = lines.rows if isinstance(lines, Rows) else [
+                self._lines.row_of(record, n) for n, record in enumerate(lines)
+            ]
+            for at, catalog in ((_PRODUCT_AT, PRODUCTS), (_PROCESS_AT, PROCESSES)):
+                table = self._catalog_table(catalog)
+                for key in dict.fromkeys(row[at] for row in rows):
+                    if key not in table:
+                        raise RuleViolation(f"No {catalog.noun} with id {key}.")
+            self._lines.put_rows(rows)
 
     # ----------------------------------------------------------------- counters
 
@@ -250,7 +304,7 @@ class Store:
     ) -> Record:
         require_fields(values)
         record_id = values.pop(ID.name, None) or new_id()
-        if record_id in self._lines.records:
+        if record_id in self._lines:
             raise RuleViolation(f"A product-process with id {record_id} already exists.")
         product_id = values[PRODUCT_ID.name]
         self._catalog_record(PRODUCTS, product_id)
@@ -272,7 +326,7 @@ class Store:
 
     def _existing_line(self, record_id: Any) -> Record:
         key = parse_value(ID, record_id)
-        record = self._lines.records.get(key) if key else None
+        record = self._lines.get(key) if key else None
         if record is None:
             raise RuleViolation(f"No product-process with id {record_id}.", status=404)
         return record
@@ -281,7 +335,7 @@ class Store:
         return self._products if catalog is PRODUCTS else self._processes
 
     def _catalog_record(self, catalog: Catalog, key: str) -> Record:
-        record = self._catalog_table(catalog).records.get(key)
+        record = self._catalog_table(catalog).get(key)
         if record is None:
             raise RuleViolation(f"No {catalog.noun} with id {key}.")
         return record
@@ -308,7 +362,12 @@ class Store:
 
 
 class _Table:
-    """Records by key, in creation order, with an optional index on one more column."""
+    """Records by key, in creation order, with an optional index on one more column.
+
+    A record is kept as a tuple of its values in column order (plus its creation number), not
+    as a dict: a million lines then fit in a few hundred MB, and the often repeated values
+    (product ids, process names, users, numbers) are one shared string each.  Callers get and
+    give dicts; ``put`` replaces a record whole, so a tuple is never changed in place."""
 
     def __init__(
         self,
@@ -317,95 +376,143 @@ class _Table:
         columns: dict[str, ColumnKind],
         *,
         index_column: str | None = None,
+        shared: Iterable[str] = (),
         db: _Database | None = None,
     ) -> None:
         self.name = name
         self.key_column = key_column
         self.columns = columns
         self.index_column = index_column
-        self.records: dict[str, Record] = {}
-        # Each record's JSON text, made when it is stored: a real server answers a large
-        # listing from many workers at once, and this one-threaded emulator would otherwise
-        # spend most of a 100,000-line GET encoding the same unchanged records again.
-        self._json: dict[str, str] = {}
-        self._seq: dict[str, int] = {}
+        self._names = tuple(columns)
+        self._key_at = self._names.index(key_column)
+        self._index_at = self._names.index(index_column) if index_column else None
+        #: key -> (*values, seq); dicts keep insertion order, which is creation order.
+        self._rows: dict[str, tuple[Any, ...]] = {}
         self._next_seq = 0
-        self._index: dict[str, dict[str, Record]] = {}
+        self._index: dict[str, list[str]] = {}
+        self._shared: dict[Any, Any] = {}
+        self._shared_columns = frozenset(shared)
         self._db = db
         if db is not None:
             db.create(name)
             for seq, record in db.rows(name):
-                self._remember(record, seq)
+                self._remember(self._row(record, seq))
 
-    def group(self, value: str) -> Iterable[Record]:
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._rows
+
+    def get(self, key: str) -> Record | None:
+        row = self._rows.get(key)
+        return None if row is None else self._record(row)
+
+    def records(self) -> list[Record]:
+        return [self._record(row) for row in self._rows.values()]
+
+    def group(self, value: str) -> list[Record]:
         """Records whose index column holds ``value``."""
-        return self._index.get(value, {}).values()
+        return [self._record(self._rows[k]) for k in self._index.get(value, ())]
 
     def put(self, record: Record) -> None:
         """Insert or replace (by key) one record, writing it through."""
-        key = record[self.key_column]
-        old = self.records.get(key)
-        if old is not None and self.index_column is not None:
-            self._index[old[self.index_column]].pop(key, None)
-        seq = self._remember(record, self._seq.get(key))
+        old = self._rows.get(record[self.key_column])
+        row = self._remember(self._row(record, self._next_seq if old is None else old[-1]))
         if self._db is not None:
-            self._db.save(self.name, [(key, seq, record)])
+            self._db.save(self.name, [(row[self._key_at], row[-1], record)])
 
     def put_many(self, records: Iterable[Record]) -> None:
-        rows = []
-        for record in records:
-            record = dict(record)
-            rows.append((record[self.key_column], self._remember(record, None), record))
-        if self._db is not None:
-            self._db.save(self.name, rows)
+        self.put_rows([self._row(record, self._next_seq + n) for n, record in enumerate(records)])
 
-    def json_of(self, record: Record) -> str:
-        """A stored record's JSON text, as GET sends it (stored records are replaced, never
-        changed in place: ``put``)."""
-        text = self._json.get(record[self.key_column])
-        return record_json(record) if text is None else text
+    def put_rows(self, rows: Sequence[tuple[Any, ...]]) -> None:
+        """Add rows made already (values in column order, then a creation number from 0)."""
+        if self._next_seq:
+            rows = [(*row[:-1], row[-1] + self._next_seq) for row in rows]
+        for row in rows:
+            self._remember(row)
+        if self._db is not None:
+            self._db.save(self.name, [(row[self._key_at], row[-1], self._record(row))
+                                      for row in rows])
 
     def delete(self, key: str) -> None:
-        record = self.records.pop(key)
-        self._json.pop(key, None)
-        del self._seq[key]
-        if self.index_column is not None:
-            self._index[record[self.index_column]].pop(key, None)
+        row = self._rows.pop(key)
+        if self._index_at is not None:
+            self._index[row[self._index_at]].remove(key)
         if self._db is not None:
             self._db.delete(self.name, key)
 
     def select(self, filters: list[Filter]) -> Iterator[Record]:
-        candidates = self._indexed(filters)
-        if candidates is None:
-            candidates = self.records.values()
-        return (r for r in candidates if matches(r, filters))
+        return (self._record(row) for row in self.select_rows(filters))
 
-    def _indexed(self, filters: list[Filter]) -> list[Record] | None:
-        """Candidates from the first filter an index can answer, in creation order."""
+    def json_blocks(self, rows: list[tuple[Any, ...]]) -> Iterator[bytes]:
+        """Rows as the JSON array GET sends, in pieces of ``_JSON_BLOCK`` records."""
+        names = self._names
+        yield b"["
+        for start in range(0, len(rows), _JSON_BLOCK):
+            block = [dict(zip(names, row, strict=False))
+                     for row in rows[start:start + _JSON_BLOCK]]
+            text = orjson.dumps(block)[1:-1]
+            yield b"," + text if start else text
+        yield b"]"
+
+    def select_rows(self, filters: list[Filter]) -> list[tuple[Any, ...]]:
+        """The rows that pass every filter, in creation order (rows are never changed in
+        place, so the list stays a true snapshot)."""
+        candidates, answered = self._indexed(filters)
+        rows = self._rows.values() if candidates is None else candidates
+        # Stored ids are canonical, so the filter an index answered holds for every candidate.
+        tests = [(self._names.index(f.column), f.test) for f in filters if f is not answered]
+        if not tests:
+            return list(rows)
+        return [row for row in rows if all(test(row[at]) for at, test in tests)]
+
+    def _indexed(self, filters: list[Filter]
+                 ) -> tuple[list[tuple[Any, ...]] | None, Filter | None]:
+        """Candidates from the first filter an index can answer, in creation order, and that
+        filter (None, None when no index can)."""
         for f in filters:
             keys = f.index_keys()
             if keys is None:
                 continue
             if f.column == self.key_column:
-                found = [self.records[k] for k in dict.fromkeys(keys) if k in self.records]
+                found = [self._rows[k] for k in dict.fromkeys(keys) if k in self._rows]
             elif f.column == self.index_column:
-                found = [r for k in dict.fromkeys(keys) for r in self.group(k)]
+                found = [self._rows[k] for value in dict.fromkeys(keys)
+                         for k in self._index.get(value, ())]
             else:
                 continue
-            return sorted(found, key=lambda r: self._seq[r[self.key_column]])
-        return None
+            found.sort(key=itemgetter(-1))
+            return found, f
+        return None, None
 
-    def _remember(self, record: Record, seq: int | None) -> int:
-        key = record[self.key_column]
-        if seq is None:
-            seq = self._next_seq
-        self._next_seq = max(self._next_seq, seq + 1)
-        self.records[key] = record
-        self._json[key] = record_json(record)
-        self._seq[key] = seq
-        if self.index_column is not None:
-            self._index.setdefault(record[self.index_column], {})[key] = record
-        return seq
+    def row_of(self, record: Record, seq: int) -> tuple[Any, ...]:
+        """A record as ``put_rows`` takes it."""
+        return self._row(record, seq)
+
+    def _row(self, record: Record, seq: int) -> tuple[Any, ...]:
+        # Values of the columns that repeat go through one table of shared objects.
+        share, shared = self._shared.setdefault, self._shared_columns
+        return (*(share(v, v) if name in shared else v
+                  for name, v in ((name, record.get(name)) for name in self._names)), seq)
+
+    def _record(self, row: tuple[Any, ...]) -> Record:
+        return dict(zip(self._names, row, strict=False))
+
+    def _remember(self, row: tuple[Any, ...]) -> tuple[Any, ...]:
+        key = row[self._key_at]
+        self._next_seq = max(self._next_seq, row[-1] + 1)
+        old = self._rows.get(key)
+        self._rows[key] = row
+        if self._index_at is not None:
+            if old is not None:
+                self._index[old[self._index_at]].remove(key)
+            self._index.setdefault(row[self._index_at], []).append(key)
+        return row
+
+
+#: Records encoded per orjson call in a listing: big enough to be fast, small in memory.
+_JSON_BLOCK = 5_000
 
 
 class _Database:

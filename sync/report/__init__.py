@@ -13,6 +13,11 @@
 Both add a ``Summary`` and a ``Server only`` sheet.  The file appears complete or not at all
 (written to a temporary file in the same folder, then renamed).
 
+A loaded sheet whose rows would pass the last row an Excel sheet holds (``EXCEL_MAX_ROWS``,
+a CSV of more than a million lines) gets its rows as a CSV report beside the workbook
+(``routing.report.csv``); the workbook then says so on its first sheet and keeps the
+Summary and Server only sheets.
+
 Engines, fastest first: ``patch`` edits the workbook's XML in place (streaming the data
 sheet's rows), ``openpyxl`` loads and saves the workbook (slow, for the rare workbook the
 patcher declines), ``new`` builds a new workbook from the loaded cells.
@@ -32,10 +37,12 @@ from sync.files import atomic_output
 from sync.model import LoadedSheet, ReportRow, ServerOnlyRow
 
 from .content import REPORT_COLUMNS
-from .fresh import write_new_workbook
+from .fresh import last_report_row, write_new_workbook, write_rows_csv
+from .parts import EXCEL_MAX_ROWS
 from .patch import Unsupported, patch_workbook
 
-__all__ = ["REPORT_COLUMNS", "default_report_path", "unused_path", "write_report"]
+__all__ = ["EXCEL_MAX_ROWS", "REPORT_COLUMNS", "default_report_path", "unused_path",
+           "write_report"]
 
 log = logging.getLogger(__name__)
 
@@ -66,12 +73,14 @@ def unused_path(path: Path) -> Path:
 def write_report(sheet: LoadedSheet, rows: Mapping[int, ReportRow],
                  server_only: Sequence[ServerOnlyRow], summary: Mapping[str, Any],
                  path: str | Path, *, engine: Engine = "auto",
+                 excel_max_rows: int = EXCEL_MAX_ROWS, notes: list[str] | None = None,
                  replace_sheets: Mapping[str, str] | None = None) -> Path:
     """Write the report to ``path`` and return it.
 
     ``rows`` maps a frame row's position to what happened to it (rows left out get a blank
     status); ``summary`` is rendered as label/value pairs on the Summary sheet.  ``engine``
     forces one way of writing (tests, benchmarks); ``auto`` picks the best that works.
+    A sentence for the user (the rows went to a CSV beside it) is added to ``notes``.
     ``replace_sheets``: sheet name -> worksheet XML replacing that sheet of the planner's
     workbook (only the patch engine does; the others keep the sheet as it was)."""
     target = Path(path)
@@ -81,11 +90,41 @@ def write_report(sheet: LoadedSheet, rows: Mapping[int, ReportRow],
         order: list[Engine] = ["patch", "openpyxl", "new"] if keep else ["new"]
     else:
         order = [engine]
+    # Only a new workbook can pass the limit: a kept workbook has no more rows than Excel's.
+    last_row = 0 if keep else last_report_row(sheet)
     try:
-        _write(sheet, rows, server_only, summary, target, order, replace_sheets or {})
+        if last_row > excel_max_rows:
+            sentence = _write_rows_beside(sheet, rows, server_only, summary, target, last_row,
+                                          excel_max_rows)
+            if notes is not None:
+                notes.append(sentence)
+            log.info("%s", sentence)
+        else:
+            _write(sheet, rows, server_only, summary, target, order, replace_sheets or {})
     finally:
         sheet.xml = None    # the rows the loader read ahead serve one report; another reads
     return target
+
+
+def _write_rows_beside(sheet: LoadedSheet, rows: Mapping[int, ReportRow],
+                       server_only: Sequence[ServerOnlyRow], summary: Mapping[str, Any],
+                       target: Path, last_row: int, excel_max_rows: int) -> str:
+    """The rows as a CSV report beside ``target``, and ``target`` a workbook of the Summary
+    and Server only sheets; returns the sentence that tells the user."""
+    rows_path = target.with_suffix(".csv")
+    _refuse_input_as_target(Path(sheet.path), rows_path)
+    sentence = (f"The report's rows are in {rows_path.name}: {sheet.path.name} has rows up to "
+                f"row {last_row:,}, more than the {excel_max_rows:,} an Excel sheet holds; "
+                f"{target.name} holds the summary and the server-only lines.")
+    with atomic_output(rows_path, "report") as handle:
+        try:
+            write_rows_csv(sheet, rows, handle)
+        except OSError as exc:
+            raise SyncError(f"Cannot write the report {rows_path.name}: "
+                            f"{exc.strerror or exc}.") from None
+    with atomic_output(target, "report") as handle:
+        write_new_workbook(sheet, rows, server_only, summary, handle, rows_elsewhere=sentence)
+    return sentence
 
 
 def _write(sheet: LoadedSheet, rows: Mapping[int, ReportRow],

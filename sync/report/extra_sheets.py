@@ -17,7 +17,7 @@ from .content import (
     summary_lines,
 )
 from .palette import Shade, shade_of
-from .parts import WORKSHEET_OPEN, cols_xml, sheet_views_xml
+from .parts import EXCEL_MAX_ROWS, WORKSHEET_OPEN, cols_xml, sheet_views_xml
 from .styles import DATE_FORMAT, DATETIME_FORMAT, KEEP, TIME_FORMAT, StyleBook
 
 
@@ -73,8 +73,16 @@ def summary_sheet(book: StyleBook, summary: Mapping[str, Any], rows: Mapping[int
     return SheetXml(xml)
 
 
-def server_only_sheet(book: StyleBook, records: Sequence[ServerOnlyRow]) -> SheetXml:
+def server_only_sheet(book: StyleBook, records: Sequence[ServerOnlyRow], *,
+                      max_rows: int = EXCEL_MAX_ROWS) -> SheetXml:
+    """The server's lines the sheet lacks, one row each, within ``max_rows`` rows: beyond
+    what an Excel sheet holds, the last row says how many more there are (the Summary
+    counts them all)."""
     columns = server_only_columns(records)
+    left_out = max(len(records) + 1 - max_rows, 0)
+    if left_out:
+        left_out += 1                   # the last row holds the sentence instead
+        records = records[:len(records) - left_out]
     header = row_styles(book, None, font=book.bold_font())
     plain = row_styles(book, None)
     shaded: dict[str, tuple[RowStyles, int]] = {}
@@ -106,6 +114,11 @@ def server_only_sheet(book: StyleBook, records: Sequence[ServerOnlyRow]) -> Shee
         out.append(_row(number, cells))
     last = f"{column_letter(len(columns))}{len(records) + 1}"
     ref = f"A1:{last}"
+    if left_out:
+        out.append(_row(len(records) + 2, [text_cell(
+            f"A{len(records) + 2}", f"... and {left_out:,} more server-only lines: more than "
+            f"the {max_rows:,} rows an Excel sheet holds (the Summary counts them all).",
+            plain.plain)]))
     xml = (WORKSHEET_OPEN + f'<dimension ref="{ref}"/>' + sheet_views_xml(1, selected=False)
            + cols_xml(widths) + f'<sheetData>{"".join(out)}</sheetData>'
            + f'<autoFilter ref="{ref}"/></worksheet>')

@@ -8,6 +8,8 @@ column letter), so the messages' cell references (``C7: ...``) point at the righ
 
 from __future__ import annotations
 
+import csv
+import io
 import itertools
 import zipfile
 from collections.abc import Iterator, Mapping, Sequence
@@ -91,8 +93,11 @@ class _Styles:
 
 def write_new_workbook(sheet: LoadedSheet, rows: Mapping[int, ReportRow],
                        server_only: Sequence[ServerOnlyRow], summary: Mapping[str, Any],
-                       target: IO[bytes]) -> None:
-    """Write the whole report workbook into ``target`` (an open, empty binary file)."""
+                       target: IO[bytes], *, rows_elsewhere: str | None = None) -> None:
+    """Write the whole report workbook into ``target`` (an open, empty binary file).
+
+    ``rows_elsewhere``: the data rows went to another file (``write_rows_csv``); the data
+    sheet then holds only this sentence saying where."""
     layout = _Layout(sheet, rows)
     book = StyleBook()
     styles = _Styles(book)
@@ -102,7 +107,15 @@ def write_new_workbook(sheet: LoadedSheet, rows: Mapping[int, ReportRow],
                          compresslevel=COMPRESS_LEVEL) as package:
         notes: list[Note] = []
         with package.open("xl/worksheets/sheet1.xml", "w") as stream:
-            write_text_chunks(stream, _data_sheet(layout, styles, notes))
+            if rows_elsewhere is None:
+                write_text_chunks(stream, _data_sheet(layout, styles, notes))
+            else:
+                layout.filter_ref = None
+                stream.write((WORKSHEET_OPEN + sheet_views_xml(None, selected=True)
+                              + cols_xml({1: 100.0}) + "<sheetData><row r=\"1\">"
+                              + text_cell("A1", rows_elsewhere, styles.header.plain)
+                              + "</row></sheetData>" + PAGE_MARGINS
+                              + "</worksheet>").encode("utf-8"))
         extra = [
             (SUMMARY_SHEET, summary_sheet(book, summary, rows, server_only)),
             (SERVER_ONLY_SHEET, server_only_sheet(book, server_only)),
@@ -145,7 +158,8 @@ class _Layout:
         self.first_col = min([*self.columns, *self.report.values()])
         self.last_col = max([*self.columns, *self.report.values()])
         last_row = max(self.row_numbers, default=self.header_row)
-        self.filter_ref = (f"{column_letter(self.first_col)}{self.header_row}:"
+        self.last_row = last_row
+        self.filter_ref: str | None = (f"{column_letter(self.first_col)}{self.header_row}:"
                            f"{column_letter(self.last_col)}{last_row}")
 
     def _row_numbers(self) -> list[int]:
@@ -242,6 +256,45 @@ def _data_sheet(layout: _Layout, styles: _Styles, notes: list[Note]) -> Iterator
     if notes:
         tail += '<legacyDrawing r:id="rId1"/>'
     yield tail + "</worksheet>"
+
+
+def last_report_row(sheet: LoadedSheet) -> int:
+    """The sheet row the new workbook's last data row would be written on."""
+    return _Layout(sheet, {}).last_row
+
+
+def write_rows_csv(sheet: LoadedSheet, rows: Mapping[int, ReportRow], target: IO[bytes]
+                   ) -> None:
+    """The data sheet of the report as CSV (UTF-8 with a BOM, comma-delimited): the header,
+    then one line per loaded row, the input's columns and the four report columns in the
+    order the workbook would show them.  For a sheet with more rows than Excel holds."""
+    layout = _Layout(sheet, rows)
+    order = sorted([(col, pos, -1) for col, pos in layout.kept]
+                   + [(layout.report[name], -1, i) for i, name in enumerate(REPORT_COLUMNS)])
+    text = io.TextIOWrapper(target, encoding="utf-8-sig", newline="", write_through=False)
+    writer = csv.writer(text)
+    writer.writerow([str(sheet.headers[pos]) if pos >= 0 else REPORT_COLUMNS[index]
+                     for _, pos, index in order])
+    frame = sheet.frame
+    values_of = [frame.iloc[:, p].tolist() for p in range(len(frame.columns))]
+    ids = values_of[layout.id_source] if layout.id_source is not None else None
+    for pos in range(len(frame)):
+        ours = report_values(layout.rows.get(pos))
+        if ours[1] is None and ids is not None:
+            ours = (ours[0], ids[pos], ours[2], ours[3])
+        writer.writerow([_csv_text(ours[index] if column_pos < 0 else values_of[column_pos][pos])
+                         for _, column_pos, index in order])
+    text.flush()
+    text.detach()   # the caller closes the file
+
+
+def _csv_text(value: Any) -> str:
+    if value is None or value != value:   # blank, or NaN from the reader
+        return ""
+    text = str(value)
+    # A spreadsheet opening the CSV would run formula-like text: the quote prefix keeps it
+    # text (the loader reads it back without the quote).
+    return "'" + text if is_formula_like(text) else text
 
 
 def _formula_like(value: Any) -> bool:

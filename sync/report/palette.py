@@ -44,6 +44,7 @@ _SHADES: dict[str, Shade] = {
     "fail": RED,
     "conflict": RED,
     "overwritten": RED,
+    "stale": RED,
     "invalid": RED,
     "skipped": YELLOW,
     "skip": YELLOW,
@@ -75,6 +76,6 @@ def shade_of(status: str | None) -> Shade | None:
 #: Order of statuses in the Summary counts (others follow in the order first seen).
 STATUS_ORDER: tuple[str, ...] = (
     "created", "would create", "updated", "would update", "unchanged", "deleted",
-    "would delete", "failed", "conflict", "overwritten", "invalid", "skipped", "left alone",
-    "gone", "not run",
+    "would delete", "failed", "conflict", "overwritten", "stale", "invalid", "skipped",
+    "left alone", "gone", "not run",
 )

@@ -41,6 +41,9 @@ COMMENT_AUTHOR = "flowtrac-sync"
 #: Beyond this many invalid cells, only the highlight and sync_message remain (tens of
 #: thousands of comment boxes make Excel crawl, and the message is in the row anyway).
 MAX_COMMENTS = 10_000
+#: Rows an Excel sheet holds: a sheet with more is cut short when Excel opens it, so neither
+#: a report nor an export ever writes one.
+EXCEL_MAX_ROWS = 1_048_576
 
 #: Excel's limit for sheet names, and characters it refuses in them.
 MAX_SHEET_NAME = 31

@@ -19,6 +19,8 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from sync.connection import Connection
+from sync.history import default_history_path
+from sync.limitedload import DEFAULT_UPLOAD_MEMORY_MB
 
 from .archive import RunArchive, default_data_dir
 from .origin import Origins
@@ -43,6 +45,9 @@ class WebSettings:
     #: Latency of the demo emulator's answers, to watch the progress bar move.
     demo_latency_ms: float = 0.0
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_MB * 2**20
+    #: Resident memory (MB) one upload's reading may take, in its own process
+    #: (``sync.limitedload``).
+    upload_memory_mb: int = DEFAULT_UPLOAD_MEMORY_MB
     #: A session idle this long ends and its uploads are removed.
     session_idle_s: float = 60 * 60.0
     #: A plan older than this must be made again before it is applied.
@@ -66,6 +71,9 @@ class WebSettings:
     #: Where each apply's report and journal are kept after its session ends (``serve
     #: --data-dir``; None: ``archive.default_data_dir()``, the user's data directory).
     data_dir: str | None = None
+    #: The run history the page records its applies in and its History view reads (``serve
+    #: --history``; None: ``sync.history.default_history_path()``).
+    history: str | None = None
 
 
 def resolve_base_url(company: str | None, base_url: str | None, *, allow_http: bool) -> str:
@@ -89,6 +97,11 @@ class WebState:
     @property
     def host(self) -> str:
         return urlsplit(self.base_url).netloc
+
+    @property
+    def history_path(self) -> Path:
+        """Where page applies are recorded and the History view reads."""
+        return Path(self.settings.history) if self.settings.history else default_history_path()
 
     def sessions(self) -> SessionStore:
         if self.store is None:

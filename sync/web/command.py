@@ -17,6 +17,8 @@ from click.core import ParameterSource
 
 from sync.connection import is_loopback
 from sync.errors import SyncError, UsageError
+from sync.history import open_for_reading
+from sync.limitedload import DEFAULT_UPLOAD_MEMORY_MB
 from sync.options import SERVER_OPTIONS, TRANSPORT_OPTIONS, fill_from_config, with_options
 
 from .app import (
@@ -32,7 +34,7 @@ from .origin import parse_public_url
 #: Settings ``serve`` takes from a --config file; credentials are not among them: planners
 #: sign in on the page, each as themselves.
 _CONFIG_KEYS = ("company", "base_url", "insecure", "allow_http", "timeout", "public_url",
-                "data_dir")
+                "data_dir", "history")
 
 
 def _server_options(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -62,12 +64,20 @@ def _transport_options(f: Callable[..., Any]) -> Callable[..., Any]:
 @_transport_options
 @click.option("--max-upload-mb", type=click.IntRange(1, 1024), default=DEFAULT_MAX_UPLOAD_MB,
               show_default=True, help="Largest file the page accepts.")
+@click.option("--upload-memory-mb", type=click.IntRange(256), default=DEFAULT_UPLOAD_MEMORY_MB,
+              show_default=True,
+              help="Memory (resident, MB) the reading of one upload may take, in a process "
+                   "of its own; a sheet that needs more is refused with a message, the "
+                   "server goes on.")
 @click.option("--session-minutes", type=click.IntRange(1), default=60, show_default=True,
               help="A session idle this long ends; its uploads are removed.")
 @click.option("--data-dir", type=click.Path(file_okay=False),
               help="Folder that keeps each apply's report and journal after the session ends, "
                    "per server and user [default: ~/.local/share/flowtrac-sync/web, or under "
                    "$XDG_DATA_HOME].")
+@click.option("--history", type=click.Path(dir_okay=False), envvar="FLOWTRAC_HISTORY",
+              help="Run history database the page records its applies in and its History "
+                   "view reads [default: $XDG_DATA_HOME/flowtrac-sync/history.sqlite3].")
 @click.option("--demo-latency-ms", type=click.FloatRange(0), default=0.0,
               help="With --demo: delay each emulator answer, to watch the progress.")
 @click.option("-v", "--verbose", count=True, help="Log each request to the page.")
@@ -120,12 +130,17 @@ def _settings(ctx: click.Context, host: str, demo: bool, params: dict[str, Any])
     data_dir = str(Path(p["data_dir"]).expanduser()) if p.get("data_dir") else None
     # Checked now, so that an unusable folder is one sentence before the page starts.
     RunArchive(data_dir or default_data_dir(), base_url or "", demo=demo).prepare()
+    history_path = str(Path(p["history"]).expanduser()) if p.get("history") else None
+    if history_path:
+        open_for_reading(history_path)        # a folder: one sentence before the page starts
     return WebSettings(base_url=base_url, insecure=bool(p.get("insecure")),
                        allow_http=bool(p.get("allow_http")), timeout_s=float(p["timeout"]),
                        demo=demo, demo_latency_ms=float(p["demo_latency_ms"]),
                        max_upload_bytes=int(p["max_upload_mb"]) * 2**20,
+                       upload_memory_mb=int(p["upload_memory_mb"]),
                        session_idle_s=int(p["session_minutes"]) * 60.0, listen_host=host,
-                       public_url=_public_origin(p.get("public_url")), data_dir=data_dir)
+                       public_url=_public_origin(p.get("public_url")), data_dir=data_dir,
+                       history=history_path)
 
 
 def _public_origin(raw: object) -> str | None:
@@ -161,6 +176,7 @@ async def _serve(settings: WebSettings, host: str, port: int, *, access_log: boo
         else:
             click.echo(f"Flowtrac: {target}")
         click.echo(f"Reports and journals of applies are kept in {web.state.runs().folder}")
+        click.echo(f"Run history: {web.state.history_path}")
         click.echo("Press Ctrl-C to stop.")
         sys.stdout.flush()
         await stop.wait()

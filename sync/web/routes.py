@@ -20,13 +20,14 @@ from typing import Any
 
 from aiohttp import BodyPartReader, web
 
-from sync import api
+from sync import api, savedplan
+from sync.client import NoLoginPage, NotFound
 from sync.connection import Connection
 from sync.diff import Blank, Mode, Scope
 from sync.errors import AuthError, InputError, SyncError, UsageError
 from sync.report.palette import STATUS_ORDER, shade_of
 
-from . import runs, views
+from . import runs, table, views
 from .app import STATE, WebState
 from .archive import RunRecord
 from .forms import NO_TOKEN, FormRefused, read_chunk, read_form
@@ -41,6 +42,8 @@ XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 #: Multipart framing and the small fields around the file.
 _FORM_OVERHEAD = 64 * 1024
 _CHUNK = 256 * 1024
+#: The start page's query after a sign-out, so that it can say so.
+SIGNED_OUT = "signed-out"
 PUT_ASIDE = ("This plan was put aside to save memory; plan again to see what Flowtrac would "
              "change now.")
 
@@ -85,6 +88,7 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
             response = _plain_error(request, 500, "Something went wrong",
                                     "The page's server hit an unexpected error; its log has "
                                     "the details. Nothing more was sent to Flowtrac.")
+    _compress(response)
     headers = response.headers
     headers["Content-Security-Policy"] = CSP
     headers["X-Content-Type-Options"] = "nosniff"
@@ -94,6 +98,21 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     if not request.path.startswith("/static/"):
         headers["Cache-Control"] = "no-store"
     return response
+
+
+#: Answers worth compressing: pages, scripts, styles, progress; files to download are not.
+_COMPRESSIBLE = ("text/html", "text/css", "application/javascript", "text/javascript",
+                 "application/json", "text/plain", "image/svg+xml")
+
+
+def _compress(response: web.StreamResponse) -> None:
+    """gzip or deflate, as the browser's Accept-Encoding allows (aiohttp picks): a plan page
+    is mostly repeated markup.  A page that echoes the search next to the CSRF token is safe
+    to compress because the SameSite=Strict cookie keeps other sites from getting it."""
+    if (isinstance(response, web.Response) and not response.prepared
+            and response.content_type in _COMPRESSIBLE
+            and "Content-Encoding" not in response.headers):
+        response.enable_compression()
 
 
 def _cross_site(request: web.Request) -> bool:
@@ -252,7 +271,8 @@ def _kept_plan(upload: Upload) -> api.PlanResult:
 async def index(request: web.Request) -> web.Response:
     session = _session(request)
     if not session.signed_in:
-        return _html(views.signin_page(_ctx(request)))
+        return _html(views.signin_page(_ctx(request),
+                                       signed_out=request.query.get(SIGNED_OUT) == "1"))
     return _home(request)
 
 
@@ -294,7 +314,13 @@ async def signin(request: web.Request) -> web.Response:
         if isinstance(exc, AuthError):
             store.throttle.failed(keys, time.monotonic())
         log.info("sign-in with a %s refused: %s", "token" if token else "badge", exc)
-        if token and isinstance(exc, AuthError):
+        if isinstance(exc, NoLoginPage | NotFound):
+            # The address is wrong, not the credentials: say so, and who can fix it.
+            message = (f"Sign-in not checked: Flowtrac at {ctx.host} has no sign-in at "
+                       f"the address this page was started with (HTTP 404), so your "
+                       f"{'token was' if token else 'badge and PIN were'} not checked. Ask "
+                       f"whoever runs this page to correct its Flowtrac address.")
+        elif token and isinstance(exc, AuthError):
             # The library's sentence speaks of command-line options; say it for this page.
             message = ("Sign-in failed (token): Flowtrac did not accept the token (it may have "
                        "expired). Get a new one, or sign in with your badge and PIN.")
@@ -324,7 +350,8 @@ async def signout(request: web.Request) -> web.Response:
         return _html(views.signout_page(_ctx(request)))
     _state(request).sessions().end(session)
     request[END_SESSION_KEY] = True
-    return _redirect("/")
+    # The session and its notices are gone: the start page says it from the address.
+    return _redirect(f"/?{SIGNED_OUT}=1")
 
 
 # --------------------------------------------------------------------------- upload + plan
@@ -429,7 +456,8 @@ async def _plan_and_show(request: web.Request, session: Session, path: Path,
                          options: api.SyncOptions) -> web.Response:
     assert session.connection is not None
     try:
-        planned = await runs.make_plan(path, session.connection, options)
+        planned = await runs.make_plan(path, session.connection, options,
+                                       memory_mb=_state(request).settings.upload_memory_mb)
     except (InputError, UsageError) as exc:
         return _home(request, str(exc), 400)
     except AuthError as exc:
@@ -460,7 +488,8 @@ async def plan_view(request: web.Request) -> web.Response:
     if upload_.planned is None:
         return _html(views.put_aside_page(_ctx(request), upload_, PUT_ASIDE))
     stale = runs.plan_is_stale(upload_, _state(request).settings.plan_max_age_s)
-    return _html(views.plan_page(_ctx(request), upload_, stale=stale))
+    return _html(views.plan_page(_ctx(request), upload_, stale=stale,
+                                 query=table.TableQuery.of(request.query)))
 
 
 async def replan(request: web.Request) -> web.Response:
@@ -494,6 +523,23 @@ async def plan_report(request: web.Request) -> web.StreamResponse:
     return _attachment(path, f"{upload_.stem}.plan.xlsx", XLSX_TYPE)
 
 
+async def approved_plan(request: web.Request) -> web.StreamResponse:
+    """The plan, saved for ``apply --plan`` (``sync.savedplan``): the planner approves it
+    here and the nightly job sends exactly its writes."""
+    upload_ = _upload_or_404(request)
+    planned = _kept_plan(upload_)
+    if upload_.state is not UploadState.PLANNED:
+        raise web.HTTPConflict(text="This plan was applied here already: plan again.")
+    if runs.plan_is_stale(upload_, _state(request).settings.plan_max_age_s):
+        raise web.HTTPConflict(text="This plan is old: plan again before approving it.")
+    target = upload_.folder / f"{upload_.stem}.plan.json"
+    try:
+        savedplan.save_plan(planned, target, keep_sheet_path=False)
+    except SyncError as exc:
+        raise web.HTTPConflict(text=str(exc)) from None
+    return _attachment(target, target.name, "application/json")
+
+
 # --------------------------------------------------------------------------- apply
 
 async def apply(request: web.Request) -> web.Response:
@@ -523,7 +569,8 @@ async def apply(request: web.Request) -> web.Response:
         session.flash("info", views.nothing_to_send(upload_))
     else:
         try:
-            started = runs.start_apply(session, upload_, _state(request).runs())
+            started = runs.start_apply(session, upload_, _state(request).runs(),
+                                       _state(request).history_path)
         except SyncError as exc:
             session.flash("error", str(exc))
             started = False
@@ -582,6 +629,22 @@ async def run_journal(request: web.Request) -> web.StreamResponse:
     return _attachment(record.journal, record.journal.name, "application/x-ndjson")
 
 
+async def history_view(request: web.Request) -> web.Response:
+    """The signed-in person's runs on this Flowtrac, from the run history (read-only)."""
+    session = _session(request)
+    if session.connection is None:
+        session.flash("error", "Sign in first.")
+        return _redirect("/")
+    state = _state(request)
+    try:
+        rows = await runs.history_rows(state.history_path, session.connection, state.runs(),
+                                       state.base_url)
+    except UsageError as exc:
+        return _html(views.history_page(_ctx(request), [], error=str(exc)))
+    return _html(views.history_page(_ctx(request), rows,
+                                    running=lambda kept: state.runs().is_running(kept)))
+
+
 # --------------------------------------------------------------------------- downloads
 
 async def export(request: web.Request) -> web.StreamResponse:
@@ -614,10 +677,12 @@ async def export(request: web.Request) -> web.StreamResponse:
 async def template(request: web.Request) -> web.StreamResponse:
     folder = Path(tempfile.mkdtemp(prefix="t-", dir=_state(request).sessions().root))
     try:
-        path = await runs.template_file(folder)
+        path = await runs.template_file(folder, _session(request).connection)
         data = path.read_bytes()
     except ImportError:
         return _home(request, "The template is not available in this version.", 501)
+    except SyncError as exc:
+        return _home(request, f"Could not make the template: {exc}", 502)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     return web.Response(body=data, headers={
@@ -658,11 +723,13 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/plans/{upload_id}/replan", replan)
     app.router.add_get("/plans/{upload_id}/plan.xlsx", plan_report)
     app.router.add_post("/plans/{upload_id}/apply", apply)
+    app.router.add_get("/plans/{upload_id}/approved.json", approved_plan)
     app.router.add_get("/plans/{upload_id}/progress", progress)
     app.router.add_get("/plans/{upload_id}/report.xlsx", result_report)
     app.router.add_get("/plans/{upload_id}/journal.jsonl", journal)
     app.router.add_get("/runs/{run_id}/report.xlsx", run_report)
     app.router.add_get("/runs/{run_id}/journal.jsonl", run_journal)
+    app.router.add_get("/history", history_view)
     app.router.add_get("/export", export)
     app.router.add_get("/template.xlsx", template)
     app.router.add_get("/samples/{name}", sample)

@@ -2,7 +2,8 @@
 
 Nothing here decides what a row needs: ``sync.api`` does.  This module only runs it so that
 the server stays responsive: loading a sheet and writing a report are CPU work, so they run
-in a worker thread; the writes run in the server's event loop, reporting progress.
+in a child process (a sheet, with its memory capped: ``sync.limitedload``) or a worker
+thread; the writes run in the server's event loop, reporting progress.
 """
 
 from __future__ import annotations
@@ -10,17 +11,23 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import sqlite3
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sync import api, schema
+from sync import api, history, schema
 from sync.client import FlowtracClient
-from sync.connection import Connection
-from sync.errors import SyncError
+from sync.connection import Connection, url_for_message
+from sync.errors import SyncError, UsageError
 from sync.executor import Progress
+from sync.history import default_history_path
+from sync.limitedload import DEFAULT_UPLOAD_MEMORY_MB, load_limited_async
+from sync.model import LoadedSheet
 from sync.writelock import WriteLock
 
+from . import table
 from .archive import RunArchive, RunRecord
 from .sessions import Session, Upload, UploadState
 
@@ -39,11 +46,21 @@ async def check_sign_in(connection: Connection) -> None:
         await client.list_lines([(schema.ID.filter_name or schema.ID.name, _NO_SUCH_ID)])
 
 
-async def make_plan(path: Path, connection: Connection,
+async def make_plan(path: Path, connection: Connection, options: api.SyncOptions, *,
+                    memory_mb: int = DEFAULT_UPLOAD_MEMORY_MB) -> api.PlanResult:
+    """Read the sheet in a child process of at most ``memory_mb`` MB (``sync.limitedload``:
+    a sheet that exhausts memory ends only that child), then plan it in a worker thread
+    (its own event loop): neither may stall the pages and progress of other planners.  The
+    table's rows are made there too, once, for the same reason."""
+    sheet = await load_limited_async(path, options.sheet, memory_mb)
+    return await asyncio.to_thread(_plan_and_table, sheet, connection, options)
+
+
+def _plan_and_table(sheet: LoadedSheet, connection: Connection,
                     options: api.SyncOptions) -> api.PlanResult:
-    """``api.plan_async`` in a worker thread (its own event loop): reading a large sheet
-    must not stall the pages and progress of other planners."""
-    return await asyncio.to_thread(api.plan, path, connection, options)
+    planned = api.plan_sheet(sheet, connection, options)
+    table.cached_entries(planned)
+    return planned
 
 
 def new_upload(path: Path, options: api.SyncOptions, planned: api.PlanResult) -> Upload:
@@ -62,10 +79,12 @@ def plan_is_stale(upload: Upload, max_age_s: float) -> bool:
     return time.time() - upload.planned_at > max_age_s
 
 
-def start_apply(session: Session, upload: Upload, archive: RunArchive) -> bool:
+def start_apply(session: Session, upload: Upload, archive: RunArchive,
+                history: Path | None = None) -> bool:
     """Start the writes of ``upload``'s plan; False if it was applied (or started) before.
     Its journal and report go to the run's own folder in ``archive`` (SyncError, nothing
-    written, when that cannot be made).
+    written, when that cannot be made); the run is recorded in the run history ``history``
+    (None: the default one).
 
     The state changes before anything is awaited, so two clicks cannot both start it.
 
@@ -88,7 +107,8 @@ def start_apply(session: Session, upload: Upload, archive: RunArchive) -> bool:
     upload.progress = Progress(total=sum(upload.planned.changes.values()))
     upload.journal = record.journal
     upload.task = asyncio.create_task(_apply(session, connection, upload, archive, record,
-                                             lock), name=f"apply {upload.id}")
+                                             lock, history or default_history_path()),
+                                      name=f"apply {upload.id}")
     archive.track(record, upload.task, session.stop)
     return True
 
@@ -100,14 +120,22 @@ def _web_user(connection: Connection) -> str:
 
 
 async def _apply(session: Session, connection: Connection, upload: Upload,
-                 archive: RunArchive, record: RunRecord, lock: WriteLock) -> None:
+                 archive: RunArchive, record: RunRecord, lock: WriteLock,
+                 history: Path) -> None:
     def on_progress(progress: Progress) -> None:
         upload.progress = progress
 
     try:
+        # Recorded in the run history like a command-line apply (issue 16), as the page
+        # user: their folder's name, which never holds a token.
         result = await api.execute_async(upload.planned, connection, journal=upload.journal,
-                                         on_progress=on_progress, stop=session.stop)
+                                         on_progress=on_progress, stop=session.stop,
+                                         history=history,
+                                         who=f"page {archive.owner_of(connection)}")
+        await asyncio.to_thread(table.cached_entries, result)
         upload.result = result
+        for warning in result.warnings[len(upload.planned.warnings):]:
+            log.warning("%s", warning)   # a run history not written: the run went on
         upload.result_report = await asyncio.to_thread(result.write_report, record.report)
     except SyncError as exc:
         upload.error = str(exc)
@@ -144,8 +172,74 @@ async def export_file(connection: Connection, folder: Path, *, products: tuple[s
     return await export_lines(connection, target, filters=filters, products=products, fmt=fmt)
 
 
-async def template_file(folder: Path) -> Path:
-    """A blank sheet with headers, dropdowns and notes (``sync.roundtrip.write_template``)."""
-    from sync.roundtrip import write_template
+async def template_file(folder: Path, connection: Connection | None = None) -> Path:
+    """A blank sheet with headers, dropdowns and notes (``sync.roundtrip.write_template``);
+    signed in, its name columns get dropdowns of the tenant's names (``roundtrip.template``)."""
+    from sync.roundtrip import template, write_template
 
-    return await asyncio.to_thread(write_template, folder / "flowtrac-template.xlsx")
+    target = folder / "flowtrac-template.xlsx"
+    if connection is None:
+        return await asyncio.to_thread(write_template, target)
+    return (await template(connection, target)).path
+
+
+# --------------------------------------------------------------------------- History view
+
+#: The runs the History view lists, newest first; ``flowtrac-sync runs`` lists them all.
+HISTORY_ROWS = 100
+
+
+@dataclass(frozen=True)
+class HistoryRow:
+    """One run of the history, and for the page's own runs the run folder it was kept in
+    (the files the page may serve); None for a command-line run, whose paths are only text."""
+
+    record: history.RunRecord
+    kept: RunRecord | None
+
+    @property
+    def from_page(self) -> bool:
+        """A page apply: its paths are the page server's, never shown to the browser."""
+        return (self.record.who or "").startswith("page ")
+
+
+def whose_runs(connection: Connection, archive: RunArchive) -> tuple[str, ...]:
+    """The ``who`` of the signed-in person's runs: their page applies and, signed in with a
+    badge, the command line's runs under the same badge (``history.who_for``)."""
+    page = f"page {archive.owner_of(connection)}"
+    return (page, f"badge {connection.badge}") if connection.badge else (page,)
+
+
+async def history_rows(path: Path, connection: Connection, archive: RunArchive,
+                       base_url: str) -> list[HistoryRow]:
+    """The signed-in person's runs on this server, newest first, read without changing the
+    database; UsageError with one sentence when it cannot be read."""
+    return await asyncio.to_thread(_history_rows, path, connection, archive, base_url)
+
+
+def _history_rows(path: Path, connection: Connection, archive: RunArchive,
+                  base_url: str) -> list[HistoryRow]:
+    try:
+        if path.is_dir():
+            raise IsADirectoryError(21, "it is a folder, not a history file")
+        records = history.History(path, read_only=True).runs(
+            server=url_for_message(base_url), who=whose_runs(connection, archive),
+            last=HISTORY_ROWS)
+    except (OSError, sqlite3.Error, ValueError, TypeError) as exc:
+        log.warning("the History view cannot read the run history %s: %s", path, exc)
+        reason = getattr(exc, "strerror", None) or str(exc) or exc.__class__.__name__
+        raise UsageError(f"The run history cannot be read ({reason}), so your runs cannot be "
+                         f"listed; whoever runs this page can check its --history file.") from None
+    owner = archive.owner_of(connection)
+    return [HistoryRow(r, _kept_run(r, owner, archive)) for r in reversed(records)]
+
+
+def _kept_run(record: history.RunRecord, owner: str, archive: RunArchive) -> RunRecord | None:
+    """The owner's run folder this page run was kept in.  The history's path is only a key:
+    the folder is looked up in the owner's own folder and must hold that very journal, so
+    no path read from the database is ever served."""
+    if record.who != f"page {owner}" or not record.journal:
+        return None
+    journal = Path(record.journal)
+    kept = archive.find(owner, journal.parent.name)
+    return kept if kept is not None and kept.journal == journal else None

@@ -7,22 +7,23 @@ report's palette, so the page and the Excel report read the same.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from sync import api, schema
 from sync.diff import Mode, Scope
 from sync.loader import TEXT_EXTENSIONS, WORKBOOK_EXTENSIONS
-from sync.model import Action, PlanItem, ReportRow
-from sync.report.palette import STATUS_ORDER, shade_of
+from sync.model import Action, CellError, PlanItem
+from sync.report.palette import shade_of
 
+from . import runs, table
 from .archive import RunRecord
 from .html import Html, esc, join, render, tag
 from .sessions import Session, Upload, UploadState
 
-#: Rows the table shows at most (rows with something to say first); the report has them all.
-MAX_TABLE_ROWS = 3000
 ACCEPTED_SUFFIXES = ",".join(sorted(WORKBOOK_EXTENSIONS | TEXT_EXTENSIONS))
 #: The same list as a person reads it: workbooks first.
 ACCEPTED_TEXT = " ".join([*sorted(WORKBOOK_EXTENSIONS), *sorted(TEXT_EXTENSIONS)])
@@ -77,31 +78,74 @@ def _clock(epoch: float) -> str:
 def page(ctx: PageContext, title: str, body: Html, *,
          notices: Iterable[tuple[str, str]] = ()) -> Html:
     flashes = [*ctx.session.take_flashes(), *notices]
-    account = Html("")
+    account = nav = Html("")
     if ctx.session.signed_in:
         account = render("account.html", who=ctx.session.signed_in_as, csrf=ctx.csrf_field)
+        nav = tag("nav", join([tag("a", "Upload", href="/", id="nav-home"),
+                               tag("a", "History", href="/history", id="nav-history")]),
+                  class_="nav", aria_label="Pages")
     demo = tag("span", "demo", class_="badge-demo", title="Built-in emulator with demo data"
                ) if ctx.demo else Html("")
-    return render("base.html", title=title, host=ctx.host, demo=demo, account=account,
+    return render("base.html", title=title, host=ctx.host, demo=demo, nav=nav, account=account,
                   flashes=join(notice(kind, text) for kind, text in flashes), body=body)
+
+
+#: The library speaks to the command line; on the page its flags become the page's words.
+#: Longest first, so that "--company or --base-url" goes before "--base-url".
+PAGE_WORDS: tuple[tuple[str, str], ...] = (
+    ("--company or --base-url", "the Flowtrac address this page was started with"),
+    ("--badge and --pin", "a badge and PIN"),
+    ("--max-delete", "the delete limit"),
+    ("--base-url", "the Flowtrac address this page was started with"),
+    ("--company", "the Flowtrac address this page was started with"),
+    ("--sheet", "the sheet name"),
+    ("--filter", "the filter"),
+    ("--scope all", "the whole-table scope"),
+    ("--scope", "the scope"),
+    ("--mode", "the mode"),
+    ("--blank", "the blank-cell choice"),
+    ("--insecure", "skipping the certificate check (when the page is started)"),
+    ("--token", "a token"),
+)
+
+
+def page_words(text: str) -> str:
+    """``text`` with the command line's flags said in the page's words."""
+    if "--" not in text:
+        return text
+    starts = text.startswith("--")
+    for flag, words in PAGE_WORDS:
+        text = re.sub(rf"{re.escape(flag)}(?![\w-])", words, text)
+    return text[:1].upper() + text[1:] if starts else text
 
 
 def notice(kind: str, text: Any) -> Html:
     role = "alert" if kind in ("error", "danger") else "status"
+    if isinstance(text, str) and not isinstance(text, Html):
+        text = page_words(text)
     return tag("div", text, class_=f"notice notice-{kind}", role=role)
 
 
 def message_page(ctx: PageContext, title: str, text: str) -> Html:
-    body = render("message.html", title=title, text=text)
+    body = render("message.html", title=title, text=page_words(text))
     return page(ctx, title, body)
 
 
 # --------------------------------------------------------------------------- sign-in
 
-def signin_page(ctx: PageContext, *, badge: str = "", error: str | None = None) -> Html:
+SIGNED_OUT_TEXT = ("You are signed out. Your uploads were removed from this server; the "
+                   "report and journal of each apply are kept under “Earlier runs” for your "
+                   "next sign-in.")
+
+
+def signin_page(ctx: PageContext, *, badge: str = "", error: str | None = None,
+                signed_out: bool = False) -> Html:
     demo = render("signin_demo.html", csrf=ctx.csrf_field) if ctx.demo else Html("")
     body = render("signin.html", host=ctx.host, csrf=ctx.csrf_field, badge=badge, demo=demo)
-    return page(ctx, "Sign in", body, notices=[("error", error)] if error else ())
+    notices = [("error", error)] if error else []
+    if signed_out and not error:
+        notices.append(("ok", SIGNED_OUT_TEXT))
+    return page(ctx, "Sign in", body, notices=notices)
 
 
 # --------------------------------------------------------------------------- home
@@ -170,6 +214,68 @@ def _run_outcome(record: RunRecord, running: bool) -> str:
     return counts
 
 
+def history_page(ctx: PageContext, rows: Iterable[runs.HistoryRow], *,
+                 error: str | None = None,
+                 running: Callable[[RunRecord], bool] = lambda _kept: False) -> Html:
+    """The History view: the person's runs on this Flowtrac, newest first.  Only the page's
+    own runs link to their files (served from the person's folder); a command-line run's
+    report and journal are on the machine that ran it, so their paths are text."""
+    body = [_history_row(row, running) for row in rows]
+    if body:
+        table_ = render("history_table.html", rows=join(body))
+    elif error:
+        table_ = Html("")
+    else:
+        table_ = tag("p", "No runs of yours are recorded for this Flowtrac yet.",
+                     class_="muted", id="history-empty")
+    page_body = render("history.html", host=ctx.host, table=table_,
+                       shown=str(runs.HISTORY_ROWS))
+    return page(ctx, "History", page_body, notices=[("error", error)] if error else ())
+
+
+def _history_row(row: runs.HistoryRow, running: Callable[[RunRecord], bool]) -> Html:
+    r = row.record
+    if r.counts:
+        counts = join((pill(status, f"{status} {n}") for status, n in _ordered_counts(r.counts)),
+                      " ")
+    else:   # stopped before its plan (cannot log in, an unreadable sheet): say why
+        counts = tag("span", r.problems[0] if r.problems else "", class_="muted")
+    return tag("tr", join([
+        tag("td", _when(r.started), title=r.started),
+        tag("td", _when(r.finished), title=r.finished),
+        tag("td", r.command),
+        tag("td", Path(r.file).name if r.file else "", title=None if row.from_page else r.file),
+        tag("td", r.mode),
+        tag("td", counts),
+        tag("td", r.exit_code, class_="num", data_exit=r.exit_code),
+        tag("td", _run_files(row, running)),
+    ]), data_run=r.run_id, data_who=r.who)
+
+
+def _when(stamp: str | None) -> str:
+    """A recorded time to the second, without its zone (the title has it all)."""
+    return (stamp or "")[:19]
+
+
+def _run_files(row: runs.HistoryRow, running: Callable[[RunRecord], bool]) -> Html:
+    kept = row.kept
+    if kept is not None:
+        links = []
+        if kept.report.is_file():
+            links.append(tag("a", "report", href=f"/runs/{kept.id}/report.xlsx",
+                             class_="history-report"))
+        if not running(kept) and kept.journal.is_file():
+            links.append(tag("a", "journal", href=f"/runs/{kept.id}/journal.jsonl",
+                             class_="history-journal"))
+        return join(links, " · ")
+    if row.from_page:       # its folder is gone (another --data-dir): server paths stay unsaid
+        return tag("span", "no longer kept on this page", class_="muted")
+    paths = [(what, p) for what, p in (("report", row.record.report),
+                                        ("journal", row.record.journal)) if p]
+    return join((tag("div", join([f"{what}: ", tag("code", p)]), class_="path")
+                 for what, p in paths))
+
+
 def signout_page(ctx: PageContext) -> Html:
     """Asked before signing out while an apply runs: what happens to it."""
     running = [u for u in ctx.session.uploads.values() if u.state is UploadState.APPLYING]
@@ -182,19 +288,9 @@ def signout_page(ctx: PageContext) -> Html:
 
 # --------------------------------------------------------------------------- plan / result
 
-@dataclass
-class RowView:
-    row: int | None           # the sheet's row number; None for a server-only record
-    status: str
-    product: str | None
-    line: Any
-    detail: Html
-    message: str
-
-
-def _detail(item: PlanItem, report: ReportRow | None, names: dict[str, str]) -> Html:
-    if report is not None and report.errors:
-        return tag("ul", join(tag("li", str(e)) for e in report.errors), class_="cell-errors")
+def _detail(item: PlanItem, errors: list[CellError], names: dict[str, str]) -> Html:
+    if errors:
+        return tag("ul", join(tag("li", str(e)) for e in errors), class_="cell-errors")
     if item.changes:
         return tag("ul", join(
             tag("li", join([tag("span", name, class_="field"), " ",
@@ -209,58 +305,15 @@ def _detail(item: PlanItem, report: ReportRow | None, names: dict[str, str]) -> 
             tag("li", join([tag("span", name, class_="field"), " ",
                             tag("span", schema.display(name, value, names), class_="after")]))
             for name, value in shown.items()), class_="changes new")
+    if item.row is None and (item.record or {}).get(schema.PROCESS.name):
+        process = schema.PROCESS.name
+        return tag("ul", tag("li", join([tag("span", process, class_="field"), " ",
+                                         str(item.record[process])])), class_="changes")
     return Html("")
 
 
-def table_rows(result: api.PlanResult) -> list[RowView]:
-    """One view per sheet row, then one per server-only record, from the API's own
-    statuses (``row_status``/``server_only_rows`` follow the plan's order)."""
-    assert result.plan is not None
-    rows = []
-    line = schema.LINE_NUMBER.name
-    for item, (_index, report) in zip(result.plan.items, result.row_status(), strict=True):
-        assert item.row is not None
-        values = item.row.values
-        rows.append(RowView(item.row.row_number, report.status,
-                            item.product_id or values.get(schema.PRODUCT_ID.name),
-                            values.get(line, (item.record or {}).get(line)),
-                            _detail(item, report, result.plan.process_names),
-                            "" if report.errors else report.message))
-    for item, server in zip(result.plan.server_only, result.server_only_rows(), strict=True):
-        record = item.record or {}
-        detail = Html("")
-        process = schema.PROCESS.name
-        if record.get(process):
-            detail = tag("ul", tag("li", join([tag("span", process, class_="field"), " ",
-                                               str(record[process])])), class_="changes")
-        rows.append(RowView(None, server.status, item.product_id, record.get(line), detail,
-                            server.message))
-    return rows
-
-
-def _shown_rows(rows: list[RowView]) -> list[RowView]:
-    if len(rows) <= MAX_TABLE_ROWS:
-        return rows
-    # Keep sheet order, but spend the room on rows that say something first.
-    quiet = {"unchanged", "left alone"}
-    keep = {id(r) for r in rows if r.status not in quiet}
-    room = MAX_TABLE_ROWS - len(keep)
-    for r in rows:
-        if room <= 0:
-            break
-        if id(r) not in keep:
-            keep.add(id(r))
-            room -= 1
-    return [r for r in rows if id(r) in keep][:MAX_TABLE_ROWS]
-
-
 def _ordered_counts(counts: dict[str, int]) -> list[tuple[str, int]]:
-    def rank(item: tuple[str, int]) -> tuple[int, str]:
-        status = item[0]
-        return (STATUS_ORDER.index(status) if status in STATUS_ORDER else len(STATUS_ORDER),
-                status)
-
-    return sorted(counts.items(), key=rank)
+    return table.ordered_counts(counts)
 
 
 def counts_strip(counts: dict[str, int]) -> Html:
@@ -270,32 +323,75 @@ def counts_strip(counts: dict[str, int]) -> Html:
                 for status, n in _ordered_counts(counts))
 
 
-def rows_table(result: api.PlanResult) -> Html:
-    rows = table_rows(result)
-    shown = _shown_rows(rows)
-    counts = result.counts()
-    filters = join([tag("button", f"all ({sum(counts.values())})", type="button",
-                        class_="filter active", data_status="", aria_pressed="true"),
-                    *(tag("button", f"{status} ({n})", type="button",
-                          class_=f"filter {status_class(status)}", data_status=status,
-                          aria_pressed="false")
-                      for status, n in _ordered_counts(counts))])
+def _filter_link(view: table.TablePage, status: str, text: str) -> Html:
+    on = view.query.status == status
+    return tag("a", text, href=view.query.link(status=status) + "#rows",
+               class_=f"filter {status_class(status) if status else ''}".strip()
+               + (" active" if on else ""),
+               data_status=status, aria_current="true" if on else None)
+
+
+def _pager(view: table.TablePage) -> Html:
+    if view.pages <= 1:
+        return Html("")
+    page = view.query.page
+    links = []
+    if page > 1:
+        links.append(tag("a", "← Previous", href=view.query.link(page=page - 1) + "#rows",
+                         class_="btn small", rel="prev", id="page-prev"))
+    links.append(tag("span", f"page {page} of {view.pages}", class_="muted"))
+    if page < view.pages:
+        links.append(tag("a", "Next →", href=view.query.link(page=page + 1) + "#rows",
+                         class_="btn small", rel="next", id="page-next"))
+    return tag("nav", join(links, " "), class_="pager", aria_label="Pages of the table")
+
+
+def _footer(view: table.TablePage, total: int) -> str:
+    what = f"“{view.query.status}” rows" if view.query.status else "rows"
+    if view.query.search:
+        what += f" matching “{view.query.search}”"
+    if not view.matched:
+        return f"No {what}; {total} rows in all."
+    return f"Rows {view.first}–{view.last} of {view.matched} {what}; {total} rows in all."
+
+
+def rows_table(result: api.PlanResult, query: table.TableQuery | None = None,
+               rows: list[table.Entry] | None = None) -> Html:
+    """One page of the table (``query``: filter, search, order, page; the default shows the
+    changes and problems first)."""
+    assert result.plan is not None
+    rows = table.cached_entries(result) if rows is None else rows
+    view = table.select(rows, query or table.TableQuery())
+    names = result.plan.process_names
+    filters = join([_filter_link(view, "", f"all ({view.searched})"),
+                    *(_filter_link(view, status, f"{status} ({n})")
+                      for status, n in _ordered_counts(view.counts))])
     body = []
-    for r in shown:
-        product = tag("code", r.product, class_="uuid", title=r.product) if r.product else ""
+    for r in view.entries:
+        product: Any = ""
+        if r.product:
+            code = tag("code", r.product, class_="uuid", title=r.product)
+            product = join([tag("span", r.product_name, class_="name"), " ", code]
+                           ) if r.product_name else code
         body.append(tag("tr", join([
             tag("td", "" if r.row is None else r.row, class_="num"),
             tag("td", pill(r.status)),
             tag("td", product),
+            tag("td", r.process),
             tag("td", "" if r.line is None else r.line, class_="num"),
-            tag("td", r.detail),
-            tag("td", r.message, class_="message"),
+            tag("td", _detail(r.item, r.errors, names)),
+            tag("td", "" if r.errors else r.message, class_="message"),
         ]), class_=status_class(r.status), data_status=r.status))
-    more = Html("")
-    if len(shown) < len(rows):
-        more = notice("info", f"The table shows {len(shown)} of {len(rows)} rows (those with "
-                              f"changes or problems first); the report holds them all.")
-    return render("table.html", filters=filters, rows=join(body), more=more)
+    order = view.query.order
+    orders = join(tag("a", text, href=view.query.link(order=key) + "#rows",
+                      class_="order" + (" active" if key == order else ""), data_order=key,
+                      aria_current="true" if key == order else None)
+                  for key, text in (("changes", "changes and problems first"),
+                                    ("sheet", "sheet order")))
+    return render("table.html", filters=filters, rows=join(body), pager=_pager(view),
+                  orders=orders, status=view.query.status, search=view.query.search,
+                  order=order if order != table.ORDERS[0] else "",
+                  shown=_footer(view, len(rows)))
 
 
 def _plan_notices(upload: Upload) -> list[tuple[str, str]]:
@@ -330,7 +426,56 @@ def _changes_sentence(changes: dict[str, int], host: str) -> str:
             f"{changes['delete']} lines on {host}")
 
 
-def plan_page(ctx: PageContext, upload: Upload, *, stale: bool) -> Html:
+def _count_of(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+#: Lines of each kind the apply dialog names one by one; the plan report has the rest.
+DIALOG_LINES = 10
+
+
+def _apply_lists(planned: api.PlanResult) -> Html:
+    """Creates, updates and deletes as three lists; the deletes stand out (they cannot be
+    taken back by planning again)."""
+    plan = planned.plan
+    assert plan is not None
+    by_kind: dict[Action, list[PlanItem]] = {Action.CREATE: [], Action.UPDATE: [],
+                                              Action.DELETE: []}
+    for item in plan.writes:
+        by_kind[item.action].append(item)
+    parts = []
+    for action, noun in ((Action.CREATE, "create"), (Action.UPDATE, "update"),
+                         (Action.DELETE, "delete")):
+        items = by_kind[action]
+        if not items:
+            continue
+        lines = [tag("li", plan.describe_line(i)) for i in items[:DIALOG_LINES]]
+        if len(items) > DIALOG_LINES:
+            lines.append(tag("li", f"and {len(items) - DIALOG_LINES} more (the plan report "
+                                   f"lists them all)", class_="muted"))
+        heading = _count_of(len(items), noun)
+        if action is Action.DELETE:
+            heading = tag("strong", f"{heading}: these lines are removed from Flowtrac")
+        parts.append(tag("div", join([tag("p", heading), tag("ul", join(lines))]),
+                         class_=f"confirm-{noun}s", data_kind=noun))
+    return join(parts)
+
+
+def _not_sent(planned: api.PlanResult) -> str:
+    """What the apply leaves out: invalid rows and conflicts are not sent."""
+    counts = planned.counts()
+    left = [_count_of(counts[status], f"{status} row") for status in ("invalid", "conflict")
+            if counts.get(status)]
+    if not left:
+        return ""
+    one = sum(counts.get(s, 0) for s in ("invalid", "conflict")) == 1
+    verb, them = ("is", "it") if one else ("are", "them")
+    return (f"{' and '.join(left)} {verb} not sent: fix {them} in the sheet and plan again "
+            f"to send {them}.")
+
+
+def plan_page(ctx: PageContext, upload: Upload, *, stale: bool,
+              query: table.TableQuery | None = None) -> Html:
     planned = upload.planned
     assert planned.plan is not None
     plan = planned.plan
@@ -362,10 +507,16 @@ def plan_page(ctx: PageContext, upload: Upload, *, stale: bool) -> Html:
         sentence = _changes_sentence(changes, ctx.host)
         dialog = render("apply_dialog.html", id=upload.id, csrf=ctx.csrf_field,
                         confirm=f"{changes['create']},{changes['update']},{changes['delete']}",
-                        sentence=sentence, creates=str(changes["create"]),
-                        updates=str(changes["update"]), deletes=str(changes["delete"]),
-                        host=ctx.host, writes=str(writes))
-        actions = render("plan_actions.html", id=upload.id, csrf=ctx.csrf_field, apply=dialog)
+                        sentence=sentence, lists=_apply_lists(planned),
+                        not_sent=_not_sent(planned), host=ctx.host,
+                        button=f"Apply {_count_of(writes, 'change')}…")
+        # Approving for tonight: the plan's writes, for ``apply --plan`` (sync.savedplan).
+        approve = tag("a", "Approve for the nightly job: download the plan (.json)",
+                      href=f"/plans/{upload.id}/approved.json", id="approve-plan", class_="btn",
+                      title="The nightly job sends exactly these writes with: flowtrac-sync "
+                            "apply --plan FILE.json")
+        actions = render("plan_actions.html", id=upload.id, csrf=ctx.csrf_field,
+                         apply=Html(dialog + approve))
 
     progress = Html("")
     if applied:
@@ -380,8 +531,8 @@ def plan_page(ctx: PageContext, upload: Upload, *, stale: bool) -> Html:
                   mode=plan.options.mode.value, planned_at=_clock(upload.planned_at),
                   state=upload.state.value, counts=counts_strip(shown.counts()),
                   mirror=_mirror_box(upload), actions=actions, progress=progress,
-                  table=rows_table(shown) if upload.state is not UploadState.APPLYING
-                  else rows_table(planned))
+                  table=rows_table(shown if upload.state is not UploadState.APPLYING
+                                   else planned, query))
     return page(ctx, f"{title}: {upload.name}", body, notices=notices)
 
 
@@ -404,9 +555,12 @@ def _outcome_notice(result: api.ApplyResult) -> tuple[str, str]:
                            f"done; the report says which were. Plan again to finish.")
     if result.exit_code == 0:
         return ("ok", f"Done in {took}: Flowtrac now matches the sheet.")
-    return ("warning", f"Finished in {took}, but some rows failed, were invalid, are in "
-                       f"conflict or were changed again by another writer (overwritten): "
-                       f"filter the table by status, or open the report.")
+    counts = result.counts()
+    problems = [_count_of(counts[s], f"{s} row") for s in api.PROBLEM_STATUSES if counts.get(s)]
+    if not problems:
+        return ("ok", f"Done in {took}: every write was made.")
+    return ("warning", f"Finished in {took} with {', '.join(problems)}: show them with the "
+                       f"status buttons above the table, or open the report.")
 
 
 def _report_link(upload: Upload) -> Html:

@@ -169,11 +169,17 @@ async def test_a_list_of_non_records_is_a_clear_stop(server, client):
         await client.list_lines()
 
 
-async def test_an_oversized_listing_is_refused(server, client):
+async def test_an_oversized_listing_that_narrowing_does_not_shrink_is_refused(server, client):
+    # A server that ignores the id-range filters answers every narrower listing as large:
+    # the client cuts the range only max_id_splits times, then stops with one sentence.
     client.max_listing_bytes = 4000
-    server.get(LINES, status=200, body=json.dumps([wire_record()] * 100))
-    with pytest.raises(ConnectionProblem, match="more than 4000 bytes"):
+    client.max_id_splits = 2
+    server.get(LINES, status=200, body=json.dumps([wire_record()] * 100), repeat=True)
+    with pytest.raises(ConnectionProblem, match="more than 4000 bytes, even asked for in parts"):
         await client.list_lines()
+    sent = [call.kwargs["params"] for call in server.sent("GET")]
+    assert sent[0] is None and len(sent) == 3
+    assert sent[2] == [("id-lt", "40000000-0000-0000-0000-000000000000")]
 
 
 @pytest.mark.parametrize("body", ["", "<html><body>OK</body></html>", '{"ok": true}',

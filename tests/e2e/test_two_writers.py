@@ -208,7 +208,8 @@ async def test_line_changed_again_after_the_write_is_overwritten(emulator, tmp_p
     assert "changed again on the server at 20" in status.message
     assert "by planner-on-laptop after this run wrote it" in status.message
     assert "Product minutes is 9 (this run wrote 7)" in status.message
-    assert "1 overwritten" in api.exit_reason(result)
+    assert api.exit_reason(result) == ("1 row is overwritten on the server after this run "
+                                      "wrote them: the report says by whom and when")
     assert result.to_json()["counts"]["overwritten"] == 1
     assert result.to_json()["read_back"]["overwritten"] == 1
     report = result.write_report(tmp_path / "out.report.xlsx")

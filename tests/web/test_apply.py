@@ -128,7 +128,7 @@ async def test_failed_rows_are_reported_not_hidden(web):
     assert progress["failed"] == 2 and progress["counts"]["failed"] == 2
     assert progress["exit_code"] == 1
     text = await (await page.get(plan)).text()
-    assert "some rows failed" in text
+    assert "with 2 failed rows: show them with the status buttons" in text
     failed_rows = re.findall(r'<tr class="shade-red" data-status="failed">(.*?)</tr>', text,
                              re.S)
     assert len(failed_rows) == 2

@@ -148,13 +148,28 @@ async def test_planner_does_the_whole_loop_in_a_browser(browser, demo):
     if os.environ.get("FLOWTRAC_DOCS_SCREENSHOT"):
         await page.screenshot(path=str(ROOT / "docs" / "screenshot-plan.png"), full_page=False)
 
-    # Filter by status (plain JavaScript).
+    # The changes first; filter by status and search (the server pages the table).
+    statuses = await page.eval_on_selector_all("#rows tbody tr", "rs => rs.map(r => "
+                                               "r.dataset.status)")
+    assert statuses == ["would update"] * 4 + ["would create"] * 2 + ["unchanged"] * 20
+    await expect(page.locator("#shown-count")).to_have_text("Rows 1–26 of 26 rows; 26 rows in all.")
     await page.click('.filters .filter[data-status="would update"]')
-    await expect(page.locator("#rows tbody tr:visible")).to_have_count(4)
-    await expect(page.locator("#shown-count")).to_have_text("4 of 26 rows shown")
+    await expect(page.locator("#rows tbody tr")).to_have_count(4)
+    await expect(page.locator("#shown-count")).to_have_text(
+        "Rows 1–4 of 4 “would update” rows; 26 rows in all.")
+    await expect(page.locator(".filters .filter.active")).to_have_text("would update (4)")
     await _shot(page, "04-plan-filtered.png")
     await page.click('.filters .filter[data-status=""]')
-    await expect(page.locator("#rows tbody tr:visible")).to_have_count(26)
+    await expect(page.locator("#rows tbody tr")).to_have_count(26)
+    await page.fill("#table-q", "welding")
+    await page.click("#table-find")
+    found = await page.locator("#rows tbody tr").count()
+    assert 0 < found < 26
+    await expect(page.locator("#shown-count")).to_have_text(
+        f"Rows 1–{found} of {found} rows matching “welding”; 26 rows in all.")
+    await page.fill("#table-q", "")
+    await page.click("#table-find")
+    await expect(page.locator("#rows tbody tr")).to_have_count(26)
 
     # Download the plan report.
     async with page.expect_download() as planned:
@@ -170,6 +185,8 @@ async def test_planner_does_the_whole_loop_in_a_browser(browser, demo):
     await expect(dialog).to_be_visible()
     await expect(page.locator("#apply-question")).to_have_text(
         f"This will create 2, update 4 and delete 0 lines on {host}.")
+    await expect(page.locator("#apply-lists [data-kind]")).to_have_count(2)   # no deletes
+    await expect(page.locator('#apply-lists [data-kind="update"] li')).to_have_count(4)
     await _shot(page, "05-confirm.png", full=False)
     await page.click("#apply-confirm")
 
@@ -238,11 +255,12 @@ async def test_planner_sees_problems_as_messages(browser, demo):
     label = await button.inner_text()                       # "invalid (N)"
     expected = int(label.split("(")[1].rstrip(")"))
     assert expected >= 8
+    total = sum(int(n) for n in await page.locator("#counts .stat .count").all_inner_texts())
     await button.click()
-    invalid = page.locator("#rows tbody tr:visible")
+    invalid = page.locator("#rows tbody tr")
     await expect(invalid).to_have_count(expected)
     await expect(page.locator("#shown-count")).to_have_text(
-        f"{expected} of {await page.locator('#rows tbody tr').count()} rows shown")
+        f"Rows 1–{expected} of {expected} “invalid” rows; {total} rows in all.")
     await expect(invalid.first.locator(".cell-errors li").first).to_have_text(
         re.compile(r"^[A-Z]+\d+: "))                          # cell-referenced
     await _shot(page, "11-invalid-rows.png")

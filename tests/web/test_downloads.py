@@ -77,3 +77,21 @@ async def test_static_files_and_status_colours(web):
         assert f".pill.shade-{shade}" in css
     assert "tr.shade-grey" not in css        # unchanged rows keep their look
     assert (await page.get("/static/../routes.py")).status == 404
+
+
+async def test_template_of_a_signed_in_planner_has_the_tenant_names_in_its_dropdowns(web):
+    """Signed in, the template's product and process columns list the tenant's names (the
+    Lists sheet), as ``template --names`` does; signed out it is the blank template."""
+    from sync.roundtrip import LISTS_SHEET
+
+    page = await web()
+    await page.sign_in()
+    response = await page.get("/template.xlsx")
+    assert response.status == 200
+    workbook = openpyxl.load_workbook(io.BytesIO(await response.read()))
+    names = {c for row in workbook[LISTS_SHEET].iter_rows(values_only=True) for c in row if c}
+    dataset = demo_dataset()
+    assert {p["product"] for p in dataset.products} <= names
+    assert {p["process"] for p in dataset.processes} <= names
+    sources = {v.formula1 for v in workbook.worksheets[0].data_validations.dataValidation}
+    assert any(LISTS_SHEET in (s or "") for s in sources)

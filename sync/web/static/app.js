@@ -59,32 +59,6 @@ function setupModeChoice() {
   update();
 }
 
-function setupFilters() {
-  const table = document.getElementById("rows");
-  if (!table) return;
-  const buttons = document.querySelectorAll(".filters .filter");
-  const counter = document.getElementById("shown-count");
-  const rows = table.tBodies[0].rows;
-
-  function apply(status) {
-    let shown = 0;
-    for (const row of rows) {
-      const visible = !status || row.dataset.status === status;
-      row.hidden = !visible;
-      if (visible) shown += 1;
-    }
-    buttons.forEach((b) => {
-      const on = b.dataset.status === status;
-      b.classList.toggle("active", on);
-      b.setAttribute("aria-pressed", on ? "true" : "false");
-    });
-    counter.textContent = shown + " of " + rows.length + " rows shown";
-  }
-
-  buttons.forEach((b) => b.addEventListener("click", () => apply(b.dataset.status)));
-  apply("");
-}
-
 function setupApplyDialog() {
   const open = document.getElementById("apply-open");
   const dialog = document.getElementById("apply-dialog");
@@ -150,7 +124,6 @@ function setupProgress() {
 document.addEventListener("DOMContentLoaded", () => {
   setupDropzone();
   setupModeChoice();
-  setupFilters();
   setupApplyDialog();
   setupProgress();
 });

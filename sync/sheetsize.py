@@ -1,0 +1,350 @@
+"""How much text a workbook sheet expands to, measured before the reader materialises it.
+
+A cell of an .xlsx sheet that refers to a shared string gets its own copy of that string when
+the sheet is read, so one 32 MB string referred to by 100 cells, a file of a few kilobytes,
+takes gigabytes.  An .ods cell repeated across columns and rows is copied the same way.  The
+unpacked-size and cell-count checks never see it, so this module streams the package's XML
+(shared-string lengths, the sheet's references to them, inline strings, repeated .ods cells
+and spaces), keeping only counts, and refuses a sheet whose cells would hold more than
+``MAX_CELL_TEXT_BYTES`` of text.
+
+The XML is read in pieces of a megabyte.  A sheet is first cleared, where it can be, by
+counting bytes (most are); only a sheet that cannot be cleared so is parsed, with expat, its
+character data counted as it arrives and never joined, so the check stays within a few
+megabytes whatever the file holds.  A document type declaration (the way to entity
+expansion) is refused: no spreadsheet program writes one, and the reader calls such a part
+damaged.
+"""
+
+from __future__ import annotations
+
+import re
+import zipfile
+from array import array
+from collections.abc import Callable
+from typing import IO, Any
+from xml.etree import ElementTree
+from xml.parsers import expat
+
+from sync.errors import InputError
+from sync.zipdeflate import open_member
+
+#: The most cell text (UTF-8 bytes) a sheet may expand to.  The largest sheet the cell-count
+#: check lets through (5,000,000 cells) at 20 bytes a cell, far longer than the ids, numbers
+#: and process names of a routing sheet, holds 100 MB; reading it takes about twice that.
+MAX_CELL_TEXT_BYTES = 100 << 20
+#: A shared-string table with more entries than this is refused: the reader keeps every
+#: entry, however short, and no sheet has more cells than the cell-count check allows.
+MAX_SHARED_STRINGS = 5_000_000
+
+_READ_BYTES = 1 << 20
+_SHARED_STRINGS_TYPE = "/sharedStrings"
+_ODS_TABLE = "urn:oasis:names:tc:opendocument:xmlns:table:1.0"
+_ODS_TEXT = "urn:oasis:names:tc:opendocument:xmlns:text:1.0"
+
+
+class _TooMuch(Exception):
+    """The count passed the limit: no need to read further."""
+
+
+class _Refused(Exception):
+    """A part this module will not read (a document type declaration)."""
+
+
+def too_much_text(name: str) -> InputError:
+    """The one sentence for a sheet whose cells hold too much text."""
+    return InputError(f"{name}: cells hold more than {MAX_CELL_TEXT_BYTES >> 20} MB of text; "
+                      "a routing sheet needs far less.")
+
+
+def check_xlsx_text(package: zipfile.ZipFile, name: str, sheet_name: str,
+                    sheet_part: str) -> None:
+    """Refuse the sheet ``sheet_part`` of an .xlsx package if its cells, shared strings
+    counted once per reference, hold more than MAX_CELL_TEXT_BYTES of text."""
+    try:
+        lengths = _shared_lengths(package, name)
+        total = sum(lengths)
+        if total > MAX_CELL_TEXT_BYTES:
+            raise _TooMuch
+        # Three looks, each slower and closer than the one before; most sheets pass the first.
+        if (total + _rough_bound(package, sheet_part, lengths) > MAX_CELL_TEXT_BYTES
+                and total + _upper_bound(package, sheet_part, lengths) > MAX_CELL_TEXT_BYTES):
+            _sheet_text(package, sheet_part, lengths, total)
+    except _TooMuch:
+        raise too_much_text(name) from None
+    except _Refused:
+        raise _damaged(name, sheet_name) from None
+
+
+def check_ods_text(package: zipfile.ZipFile, name: str) -> None:
+    """Refuse an .ods package whose cells, each counted as many times as its column and row
+    repeats copy it, hold more than MAX_CELL_TEXT_BYTES.  Every table counts: the reader
+    reads them all when it opens the file."""
+    try:
+        _ods_text(package)
+    except _TooMuch:
+        raise too_much_text(name) from None
+    except _Refused:
+        raise InputError(f"{name} is damaged or not a readable ods workbook; save it again "
+                         "from Excel.") from None
+
+
+def _damaged(name: str, sheet_name: str) -> InputError:
+    """A part with a document type declaration, in the words the reader uses for damage."""
+    return InputError(f'{name}: sheet "{sheet_name[:40]}" is damaged and cannot be read; save '
+                      "the file again from Excel.")
+
+
+def _local(tag: str) -> str:
+    return tag.rpartition(":")[2]
+
+
+def _parse(stream: IO[bytes], start: Callable[[str, dict[str, str]], None],
+           end: Callable[[str], None], text: Callable[[str], None], *,
+           namespaces: bool = False) -> None:
+    """Feed a part to expat a megabyte at a time; a malformed part just ends the count (the
+    reader meets the same damage and says so)."""
+    parser = expat.ParserCreate(namespace_separator=" " if namespaces else None)
+    parser.buffer_text = False             # pieces as they come: a huge text is never joined
+
+    def refuse(*_: Any) -> None:
+        raise _Refused
+
+    parser.StartDoctypeDeclHandler = refuse
+    parser.EntityDeclHandler = refuse
+    parser.StartElementHandler = start
+    parser.EndElementHandler = end
+    parser.CharacterDataHandler = text
+    try:
+        while chunk := stream.read(_READ_BYTES):
+            parser.Parse(chunk, False)
+        parser.Parse(b"", True)
+    except expat.ExpatError:
+        return
+
+
+def _text_bytes(piece: str) -> int:
+    return len(piece) if piece.isascii() else len(piece.encode("utf-8", "surrogatepass"))
+
+
+def _shared_strings_part(package: zipfile.ZipFile) -> str | None:
+    names = set(package.namelist())
+    try:
+        rels = ElementTree.fromstring(package.read("xl/_rels/workbook.xml.rels"))
+    except (KeyError, ElementTree.ParseError):
+        rels = None
+    if rels is not None:
+        for element in rels.iter():
+            if element.get("Type", "").endswith(_SHARED_STRINGS_TYPE):
+                target = element.get("Target", "")
+                part = target.lstrip("/") if target.startswith("/") else "xl/" + target
+                if part in names:
+                    return part
+    return "xl/sharedStrings.xml" if "xl/sharedStrings.xml" in names else None
+
+
+def _shared_lengths(package: zipfile.ZipFile, name: str) -> array[int]:
+    """The UTF-8 length of every shared string's text, in table order."""
+    lengths: array[int] = array("q")
+    part = _shared_strings_part(package)
+    if part is None:
+        return lengths
+    depth_t = 0
+
+    def start(tag: str, _attrs: dict[str, str]) -> None:
+        nonlocal depth_t
+        local = _local(tag)
+        if local == "si":
+            if len(lengths) >= MAX_SHARED_STRINGS:
+                raise InputError(f"{name} holds more than {MAX_SHARED_STRINGS:,} shared "
+                                 "strings, far more than a routing sheet needs; it is refused.")
+            lengths.append(0)
+        elif local == "t":
+            depth_t += 1
+
+    def end(tag: str) -> None:
+        nonlocal depth_t
+        if _local(tag) == "t":
+            depth_t -= 1
+
+    def text(piece: str) -> None:
+        if depth_t and lengths:
+            lengths[-1] += _text_bytes(piece)
+            if lengths[-1] > MAX_CELL_TEXT_BYTES:
+                raise _TooMuch
+
+    with open_member(package, part) as stream:
+        _parse(stream, start, end, text)
+    return lengths
+
+
+def _rough_bound(package: zipfile.ZipFile, part: str, lengths: array[int]) -> int:
+    """At least the text the sheet's cells hold, from two byte counts: every value element
+    taken to refer to the longest shared string, and all of the part taken to be inline
+    text if any cell may hold some."""
+    longest = max(lengths, default=0)
+    values = size = 0
+    inline = False
+    with open_member(package, part) as stream:
+        tail = b""
+        while chunk := stream.read(_READ_BYTES):
+            size += len(chunk)
+            chunk = tail + chunk         # a mark cut in two by the read is counted (twice)
+            values += chunk.count(b"<v") + chunk.count(b":v")
+            inline = inline or b"str" in chunk or b"Str" in chunk   # t="str", t="inlineStr"
+            tail = chunk[-2:]
+    return values * longest + (size if inline else 0)
+
+
+#: A shared-string cell as spreadsheet programs write it: the type, then the value element
+#: with the string's index.  None of these holds the start of a cell or row, so cutting the
+#: XML where one starts never splits them.
+_SHARED_VALUE = re.compile(rb"""\st\s*=\s*["']s["'][^<>]*>\s*<(?:[\w.-]+:)?v>\s*(\d{1,10})\s*</""")
+_SHARED_MARK = re.compile(rb"""\st\s*=\s*["']s["']""")
+#: The text of a text or value element: where every string a cell shows is written.
+_ELEMENT_TEXT = re.compile(rb"<(?:[\w.-]+:)?[tv](?:\s[^>]*)?>([^<]*)</")
+_TEXT_START = re.compile(rb"<(?:[\w.-]+:)?[tv](?:\s[^>]*)?>")
+_CUT = re.compile(rb"<(?:[\w.-]+:)?(?:c|row)[\s>/]")
+_UNSURE = float("inf")
+
+
+def _upper_bound(package: zipfile.ZipFile, part: str, lengths: array[int]) -> float:
+    """At least the text the sheet's cells hold, from a look at the bytes: the shared strings
+    its cells refer to (in the usual form) and the text of its text and value elements.
+    Infinite when that look cannot vouch for the sheet (a reference in an unusual form,
+    CDATA, megabytes without a cell): it must then be parsed, which takes many times
+    longer."""
+    total = 0
+    marks = found = 0
+    with open_member(package, part) as stream:
+        pending = b""
+        while True:
+            chunk = stream.read(_READ_BYTES)
+            if chunk and b"<" not in chunk and chunk.isspace():
+                # A megabyte of blanks: text if it continues a text or value element (then
+                # counted), else between or inside tags; either way kept as one blank.
+                last = pending.rfind(b"<")
+                if last >= 0 and _TEXT_START.match(pending, last):
+                    total += len(chunk)
+                pending += b" "
+                continue
+            data = pending + chunk
+            cut = len(data)
+            if chunk:                     # keep the last cell or row from its start for later
+                cut = data.rfind(b"<")
+                while cut >= 0 and not _CUT.match(data, cut):
+                    cut = data.rfind(b"<", 0, cut)
+                if cut < 0:
+                    if len(data) > 4 * _READ_BYTES:
+                        return _UNSURE
+                    pending = data
+                    continue
+            piece, pending = data[:cut], data[cut:]
+            if b"<![CDATA[" in piece:
+                return _UNSURE
+            indices = _SHARED_VALUE.findall(piece)
+            found += len(indices)
+            marks += len(_SHARED_MARK.findall(piece))
+            total += sum(lengths[i] if i < len(lengths) else 0 for i in map(int, indices))
+            total += sum(map(len, _ELEMENT_TEXT.findall(piece)))
+            if not chunk:
+                break
+    return total if found == marks else _UNSURE
+
+
+_DIGITS = re.compile(r"\s*(\d{1,10})\s*")
+
+
+def _sheet_text(package: zipfile.ZipFile, part: str, lengths: array[int], total: int) -> None:
+    """Add the sheet's cell text to ``total`` (shared strings by reference, inline strings,
+    formula strings), stopping with _TooMuch as soon as it passes the limit."""
+    state = {"type": "", "in_v": False, "in_is_t": 0, "in_is": False, "v": ""}
+    count = [total]
+
+    def add(size: int) -> None:
+        count[0] += size
+        if count[0] > MAX_CELL_TEXT_BYTES:
+            raise _TooMuch
+
+    def start(tag: str, attrs: dict[str, str]) -> None:
+        local = _local(tag)
+        if local == "c":
+            state["type"] = attrs.get("t", "n")
+        elif local == "v":
+            state["in_v"], state["v"] = True, ""
+        elif local == "is":
+            state["in_is"] = True
+        elif local == "t" and state["in_is"]:
+            state["in_is_t"] += 1
+
+    def end(tag: str) -> None:
+        local = _local(tag)
+        if local == "v":
+            state["in_v"] = False
+            if state["type"] == "s":
+                index = _DIGITS.fullmatch(state["v"])
+                if index is not None and int(index.group(1)) < len(lengths):
+                    add(lengths[int(index.group(1))])
+        elif local == "is":
+            state["in_is"] = False
+        elif local == "t" and state["in_is"]:
+            state["in_is_t"] -= 1
+
+    def text(piece: str) -> None:
+        if state["in_v"]:
+            if state["type"] == "s":
+                if len(state["v"]) < 16:        # an index; anything longer is no index
+                    state["v"] += piece
+            elif state["type"] in ("str", "inlineStr"):
+                add(_text_bytes(piece))
+        elif state["in_is_t"]:
+            add(_text_bytes(piece))
+
+    with open_member(package, part) as stream:
+        _parse(stream, start, end, text)
+
+
+def _ods_text(package: zipfile.ZipFile) -> None:
+    row_tag = f"{_ODS_TABLE} table-row"
+    cell_tags = {f"{_ODS_TABLE} table-cell", f"{_ODS_TABLE} covered-table-cell"}
+    rows_repeat = f"{_ODS_TABLE} number-rows-repeated"
+    columns_repeat = f"{_ODS_TABLE} number-columns-repeated"
+    spaces, space_count = f"{_ODS_TEXT} s", f"{_ODS_TEXT} c"   # <text:s text:c="N"/>: N blanks
+    state = {"rows": 1, "columns": 1, "cell": 0, "depth": 0, "total": 0}
+
+    def repeat(attrs: dict[str, str], key: str) -> int:
+        try:
+            return max(1, int(attrs.get(key, "1")))
+        except ValueError:
+            return 1
+
+    def start(tag: str, attrs: dict[str, str]) -> None:
+        if state["depth"]:
+            state["depth"] += 1
+            if tag == spaces:
+                add(repeat(attrs, space_count))
+        elif tag in cell_tags:
+            state["columns"] = repeat(attrs, columns_repeat)
+            state["cell"], state["depth"] = 0, 1
+        elif tag == row_tag:
+            state["rows"] = repeat(attrs, rows_repeat)
+
+    def end(_tag: str) -> None:
+        if not state["depth"]:
+            return
+        state["depth"] -= 1
+        if not state["depth"]:         # the cell ends: its text, as often as it is repeated
+            state["total"] += state["cell"] * state["columns"] * state["rows"]
+
+    def add(size: int) -> None:
+        state["cell"] += size
+        if state["cell"] * state["columns"] * state["rows"] + state["total"] > \
+                MAX_CELL_TEXT_BYTES:
+            raise _TooMuch
+
+    def text(piece: str) -> None:
+        if state["depth"]:
+            add(_text_bytes(piece))
+
+    with open_member(package, "content.xml") as stream:
+        _parse(stream, start, end, text, namespaces=True)
