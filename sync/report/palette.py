@@ -37,6 +37,7 @@ _SHADES: dict[str, Shade] = {
     "updated": BLUE,
     "update": BLUE,
     "unchanged": GREY,
+    "gone": GREY,
     "deleted": ORANGE,
     "delete": ORANGE,
     "failed": RED,
@@ -76,5 +77,5 @@ def shade_of(status: str | None) -> Shade | None:
 STATUS_ORDER: tuple[str, ...] = (
     "created", "would create", "updated", "would update", "unchanged", "deleted",
     "would delete", "failed", "conflict", "overwritten", "stale", "invalid", "skipped",
-    "left alone", "not run",
+    "left alone", "gone", "not run",
 )
