@@ -21,7 +21,7 @@ from operator import attrgetter, itemgetter
 from pathlib import Path
 from typing import Any, ClassVar
 
-from . import schema
+from . import mergebase, schema
 from .client import FlowtracClient
 from .connection import Connection
 from .diff import Blank, Mode, Plan, PlanOptions, Scope, changes_text, diff
@@ -145,9 +145,14 @@ class ValidationResult:
         started = time.perf_counter()
         rows = dict(self.row_status())
         written = write_report(self.validated.sheet, rows, self.server_only_rows(),
-                               self.summary(), target, notes=self.warnings)
+                               self.summary(), target, notes=self.warnings,
+                               replace_sheets=self._replace_sheets())
         _log_stage("report written", time.perf_counter() - started)
         return written
+
+    def _replace_sheets(self) -> dict[str, str]:
+        """Sheets of the planner's workbook the report writes anew (none but after an apply)."""
+        return {}
 
     def to_json(self) -> dict[str, Any]:
         return {"command": self.command, "file": str(self.path), "counts": self.counts(),
@@ -164,6 +169,8 @@ class PlanResult(ValidationResult):
     requests: int = 0
     retries: int = 0
     command: str = field(default="plan", kw_only=True)
+    #: The base the plan merged against (``sync.mergebase``), if the sheet had one.
+    base: mergebase.Base | None = field(default=None, kw_only=True)
     report_kind: ClassVar[str] = "plan"
 
     def _status(self, item: PlanItem) -> tuple[str, str | None, str]:
@@ -187,7 +194,9 @@ class PlanResult(ValidationResult):
             if warnings:
                 message = "; ".join([message, *warnings] if message else warnings)
             changes = changes_text(item.changes, names) if item.changes else ""
-            out.append((row.index, ReportRow(status, sync_id, changes, message, row.errors)))
+            errors = (row.errors + mergebase.conflict_cells(item, self.validated.sheet)
+                      if item.conflicts else row.errors)
+            out.append((row.index, ReportRow(status, sync_id, changes, message, errors)))
         return out
 
     def server_only_rows(self) -> list[ServerOnlyRow]:
@@ -238,7 +247,7 @@ class PlanResult(ValidationResult):
 
 _DONE_STATUS = {Action.UNCHANGED: Status.UNCHANGED, Action.INVALID: Status.INVALID,
                 Action.CONFLICT: Status.CONFLICT, Action.SKIP: Status.SKIPPED,
-                Action.KEEP: Status.LEFT_ALONE}
+                Action.KEEP: Status.LEFT_ALONE, Action.GONE: Status.GONE}
 
 
 @dataclass(repr=False)
@@ -274,8 +283,20 @@ class ApplyResult(PlanResult):
             assert outcome is not None
             return Status.OVERWRITTEN.value, outcome.record_id, self.read_back.overwritten[item]
         if outcome is not None:
-            return outcome.status.value, outcome.record_id, outcome.message
+            # A written row's plan message (the cells a base kept) stays in the report.
+            kept = item.message if outcome.status is Status.UPDATED else ""
+            return outcome.status.value, outcome.record_id, outcome.message or kept
         return _DONE_STATUS[item.action].value, item.record_id, item.message
+
+    def _replace_sheets(self) -> dict[str, str]:
+        """The base the report carries, with what this run wrote (``mergebase.refreshed``), so
+        that the report edited and planned again merges against what it shows."""
+        if self.base is None or self.plan is None or self.execution is None:
+            return {}
+        base = mergebase.refreshed(self.base, chain(self.plan.items, self.plan.server_only),
+                                   self.execution.outcomes)
+        rows = mergebase.base_rows(base.base_url, base.lines.values(), base.exported)
+        return {mergebase.BASE_SHEET: mergebase.base_sheet_xml(rows)}
 
     def counts(self) -> dict[str, int]:
         assert self.plan is not None
@@ -459,7 +480,13 @@ async def _plan_loaded(sheet: LoadedSheet, connection: Connection, options: Sync
         logged_in = asyncio.ensure_future(client.login())
         lines = asyncio.ensure_future(_lines_of(client, logged_in, options.scope, products))
         try:
-            checked = await asyncio.to_thread(_validated, sheet, options, started)
+            # The base (``sync.mergebase``) is read beside the validation: calamine parses it
+            # without holding the GIL, so a large one costs little wall time.
+            base_warnings: list[str] = []
+            checked, base_read = await asyncio.gather(
+                asyncio.to_thread(_validated, sheet, options, started),
+                asyncio.to_thread(mergebase.read_base, sheet.path, sheet.file_format,
+                                  base_warnings))
             await logged_in
             began = time.perf_counter()
             warnings, records = await _fetch_current(checked.validated, client, options.scope,
@@ -473,13 +500,18 @@ async def _plan_loaded(sheet: LoadedSheet, connection: Connection, options: Sync
         _log_stage("fetched", fetched - began,
                    f"{len(records)} server lines, {client.stats.requests} requests; "
                    "the wait after validation")
-        the_plan = diff(checked.validated, records, options.plan_options())
+        base = mergebase.belonging_base(base_read, connection.base_url,
+                                        checked.validated.column(schema.ID.name),
+                                        base_warnings)
+        warnings += base_warnings
+        the_plan = diff(checked.validated, records, options.plan_options(),
+                        base.lines if base is not None else None)
         await _name_products(the_plan, client)
         await _read_only_edits(the_plan, checked.validated, client)
         _log_stage("diffed", time.perf_counter() - fetched)
         return PlanResult(checked.validated, options, started, _now(),
                           checked.warnings + warnings, the_plan, connection.base_url,
-                          client.stats.requests, client.stats.retries)
+                          client.stats.requests, client.stats.retries, base=base)
 
 
 def plan(path: str | Path, connection: Connection,
@@ -532,7 +564,7 @@ async def execute_async(planned: PlanResult, connection: Connection, *,
     result = ApplyResult(planned.validated, options, planned.started, _now(), warnings,
                          planned.plan, planned.base_url, planned.requests + requests,
                          planned.retries + retries, execution, time.monotonic() - started,
-                         checked)
+                         checked, base=planned.base)
     if history is not None:
         result.history = Path(history)
         result.run_record = record_for_apply(result, run_id=log.run_id, who=who,

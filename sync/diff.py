@@ -14,7 +14,7 @@ from itertools import chain, compress, repeat
 from operator import attrgetter, itemgetter, not_
 from typing import Any
 
-from . import schema
+from . import mergebase, schema
 from .model import WRITE_ACTIONS, Action, PlanItem, SheetRow, ValidatedSheet
 
 
@@ -171,8 +171,12 @@ def _row_refs(rows: Iterable[SheetRow]) -> str:
 
 
 def diff(validated: ValidatedSheet, records: Sequence[dict[str, Any]],
-         options: PlanOptions = PlanOptions()) -> Plan:
-    """Decide what to do with every row and every in-scope server record."""
+         options: PlanOptions = PlanOptions(),
+         base: Mapping[str, dict[str, Any]] | None = None) -> Plan:
+    """Decide what to do with every row and every in-scope server record.
+
+    ``base``: the server's lines by id as the sheet's export saw them (``sync.mergebase``);
+    a row naming one of them is decided cell by cell instead of by its ``edited`` stamp."""
     key = validated.key
     present = validated.present
     key_of = _key_getter(key)
@@ -203,7 +207,7 @@ def diff(validated: ValidatedSheet, records: Sequence[dict[str, Any]],
             if (given is None or given == product_id) and all_equal(values, record):
                 item = PlanItem(unchanged, row, record, product_id)
         if item is None:
-            item = _decide_row(row, by_id, by_key, key_of, key, managed, options)
+            item = _decide_row(row, by_id, by_key, key_of, key, managed, options, base or {})
             record = item.record
         if record is not None:
             position = len(items)
@@ -300,7 +304,8 @@ class _Managed:
 
 def _decide_row(row: SheetRow, by_id: dict[str, dict[str, Any]], by_key: _ByKey,
                 key_of: Callable[[dict[str, Any]], tuple[Any, ...]], key: Sequence[str],
-                managed: list[_Managed], options: PlanOptions) -> PlanItem:
+                managed: _Managed, options: PlanOptions,
+                base: Mapping[str, dict[str, Any]]) -> PlanItem:
     values = row.values
     product_id = values.get(schema.PRODUCT_ID.name)
     if not row.valid:
@@ -310,6 +315,8 @@ def _decide_row(row: SheetRow, by_id: dict[str, dict[str, Any]], by_key: _ByKey,
     record_id = values.get(schema.ID.name)
     if record_id is not None:
         record = by_id.get(record_id)
+        if record is None and record_id in base:
+            return _gone(row, base[record_id], managed)
         if record is None:
             return PlanItem(Action.CONFLICT, row, None, product_id,
                             message=f"the server has no line with id {record_id} (deleted since "
@@ -318,7 +325,7 @@ def _decide_row(row: SheetRow, by_id: dict[str, dict[str, Any]], by_key: _ByKey,
             return PlanItem(Action.CONFLICT, row, record, record.get(schema.PRODUCT_ID.name),
                             message=f"product_id cannot be changed on an existing line (the "
                                     f"server has {record.get(schema.PRODUCT_ID.name)})")
-        return _compare(row, record, managed, options)
+        return _compare(row, record, managed, options, base.get(record_id))
 
     candidates = by_key.get(key_of(values), [])
     if len(candidates) > 1:
@@ -338,13 +345,27 @@ def _decide_row(row: SheetRow, by_id: dict[str, dict[str, Any]], by_key: _ByKey,
     return PlanItem(Action.CREATE, row, None, product_id, values=create)
 
 
-def _compare(row: SheetRow, record: dict[str, Any], managed: list[_Managed],
-             options: PlanOptions) -> PlanItem:
+def _gone(row: SheetRow, base_line: dict[str, Any], managed: _Managed) -> PlanItem:
+    """A line of the base that the server no longer has: deleted there since the export."""
+    product_id = base_line.get(schema.PRODUCT_ID.name)
+    edited = mergebase.edited_since(row.values, base_line, managed.fields)
+    if edited:
+        return PlanItem(Action.CONFLICT, row, None, product_id,
+                        message=f"deleted on the server since the export, but this row "
+                                f"changes {', '.join(edited)}; clear the id to create it again")
+    return PlanItem(Action.GONE, row, None, product_id,
+                    message="deleted on the server since the export; nothing to do")
+
+
+def _compare(row: SheetRow, record: dict[str, Any], managed: _Managed,
+             options: PlanOptions, base_line: dict[str, Any] | None = None) -> PlanItem:
     product_id = record.get(schema.PRODUCT_ID.name)
     changes: dict[str, tuple[Any, Any]] = {}
     values = row.values
     if managed.all_equal(values, record):
         return PlanItem(Action.UNCHANGED, row, record, product_id)
+    if base_line is not None:
+        return _merge(row, record, managed, options, base_line)
     for name, blank_leaves, same in managed.fields:
         after = values.get(name)
         if after is None and blank_leaves:
@@ -369,6 +390,29 @@ def _compare(row: SheetRow, record: dict[str, Any], managed: list[_Managed],
                         message=f"line exists and differs ({changes_text(changes)}); "
                                 f"the insert mode does not update lines")
     return PlanItem(Action.UPDATE, row, record, product_id, changes=changes)
+
+
+def _merge(row: SheetRow, record: dict[str, Any], managed: _Managed, options: PlanOptions,
+           base_line: dict[str, Any]) -> PlanItem:
+    """A row with a base, decided cell by cell (``mergebase.decide_cell``): only the cells
+    the planner changed are sent, those only the server changed are kept, and a cell both
+    changed differently makes the row a conflict naming that cell."""
+    product_id = record.get(schema.PRODUCT_ID.name)
+    cells = mergebase.merge_cells(row.values, base_line, record, managed.fields)
+    if cells.conflicts:
+        return PlanItem(Action.CONFLICT, row, record, product_id,
+                        message=mergebase.conflict_message(cells, record),
+                        kept=cells.kept, conflicts=cells.conflicts)
+    kept = mergebase.kept_message(cells, record)
+    if not cells.changes:
+        return PlanItem(Action.UNCHANGED, row, record, product_id, message=kept,
+                        kept=cells.kept)
+    if options.mode is Mode.INSERT:
+        return PlanItem(Action.SKIP, row, record, product_id,
+                        message=f"line exists and differs ({changes_text(cells.changes)}); "
+                                f"the insert mode does not update lines", kept=cells.kept)
+    return PlanItem(Action.UPDATE, row, record, product_id, changes=cells.changes,
+                    message=kept, kept=cells.kept)
 
 
 def _check_line_collisions(items: list[PlanItem], staying: Sequence[dict[str, Any]]) -> None:

@@ -31,6 +31,7 @@ class Action(StrEnum):
     INVALID = "invalid"
     SKIP = "skip"        # valid, but the mode does not do this (e.g. create in --mode update)
     KEEP = "keep"        # server-only record left alone (not mirrored, or protected)
+    GONE = "gone"        # deleted on the server since the export, and not edited in the sheet
 
     @property
     def writes(self) -> bool:
@@ -51,6 +52,7 @@ PLAN_STATUS = {
     Action.INVALID: "invalid",
     Action.SKIP: "skipped",
     Action.KEEP: "left alone",
+    Action.GONE: "gone",
 }
 
 
@@ -67,6 +69,7 @@ class Status(StrEnum):
     SKIPPED = "skipped"       # not done: mode, or the run stopped before this row's turn
     LEFT_ALONE = "left alone"  # a server-only record that stays
     OVERWRITTEN = "overwritten"  # written, then changed again by another writer (read-back)
+    GONE = "gone"             # deleted on the server since the export (``sync.mergebase``)
     STALE = "stale"           # a saved plan's write whose line changed since: not sent
 
 
@@ -166,6 +169,10 @@ class PlanItem:
     changes: dict[str, tuple[Any, Any]] = field(default_factory=dict)  # field -> (before, after)
     values: dict[str, Any] = field(default_factory=dict)  # create: the full canonical body
     message: str = ""
+    # A row planned against a base (``sync.mergebase``): field -> (base, server) of the cells
+    # only the server changed, kept; field -> (sheet, server) of the cells in conflict.
+    kept: dict[str, tuple[Any, Any]] = field(default_factory=dict)
+    conflicts: dict[str, tuple[Any, Any]] = field(default_factory=dict)
 
     @property
     def record_id(self) -> str | None:

@@ -12,7 +12,9 @@ one the planner changed wins.  An export adds ``edited`` (kept so that a line ch
 server after the export becomes a conflict instead of being overwritten) and read-only
 context (edited_by) whose header the loader does not take for a field: shown greyed, kept in
 the report, never sent (``api`` warns when a planner changed it).  So an unedited export
-plans to zero changes.
+plans to zero changes.  An .xlsx export also carries the base of a three-way merge: the
+lines as exported, in a hidden, protected sheet (``sync.mergebase``), so that a plan decides
+cell by cell which side changed what.
 
 The .xlsx is written as SpreadsheetML straight into the zip (the data sheet streamed row by
 row), reusing the report writer's cell helpers: every text is an inline string, formula-like
@@ -33,7 +35,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any
 
-from . import schema
+from . import mergebase, schema
 from .client import FlowtracClient
 from .connection import Connection
 from .errors import ServerError, UsageError
@@ -319,7 +321,9 @@ async def export(connection: Connection, out_path: str | Path, *,
     if fmt == "csv":
         _write_csv(target, columns, rows)
     else:
-        _write_data_workbook(target, columns, rows, len(lines), "export", lists)
+        # The base of a three-way merge (``sync.mergebase``): the lines as exported, hidden.
+        base = mergebase.base_rows(connection.base_url, lines)
+        _write_data_workbook(target, columns, rows, len(lines), "export", lists, base)
     return Exported(target, len(lines), fmt, warnings)
 
 
@@ -557,14 +561,17 @@ class _Sheet:
     chunks: Iterable[str]
     notes: list[Note] = field(default_factory=list)
     filter_ref: str | None = None
+    state: str | None = None          # "veryHidden": a sheet the planner never sees
 
 
 def _write_data_workbook(target: Path, columns: Sequence[Column],
                          rows: Iterator[Sequence[Any]], row_count: int, what: str,
-                         lists: NameLists | None = None) -> None:
+                         lists: NameLists | None = None,
+                         base: Sequence[Sequence[Any]] | None = None) -> None:
     """The planner's workbook: the Lines sheet (header notes, dropdowns, frozen header,
-    autofilter, greyed read-only columns), the Instructions sheet, and with ``lists`` the
-    Lists sheet the name dropdowns read."""
+    autofilter, greyed read-only columns), the Instructions sheet, with ``lists`` the
+    Lists sheet the name dropdowns read, and with ``base`` the hidden, protected base sheet
+    (``sync.mergebase``)."""
     last = f"{column_letter(len(columns))}{row_count + 1}"
     notes = [_header_note(c, i) for i, c in enumerate(columns, 1)]
     sources = _list_sources(lists) if lists is not None else {}
@@ -576,6 +583,9 @@ def _write_data_workbook(target: Path, columns: Sequence[Column],
     sheets = [data, guide]
     if sources:
         sheets.append(_Sheet(LISTS_SHEET, [_lists_sheet_xml(lists)]))
+    if base is not None:
+        sheets.append(_Sheet(mergebase.BASE_SHEET, [mergebase.base_sheet_xml(base)],
+                             state="veryHidden"))
     with atomic_output(target, what) as handle:
         _write_package(handle, sheets)
 
@@ -704,13 +714,15 @@ def _table_sheet_xml(rows: Sequence[tuple[Sequence[Any], int]], widths: Mapping[
 
 def write_table_workbook(target: str | Path, sheets: Sequence[tuple[str, Sequence[str],
                                                                     Iterable[Sequence[Any]]]],
-                         what: str = "workbook") -> Path:
+                         what: str = "workbook", *,
+                         excel_max_rows: int = EXCEL_MAX_ROWS) -> Path:
     """A plain workbook of tables: (sheet name, headers, rows) each; bold frozen header,
-    autofilter, text safe from formula evaluation.  Written atomically; ``what`` names the
-    file in error messages."""
+    autofilter, text safe from formula evaluation.  A table longer than an Excel sheet holds
+    goes on over sheets "name (2)", "name (3)"..., each with the header, so that Excel never
+    cuts it.  Written atomically; ``what`` names the file in error messages."""
     path = Path(target)
     parts = []
-    for name, headers, rows in sheets:
+    for name, headers, rows in _fitting_sheets(sheets, excel_max_rows - 1):
         table = [(list(headers), _TABLE_HEAD), *((list(r), _PLAIN) for r in rows)]
         widths = {i: float(min(max([len(str(t[0][i - 1])) if len(t[0]) >= i else 0
                                     for t in table[:500]] + [8]) + 2, 60))
@@ -722,6 +734,17 @@ def write_table_workbook(target: str | Path, sheets: Sequence[tuple[str, Sequenc
     with atomic_output(path, what) as handle:
         _write_package(handle, parts)
     return path
+
+
+def _fitting_sheets(sheets: Iterable[tuple[str, Sequence[str], Iterable[Sequence[Any]]]],
+                    per_sheet: int) -> Iterator[tuple[str, Sequence[str], list[Sequence[Any]]]]:
+    """Each table cut into sheets of at most ``per_sheet`` rows below its header."""
+    for name, headers, rows in sheets:
+        rows = list(rows)
+        for part, start in enumerate(range(0, max(len(rows), 1), per_sheet), 1):
+            # Excel's sheet names hold 31 characters: the part number must stay visible.
+            suffix = f" ({part})" if part > 1 else ""
+            yield name[:31 - len(suffix)] + suffix, headers, rows[start:start + per_sheet]
 
 
 def _zip_info(name: str) -> zipfile.ZipInfo:
@@ -748,7 +771,8 @@ def _write_package(handle: IO[bytes], sheets: Sequence[_Sheet]) -> None:
                                  vml_xml(sheet.notes, first_block=number))
         package.writestr(_zip_info("xl/styles.xml"), _STYLES_XML)
         package.writestr(_zip_info("xl/workbook.xml"),
-                         workbook_xml([(s.name, s.filter_ref) for s in sheets]))
+                         workbook_xml([(s.name, s.filter_ref) for s in sheets],
+                                      {s.name: s.state for s in sheets if s.state}))
         package.writestr(_zip_info("xl/_rels/workbook.xml.rels"), workbook_rels_xml(len(sheets)))
         package.writestr(_zip_info("_rels/.rels"), package_rels_xml())
         package.writestr(_zip_info("[Content_Types].xml"), content_types_xml(

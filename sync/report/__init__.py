@@ -28,6 +28,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping, Sequence
+from functools import partial
 from pathlib import Path
 from typing import IO, Any, Literal
 
@@ -72,14 +73,16 @@ def unused_path(path: Path) -> Path:
 def write_report(sheet: LoadedSheet, rows: Mapping[int, ReportRow],
                  server_only: Sequence[ServerOnlyRow], summary: Mapping[str, Any],
                  path: str | Path, *, engine: Engine = "auto",
-                 excel_max_rows: int = EXCEL_MAX_ROWS, notes: list[str] | None = None
-                 ) -> Path:
+                 excel_max_rows: int = EXCEL_MAX_ROWS, notes: list[str] | None = None,
+                 replace_sheets: Mapping[str, str] | None = None) -> Path:
     """Write the report to ``path`` and return it.
 
     ``rows`` maps a frame row's position to what happened to it (rows left out get a blank
     status); ``summary`` is rendered as label/value pairs on the Summary sheet.  ``engine``
     forces one way of writing (tests, benchmarks); ``auto`` picks the best that works.
-    A sentence for the user (the rows went to a CSV beside it) is added to ``notes``."""
+    A sentence for the user (the rows went to a CSV beside it) is added to ``notes``.
+    ``replace_sheets``: sheet name -> worksheet XML replacing that sheet of the planner's
+    workbook (only the patch engine does; the others keep the sheet as it was)."""
     target = Path(path)
     _refuse_input_as_target(Path(sheet.path), target)
     keep = str(sheet.file_format).lower() in _KEPT_FORMATS
@@ -96,7 +99,7 @@ def write_report(sheet: LoadedSheet, rows: Mapping[int, ReportRow],
             notes.append(sentence)
         log.info("%s", sentence)
     else:
-        _write(sheet, rows, server_only, summary, target, order)
+        _write(sheet, rows, server_only, summary, target, order, replace_sheets or {})
     return target
 
 
@@ -123,11 +126,13 @@ def _write_rows_beside(sheet: LoadedSheet, rows: Mapping[int, ReportRow],
 
 def _write(sheet: LoadedSheet, rows: Mapping[int, ReportRow],
            server_only: Sequence[ServerOnlyRow], summary: Mapping[str, Any], target: Path,
-           order: list[Engine]) -> None:
+           order: list[Engine], replace_sheets: Mapping[str, str]) -> None:
     with atomic_output(target, "report") as handle:
         for attempt, name in enumerate(order):
             try:
-                _ENGINES[name](sheet, rows, server_only, summary, handle)
+                write = (partial(patch_workbook, replace_sheets=replace_sheets)
+                         if name == "patch" and replace_sheets else _ENGINES[name])
+                write(sheet, rows, server_only, summary, handle)
                 log.debug("report %s written by the %s engine", target, name)
                 break
             except Exception as exc:

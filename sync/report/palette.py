@@ -37,12 +37,14 @@ _SHADES: dict[str, Shade] = {
     "updated": BLUE,
     "update": BLUE,
     "unchanged": GREY,
+    "gone": GREY,
     "deleted": ORANGE,
     "delete": ORANGE,
     "failed": RED,
     "fail": RED,
     "conflict": RED,
     "overwritten": RED,
+    "stale": RED,
     "invalid": RED,
     "skipped": YELLOW,
     "skip": YELLOW,
@@ -74,6 +76,6 @@ def shade_of(status: str | None) -> Shade | None:
 #: Order of statuses in the Summary counts (others follow in the order first seen).
 STATUS_ORDER: tuple[str, ...] = (
     "created", "would create", "updated", "would update", "unchanged", "deleted",
-    "would delete", "failed", "conflict", "overwritten", "invalid", "skipped", "left alone",
-    "not run",
+    "would delete", "failed", "conflict", "overwritten", "stale", "invalid", "skipped",
+    "left alone", "gone", "not run",
 )

@@ -6,7 +6,7 @@ the names and content types of package parts.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from .cells import column_letter, escape_attr, escape_text
@@ -187,10 +187,14 @@ def relationships_xml(rels: Sequence[tuple[str, str, str]]) -> str:
 # any) xl/comments{n}.xml with xl/drawings/vmlDrawing{n}.vml, then one styles.xml.
 
 
-def workbook_xml(sheets: Sequence[tuple[str, str | None]]) -> str:
+def workbook_xml(sheets: Sequence[tuple[str, str | None]],
+                 states: Mapping[str, str] | None = None) -> str:
     """``xl/workbook.xml`` for (sheet name, autofilter range or None) in order; the first
-    sheet is the active one."""
-    items = "".join(f'<sheet name="{escape_attr(name)}" sheetId="{n}" r:id="rId{n}"/>'
+    sheet is the active one.  ``states``: sheet name -> ``hidden`` or ``veryHidden``."""
+    states = states or {}
+    items = "".join(f'<sheet name="{escape_attr(name)}" sheetId="{n}"'
+                    + (f' state="{states[name]}"' if name in states else "")
+                    + f' r:id="rId{n}"/>'
                     for n, (name, _) in enumerate(sheets, 1))
     names = "".join(
         f'<definedName name="_xlnm._FilterDatabase" localSheetId="{n}" hidden="1">'

@@ -37,15 +37,22 @@ _FIRST_ROW = re.compile(r"<row\b[^>]*?(?:/>|>.*?</row>)", re.S)
 
 def patch_workbook(sheet: LoadedSheet, rows: Mapping[int, ReportRow],
                    server_only: Sequence[ServerOnlyRow], summary: Mapping[str, Any],
-                   target: IO[bytes]) -> None:
-    """Write the planner's workbook with the report added into ``target``."""
+                   target: IO[bytes], replace_sheets: Mapping[str, str] | None = None) -> None:
+    """Write the planner's workbook with the report added into ``target``.
+
+    ``replace_sheets``: sheet name -> the worksheet XML that replaces that sheet's, where the
+    workbook has it (the three-way merge's refreshed base, ``sync.mergebase``)."""
     try:
         source = zipfile.ZipFile(sheet.path)
     except (OSError, zipfile.BadZipFile) as exc:
         raise Unsupported(f"cannot open the workbook as a zip file: {exc}") from None
     with source, zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED,
                                  compresslevel=COMPRESS_LEVEL) as out:
-        _Patch(source, out, sheet, rows, server_only, summary).run()
+        patch = _Patch(source, out, sheet, rows, server_only, summary)
+        for entry in patch.sheets:
+            if replace_sheets and entry.name in replace_sheets and entry.part:
+                patch.pkg.changed[entry.part] = replace_sheets[entry.name]
+        patch.run()
 
 
 class _Patch:

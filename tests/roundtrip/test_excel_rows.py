@@ -47,3 +47,24 @@ async def test_lines_that_fill_the_sheet_to_its_last_row_stay_a_workbook(emulato
 
 def test_the_default_limit_is_excels() -> None:
     assert export.__kwdefaults__["excel_max_rows"] == EXCEL_MAX_ROWS == 1_048_576
+
+
+def test_a_table_workbook_longer_than_a_sheet_goes_on_over_more_sheets(tmp_path):
+    """The undo and saved-plan reports are table workbooks: past Excel's row limit (lowered
+    here) the rows go on over "Undo (2)", "Undo (3)"... each with its header, none lost."""
+    import openpyxl
+
+    from sync.roundtrip import write_table_workbook
+
+    rows = [[n, f"line {n}"] for n in range(1, 12)]
+    path = write_table_workbook(tmp_path / "u.xlsx", [("Undo", ["n", "what"], rows),
+                                                      ("Summary", ["k", "v"], [["a", 1]])],
+                                excel_max_rows=5)
+    book = openpyxl.load_workbook(path)
+    assert book.sheetnames == ["Undo", "Undo (2)", "Undo (3)", "Summary"]
+    got = []
+    for name in book.sheetnames[:3]:
+        table = [list(r) for r in book[name].iter_rows(values_only=True)]
+        assert table[0] == ["n", "what"] and len(table) <= 5
+        got += table[1:]
+    assert got == rows

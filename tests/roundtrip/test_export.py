@@ -51,7 +51,9 @@ async def test_export_layout_is_what_the_loader_reads(emulator, seed_dataset, tm
     emu = await emulator(dataset=seed_dataset)
     path = await export_lines(token_connection(emu.base_url), tmp_path / "lines.xlsx")
     book = openpyxl.load_workbook(path)
-    assert book.sheetnames == ["Lines", "Instructions", "Lists"]
+    # _base: the three-way merge's base, hidden (tests/roundtrip/test_three_way.py).
+    assert book.sheetnames == ["Lines", "Instructions", "Lists", "_base"]
+    assert [s.sheet_state for s in book.worksheets] == ["visible"] * 3 + ["veryHidden"]
     sheet = book["Lines"]
     header = [c.value for c in sheet[1]]
     # Names first: each name column stands before its id.

@@ -160,7 +160,7 @@ async def test_name_dropdowns_read_the_lists_sheet_of_every_product(emulator, tm
     dataset = generate_dataset(products=30_000, lines=0)
     _emu, _conn, path = await _exported(emulator, dataset, tmp_path)
     book = openpyxl.load_workbook(path, read_only=False)
-    assert book.sheetnames == ["Lines", "Instructions", "Lists"]
+    assert book.sheetnames == ["Lines", "Instructions", "Lists", "_base"]   # _base: hidden
     lists = book["Lists"]
     products = [r[0] for r in lists.iter_rows(min_row=2, values_only=True) if r[0]]
     processes = [r[1] for r in lists.iter_rows(min_row=2, values_only=True) if r[1]]
@@ -300,7 +300,8 @@ async def test_a_process_name_edit_that_cannot_be_looked_up_is_invalid(emulator,
     conn = token_connection(emu.base_url)
     exported = await export(conn, tmp_path / "lines.xlsx")
     assert len(exported.warnings) == 2 and "cannot read the product list" in exported.warnings[0]
-    assert openpyxl.load_workbook(exported.path).sheetnames == ["Lines", "Instructions"]
+    assert openpyxl.load_workbook(exported.path).sheetnames == ["Lines", "Instructions",
+                                                                "_base"]
     assert (await api.plan_async(exported.path, conn)).counts() == {"unchanged": 12}
 
     line = _line(seed_dataset)
