@@ -48,7 +48,7 @@ def load_workbook(file: Path, file_format: str, sheet: str | None) -> LoadedShee
         reraise_interrupts(exc)
         raise InputError(f"{name} is damaged or not a readable {file_format} workbook; "
                          "save it again from Excel.") from None
-    with book, ThreadPoolExecutor(max_workers=2) as pool:
+    with book, ThreadPoolExecutor(max_workers=1) as pool:
         names = list(book.sheet_names)
         if sheet is not None:
             candidates = [_pick_sheet(name, names, sheet)]
