@@ -18,17 +18,30 @@ from xml.etree import ElementTree
 
 from sync.errors import InputError
 from sync.load.header import brief
+from sync.report.parts import EXCEL_MAX_ROWS as EXCEL_ROWS
 from sync.sheetsize import check_ods_text, check_xlsx_text
 from sync.zipdeflate import open_member
 
-#: A zip package that unpacks to more than this is refused (zip bombs; a 100,000-row
-#: routing sheet unpacks to about 40 MB).  The reader holds a long run of XML text in memory
-#: at once, so this also bounds the memory a crafted sheet can take.
-MAX_UNPACKED_BYTES = 256 << 20
+#: The last row an Excel sheet holds: the tallest sheet a planner can have.
+EXCEL_MAX_ROWS = EXCEL_ROWS
+#: A zip package that unpacks to more than this is refused.  A full-height export holds
+#: about 750 bytes of sheet XML a row and 650 of its hidden ``_base`` sheet, plus the Lists
+#: sheet; 2 KB a row leaves room for the planner's own columns.
+MAX_UNPACKED_BYTES = EXCEL_MAX_ROWS * 2048
+#: A zip member larger than MAX_RATIO_FROM that unpacks to more than MAX_RATIO times its
+#: packed size is refused: sheet XML full of ids and numbers packs 5-10:1 (a sheet of
+#: blank styled cells 20-30:1), while a run of one repeated byte, a zip bomb's filling,
+#: packs about 1,000:1.  Small parts (styles, a short sheet) may pack tighter harmlessly.
+MAX_RATIO = 100
+MAX_RATIO_FROM = 8 << 20
+#: The columns a routing sheet can reasonably have: the fields, the names beside the ids,
+#: and the planner's own columns (notes, checks ...).
+MAX_SHEET_COLUMNS = 64
 #: A sheet whose cells span more than this (rows x columns up to its last cell) is refused
 #: before it is read: the reader allocates the whole span at once, so one stray cell at
-#: XFD1048576 would ask for 550 GB and abort the process.  100,000 rows of 50 columns fit.
-MAX_SHEET_CELLS = 5_000_000
+#: XFD1048576 would ask for 550 GB and abort the process.  A full-height sheet of
+#: MAX_SHEET_COLUMNS columns fits.
+MAX_SHEET_CELLS = EXCEL_MAX_ROWS * MAX_SHEET_COLUMNS
 #: Columns a spreadsheet (and so the report) can hold: A to XFD.
 MAX_COLUMNS = 16_384
 #: A text file larger than this is refused (a 100,000-row CSV is about 15 MB).
@@ -40,13 +53,13 @@ MAX_CSV_FIELD_CHARS = 4 << 20
 
 
 # Cell and row references (r="B7"; any case, spacing and quotes XML allows) that may reach past
-# 26 columns or 99,999 rows: two or more letters, or six or more digits.  Most sheets hold
-# none or few, so the first look is one quick scan; only a sheet it cannot clear is scanned
-# again for every reference (_ANY_REF).
-_FAR_REF = re.compile(rb'r\s*=\s*["\'](?=[A-Za-z]{2}|[A-Za-z]?[0-9]{6})([A-Za-z]*)([0-9]+)["\']')
+# 26 columns or 999,999 rows: two or more letters, or seven or more digits.  Most references
+# of even a full-height sheet are neither, so the first look is one quick scan; only a sheet
+# it cannot clear is scanned again for every reference (_ANY_REF).
+_FAR_REF = re.compile(rb'r\s*=\s*["\'](?=[A-Za-z]{2}|[A-Za-z]?[0-9]{7})([A-Za-z]*)([0-9]+)["\']')
 _ANY_REF = re.compile(rb'r\s*=\s*["\']([A-Za-z]*)([0-9]+)["\']')
 _ROOT_PREFIX = re.compile(rb"<([A-Za-z_][\w.-]*):worksheet\b")
-_NEAR_COLUMNS, _NEAR_ROWS = 26, 99_999
+_NEAR_COLUMNS, _NEAR_ROWS = 26, 999_999
 
 
 @dataclass
@@ -64,6 +77,18 @@ class _Span:
         if near:  # the quick scan saw only the far references: the others may reach this
             rows, columns = max(rows, _NEAR_ROWS), max(columns, _NEAR_COLUMNS)
         return (rows + self.unnamed_rows) * (columns + self.unnamed_cells)
+
+
+def check_zip_members(members: list[zipfile.ZipInfo], name: str) -> None:
+    """Refuse a zip package that unpacks to more than MAX_UNPACKED_BYTES, or holds a large
+    member packed far tighter than any real sheet (MAX_RATIO)."""
+    if sum(m.file_size for m in members) > MAX_UNPACKED_BYTES:
+        raise InputError(f"{name} unpacks to more than {MAX_UNPACKED_BYTES >> 20:,} MB, far "
+                         "more than a routing sheet needs; it is refused.")
+    for member in members:
+        if member.file_size > max(MAX_RATIO_FROM, MAX_RATIO * member.compress_size):
+            raise InputError(f"{name} holds a part packed more than {MAX_RATIO} times tighter "
+                             "than any real workbook (a zip bomb); it is refused.")
 
 
 def check_xlsx_sheet(file: Path, name: str, sheet_name: str, sheet_index: int) -> None:
@@ -145,11 +170,12 @@ def _tag_patterns(prefix: bytes) -> tuple[re.Pattern[bytes], ...]:
 
 def _add_span(span: _Span, xml: bytearray, references: re.Pattern[bytes],
               tags: tuple[re.Pattern[bytes], ...]) -> None:
-    for letters, digits in references.findall(xml):
-        span.rows = max(span.rows, int(digits))
-        if letters:
+    found = references.findall(xml)
+    if found:
+        span.rows = max(span.rows, max(int(digits) for _, digits in found))
+        for letters in {letters.upper() for letters, _ in found}:  # a sheet has few columns
             column = 0
-            for char in letters.upper():
+            for char in letters:
                 column = column * 26 + char - 64
             span.columns = max(span.columns, column)
     odd_cell, unnamed_cell, odd_row, unnamed_row = tags
