@@ -304,9 +304,11 @@ def test_the_unpack_limit_is_a_full_height_workbook_and_the_ratio_judges_each_pa
     with pytest.raises(InputError, match=r"^big.xlsx unpacks to more than 2,048 MB, far more "
                                          "than a routing sheet needs; it is refused.$"):
         guards.check_zip_members(too_big, "big.xlsx")
-    tight = 9 << 20
-    guards.check_zip_members([_member("xl/worksheets/sheet1.xml", tight, tight // 100)], "ok")
+    packed = 100 << 10
+    tight = guards.MAX_RATIO * packed
+    assert tight > guards.MAX_RATIO_FROM
+    guards.check_zip_members([_member("xl/worksheets/sheet1.xml", tight, packed)], "ok")
     with pytest.raises(InputError, match=rf"^bomb.xlsx {PACKED} \(a zip bomb\); it is "
                                          "refused.$"):
-        guards.check_zip_members([_member("xl/worksheets/sheet1.xml", tight, tight // 101)],
+        guards.check_zip_members([_member("xl/worksheets/sheet1.xml", tight, packed - 1)],
                                  "bomb.xlsx")
