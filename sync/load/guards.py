@@ -14,6 +14,7 @@ import zipfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from xml.etree import ElementTree
 
 from sync.errors import InputError
@@ -34,14 +35,20 @@ MAX_UNPACKED_BYTES = EXCEL_MAX_ROWS * 2048
 #: packs about 1,000:1.  Small parts (styles, a short sheet) may pack tighter harmlessly.
 MAX_RATIO = 100
 MAX_RATIO_FROM = 8 << 20
-#: The columns a routing sheet can reasonably have: the fields, the names beside the ids,
-#: and the planner's own columns (notes, checks ...).
-MAX_SHEET_COLUMNS = 64
+#: The columns a routing sheet can reasonably have: an export's 17 (the fields, the names
+#: beside the ids, the stamps) and the planner's own (notes, checks ...).
+MAX_SHEET_COLUMNS = 32
 #: A sheet whose cells span more than this (rows x columns up to its last cell) is refused
 #: before it is read: the reader allocates the whole span at once, so one stray cell at
 #: XFD1048576 would ask for 550 GB and abort the process.  A full-height sheet of
 #: MAX_SHEET_COLUMNS columns fits.
 MAX_SHEET_CELLS = EXCEL_MAX_ROWS * MAX_SHEET_COLUMNS
+#: A sheet spanning more than SPARSE_FROM cells must hold at least one cell in MIN_FILL of
+#: its span.  The reader's memory goes by the span, not by the cells written, so one stray
+#: cell far below and right of a small table would cost gigabytes; a real table that large
+#: is filled, and its memory is then bounded by the unpack and packing limits.
+SPARSE_FROM = 5_000_000
+MIN_FILL = 4
 #: Columns a spreadsheet (and so the report) can hold: A to XFD.
 MAX_COLUMNS = 16_384
 #: A text file larger than this is refused (a 100,000-row CSV is about 15 MB).
@@ -53,13 +60,13 @@ MAX_CSV_FIELD_CHARS = 4 << 20
 
 
 # Cell and row references (r="B7"; any case, spacing and quotes XML allows) that may reach past
-# 26 columns or 999,999 rows: two or more letters, or seven or more digits.  Most references
-# of even a full-height sheet are neither, so the first look is one quick scan; only a sheet
-# it cannot clear is scanned again for every reference (_ANY_REF).
-_FAR_REF = re.compile(rb'r\s*=\s*["\'](?=[A-Za-z]{2}|[A-Za-z]?[0-9]{7})([A-Za-z]*)([0-9]+)["\']')
+# 26 columns or 99,999 rows: two or more letters, or six or more digits.  Most sheets hold
+# none or few, so the first look is one quick scan; only a sheet it cannot clear is scanned
+# again for every reference (_ANY_REF).
+_FAR_REF = re.compile(rb'r\s*=\s*["\'](?=[A-Za-z]{2}|[A-Za-z]?[0-9]{6})([A-Za-z]*)([0-9]+)["\']')
 _ANY_REF = re.compile(rb'r\s*=\s*["\']([A-Za-z]*)([0-9]+)["\']')
 _ROOT_PREFIX = re.compile(rb"<([A-Za-z_][\w.-]*):worksheet\b")
-_NEAR_COLUMNS, _NEAR_ROWS = 26, 999_999
+_NEAR_COLUMNS, _NEAR_ROWS = 26, 99_999
 
 
 @dataclass
@@ -71,6 +78,7 @@ class _Span:
     columns: int = 0
     unnamed_rows: int = 0
     unnamed_cells: int = 0
+    held: int = 0  # cell elements written
 
     def cells(self, *, near: bool = False) -> int:
         rows, columns = self.rows, self.columns
@@ -121,9 +129,9 @@ def check_ods(file: Path, name: str) -> None:
 
 def _check_span(package: zipfile.ZipFile, part: str, name: str, sheet_name: str) -> None:
     span = _xlsx_span(package, part, _FAR_REF)
-    if span.cells(near=True) > MAX_SHEET_CELLS:
+    if _too_large(span.cells(near=True), span.held):  # the quick scan's bound: look closer
         span = _xlsx_span(package, part, _ANY_REF)
-    if span.cells() > MAX_SHEET_CELLS:
+    if _too_large(span.cells(), span.held):
         rows = span.rows + span.unnamed_rows
         columns = span.columns + span.unnamed_cells
         raise InputError(
@@ -131,6 +139,10 @@ def _check_span(package: zipfile.ZipFile, part: str, name: str, sheet_name: str)
             f"{columns:,} columns, far more than a routing sheet needs; delete the "
             "unused rows and columns (or copy the table to a new sheet) and save it "
             "again.")
+
+
+def _too_large(cells: int, held: int) -> bool:
+    return cells > MAX_SHEET_CELLS or (cells > SPARSE_FROM and cells > MIN_FILL * held)
 
 
 def _xlsx_span(package: zipfile.ZipFile, part: str, references: re.Pattern[bytes]) -> _Span:
@@ -158,18 +170,20 @@ _BLANKS = re.compile(rb"\s+")
 
 
 @functools.lru_cache(maxsize=8)
-def _tag_patterns(prefix: bytes) -> tuple[re.Pattern[bytes], ...]:
+def _tag_patterns(prefix: bytes) -> tuple[Any, ...]:
     """Patterns for cell and row elements without a reference: a quick one that also matches
-    some with a reference (written unusually), and an exact one run only when it does."""
+    some with a reference (written unusually), and an exact one run only when it does; and
+    the start of a cell element's name, to count them."""
     tag = re.escape(b"<" + prefix)
     return (re.compile(tag + rb'c(?! r="|o|f|u)'),
             re.compile(tag + rb"c(?=[\s/>])(?![^>]*\sr\s*=)"),
             re.compile(tag + rb'row(?! r=")'),
-            re.compile(tag + rb"row(?=[\s/>])(?![^>]*\sr\s*=)"))
+            re.compile(tag + rb"row(?=[\s/>])(?![^>]*\sr\s*=)"),
+            b"<" + prefix + b"c")
 
 
 def _add_span(span: _Span, xml: bytearray, references: re.Pattern[bytes],
-              tags: tuple[re.Pattern[bytes], ...]) -> None:
+              tags: tuple[Any, ...]) -> None:
     found = references.findall(xml)
     if found:
         span.rows = max(span.rows, max(int(digits) for _, digits in found))
@@ -178,7 +192,10 @@ def _add_span(span: _Span, xml: bytearray, references: re.Pattern[bytes],
             for char in letters:
                 column = column * 26 + char - 64
             span.columns = max(span.columns, column)
-    odd_cell, unnamed_cell, odd_row, unnamed_row = tags
+    odd_cell, unnamed_cell, odd_row, unnamed_row, cell = tags
+    # A cell element written some other way (a line break after its name) is not counted:
+    # only a large sparse sheet of them could be refused for it.
+    span.held += xml.count(cell + b" ") + xml.count(cell + b"/") + xml.count(cell + b">")
     if odd_cell.search(xml):
         span.unnamed_cells += len(unnamed_cell.findall(xml))
     if odd_row.search(xml):

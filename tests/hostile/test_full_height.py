@@ -143,4 +143,38 @@ def test_the_limits_leave_room_beyond_the_full_height_sheet(full_height: Path) -
     assert sheet.file_size > 700 << 20
     assert sheet.file_size * 2 < guards.MAX_UNPACKED_BYTES
     assert sheet.file_size < guards.MAX_RATIO / 4 * sheet.compress_size
-    assert EXCEL_MAX_ROWS * len(HEADERS) * 4 < guards.MAX_SHEET_CELLS
+    assert EXCEL_MAX_ROWS * len(HEADERS) * 2 < guards.MAX_SHEET_CELLS  # room for more columns
+
+
+def _stray_cell_sheet(path: Path, ref: str) -> Path:
+    """A two-row table and one stray cell at ``ref``."""
+    rows = ('<row r="1">' + "".join(_text(f"{chr(65 + i)}1", h) for i, h in
+                                    enumerate(HEADERS[:4])) + "</row>"
+            + '<row r="2">' + _text("A2", "x") + "</row>"
+            + f'<row r="{ref.lstrip("ABCDEFGHIJKLMNOPQRSTUVWXYZ")}">{_text(ref, "far")}</row>')
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as package:
+        for part, xml in _PARTS.items():
+            package.writestr(part, xml)
+        package.writestr("xl/worksheets/sheet1.xml",
+                         f'<?xml version="1.0" encoding="UTF-8"?><worksheet xmlns="{_NS}">'
+                         f"<sheetData>{rows}</sheetData></worksheet>")
+    return path
+
+
+@pytest.mark.parametrize("ref, rows, columns", [("AF1048576", "1,048,576", "32"),
+                                                ("Z300000", "300,000", "26")])
+def test_a_stray_cell_within_the_span_limit_is_refused_as_sparse(
+        tmp_path: Path, ref: str, rows: str, columns: str) -> None:
+    """The reader's memory goes by the span: one cell below and right of a small table,
+    inside the span a full table may have, is refused before it is read."""
+    from sync.errors import InputError
+
+    path = _stray_cell_sheet(tmp_path / "stray.xlsx", ref)
+    with pytest.raises(InputError, match=rf'^stray.xlsx, sheet "Lines" spans {rows} rows by '
+                                         rf"{columns} columns, far more than a routing sheet"):
+        guards.check_xlsx_sheet(path, "stray.xlsx", "Lines", 0)
+
+
+def test_a_table_under_the_sparse_floor_is_read_whatever_its_shape(tmp_path: Path) -> None:
+    path = _stray_cell_sheet(tmp_path / "small.xlsx", "Z190000")  # 4.9 million cells
+    guards.check_xlsx_sheet(path, "small.xlsx", "Lines", 0)
