@@ -1,7 +1,8 @@
 """Limits checked before a reader is let at a file: what a crafted file would otherwise cost.
 
-A zip package's unpacked size, an .xlsx sheet's cell span (the reader allocates rows x
-columns up to the last cell at once) and its text (``sync.sheetsize``), an .ods file's text.
+A zip package's unpacked size and its parts' packing, an .xlsx sheet's cell span (the reader
+allocates rows x columns up to the last cell at once) and its text (``sync.sheetsize``), an
+.ods file's text.
 Each refusal is one sentence (``InputError``); damage the checks cannot follow is left to the
 reader, which says so itself.
 """
