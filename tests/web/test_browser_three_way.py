@@ -16,8 +16,8 @@ from sync.emulator import DEMO_TOKEN
 from .test_browser import _drop_file, _page, browser, demo  # noqa: F401
 
 
-async def test_an_export_edited_while_flowtrac_changed_is_merged_cell_by_cell(  # noqa: F811
-        browser, demo, tmp_path):
+async def test_an_export_edited_while_flowtrac_changed_is_merged_cell_by_cell(
+        browser, demo, tmp_path):  # noqa: F811
     page, problems = await _page(browser)
     await page.goto(demo.url)
     await page.click("#demo-signin")
