@@ -100,7 +100,7 @@ class ValidationResult:
         # Short on purpose: asyncio.run() formats the repr of its main task's result (CPython
         # 3.11, when it restores the SIGINT handler), and the dataclass repr of a 100,000-row
         # result takes seconds.  Subclasses keep it (``repr=False``).
-        return f"<{type(self).__name__} {self.path.name}: {len(self.validated.rows)} rows>"
+        return f"<{type(self).__name__} {self.path.name}: {len(self.validated)} rows>"
 
     @property
     def path(self) -> Path:
@@ -111,13 +111,14 @@ class ValidationResult:
         return self.validated.errors
 
     def row_status(self) -> list[tuple[int, ReportRow]]:
-        return [(r.index, ReportRow("invalid", errors=r.errors,
-                                    message="; ".join(str(e) for e in r.errors)))
-                for r in self.validated.rows if not r.valid]
+        validated = self.validated
+        return [(validated.positions[at], ReportRow("invalid", errors=errors,
+                                                    message="; ".join(map(str, errors))))
+                for at, errors in sorted(validated.problems.items()) if errors]
 
     def counts(self) -> dict[str, int]:
-        invalid = sum(1 for r in self.validated.rows if not r.valid)
-        return {"rows": len(self.validated.rows), "valid": len(self.validated.rows) - invalid,
+        invalid = self.validated.invalid_count()
+        return {"rows": len(self.validated), "valid": len(self.validated) - invalid,
                 "invalid": invalid}
 
     def server_only_rows(self) -> list[ServerOnlyRow]:
@@ -613,7 +614,7 @@ def nothing_to_send(result: PlanResult) -> str:
     counts = result.counts()
     problems = sum(counts.get(PLAN_STATUS[a], 0) for a in (Action.INVALID, Action.CONFLICT))
     skipped = counts.get(PLAN_STATUS[Action.SKIP], 0)
-    rows = len(result.validated.rows)
+    rows = len(result.validated)
     if rows and problems == rows:
         return ("nothing sent: no row of the sheet can be sent (every row is invalid or in "
                 "conflict; the report says why)")

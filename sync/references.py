@@ -50,8 +50,8 @@ from urllib.parse import quote
 from . import schema
 from .client import FlowtracClient, all_or_nothing, read_in_batch
 from .errors import ServerError
-from .model import CellError, PlanItem, SheetRow, ValidatedSheet
-from .validate import key_label, other_rows
+from .model import CellError, PlanItem, ValidatedSheet
+from .validate import key_label, other_numbers
 
 __all__ = ["LOOKUP_CHARS", "LOOSE_LOOKUPS_MAX", "READ_ONLY_SUFFIX", "CatalogLookup",
            "CatalogUnreadable", "ReadOnlyColumn", "check_references", "names_of",
@@ -339,10 +339,14 @@ def _settle(validated: ValidatedSheet, checkable: list[bool], outcome: _Outcome,
     if not outcome.has_names and (known is None or outcome.asked_ids <= known):
         return False       # no name to fill in and no unknown id: no row changes
     filled = False
-    for row, otherwise_valid in zip(validated.rows, checkable, strict=True):
-        values = row.values
-        given = values.get(target)
-        text = values.get(name)
+    givens, texts = validated.column(target), validated.column(name)
+    ids = validated.column(schema.ID.name)
+    row_numbers = validated.row_numbers
+    # Only a row with a name, or an id the check found unknown, has anything to settle.
+    unknown = set() if known is None else set(givens) - known - {None}
+    for at in [at for at, (given, text) in enumerate(zip(givens, texts, strict=True))
+               if text is not None or (unknown and given in unknown)]:
+        given, text = givens[at], texts[at]
         problem: tuple[str, str] | None = None      # (column, message)
         if given is not None and known is not None and given not in known:
             problem = target, f"no {ref.noun} with id {given}"
@@ -351,28 +355,28 @@ def _settle(validated: ValidatedSheet, checkable: list[bool], outcome: _Outcome,
         elif not outcome.names_read:
             # A line names its process (``process``) itself: a name changed from it cannot
             # be told from the id, which would be sent unchanged without a word.
-            line = current.get(values.get(schema.ID.name)) or {}
+            line = current.get(ids[at]) or {}
             shown = line.get(ref.name)
             if given is None or (shown is not None and given == line.get(target)
                                  and _exact_text(shown) != text):
                 problem = name, (f"{ref.noun} {_quoted(text)} cannot be looked up "
                                  f"({outcome.refusal}); give the {target} instead")
         elif given is not None:
-            line = current.get(values.get(schema.ID.name)) or {}
+            line = current.get(ids[at]) or {}
             problem = _both_given(ref, text, given, line.get(target), outcome)
             if problem is None and text in resolved and given == line.get(target) \
                     and resolved[text] != given:
-                values[target] = resolved[text]         # the name was edited: it wins
+                validated.set_value(at, target, resolved[text])  # the name was edited: it wins
                 filled = True
         elif text in resolved:
-            values[target] = resolved[text]
+            validated.set_value(at, target, resolved[text])
             filled = True
         else:
             problem = name, problems[text]
-        if problem is not None and otherwise_valid:
+        if problem is not None and checkable[at]:
             column, message = problem
-            row.errors.append(CellError(row.row_number, sheet.header_of(column),
-                                        sheet.letter_of(column), message))
+            validated.add_error(at, CellError(row_numbers[at], sheet.header_of(column),
+                                              sheet.letter_of(column), message))
     return filled
 
 
@@ -425,24 +429,27 @@ def _mark_resolved_duplicates(validated: ValidatedSheet) -> None:
     the same line number): each such row that is still valid becomes invalid.  Copies with the
     same text were found by validation already."""
     key, id_name = validated.key, schema.ID.name
-    rows = validated.rows
-    keys = [None if row.values.get(id_name) is not None
-            else tuple(map(row.values.get, key)) for row in rows]
+    ids = validated.column(id_name)
+    key_values = zip(*map(validated.column, key), strict=True)
+    keys = [None if ident is not None else row_key
+            for ident, row_key in zip(ids, key_values, strict=True)]
     repeated = {k for k, count in Counter(keys).items()
                 if count > 1 and k is not None and None not in k}
     if not repeated:
         return
-    groups: dict[tuple[Any, ...], list[SheetRow]] = defaultdict(list)
-    for row, row_key in zip(rows, keys, strict=True):
+    groups: dict[tuple[Any, ...], list[int]] = defaultdict(list)
+    for at, row_key in enumerate(keys):
         if row_key in repeated:
-            groups[row_key].append(row)
+            groups[row_key].append(at)
     label = key_label(validated.sheet.fields, key)
+    numbers = validated.row_numbers
     for copies in groups.values():
-        for row in copies:
-            if row.valid:
-                row.errors.append(CellError(row.row_number, None, None,
-                                            f"the same {label} is also on "
-                                            f"{other_rows(row, copies)}"))
+        shown = [numbers[at] for at in copies]
+        for at in copies:
+            if validated.valid(at):
+                validated.add_error(at, CellError(numbers[at], None, None,
+                                                  f"the same {label} is also on "
+                                                  f"{other_numbers(numbers[at], shown)}"))
 
 
 async def names_of(client: FlowtracClient, reference: schema.Reference, ids: Iterable[str]
