@@ -17,7 +17,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from itertools import chain, repeat
-from operator import attrgetter, itemgetter
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -186,12 +186,25 @@ class PlanResult(ValidationResult):
     def row_status(self) -> list[tuple[int, ReportRow]]:
         assert self.plan is not None
         names = self.plan.process_names
+        items = self.plan.items
+        positions = self.validated.positions
+        warned = self.plan.row_warnings
+        unchanged = self._unchanged_status()
         out = []
-        for item in self.plan.items:
+        # A row that stays unchanged has no item: its report row comes from its record.
+        for at, record in items.records():
+            index = positions[at]
+            item = items.decided.get(at)
+            if item is None:
+                assert record is not None
+                warnings = warned.get(index)
+                out.append((index, ReportRow(unchanged, record.get(schema.ID.name),
+                                             message="; ".join(warnings) if warnings else "")))
+                continue
             row = item.row
             assert row is not None
             status, sync_id, message = self._status(item)
-            warnings = self.plan.row_warnings.get(row.index)
+            warnings = warned.get(row.index)
             if warnings:
                 message = "; ".join([message, *warnings] if message else warnings)
             changes = changes_text(item.changes, names) if item.changes else ""
@@ -199,6 +212,10 @@ class PlanResult(ValidationResult):
                       if item.conflicts else row.errors)
             out.append((row.index, ReportRow(status, sync_id, changes, message, errors)))
         return out
+
+    def _unchanged_status(self) -> str:
+        """The status of a row the plan leaves as it is."""
+        return PLAN_STATUS[Action.UNCHANGED]
 
     def server_only_rows(self) -> list[ServerOnlyRow]:
         assert self.plan is not None
@@ -235,7 +252,7 @@ class PlanResult(ValidationResult):
         assert self.plan is not None
         if self.plan.over_delete_limit:
             return 3
-        actions = set(map(attrgetter("action"), self.plan.items))
+        actions = set(self.plan.items.actions)
         return 0 if actions.isdisjoint((Action.INVALID, Action.CONFLICT)) else 1
 
     def to_json(self) -> dict[str, Any]:
@@ -289,6 +306,9 @@ class ApplyResult(PlanResult):
             return outcome.status.value, outcome.record_id, outcome.message or kept
         return _DONE_STATUS[item.action].value, item.record_id, item.message
 
+    def _unchanged_status(self) -> str:
+        return _DONE_STATUS[Action.UNCHANGED].value
+
     def _replace_sheets(self) -> dict[str, str]:
         """The base the report carries, with what this run wrote (``mergebase.refreshed``), so
         that the report edited and planned again merges against what it shows."""
@@ -301,8 +321,10 @@ class ApplyResult(PlanResult):
 
     def counts(self) -> dict[str, int]:
         assert self.plan is not None
-        return dict(Counter(self._status(item)[0]
-                            for item in chain(self.plan.items, self.plan.server_only)))
+        statuses = [self._unchanged_status()] * len(self.plan.items)
+        for at, item in self.plan.items.decided.items():
+            statuses[at] = self._status(item)[0]
+        return dict(Counter(chain(statuses, (self._status(i)[0] for i in self.plan.server_only))))
 
     def _run_summary(self) -> dict[str, Any]:
         out = super()._run_summary()
@@ -445,9 +467,9 @@ async def _read_only_edits(plan: Plan, validated: ValidatedSheet,
     names: dict[str, str] = {}
     product = schema.REFERENCE_FOR[schema.PRODUCT_ID.name]
     if any(c.shows == product.name for c in columns):
-        ids = {i.record.get(schema.PRODUCT_ID.name) for i in plan.items if i.record}
+        ids = {r.get(schema.PRODUCT_ID.name) for _at, r in plan.items.records() if r}
         names = await names_of(client, product, ids - {None})
-    plan.row_warnings = read_only_edits(validated, plan.items, columns, names)
+    plan.row_warnings = read_only_edits(validated, plan.items.records(), columns, names)
     found = [w for warnings in plan.row_warnings.values() for w in warnings]
     plan.warnings.extend(found[:_READ_ONLY_SHOWN])
     if len(found) > _READ_ONLY_SHOWN:
@@ -664,9 +686,11 @@ def first_problems(result: ValidationResult, limit: int = 10) -> list[str]:
         return [str(e) for e in result.errors][:limit]
     lines: list[str] = []
     plan = result.plan
-    for item, (_index, row) in zip(plan.items, result.row_status(), strict=True):
+    rows = dict(result.row_status())
+    for item in plan.items.made():          # an unchanged row is no problem
+        assert item.row is not None
+        row = rows[item.row.index]
         if row.status in PROBLEM_STATUSES:
-            assert item.row is not None
             lines.append(row.message if row.status == Status.INVALID.value
                          else f"row {item.row.row_number} ({plan.describe_line(item)}): "
                               f"{row.status}: {row.message}")

@@ -50,7 +50,7 @@ from urllib.parse import quote
 from . import schema
 from .client import FlowtracClient, all_or_nothing, read_in_batch
 from .errors import ServerError
-from .model import CellError, PlanItem, ValidatedSheet
+from .model import CellError, ValidatedSheet
 from .validate import key_label, other_numbers
 
 __all__ = ["LOOKUP_CHARS", "LOOSE_LOOKUPS_MAX", "READ_ONLY_SUFFIX", "CatalogLookup",
@@ -505,23 +505,27 @@ def read_only_columns(validated: ValidatedSheet) -> list[ReadOnlyColumn]:
     return out
 
 
-def read_only_edits(validated: ValidatedSheet, items: Iterable[PlanItem],
+def read_only_edits(validated: ValidatedSheet,
+                    items: Iterable[tuple[int, Mapping[str, Any] | None]],
                     columns: list[ReadOnlyColumn], product_names: Mapping[str, str]
                     ) -> dict[int, list[str]]:
     """Row index -> a warning per read-only cell the planner changed: one that no longer says
     what the server's line holds, on a line not edited on the server since the export (were
-    it, the line would differ by no edit of the planner's).  ``product_names``: the catalog's
-    names, for a ``product (read-only)`` column."""
+    it, the line would differ by no edit of the planner's).  ``items``: (row position, the
+    record its plan item is about), as ``PlanItems.records`` gives them.  ``product_names``:
+    the catalog's names, for a ``product (read-only)`` column."""
     frame = validated.sheet.frame
     fields = validated.sheet.fields
     cells = {c.position: frame.iloc[:, c.position].tolist() for c in columns}
     out: dict[int, list[str]] = defaultdict(list)
     edited = schema.EDITED.name
-    for item in items:
-        row, record = item.row, item.record
-        if row is None or record is None or (edited in row.values
-                                             and row.values[edited] != record.get(edited)):
+    stamps = validated.columns.get(edited)
+    positions, numbers = validated.positions, validated.row_numbers
+    for at, record in items:
+        if record is None or (stamps is not None and edited not in validated.absent.get(at, ())
+                              and stamps[at] != record.get(edited)):
             continue
+        index = positions[at]
         for column in columns:
             if column.shows == _PRODUCT:
                 server = product_names.get(record.get(schema.PRODUCT_ID.name) or "")
@@ -529,10 +533,10 @@ def read_only_edits(validated: ValidatedSheet, items: Iterable[PlanItem],
                     continue            # the catalog could not name it: nothing to compare
             else:
                 server = record.get(column.shows)
-            if _cell_text(cells[column.position][row.index]) != _cell_text(server):
-                out[row.index].append(f"{column.letter}{row.row_number}: "
-                                      f"{column.header!r} changed, but it is never sent"
-                                      + _instead(column.shows, fields))
+            if _cell_text(cells[column.position][index]) != _cell_text(server):
+                out[index].append(f"{column.letter}{numbers[at]}: "
+                                  f"{column.header!r} changed, but it is never sent"
+                                  + _instead(column.shows, fields))
     return out
 
 
