@@ -189,18 +189,18 @@ class PlanResult(ValidationResult):
         items = self.plan.items
         positions = self.validated.positions
         warned = self.plan.row_warnings
-        unchanged = self._unchanged_status()
-        out = []
-        # A row that stays unchanged has no item: its report row comes from its record.
-        for at, record in items.records():
-            index = positions[at]
-            item = items.decided.get(at)
-            if item is None:
-                assert record is not None
-                warnings = warned.get(index)
-                out.append((index, ReportRow(unchanged, record.get(schema.ID.name),
-                                             message="; ".join(warnings) if warnings else "")))
-                continue
+        # A row that stays unchanged has no item: its report row comes from its record, and
+        # all of them are made in one pass (in C); the few others are replaced after.
+        records = [_NO_RECORD if r is None else r for r in items.records()]
+        out = list(zip(positions, map(ReportRow, repeat(self._unchanged_status()),
+                                      map(dict.get, records, repeat(schema.ID.name))),
+                       strict=True))
+        if warned:
+            at_of = {index: at for at, index in enumerate(positions)}
+            for index, warnings in warned.items():
+                if at_of[index] not in items.decided:
+                    out[at_of[index]][1].message = "; ".join(warnings)
+        for at, item in items.decided.items():
             row = item.row
             assert row is not None
             status, sync_id, message = self._status(item)
@@ -210,7 +210,7 @@ class PlanResult(ValidationResult):
             changes = changes_text(item.changes, names) if item.changes else ""
             errors = (row.errors + mergebase.conflict_cells(item, self.validated.sheet)
                       if item.conflicts else row.errors)
-            out.append((row.index, ReportRow(status, sync_id, changes, message, errors)))
+            out[at] = (row.index, ReportRow(status, sync_id, changes, message, errors))
         return out
 
     def _unchanged_status(self) -> str:
@@ -262,6 +262,9 @@ class PlanResult(ValidationResult):
                     "warnings": self.warnings + (self.plan.warnings if self.plan else [])})
         return out
 
+
+#: The record of a row without one, for a pass over every row's record.
+_NO_RECORD: dict[str, Any] = {}
 
 _DONE_STATUS = {Action.UNCHANGED: Status.UNCHANGED, Action.INVALID: Status.INVALID,
                 Action.CONFLICT: Status.CONFLICT, Action.SKIP: Status.SKIPPED,
@@ -467,9 +470,9 @@ async def _read_only_edits(plan: Plan, validated: ValidatedSheet,
     names: dict[str, str] = {}
     product = schema.REFERENCE_FOR[schema.PRODUCT_ID.name]
     if any(c.shows == product.name for c in columns):
-        ids = {r.get(schema.PRODUCT_ID.name) for _at, r in plan.items.records() if r}
+        ids = {r.get(schema.PRODUCT_ID.name) for r in plan.items.records() if r}
         names = await names_of(client, product, ids - {None})
-    plan.row_warnings = read_only_edits(validated, plan.items.records(), columns, names)
+    plan.row_warnings = read_only_edits(validated, enumerate(plan.items.records()), columns, names)
     found = [w for warnings in plan.row_warnings.values() for w in warnings]
     plan.warnings.extend(found[:_READ_ONLY_SHOWN])
     if len(found) > _READ_ONLY_SHOWN:

@@ -94,12 +94,9 @@ class PlanItems(Sequence[PlanItem]):
             actions[at] = item.action
         return actions
 
-    def records(self) -> Iterator[tuple[int, dict[str, Any] | None]]:
-        """(row position, the record its item is about, or None), in sheet order."""
-        decided, records = self.decided, self._records
-        for at in range(len(self)):
-            item = decided.get(at)
-            yield at, (records[at] if item is None else item.record)
+    def records(self) -> list[dict[str, Any] | None]:
+        """Each row's record (the one its item is about, or None), in sheet order."""
+        return self._records
 
     def made(self) -> list[PlanItem]:
         """The items made so far (every row but the plain unchanged ones), in sheet order."""
@@ -530,7 +527,7 @@ def _check_line_collisions(items: PlanItems, staying: Sequence[dict[str, Any]]) 
         hold((record.get(product_name), record.get(line)), record[schema.ID.name])
     kept = (Action.UPDATE, Action.UNCHANGED, Action.SKIP)
     decided = items.decided
-    for pos, record in items.records():
+    for pos, record in enumerate(items.records()):
         item = decided.get(pos)
         if item is None:                  # an unchanged row keeps its record's line
             assert record is not None

@@ -342,6 +342,7 @@ def _settle(validated: ValidatedSheet, checkable: list[bool], outcome: _Outcome,
     givens, texts = validated.column(target), validated.column(name)
     ids = validated.column(schema.ID.name)
     row_numbers = validated.row_numbers
+    both: dict[tuple[str, str, Any], tuple[tuple[str, str] | None, bool]] = {}
     # Only a row with a name, or an id the check found unknown, has anything to settle.
     unknown = set() if known is None else set(givens) - known - {None}
     for at in [at for at, (given, text) in enumerate(zip(givens, texts, strict=True))
@@ -362,10 +363,16 @@ def _settle(validated: ValidatedSheet, checkable: list[bool], outcome: _Outcome,
                 problem = name, (f"{ref.noun} {_quoted(text)} cannot be looked up "
                                  f"({outcome.refusal}); give the {target} instead")
         elif given is not None:
-            line = current.get(ids[at]) or {}
-            problem = _both_given(ref, text, given, line.get(target), outcome)
-            if problem is None and text in resolved and given == line.get(target) \
-                    and resolved[text] != given:
+            on_server = (current.get(ids[at]) or {}).get(target)
+            # Rows of one product say the same name and id: each such pair is judged once.
+            judged = both.get((text, given, on_server))
+            if judged is None:
+                problem = _both_given(ref, text, given, on_server, outcome)
+                edited = (problem is None and text in resolved and given == on_server
+                          and resolved[text] != given)
+                judged = both[text, given, on_server] = (problem, edited)
+            problem, edited = judged
+            if edited:
                 validated.set_value(at, target, resolved[text])  # the name was edited: it wins
                 filled = True
         elif text in resolved:
