@@ -43,7 +43,7 @@ import re
 from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from itertools import compress
+from itertools import compress, repeat
 from typing import Any, TypeVar
 from urllib.parse import quote
 
@@ -342,12 +342,20 @@ def _settle(validated: ValidatedSheet, checkable: list[bool], outcome: _Outcome,
     givens, texts = validated.column(target), validated.column(name)
     ids = validated.column(schema.ID.name)
     row_numbers = validated.row_numbers
-    both: dict[tuple[str, str, Any], tuple[tuple[str, str] | None, bool]] = {}
-    # Only a row with a name, or an id the check found unknown, has anything to settle.
+    # Each row's line's value of the target, as the server has it.
+    on_servers = list(map(dict.get, map(current.get, ids, repeat(_NO_LINE)), repeat(target)))
+    # A row giving a name and a known id (an export's) is judged by the name, the id and its
+    # line's id alone: each such triple once (``_both_given``), and the rows whose triple
+    # needs nothing (the name says the id the line has) are not looked at one by one.
+    triples = list(zip(texts, givens, on_servers, strict=True))
+    both = {triple: _judged(outcome, *triple) for triple in set(triples)
+            if None not in triple[:2] and outcome.names_read
+            and (known is None or triple[1] in known)}
     unknown = set() if known is None else set(givens) - known - {None}
-    for at in [at for at, (given, text) in enumerate(zip(givens, texts, strict=True))
-               if text is not None or (unknown and given in unknown)]:
-        given, text = givens[at], texts[at]
+    for at in [at for at, triple in enumerate(triples)
+               if (triple[0] is not None and both.get(triple) is not _QUIET)
+               or (unknown and triple[1] in unknown)]:
+        given, text, on_server = givens[at], texts[at], on_servers[at]
         problem: tuple[str, str] | None = None      # (column, message)
         if given is not None and known is not None and given not in known:
             problem = target, f"no {ref.noun} with id {given}"
@@ -363,15 +371,7 @@ def _settle(validated: ValidatedSheet, checkable: list[bool], outcome: _Outcome,
                 problem = name, (f"{ref.noun} {_quoted(text)} cannot be looked up "
                                  f"({outcome.refusal}); give the {target} instead")
         elif given is not None:
-            on_server = (current.get(ids[at]) or {}).get(target)
-            # Rows of one product say the same name and id: each such pair is judged once.
-            judged = both.get((text, given, on_server))
-            if judged is None:
-                problem = _both_given(ref, text, given, on_server, outcome)
-                edited = (problem is None and text in resolved and given == on_server
-                          and resolved[text] != given)
-                judged = both[text, given, on_server] = (problem, edited)
-            problem, edited = judged
+            problem, edited = both[text, given, on_server]
             if edited:
                 validated.set_value(at, target, resolved[text])  # the name was edited: it wins
                 filled = True
@@ -385,6 +385,22 @@ def _settle(validated: ValidatedSheet, checkable: list[bool], outcome: _Outcome,
             validated.add_error(at, CellError(row_numbers[at], sheet.header_of(column),
                                               sheet.letter_of(column), message))
     return filled
+
+
+#: A row that names its line's own product (or process) both ways: nothing to settle.
+_QUIET: tuple[tuple[str, str] | None, bool] = (None, False)
+_NO_LINE: Record = {}
+
+
+def _judged(outcome: _Outcome, text: str, given: str, on_server: str | None
+            ) -> tuple[tuple[str, str] | None, bool]:
+    """A row giving both the name and the id: its problem (or None), and whether the name
+    was edited and its id replaces the one given; ``_QUIET`` when neither."""
+    problem = _both_given(outcome.reference, text, given, on_server, outcome)
+    resolved = outcome.resolved
+    edited = (problem is None and text in resolved and given == on_server
+              and resolved[text] != given)
+    return _QUIET if problem is None and not edited else (problem, edited)
 
 
 def _both_given(ref: schema.Reference, text: str, given: str, on_server: str | None,
