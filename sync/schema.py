@@ -570,9 +570,9 @@ def _convert_group(keys: tuple[str, ...], names: list[str], raws: list[dict[str,
         rows = list(map(itemgetter(*keys), raws))
     for key, name, values in zip(keys, names, zip(*rows, strict=True), strict=True):
         known = _WIRE_CONVERTERS.get(key)
-        if known is None:
-            continue                               # a column the schema does not know: kept
-        converted = _column_from_wire(*known, values)
+        # A column the schema does not know is kept as it is, but for one copy of a text.
+        converted = _shared(values) if known is None else _shared(_column_from_wire(*known,
+                                                                                     values))
         if name != key:
             for raw, value in zip(raws, converted, strict=True):
                 del raw[key]
@@ -594,6 +594,18 @@ def _column_from_wire(name: str, convert: Callable[[Any], Any],
     if all(type(c) is str and c == v for v, c in table.items()):
         return values         # text already canonical (equal text, and still text)
     return list(map(table.__getitem__, values))
+
+
+def _shared(values: Sequence[Any]) -> Sequence[Any]:
+    """``values`` with one object for each repeated text: the lines of a listing repeat their
+    product id, process, status and users, and a copy of each per line is most of a large
+    listing's memory.  ``values`` itself when it repeats little, or holds other than text."""
+    if set(map(type, values)) - _TEXT_OR_NONE:
+        return values         # 1, 1.0 and True are one key: only text is shared
+    one_each = dict(zip(values, values, strict=True))
+    if len(one_each) * 2 > len(values):
+        return values
+    return list(map(one_each.__getitem__, values))
 
 
 def distinct_table(values: Sequence[Any], convert: Callable[[Any], Any]
