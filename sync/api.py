@@ -14,7 +14,7 @@ import logging
 import re
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from itertools import chain, repeat
 from operator import itemgetter
@@ -81,6 +81,40 @@ def _now() -> str:
 
 # --------------------------------------------------------------------------- results
 
+class ReportRows(Mapping[int, ReportRow]):
+    """The report's row of each sheet row, by frame position, as ``write_report`` reads them.
+
+    Most rows of a large plan are unchanged: their report row (status and the line's id) is
+    made from the row's record each time it is asked for, and dropped after, so a report of
+    100,000 rows holds no object per row; the rows the plan marks are kept in ``marked``."""
+
+    def __init__(self, positions: list[int], records: list[dict[str, Any] | None],
+                 marked: dict[int, ReportRow], unchanged: str) -> None:
+        self._positions, self._records = positions, records
+        self._marked, self._unchanged = marked, unchanged
+        # Frame position -> row; the frame's own order unless blank rows were left out.
+        self._at: dict[int, int] | None = (
+            None if positions == list(range(len(positions)))
+            else {index: at for at, index in enumerate(positions)})
+
+    def __getitem__(self, index: int) -> ReportRow:
+        row = self._marked.get(index)
+        if row is not None:
+            return row
+        at = index if self._at is None else self._at.get(index, -1)
+        if not 0 <= at < len(self._records):
+            raise KeyError(index)
+        record = self._records[at]
+        assert record is not None           # an unmarked row is an unchanged line
+        return ReportRow(self._unchanged, record.get(schema.ID.name))
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._positions)
+
+    def __len__(self) -> int:
+        return len(self._positions)
+
+
 @dataclass
 class ValidationResult:
     """An offline check of a sheet: only invalid rows are marked."""
@@ -144,12 +178,16 @@ class ValidationResult:
     def write_report(self, path: str | Path | None = None) -> Path:
         target = Path(path) if path else self.default_report_path()
         started = time.perf_counter()
-        rows = dict(self.row_status())
+        rows = self.report_rows()
         written = write_report(self.validated.sheet, rows, self.server_only_rows(),
                                self.summary(), target, notes=self.warnings,
                                replace_sheets=self._replace_sheets())
         _log_stage("report written", time.perf_counter() - started)
         return written
+
+    def report_rows(self) -> Mapping[int, ReportRow]:
+        """Frame position -> report row, for the rows the report marks (invalid ones)."""
+        return dict(self.row_status())
 
     def _replace_sheets(self) -> dict[str, str]:
         """Sheets of the planner's workbook the report writes anew (none but after an apply)."""
@@ -184,23 +222,17 @@ class PlanResult(ValidationResult):
         return status, message
 
     def row_status(self) -> list[tuple[int, ReportRow]]:
+        return list(self.report_rows().items())
+
+    def report_rows(self) -> ReportRows:
+        """Frame position -> each row's report row, a row the plan leaves unchanged made
+        from its record only when the report asks for it."""
         assert self.plan is not None
         names = self.plan.process_names
         items = self.plan.items
-        positions = self.validated.positions
         warned = self.plan.row_warnings
-        # A row that stays unchanged has no item: its report row comes from its record, and
-        # all of them are made in one pass (in C); the few others are replaced after.
-        records = [_NO_RECORD if r is None else r for r in items.records()]
-        out = list(zip(positions, map(ReportRow, repeat(self._unchanged_status()),
-                                      map(dict.get, records, repeat(schema.ID.name))),
-                       strict=True))
-        if warned:
-            at_of = {index: at for at, index in enumerate(positions)}
-            for index, warnings in warned.items():
-                if at_of[index] not in items.decided:
-                    out[at_of[index]][1].message = "; ".join(warnings)
-        for at, item in items.decided.items():
+        marked: dict[int, ReportRow] = {}
+        for item in items.decided.values():
             row = item.row
             assert row is not None
             status, sync_id, message = self._status(item)
@@ -210,8 +242,13 @@ class PlanResult(ValidationResult):
             changes = changes_text(item.changes, names) if item.changes else ""
             errors = (row.errors + mergebase.conflict_cells(item, self.validated.sheet)
                       if item.conflicts else row.errors)
-            out[at] = (row.index, ReportRow(status, sync_id, changes, message, errors))
-        return out
+            marked[row.index] = ReportRow(status, sync_id, changes, message, errors)
+        for index, warnings in warned.items():     # an unchanged row with a warning
+            if index not in marked:
+                marked[index] = ReportRow(self._unchanged_status(), None, "",
+                                          "; ".join(warnings))
+        return ReportRows(self.validated.positions, items.records(), marked,
+                          self._unchanged_status())
 
     def _unchanged_status(self) -> str:
         """The status of a row the plan leaves as it is."""
@@ -262,9 +299,6 @@ class PlanResult(ValidationResult):
                     "warnings": self.warnings + (self.plan.warnings if self.plan else [])})
         return out
 
-
-#: The record of a row without one, for a pass over every row's record.
-_NO_RECORD: dict[str, Any] = {}
 
 _DONE_STATUS = {Action.UNCHANGED: Status.UNCHANGED, Action.INVALID: Status.INVALID,
                 Action.CONFLICT: Status.CONFLICT, Action.SKIP: Status.SKIPPED,
@@ -689,7 +723,7 @@ def first_problems(result: ValidationResult, limit: int = 10) -> list[str]:
         return [str(e) for e in result.errors][:limit]
     lines: list[str] = []
     plan = result.plan
-    rows = dict(result.row_status())
+    rows = result.report_rows()
     for item in plan.items.made():          # an unchanged row is no problem
         assert item.row is not None
         row = rows[item.row.index]
