@@ -9,12 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from openpyxl import Workbook
 from sheetkit import write_sheet
 
 import sync.diff
 import sync.model
 import sync.validate
-from sync import schema
+from sync import mergebase, schema
 from sync.diff import Mode, PlanOptions, diff
 from sync.loader import load_sheet
 from sync.model import Action
@@ -33,7 +34,7 @@ def line(n: int) -> dict[str, Any]:
 
 
 class Made:
-    """Counts the objects of one class made while a test runs."""
+    """Counts the objects of one class (or the calls of one function) while a test runs."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch, module: Any, name: str) -> None:
         self.count = 0
@@ -44,8 +45,9 @@ class Made:
             return made(*args, **kwargs)
 
         # Every module that names the class makes it through the counting stand-in.
-        for holder in (sync.model, sync.validate, sync.diff):
-            monkeypatch.setattr(holder, name, counting, raising=False)
+        for holder in {module, sync.model, sync.validate, sync.diff}:
+            if hasattr(holder, name):
+                monkeypatch.setattr(holder, name, counting)
 
 
 @pytest.fixture
@@ -125,3 +127,28 @@ def test_a_record_lacking_a_managed_field_is_compared_cell_by_cell(
 
     assert plan.items[3].action is Action.UNCHANGED       # blank in the sheet, none there
     assert plan.items[4].changes == {"product_dwell_minutes": (Decimal(3), None)}
+
+
+def test_a_base_makes_a_record_only_for_the_lines_looked_up(
+        tmp_path: Path, records: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch) -> None:
+    """An export's base of every line is read as columns: the diff asks it for the few lines
+    it decides cell by cell, and only those become records."""
+    book = Workbook()
+    book.active.title = "Lines"
+    base = book.create_sheet(mergebase.BASE_SHEET)
+    for cells in mergebase.base_rows("http://flowtrac.test/api",
+                                     [{**r, "edited": "2026-01-01 00:00:00"} for r in records]):
+        base.append(cells)
+    book.save(tmp_path / "export.xlsx")
+    converted = Made(monkeypatch, schema, "record_from_wire")
+    monkeypatch.setattr(schema, "records_from_wire", lambda raws: pytest.fail("all converted"))
+
+    read = mergebase.read_base(tmp_path / "export.xlsx", "xlsx", [])
+
+    assert read is not None and read.base_url == "http://flowtrac.test/api"
+    assert len(read.lines) == ROWS and records[5]["id"] in read.lines
+    assert converted.count == 0
+    line = read.lines[records[5]["id"]]
+    assert line == {**records[5], "edited": "2026-01-01 00:00:00", "edited_by": None}
+    assert read.lines[records[5]["id"]] is line and converted.count == 1
+    assert "not-an-id" not in read.lines
