@@ -351,7 +351,7 @@ class ApplyResult(PlanResult):
         that the report edited and planned again merges against what it shows."""
         if self.base is None or self.plan is None or self.execution is None:
             return {}
-        base = mergebase.refreshed(self.base, chain(self.plan.items, self.plan.server_only),
+        base = mergebase.refreshed(self.base, chain(self.plan.items.made(), self.plan.server_only),
                                    self.execution.outcomes)
         rows = mergebase.base_rows(base.base_url, base.lines.values(), base.exported)
         return {mergebase.BASE_SHEET: mergebase.base_sheet_xml(rows)}
@@ -607,7 +607,7 @@ async def execute_async(planned: PlanResult, connection: Connection, *,
         raise SafetyLimitError(planned.plan.delete_limit_message)
     options = planned.options
     started = time.monotonic()
-    items = [*planned.plan.items, *planned.plan.server_only]
+    items = planned.plan.execution_items()
     with Journal(journal, base_url=connection.base_url) as log:
         async with options.client(connection) as client:
             await client.login()

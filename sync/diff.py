@@ -158,6 +158,19 @@ class Plan:
         return list(compress(everything, map(WRITE_ACTIONS.__contains__,
                                              map(_ACTION_OF, everything))))
 
+    def execution_items(self) -> list[PlanItem]:
+        """What an apply hands the executor and the read-back: the writes, and every other
+        item of a product that has a write (the lines it holds, and where each stood when
+        planned).  The unchanged lines of other products need no item at all."""
+        writes = self.writes
+        products = {i.product_id for i in writes}
+        records = self.items.records()
+        decided = self.items.decided
+        wanted = [at for at, record in enumerate(records)
+                  if at in decided or (record is not None
+                                       and record.get(schema.PRODUCT_ID.name) in products)]
+        return [*map(self.items.__getitem__, wanted), *self.server_only]
+
     @property
     def over_delete_limit(self) -> bool:
         return len(self.deletes) > self.delete_limit

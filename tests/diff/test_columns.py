@@ -152,3 +152,18 @@ def test_a_base_makes_a_record_only_for_the_lines_looked_up(
     assert line == {**records[5], "edited": "2026-01-01 00:00:00", "edited_by": None}
     assert read.lines[records[5]["id"]] is line and converted.count == 1
     assert "not-an-id" not in read.lines
+
+
+def test_an_apply_gets_the_items_of_the_products_it_writes_only(
+        tmp_path: Path, records: list[dict[str, Any]]) -> None:
+    edited = [dict(r) for r in records]
+    edited[12]["description"] = "deburr"                  # product 3's lines: rows 10 - 14
+    plan = diff(validate(load_sheet(write_sheet(tmp_path / "lines.csv", edited))), records)
+
+    items = plan.execution_items()
+
+    assert [i.row.row_number for i in items] == [12, 13, 14, 15, 16]
+    assert [i.action for i in items] == [Action.UNCHANGED] * 2 + [Action.UPDATE] + [
+        Action.UNCHANGED] * 2
+    assert {i.product_id for i in items} == {records[12]["product_id"]}
+    assert items[2] is plan.items[12]
