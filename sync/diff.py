@@ -99,7 +99,8 @@ class PlanItems(Sequence[PlanItem]):
         return self._records
 
     def made(self) -> list[PlanItem]:
-        """The items made so far (every row but the plain unchanged ones), in sheet order."""
+        """The items made so far, in sheet order: every row the diff decided (writes,
+        conflicts, invalid and skipped rows), and the unchanged rows someone asked for."""
         return [self.decided[at] for at in sorted(self.decided)]
 
 

@@ -1,7 +1,8 @@
 """Data that flows between the stages: load -> validate -> fetch -> diff -> execute -> report.
 
-Plain dataclasses, no behaviour beyond formatting; each stage only reads what the previous
-stage produced.
+Plain dataclasses, no behaviour beyond formatting (``ValidatedSheet`` holds its rows as
+columns and makes a ``SheetRow`` on request); each stage only reads what the previous stage
+produced.
 """
 
 from __future__ import annotations
