@@ -29,7 +29,7 @@ from .errors import ExitCode, SafetyLimitError
 from .executor import Execution, Executor, Progress
 from .history import RunRecord, record_for_apply, save, set_report
 from .journal import Journal
-from .loader import load_sheet
+from .load import load_sheet
 from .model import (
     PLAN_STATUS,
     Action,
@@ -406,7 +406,7 @@ def validate_file(path: str | Path, options: SyncOptions | None = None) -> Valid
 
 def _load(path: str | Path, options: SyncOptions) -> LoadedSheet:
     started = time.perf_counter()
-    sheet = load_sheet(path, sheet=options.sheet, keep_xml=True)
+    sheet = load_sheet(path, sheet=options.sheet)
     _log_stage("read", time.perf_counter() - started, f"{len(sheet.row_numbers)} rows")
     return sheet
 

@@ -337,9 +337,13 @@ def plan(ctx: click.Context, file: str, **params: Any) -> int:
     out = Output(as_json=p["as_json"], quiet=p["quiet"])
     result = api.plan(file, _connection(p), _sync_options(p))
     report_path = result.write_report(p.get("report"))
-    out.result(result, report_path)
-    if p.get("save_plan"):
+    saved = None
+    if p.get("save_plan") and not result.plan.over_delete_limit:
         saved = savedplan.save_plan(result, p["save_plan"])
+    out.result(result, report_path, saved_plan=saved.path if saved else None)
+    if p.get("save_plan") and saved is None:   # over the delete limit: exit 3
+        click.echo("error: the plan was not saved: apply would refuse it too", err=True)
+    if saved:
         out.say(f"plan saved to {saved.path}: {_count(len(saved.writes), 'write')}; "
                 f"apply exactly these with: flowtrac-sync apply --plan {saved.path}")
     if p["detailed_exitcode"] and result.exit_code == ExitCode.OK and result.plan.writes:

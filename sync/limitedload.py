@@ -25,7 +25,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 
 from sync.errors import InputError
-from sync.loader import load_sheet
+from sync.load import load_sheet
 from sync.model import LoadedSheet
 
 #: Resident memory one upload's reading may take, unless ``serve --upload-memory-mb`` says
@@ -65,7 +65,7 @@ def _child(answer: Connection, path: str, sheet: str | None, address_space: int)
     os.close(null)
     result: LoadedSheet | InputError
     try:
-        result = load_sheet(path, sheet=sheet, keep_xml=True)
+        result = load_sheet(path, sheet=sheet)
     except InputError as exc:
         result = exc
     except MemoryError:
@@ -87,7 +87,7 @@ def _pages(pid: int) -> tuple[int, int]:
 
 
 def load_limited(path: Path, sheet: str | None, memory_mb: int) -> LoadedSheet:
-    """``load_sheet(path, sheet=sheet, keep_xml=True)`` in a child process that may take at
+    """``load_sheet(path, sheet=sheet)`` in a child process that may take at
     most ``memory_mb`` MB; InputError (one sentence) when the sheet cannot be used or its
     reading runs out of that memory (``OutOfMemory``)."""
     limit = memory_mb << 20

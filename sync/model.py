@@ -17,8 +17,6 @@ from . import schema
 if TYPE_CHECKING:  # the loader imports pandas when it builds a frame
     import pandas as pd
 
-    from .sheetxml import SheetXml
-
 
 class Action(StrEnum):
     """What the plan does with a row or a server-only record."""
@@ -105,9 +103,6 @@ class LoadedSheet:
     # field -> a second column read where the field's own cell is blank (a report uploaded
     # again: its sync_id column holds the ids of lines the last run created).
     fallbacks: dict[str, int] = field(default_factory=dict)
-    # An .xlsx sheet's XML, read and cut into rows while the workbook was parsed, for the
-    # report (``load_sheet(keep_xml=True)``); the report drops it once written.
-    xml: SheetXml | None = field(default=None, repr=False)
 
     @property
     def unknown_columns(self) -> list[str]:

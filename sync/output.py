@@ -71,21 +71,23 @@ class Output:
             self.err.print(f"warning: {warning}", markup=False)
 
     def result(self, result: api.ValidationResult, report: Path | None, *,
-               journal: Path | None = None) -> None:
+               journal: Path | None = None, saved_plan: Path | None = None) -> None:
         """The summary; and whatever the options, a command that does not end with exit
         code 0 says why on stderr (one ``error:`` line)."""
-        self._summary(result, report, journal=journal)
+        self._summary(result, report, journal=journal, saved_plan=saved_plan)
         reason = api.exit_reason(result)
         if reason:
             self.err.print(f"error: {reason}", markup=False)
 
     def _summary(self, result: api.ValidationResult, report: Path | None, *,
-                 journal: Path | None) -> None:
+                 journal: Path | None, saved_plan: Path | None) -> None:
         if self.as_json:
             data = result.to_json()
             data["report"] = str(report) if report else None
             if journal is not None:
                 data["journal"] = str(journal)
+            if saved_plan is not None:
+                data["saved_plan"] = str(saved_plan)
             print_json(data)
             return
         title = {"validate": "Validation", "plan": "Plan", "apply": "Result"}[result.command]

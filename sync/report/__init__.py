@@ -92,17 +92,14 @@ def write_report(sheet: LoadedSheet, rows: Mapping[int, ReportRow],
         order = [engine]
     # Only a new workbook can pass the limit: a kept workbook has no more rows than Excel's.
     last_row = 0 if keep else last_report_row(sheet)
-    try:
-        if last_row > excel_max_rows:
-            sentence = _write_rows_beside(sheet, rows, server_only, summary, target, last_row,
-                                          excel_max_rows)
-            if notes is not None:
-                notes.append(sentence)
-            log.info("%s", sentence)
-        else:
-            _write(sheet, rows, server_only, summary, target, order, replace_sheets or {})
-    finally:
-        sheet.xml = None    # the rows the loader read ahead serve one report; another reads
+    if last_row > excel_max_rows:
+        sentence = _write_rows_beside(sheet, rows, server_only, summary, target, last_row,
+                                      excel_max_rows)
+        if notes is not None:
+            notes.append(sentence)
+        log.info("%s", sentence)
+    else:
+        _write(sheet, rows, server_only, summary, target, order, replace_sheets or {})
     return target
 
 

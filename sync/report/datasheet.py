@@ -12,15 +12,6 @@ from typing import Any
 
 from sync import schema
 from sync.model import LoadedSheet, ReportRow
-from sync.sheetxml import (
-    SPANS,
-    NotUtf8,
-    RowBlock,
-    SheetXml,
-    blocks_of,
-    decoded_chunks,
-    row_block,
-)
 from sync.zipdeflate import open_member
 
 from . import xmlscan
@@ -59,6 +50,7 @@ from .parts import (
     note,
     vml_xml,
 )
+from .sheetxml import SPANS, NotUtf8, RowBlock, blocks_of, decoded_chunks, row_block
 from .styles import StyleBook
 
 _WIDTH_SAMPLE = 20_000         # rows looked at to size the report columns
@@ -92,9 +84,6 @@ class DataSheet:
         self.entry = entry
         self.sheet = sheet
         self.rows = rows
-        xml = sheet.xml
-        self.prepared: SheetXml | None = xml if xml is not None and xml.part == entry.part \
-            else None
         if entry.part in self.pkg.changed:
             raise Unsupported("the data sheet is also a report sheet")
         self.rels = self.pkg.relationships(entry.part)
@@ -115,14 +104,8 @@ class DataSheet:
 
     def _blocks(self) -> Iterator[tuple[str, str | RowBlock]]:
         """("head", text) once, then ("rows", block) blocks of whole rows, then ("tail",
-        text) once: the worksheet split at ``<sheetData>`` and ``</sheetData>``.  The blocks
-        the loader cut while the workbook was parsed (``RowBlock``), or text read now."""
-        if self.prepared is not None:
-            yield "head", self.prepared.head
-            for block in self.prepared.blocks:
-                yield "rows", block
-            yield "tail", self.prepared.tail
-            return
+        text) once: the worksheet split at ``<sheetData>`` and ``</sheetData>``, read from
+        the input file now (a stream: memory stays flat however large the sheet)."""
         try:
             yield from blocks_of(self._stream())
         except ValueError as exc:      # no sheetData, or cut short

@@ -15,7 +15,7 @@ from typing import Any
 
 from sync import api, schema
 from sync.diff import Mode, Scope
-from sync.loader import TEXT_EXTENSIONS, WORKBOOK_EXTENSIONS
+from sync.load import TEXT_EXTENSIONS, WORKBOOK_EXTENSIONS
 from sync.model import Action, CellError, PlanItem
 from sync.report.palette import shade_of
 

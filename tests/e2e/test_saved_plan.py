@@ -57,9 +57,10 @@ def _sheet(tmp_path: Path, store, name: str = "routing.xlsx") -> tuple[Path, dic
 
 
 def _save(emu, sheet: Path, plan: Path, *extra: str):
-    result = run("plan", str(sheet), "--save-plan", str(plan), "--mode", "mirror",
+    result = run("plan", str(sheet), "--save-plan", str(plan), "--mode", "mirror", "--json",
                  *extra, *connection(emu))
     assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["saved_plan"] == str(plan)
     return json.loads(plan.read_text(encoding="utf-8"))
 
 
@@ -267,7 +268,7 @@ def test_plan_over_the_delete_limit_is_not_saved(emulator_thread, tmp_path):
     result = run("plan", str(sheet), "--save-plan", str(plan), "--mode", "mirror",
                  "--max-delete", "0", *connection(emu))
     assert result.exit_code == 3
-    assert "The plan was not saved." in result.stderr
+    assert "the plan was not saved" in result.stderr
     assert not plan.exists()
 
 

@@ -26,7 +26,7 @@ from sync import sheetsize
 from sync.cli import main as cli
 from sync.emulator import DEMO_TOKEN, generate_dataset
 from sync.errors import InputError
-from sync.loader import load_sheet
+from sync.load import load_sheet
 from sync.sheetsize import MAX_CELL_TEXT_BYTES
 
 DATA = Path(__file__).resolve().parents[1] / "data"

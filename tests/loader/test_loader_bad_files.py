@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sync.errors import InputError
-from sync.loader import load_sheet
+from sync.load import load_sheet
 
 #: tests/data/bad/<file> -> the exact message (the file's name leads every message).
 REQUIRED = "product_id (or product), process_id (or process) and line_number"

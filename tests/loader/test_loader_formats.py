@@ -10,7 +10,7 @@ from types import ModuleType
 import pytest
 
 from sync import schema
-from sync.loader import load_sheet
+from sync.load import load_sheet
 from sync.validate import validate
 
 # file name -> (file_format, sheet_name, decimal_comma)

@@ -9,7 +9,7 @@ import openpyxl
 import pytest
 
 from sync.errors import InputError
-from sync.loader import HEADER_SEARCH_ROWS, column_letter, load_sheet, missing_required
+from sync.load import HEADER_SEARCH_ROWS, column_letter, load_sheet, missing_required
 from sync.validate import validate
 
 

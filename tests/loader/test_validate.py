@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from sync import schema
 from sync.errors import UsageError
-from sync.loader import column_letter, load_sheet
+from sync.load import column_letter, load_sheet
 from sync.model import CellError, LoadedSheet
 from sync.validate import is_bad, parse_cell, parse_column, validate
 

@@ -13,7 +13,7 @@ from sync import schema
 from sync.client import FlowtracClient
 from sync.emulator import Dataset
 from sync.errors import ServerError
-from sync.loader import load_sheet
+from sync.load import load_sheet
 from sync.model import SheetRow, ValidatedSheet
 from sync.references import LOOKUP_CHARS, LOOSE_LOOKUPS_MAX, CatalogLookup, check_references
 

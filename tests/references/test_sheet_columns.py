@@ -8,7 +8,7 @@ import pytest
 
 from sync import api, schema
 from sync.errors import InputError
-from sync.loader import load_sheet, missing_required
+from sync.load import load_sheet, missing_required
 from sync.validate import validate
 
 ID = "c0000001-0000-4000-8000-000000000001"

@@ -13,10 +13,9 @@ import pytest
 from openpyxl import load_workbook
 from report.kit import SERVER_ONLY, SUMMARY, assert_sound_package, build_planner_workbook, fill_of
 
-from sync.loader import load_sheet
+from sync.load import load_sheet
 from sync.model import LoadedSheet, ReportRow
 from sync.report import REPORT_COLUMNS, write_report
-from sync.report.datasheet import DataSheet
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 
@@ -67,20 +66,13 @@ def _assert_planner_cells_kept_and_rows_marked(source: Path, report: Path,
         assert after[f"{ident}{number}"][0] == expected
 
 
-@pytest.mark.parametrize("prepared", [True, False], ids=["cut-by-the-loader", "read-by-report"])
 @pytest.mark.parametrize("name", ["routing_title_block.xlsx", "routing_lo.xlsx",
                                   "routing_xlsxwriter.xlsx", "routing_openpyxl.xlsx"])
 def test_unchanged_rows_of_real_workbooks_keep_their_cells_and_get_the_report_cells(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, prepared: bool) -> None:
-    sheet = load_sheet(DATA_DIR / name, keep_xml=True)
-    assert sheet.xml is not None and sheet.xml.blocks          # the loader read it ahead
-    if not prepared:
-        sheet.xml = None
-    else:   # the rows the loader cut serve: the part is not decompressed a second time
-        monkeypatch.setattr(DataSheet, "_stream", lambda self: pytest.fail("read again"))
+        tmp_path: Path, name: str) -> None:
+    sheet = load_sheet(DATA_DIR / name)
     report = write_report(sheet, _unchanged(sheet), SERVER_ONLY, SUMMARY,
                           tmp_path / "report.xlsx", engine="patch")
-    assert sheet.xml is None             # dropped once used (see write_report)
     _assert_planner_cells_kept_and_rows_marked(DATA_DIR / name, report, sheet)
     assert b" spans=" not in _data_sheet_xml(report)   # xlsxwriter's row hints, wrong now
     assert_sound_package(report)
@@ -94,9 +86,8 @@ def test_unchanged_rows_of_real_workbooks_keep_their_cells_and_get_the_report_ce
     # A cell without its reference (placed after the one before it).
     lambda xml: xml.replace('<c r="C7"', '<c', 1),
 ], ids=["spans", "cell-right-of-the-data", "cell-without-reference"])
-@pytest.mark.parametrize("prepared", [True, False], ids=["cut-by-the-loader", "read-by-report"])
 def test_rows_of_unusual_shapes_keep_their_cells_and_get_the_report_cells(
-        tmp_path: Path, edit: Callable[[str], str], prepared: bool) -> None:
+        tmp_path: Path, edit: Callable[[str], str]) -> None:
     workbook = build_planner_workbook(tmp_path / "routing.xlsx")
     edited = tmp_path / "edited.xlsx"
     with zipfile.ZipFile(workbook) as old, zipfile.ZipFile(edited, "w") as new:
@@ -105,7 +96,7 @@ def test_rows_of_unusual_shapes_keep_their_cells_and_get_the_report_cells(
             if item.filename == "xl/worksheets/sheet1.xml":
                 data = edit(data.decode()).encode()
             new.writestr(item, data)
-    sheet = load_sheet(edited, keep_xml=prepared)
+    sheet = load_sheet(edited)
     report = write_report(sheet, _unchanged(sheet), SERVER_ONLY, SUMMARY,
                           tmp_path / "report.xlsx", engine="patch")
     _assert_planner_cells_kept_and_rows_marked(edited, report, sheet)
@@ -183,8 +174,8 @@ def test_every_block_of_a_large_sheet_gets_its_rows_report_cells(
     status, id and changes, and only the changed row is coloured."""
     rows = 20_000
     source = _large_workbook(tmp_path / "large.xlsx", rows)
-    sheet = load_sheet(source, keep_xml=True)
-    assert sheet.xml is not None and len(sheet.xml.blocks) > 3
+    sheet = load_sheet(source)
+    assert len(_data_sheet_xml(source)) > 3 << 20      # read in several blocks
     marks = _unchanged(sheet)
     if changed is not None:
         marks[changed] = ReportRow("would update", marks[changed].sync_id,

@@ -21,7 +21,7 @@ from report.kit import (
     report_rows,
 )
 
-from sync.loader import load_sheet
+from sync.load import load_sheet
 from sync.model import CellError, ReportRow
 from sync.report import default_report_path, write_report
 

@@ -106,7 +106,7 @@ async def test_undo_after_a_mixed_run_restores_the_server_exactly(emulator, seed
 
 def _after_run(tmp_path: Path, seed_dataset) -> list[dict[str, Any]]:
     """The lines as the mixed run left them (the sheet it applied in mirror mode)."""
-    from sync.loader import load_sheet
+    from sync.load import load_sheet
     from sync.validate import validate
 
     validated = validate(load_sheet(tmp_path / "routing.csv"))

@@ -1,10 +1,8 @@
 """A worksheet part's XML, read as text and cut into blocks of whole rows.
 
-The report rewrites the planner's data sheet row by row (``sync.report.datasheet``).  The
-loader reads that part while calamine parses the workbook (the parser leaves the interpreter
-free meanwhile): it cuts the rows here and marks the blocks whose rows the report can simply
-append its cells to, so that this work, a few C-level passes over tens of megabytes, costs
-the report nothing later.
+The report rewrites the planner's data sheet row by row (``sync.report.datasheet``): it
+streams the part from the input file, cuts its rows here and marks the blocks whose rows it
+can simply append its cells to (a few C-level passes over each block).
 """
 
 from __future__ import annotations
@@ -12,21 +10,13 @@ from __future__ import annotations
 import codecs
 import functools
 import re
-import zipfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import IO
 
-from sync.zipdeflate import open_member
-
-__all__ = ["SPANS", "NotUtf8", "RowBlock", "SheetXml", "blocks_of", "decoded_chunks",
-           "read_sheet_xml", "row_block"]
+__all__ = ["SPANS", "NotUtf8", "RowBlock", "blocks_of", "decoded_chunks", "row_block"]
 
 _READ_BYTES = 1 << 20          # read, and cut into blocks, a megabyte at a time
-#: Most XML read ahead and kept for the report (about 130,000 rows as exported): a larger
-#: part is streamed by the report instead, so memory stays flat however large it is.
-READ_AHEAD_MAX_BYTES = 96 << 20
 
 _ROW_START = re.compile(r'<row(?: r="(\d+)"(?=[\s>]))?')
 _ROW_SPANS = re.compile(r'<row r="\d+" spans="')
@@ -150,44 +140,3 @@ def _cell_outside(letters: frozenset[str]) -> re.Pattern[str]:
     """A cell whose reference is not in one of ``letters``' columns, or that has none."""
     columns = "|".join(sorted(letters, key=len, reverse=True))
     return re.compile(rf'<c(?! r="(?:{columns})\d)[\s/>]')
-
-
-@dataclass
-class SheetXml:
-    """A worksheet part read whole: the text before ``<sheetData>``, its row blocks, and the
-    text after ``</sheetData>``."""
-
-    part: str
-    head: str
-    blocks: list[RowBlock]
-    tail: str
-
-
-def read_sheet_xml(file: Path, part: str) -> SheetXml:
-    """Read and cut a worksheet part of at most ``READ_AHEAD_MAX_BYTES``; ValueError
-    (NotUtf8 among them) for one this module does not read or that is larger, OSError and
-    zipfile's errors for a damaged file."""
-    with zipfile.ZipFile(file) as package, open_member(package, part) as raw:
-        if package.getinfo(part).file_size > READ_AHEAD_MAX_BYTES:
-            raise ValueError("too large to keep in memory")
-        head, tail = "", ""
-        blocks: list[RowBlock] = []
-        for kind, text in blocks_of(_at_most(decoded_chunks(raw), READ_AHEAD_MAX_BYTES)):
-            if kind == "rows":
-                blocks.append(row_block(text))
-            elif kind == "head":
-                head = text
-            else:
-                tail = text
-    return SheetXml(part, head, blocks, tail)
-
-
-def _at_most(chunks: Iterable[str], limit: int) -> Iterator[str]:
-    """The chunks, or ValueError once they exceed ``limit`` characters (a zip member may
-    declare a smaller size than it inflates to)."""
-    seen = 0
-    for chunk in chunks:
-        seen += len(chunk)
-        if seen > limit:
-            raise ValueError("too large to keep in memory")
-        yield chunk

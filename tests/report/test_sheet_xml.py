@@ -1,4 +1,4 @@
-"""The data sheet's XML, read ahead while calamine parses the workbook (sync.sheetxml)."""
+"""The data sheet's XML cut into blocks of rows for the report (sync.report.sheetxml)."""
 
 from __future__ import annotations
 
@@ -6,30 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from sync import sheetxml
-from sync.loader import load_sheet
+from sync.report import sheetxml
 
 DATA = Path(__file__).resolve().parent.parent / "data"
-
-
-def test_the_loader_cuts_the_rows_it_read(tmp_path: Path) -> None:
-    sheet = load_sheet(DATA / "routing_xlsxwriter.xlsx", keep_xml=True)
-    assert sheet.xml is not None
-    numbers = [int(n) for block in sheet.xml.blocks for n in block.numbers]
-    assert set(sheet.row_numbers) <= set(numbers) and numbers == sorted(numbers)
-    assert all(block.source is None for block in sheet.xml.blocks)    # the usual shape
-    assert "spans=" not in "".join(block.text for block in sheet.xml.blocks)
-    assert sheet.xml.head.startswith("<?xml") and sheet.xml.tail.endswith("</worksheet>")
-
-
-def test_nothing_is_kept_unless_asked_or_beyond_the_limit(monkeypatch: pytest.MonkeyPatch
-                                                          ) -> None:
-    assert load_sheet(DATA / "routing_lo.xlsx").xml is None
-    assert load_sheet(DATA / "routing.tsv", keep_xml=True).xml is None      # not a workbook
-    monkeypatch.setattr(sheetxml, "READ_AHEAD_MAX_BYTES", 1000)
-    assert load_sheet(DATA / "routing_lo.xlsx", keep_xml=True).xml is None
-    with pytest.raises(ValueError, match="too large"):
-        sheetxml.read_sheet_xml(DATA / "routing_lo.xlsx", "xl/worksheets/sheet1.xml")
 
 
 @pytest.mark.parametrize("text, cut", [

@@ -1,0 +1,159 @@
+"""The LoadedSheet built from the header and the rows below it.
+
+Every column with a header is kept, and a header-less column only if it holds data; a column
+past the last one a spreadsheet holds is refused.  Workbook rows arrive as Python rows (their
+cells keep the reader's types); text rows as Arrow string columns, which the frame keeps as
+pandas' Arrow-backed strings (``string[pyarrow]``: its ``tolist``, which validation and the
+report call, is as quick as an object column's, where ``pd.ArrowDtype(pa.string())``'s makes
+each value one at a time, six times slower).
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sync.errors import InputError
+from sync.load.guards import MAX_COLUMNS
+from sync.load.header import Header, column_letter
+from sync.model import LoadedSheet
+
+if TYPE_CHECKING:  # pandas and pyarrow are imported when a frame is built
+    import pandas as pd
+    import pyarrow as pa
+
+#: The dtype of a text sheet's columns.
+TEXT = "string[pyarrow]"
+
+
+def _is_blank_row(row: Sequence[Any]) -> bool:
+    for cell in row:
+        if cell.__class__ is str:
+            if cell and not cell.isspace():
+                return False
+        elif cell is not None and cell == cell:  # NaN is blank
+            return False
+    return True
+
+
+def assemble(file: Path, file_format: str, sheet_name: str | None, header: Header,
+             header_row: int, data: list[list[Any]], row_numbers: list[int],
+             decimal_comma: bool, warnings: list[str], where: str) -> LoadedSheet:
+    """Build the LoadedSheet from the header and the non-empty data rows below it."""
+    if not data:
+        raise InputError(f"{where} has a header (row {header_row}) but no data rows.")
+    width = max(len(header.texts), max(map(len, data)))
+    texts = header.texts + [""] * (width - len(header.texts))
+    # Keep every column with a header, and a header-less column only if it holds data.  It is
+    # decided on the plain rows, before the frame exists: a stray cell a million columns out
+    # then costs one look at each cell present, not a million column look-ups.
+    keep = _kept_columns(texts, data)
+    _check_width(keep, where)
+    if len(keep) < width or min(map(len, data)) < width:  # also pads short CSV lines
+        data = [[row[c] if c < len(row) else "" for c in keep] for row in data]
+    # Imported here: commands that read no sheet (export, undo) do without pandas.
+    import pandas as pd
+
+    if file_format == "csv":  # text cells are all strings: the same columns as read_csv's
+        frame = pd.DataFrame(data, dtype=TEXT)
+    else:
+        frame = pd.DataFrame(data, dtype=object)
+    return _loaded(file, file_format, sheet_name, header, header_row, frame, row_numbers,
+                   [texts[c] for c in keep], keep, decimal_comma, warnings)
+
+
+def assemble_columns(file: Path, header: Header, header_row: int, table: pa.Table,
+                     row_numbers: pa.Array, decimal_comma: bool, warnings: list[str],
+                     where: str) -> LoadedSheet:
+    """``assemble`` for text read into Arrow: ``table`` holds one string column per field
+    position of the lines below the header, blank lines included (they are dropped here)."""
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    filled = [pc.not_equal(pc.utf8_trim_whitespace(column), "") for column in table.columns]
+    if filled:
+        holds_value = filled[0]
+        for more in filled[1:]:
+            holds_value = pc.or_(holds_value, more)
+        if not pc.all(holds_value).as_py():
+            table = table.filter(holds_value)
+            row_numbers = row_numbers.filter(holds_value)
+    if table.num_rows == 0:
+        raise InputError(f"{where} has a header (row {header_row}) but no data rows.")
+    width = max(len(header.texts), table.num_columns)
+    texts = header.texts + [""] * (width - len(header.texts))
+    keep = [c for c in range(width)
+            if texts[c] or (c < table.num_columns and pc.any(filled[c]).as_py())]
+    _check_width(keep, where)
+    blank = pa.repeat(pa.scalar("", pa.string()), table.num_rows)
+    frame = pd.DataFrame({i: pd.arrays.ArrowStringArray(
+        table.column(c) if c < table.num_columns else pa.chunked_array([blank]))
+        for i, c in enumerate(keep)})
+    return _loaded(file, "csv", None, header, header_row, frame, row_numbers.to_pylist(),
+                   [texts[c] for c in keep], keep, decimal_comma, warnings)
+
+
+def _check_width(keep: list[int], where: str) -> None:
+    if keep[-1] >= MAX_COLUMNS:  # a CSV line can be wider than any sheet (and its report)
+        raise InputError(f"{where} has a value in column {keep[-1] + 1:,}, beyond the "
+                         f"{MAX_COLUMNS:,} columns a spreadsheet holds; remove the stray cells "
+                         "(or extra delimiters) and save the file again.")
+
+
+def _loaded(file: Path, file_format: str, sheet_name: str | None, header: Header,
+            header_row: int, frame: pd.DataFrame, row_numbers: list[int], headers: list[str],
+            keep: list[int], decimal_comma: bool, warnings: list[str]) -> LoadedSheet:
+    frame.columns = headers
+    position = {column: i for i, column in enumerate(keep)}
+    fields = {name: position[column] for name, column in header.fields.items()}
+    return LoadedSheet(
+        path=file,
+        file_format=file_format,
+        sheet_name=sheet_name,
+        header_row=header_row,
+        frame=frame,
+        row_numbers=row_numbers,
+        headers=headers,
+        letters=[column_letter(c) for c in keep],
+        fields=fields,
+        decimal_comma=decimal_comma,
+        warnings=warnings + header.warnings,
+        fallbacks={name: position[column] for name, column in header.fallbacks.items()
+                   if column in position},
+    )
+
+
+def non_blank_rows(rows: list[list[Any]], start: int) -> list[int]:
+    """1-based numbers of the rows from ``rows[start]`` on that hold a value.
+
+    Most rows have a plain value early on; ``filter`` finds the first truthy cell in C, and
+    only rows without one (all "", or zeros) or starting with whitespace get the slow look."""
+    tail = rows[start:]
+    firsts = map(next, map(filter, itertools.repeat(None), tail), itertools.repeat(None))
+    return [start + offset + 1 for offset, first in enumerate(firsts)
+            if not (first is None or (first.__class__ is str and first.isspace()))
+            or not _is_blank_row(tail[offset])]
+
+
+def _kept_columns(texts: list[str], data: list[list[Any]]) -> list[int]:
+    """Columns with a header, and header-less columns holding a value in some row."""
+    headerless = [c for c, text in enumerate(texts) if not text]
+    if not headerless:
+        return list(range(len(texts)))
+    used: set[int] = set()
+    for row in data:
+        for c in headerless[:bisect.bisect_left(headerless, len(row))]:
+            if c not in used and not _blank_cell(row[c]):
+                used.add(c)
+    return sorted(used.union(c for c, text in enumerate(texts) if text))
+
+
+def _blank_cell(cell: Any) -> bool:
+    return cell is None or (cell.__class__ is str and (not cell or cell.isspace())) or \
+        cell != cell
+
+

@@ -1,0 +1,177 @@
+"""Limits checked before a reader is let at a file: what a crafted file would otherwise cost.
+
+A zip package's unpacked size, an .xlsx sheet's cell span (the reader allocates rows x
+columns up to the last cell at once) and its text (``sync.sheetsize``), an .ods file's text.
+Each refusal is one sentence (``InputError``); damage the checks cannot follow is left to the
+reader, which says so itself.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import zipfile
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from xml.etree import ElementTree
+
+from sync.errors import InputError
+from sync.load.header import brief
+from sync.sheetsize import check_ods_text, check_xlsx_text
+from sync.zipdeflate import open_member
+
+#: A zip package that unpacks to more than this is refused (zip bombs; a 100,000-row
+#: routing sheet unpacks to about 40 MB).  The reader holds a long run of XML text in memory
+#: at once, so this also bounds the memory a crafted sheet can take.
+MAX_UNPACKED_BYTES = 256 << 20
+#: A sheet whose cells span more than this (rows x columns up to its last cell) is refused
+#: before it is read: the reader allocates the whole span at once, so one stray cell at
+#: XFD1048576 would ask for 550 GB and abort the process.  100,000 rows of 50 columns fit.
+MAX_SHEET_CELLS = 5_000_000
+#: Columns a spreadsheet (and so the report) can hold: A to XFD.
+MAX_COLUMNS = 16_384
+#: A text file larger than this is refused (a 100,000-row CSV is about 15 MB).
+MAX_TEXT_BYTES = 512 << 20
+#: A CSV field longer than this (characters) is refused: a thousand times the longest value
+#: a field may hold (a 4,000-character description), so a real sheet never comes near it,
+#: and validation's "longer than" message stays for every field below it.
+MAX_CSV_FIELD_CHARS = 4 << 20
+
+
+# Cell and row references (r="B7"; any case, spacing and quotes XML allows) that may reach past
+# 26 columns or 99,999 rows: two or more letters, or six or more digits.  Most sheets hold
+# none or few, so the first look is one quick scan; only a sheet it cannot clear is scanned
+# again for every reference (_ANY_REF).
+_FAR_REF = re.compile(rb'r\s*=\s*["\'](?=[A-Za-z]{2}|[A-Za-z]?[0-9]{6})([A-Za-z]*)([0-9]+)["\']')
+_ANY_REF = re.compile(rb'r\s*=\s*["\']([A-Za-z]*)([0-9]+)["\']')
+_ROOT_PREFIX = re.compile(rb"<([A-Za-z_][\w.-]*):worksheet\b")
+_NEAR_COLUMNS, _NEAR_ROWS = 26, 99_999
+
+
+@dataclass
+class _Span:
+    """How far a sheet's cells reach, as its XML says (reference-less cells and rows count:
+    the reader places them after the previous one)."""
+
+    rows: int = 0
+    columns: int = 0
+    unnamed_rows: int = 0
+    unnamed_cells: int = 0
+
+    def cells(self, *, near: bool = False) -> int:
+        rows, columns = self.rows, self.columns
+        if near:  # the quick scan saw only the far references: the others may reach this
+            rows, columns = max(rows, _NEAR_ROWS), max(columns, _NEAR_COLUMNS)
+        return (rows + self.unnamed_rows) * (columns + self.unnamed_cells)
+
+
+def check_xlsx_sheet(file: Path, name: str, sheet_name: str, sheet_index: int) -> None:
+    """Refuse, before calamine reads it, an .xlsx sheet whose cells span more than
+    MAX_SHEET_CELLS or would hold more text than ``sheetsize.MAX_CELL_TEXT_BYTES``."""
+    try:
+        with zipfile.ZipFile(file) as package:
+            members = set(package.namelist())
+            try:
+                parts = [xlsx_sheet_part(package, sheet_name, sheet_index)]
+            except (KeyError, ElementTree.ParseError, ValueError):
+                parts = []
+            if not parts or parts[0] not in members:  # unsure which part: check them all
+                parts = [m for m in members if m.lower().endswith(".xml")]
+            for part in parts:
+                _check_span(package, part, name, sheet_name)
+            for part in parts:
+                check_xlsx_text(package, name, sheet_name, part)
+    except (OSError, zipfile.BadZipFile, EOFError, RuntimeError, zlib.error):
+        return  # calamine meets the same damage and says so
+
+
+def check_ods(file: Path, name: str) -> None:
+    try:
+        with zipfile.ZipFile(file) as package:
+            check_ods_text(package, name)
+    except (OSError, zipfile.BadZipFile, EOFError, RuntimeError, zlib.error, KeyError):
+        return  # calamine meets the same damage and says so
+
+
+def _check_span(package: zipfile.ZipFile, part: str, name: str, sheet_name: str) -> None:
+    span = _xlsx_span(package, part, _FAR_REF)
+    if span.cells(near=True) > MAX_SHEET_CELLS:
+        span = _xlsx_span(package, part, _ANY_REF)
+    if span.cells() > MAX_SHEET_CELLS:
+        rows = span.rows + span.unnamed_rows
+        columns = span.columns + span.unnamed_cells
+        raise InputError(
+            f'{name}, sheet "{brief(sheet_name)}" spans {rows:,} rows by '
+            f"{columns:,} columns, far more than a routing sheet needs; delete the "
+            "unused rows and columns (or copy the table to a new sheet) and save it "
+            "again.")
+
+
+def _xlsx_span(package: zipfile.ZipFile, part: str, references: re.Pattern[bytes]) -> _Span:
+    """One pass over a sheet's XML, cut at tag starts so that no tag is split."""
+    span = _Span()
+    with open_member(package, part) as stream:
+        chunk = stream.read(1 << 20)
+        prefix = _ROOT_PREFIX.search(chunk[:4096])
+        tags = _tag_patterns(prefix.group(1) + b":" if prefix else b"")
+        pending = bytearray()
+        while chunk:
+            at = chunk.rfind(b"<")
+            if at < 0:  # text, or inside a tag: runs of blanks mean nothing here
+                pending += _BLANKS.sub(b" ", chunk)
+            else:
+                pending += chunk[:at]
+                _add_span(span, pending, references, tags)
+                pending = bytearray(chunk[at:])
+            chunk = stream.read(1 << 20)
+        _add_span(span, pending, references, tags)
+    return span
+
+
+_BLANKS = re.compile(rb"\s+")
+
+
+@functools.lru_cache(maxsize=8)
+def _tag_patterns(prefix: bytes) -> tuple[re.Pattern[bytes], ...]:
+    """Patterns for cell and row elements without a reference: a quick one that also matches
+    some with a reference (written unusually), and an exact one run only when it does."""
+    tag = re.escape(b"<" + prefix)
+    return (re.compile(tag + rb'c(?! r="|o|f|u)'),
+            re.compile(tag + rb"c(?=[\s/>])(?![^>]*\sr\s*=)"),
+            re.compile(tag + rb'row(?! r=")'),
+            re.compile(tag + rb"row(?=[\s/>])(?![^>]*\sr\s*=)"))
+
+
+def _add_span(span: _Span, xml: bytearray, references: re.Pattern[bytes],
+              tags: tuple[re.Pattern[bytes], ...]) -> None:
+    for letters, digits in references.findall(xml):
+        span.rows = max(span.rows, int(digits))
+        if letters:
+            column = 0
+            for char in letters.upper():
+                column = column * 26 + char - 64
+            span.columns = max(span.columns, column)
+    odd_cell, unnamed_cell, odd_row, unnamed_row = tags
+    if odd_cell.search(xml):
+        span.unnamed_cells += len(unnamed_cell.findall(xml))
+    if odd_row.search(xml):
+        span.unnamed_rows += len(unnamed_row.findall(xml))
+
+
+
+def xlsx_sheet_part(package: zipfile.ZipFile, sheet_name: str, sheet_index: int) -> str:
+    """The zip member holding a sheet's cells, from the workbook and its relationships."""
+    workbook = ElementTree.fromstring(package.read("xl/workbook.xml"))
+    rel_id = None
+    for element in workbook.iter():
+        if element.tag.endswith("}sheet") and element.get("name") == sheet_name:
+            rel_id = next((v for k, v in element.attrib.items() if k.endswith("}id")), None)
+            break
+    rels = ElementTree.fromstring(package.read("xl/_rels/workbook.xml.rels"))
+    for element in rels.iter():
+        if element.tag.endswith("Relationship") and element.get("Id") == rel_id:
+            target = element.get("Target", "")
+            return target.lstrip("/") if target.startswith("/") else "xl/" + target
+    return f"xl/worksheets/sheet{sheet_index + 1}.xml"
+
