@@ -17,7 +17,7 @@ import sync.model
 import sync.validate
 from sync import mergebase, schema
 from sync.diff import Mode, PlanOptions, diff
-from sync.loader import load_sheet
+from sync.load import load_sheet
 from sync.model import Action
 from sync.validate import validate
 
