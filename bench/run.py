@@ -247,6 +247,7 @@ def ensure_export(export: Path, connection: list[str], lines: int) -> None:
                          str(WORK / f"{export.stem}.check.xlsx"),
                          *connection])
         if noop_summary(run, lines)[1] is None:
+            _write_product_ids(export)
             return
         say(f"the cached {export.name} does not match the server; exporting again")
     run = run_child([CLI, "export", str(export), *connection])
@@ -254,8 +255,16 @@ def ensure_export(export: Path, connection: list[str], lines: int) -> None:
         raise SystemExit(f"export failed: {run.stderr[-2000:]}")
     say(f"exported the server's {lines:,} lines to {export.name} in {run.wall_s:.1f} s, "
         f"{run.peak_rss_mb:.0f} MB peak RSS")
-    ids = dict.fromkeys(product_ids(export))
-    export.with_suffix(".product_ids.txt").write_text("\n".join(ids) + "\n")
+    _write_product_ids(export, again=True)
+
+
+def _write_product_ids(export: Path, *, again: bool = False) -> None:
+    """The product ids the fetch floor asks for, beside the export (``again``: the export is
+    new; otherwise only when they are missing)."""
+    ids_file = export.with_suffix(".product_ids.txt")
+    if again or not ids_file.exists():
+        ids = dict.fromkeys(product_ids(export))
+        ids_file.write_text("\n".join(ids) + "\n")
 
 
 def product_ids(sheet: Path) -> list[str]:

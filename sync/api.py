@@ -14,10 +14,10 @@ import logging
 import re
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from itertools import chain, repeat
-from operator import attrgetter, itemgetter
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -81,6 +81,40 @@ def _now() -> str:
 
 # --------------------------------------------------------------------------- results
 
+class ReportRows(Mapping[int, ReportRow]):
+    """The report's row of each sheet row, by frame position, as ``write_report`` reads them.
+
+    Most rows of a large plan are unchanged: their report row (status and the line's id) is
+    made from the row's record each time it is asked for, and dropped after, so a report of
+    100,000 rows holds no object per row; the rows the plan marks are kept in ``marked``."""
+
+    def __init__(self, positions: list[int], records: list[dict[str, Any] | None],
+                 marked: dict[int, ReportRow], unchanged: str) -> None:
+        self._positions, self._records = positions, records
+        self._marked, self._unchanged = marked, unchanged
+        # Frame position -> row; the frame's own order unless blank rows were left out.
+        self._at: dict[int, int] | None = (
+            None if positions == list(range(len(positions)))
+            else {index: at for at, index in enumerate(positions)})
+
+    def __getitem__(self, index: int) -> ReportRow:
+        row = self._marked.get(index)
+        if row is not None:
+            return row
+        at = index if self._at is None else self._at.get(index, -1)
+        if not 0 <= at < len(self._records):
+            raise KeyError(index)
+        record = self._records[at]
+        assert record is not None           # an unmarked row is an unchanged line
+        return ReportRow(self._unchanged, record.get(schema.ID.name))
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._positions)
+
+    def __len__(self) -> int:
+        return len(self._positions)
+
+
 @dataclass
 class ValidationResult:
     """An offline check of a sheet: only invalid rows are marked."""
@@ -100,7 +134,7 @@ class ValidationResult:
         # Short on purpose: asyncio.run() formats the repr of its main task's result (CPython
         # 3.11, when it restores the SIGINT handler), and the dataclass repr of a 100,000-row
         # result takes seconds.  Subclasses keep it (``repr=False``).
-        return f"<{type(self).__name__} {self.path.name}: {len(self.validated.rows)} rows>"
+        return f"<{type(self).__name__} {self.path.name}: {len(self.validated)} rows>"
 
     @property
     def path(self) -> Path:
@@ -111,13 +145,14 @@ class ValidationResult:
         return self.validated.errors
 
     def row_status(self) -> list[tuple[int, ReportRow]]:
-        return [(r.index, ReportRow("invalid", errors=r.errors,
-                                    message="; ".join(str(e) for e in r.errors)))
-                for r in self.validated.rows if not r.valid]
+        validated = self.validated
+        return [(validated.positions[at], ReportRow("invalid", errors=errors,
+                                                    message="; ".join(map(str, errors))))
+                for at, errors in sorted(validated.problems.items()) if errors]
 
     def counts(self) -> dict[str, int]:
-        invalid = sum(1 for r in self.validated.rows if not r.valid)
-        return {"rows": len(self.validated.rows), "valid": len(self.validated.rows) - invalid,
+        invalid = self.validated.invalid_count()
+        return {"rows": len(self.validated), "valid": len(self.validated) - invalid,
                 "invalid": invalid}
 
     def server_only_rows(self) -> list[ServerOnlyRow]:
@@ -143,12 +178,16 @@ class ValidationResult:
     def write_report(self, path: str | Path | None = None) -> Path:
         target = Path(path) if path else self.default_report_path()
         started = time.perf_counter()
-        rows = dict(self.row_status())
+        rows = self.report_rows()
         written = write_report(self.validated.sheet, rows, self.server_only_rows(),
                                self.summary(), target, notes=self.warnings,
                                replace_sheets=self._replace_sheets())
         _log_stage("report written", time.perf_counter() - started)
         return written
+
+    def report_rows(self) -> Mapping[int, ReportRow]:
+        """Frame position -> report row, for the rows the report marks (invalid ones)."""
+        return dict(self.row_status())
 
     def _replace_sheets(self) -> dict[str, str]:
         """Sheets of the planner's workbook the report writes anew (none but after an apply)."""
@@ -183,21 +222,37 @@ class PlanResult(ValidationResult):
         return status, message
 
     def row_status(self) -> list[tuple[int, ReportRow]]:
+        return list(self.report_rows().items())
+
+    def report_rows(self) -> ReportRows:
+        """Frame position -> each row's report row, a row the plan leaves unchanged made
+        from its record only when the report asks for it."""
         assert self.plan is not None
         names = self.plan.process_names
-        out = []
-        for item in self.plan.items:
+        items = self.plan.items
+        warned = self.plan.row_warnings
+        marked: dict[int, ReportRow] = {}
+        for item in items.decided.values():
             row = item.row
             assert row is not None
             status, sync_id, message = self._status(item)
-            warnings = self.plan.row_warnings.get(row.index)
+            warnings = warned.get(row.index)
             if warnings:
                 message = "; ".join([message, *warnings] if message else warnings)
             changes = changes_text(item.changes, names) if item.changes else ""
             errors = (row.errors + mergebase.conflict_cells(item, self.validated.sheet)
                       if item.conflicts else row.errors)
-            out.append((row.index, ReportRow(status, sync_id, changes, message, errors)))
-        return out
+            marked[row.index] = ReportRow(status, sync_id, changes, message, errors)
+        for index, warnings in warned.items():     # an unchanged row with a warning
+            if index not in marked:
+                marked[index] = ReportRow(self._unchanged_status(), None, "",
+                                          "; ".join(warnings))
+        return ReportRows(self.validated.positions, items.records(), marked,
+                          self._unchanged_status())
+
+    def _unchanged_status(self) -> str:
+        """The status of a row the plan leaves as it is."""
+        return PLAN_STATUS[Action.UNCHANGED]
 
     def server_only_rows(self) -> list[ServerOnlyRow]:
         assert self.plan is not None
@@ -234,7 +289,7 @@ class PlanResult(ValidationResult):
         assert self.plan is not None
         if self.plan.over_delete_limit:
             return 3
-        actions = set(map(attrgetter("action"), self.plan.items))
+        actions = set(self.plan.items.actions)
         return 0 if actions.isdisjoint((Action.INVALID, Action.CONFLICT)) else 1
 
     def to_json(self) -> dict[str, Any]:
@@ -288,20 +343,25 @@ class ApplyResult(PlanResult):
             return outcome.status.value, outcome.record_id, outcome.message or kept
         return _DONE_STATUS[item.action].value, item.record_id, item.message
 
+    def _unchanged_status(self) -> str:
+        return _DONE_STATUS[Action.UNCHANGED].value
+
     def _replace_sheets(self) -> dict[str, str]:
         """The base the report carries, with what this run wrote (``mergebase.refreshed``), so
         that the report edited and planned again merges against what it shows."""
         if self.base is None or self.plan is None or self.execution is None:
             return {}
-        base = mergebase.refreshed(self.base, chain(self.plan.items, self.plan.server_only),
+        base = mergebase.refreshed(self.base, chain(self.plan.items.made(), self.plan.server_only),
                                    self.execution.outcomes)
         rows = mergebase.base_rows(base.base_url, base.lines.values(), base.exported)
         return {mergebase.BASE_SHEET: mergebase.base_sheet_xml(rows)}
 
     def counts(self) -> dict[str, int]:
         assert self.plan is not None
-        return dict(Counter(self._status(item)[0]
-                            for item in chain(self.plan.items, self.plan.server_only)))
+        statuses = [self._unchanged_status()] * len(self.plan.items)
+        for at, item in self.plan.items.decided.items():
+            statuses[at] = self._status(item)[0]
+        return dict(Counter(chain(statuses, (self._status(i)[0] for i in self.plan.server_only))))
 
     def _run_summary(self) -> dict[str, Any]:
         out = super()._run_summary()
@@ -444,9 +504,9 @@ async def _read_only_edits(plan: Plan, validated: ValidatedSheet,
     names: dict[str, str] = {}
     product = schema.REFERENCE_FOR[schema.PRODUCT_ID.name]
     if any(c.shows == product.name for c in columns):
-        ids = {i.record.get(schema.PRODUCT_ID.name) for i in plan.items if i.record}
+        ids = {r.get(schema.PRODUCT_ID.name) for r in plan.items.records() if r}
         names = await names_of(client, product, ids - {None})
-    plan.row_warnings = read_only_edits(validated, plan.items, columns, names)
+    plan.row_warnings = read_only_edits(validated, enumerate(plan.items.records()), columns, names)
     found = [w for warnings in plan.row_warnings.values() for w in warnings]
     plan.warnings.extend(found[:_READ_ONLY_SHOWN])
     if len(found) > _READ_ONLY_SHOWN:
@@ -547,7 +607,7 @@ async def execute_async(planned: PlanResult, connection: Connection, *,
         raise SafetyLimitError(planned.plan.delete_limit_message)
     options = planned.options
     started = time.monotonic()
-    items = [*planned.plan.items, *planned.plan.server_only]
+    items = planned.plan.execution_items()
     with Journal(journal, base_url=connection.base_url) as log:
         async with options.client(connection) as client:
             await client.login()
@@ -613,7 +673,7 @@ def nothing_to_send(result: PlanResult) -> str:
     counts = result.counts()
     problems = sum(counts.get(PLAN_STATUS[a], 0) for a in (Action.INVALID, Action.CONFLICT))
     skipped = counts.get(PLAN_STATUS[Action.SKIP], 0)
-    rows = len(result.validated.rows)
+    rows = len(result.validated)
     if rows and problems == rows:
         return ("nothing sent: no row of the sheet can be sent (every row is invalid or in "
                 "conflict; the report says why)")
@@ -663,9 +723,11 @@ def first_problems(result: ValidationResult, limit: int = 10) -> list[str]:
         return [str(e) for e in result.errors][:limit]
     lines: list[str] = []
     plan = result.plan
-    for item, (_index, row) in zip(plan.items, result.row_status(), strict=True):
+    rows = result.report_rows()
+    for item in plan.items.made():          # an unchanged row is no problem
+        assert item.row is not None
+        row = rows[item.row.index]
         if row.status in PROBLEM_STATUSES:
-            assert item.row is not None
             lines.append(row.message if row.status == Status.INVALID.value
                          else f"row {item.row.row_number} ({plan.describe_line(item)}): "
                               f"{row.status}: {row.message}")

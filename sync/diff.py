@@ -7,12 +7,14 @@ in sheet order; server records the sheet lacks get an item each in ``Plan.server
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from itertools import chain, compress, repeat
 from operator import attrgetter, itemgetter, not_
-from typing import Any
+from typing import Any, overload
+
+import numpy as np
 
 from . import mergebase, schema
 from .model import WRITE_ACTIONS, Action, PlanItem, SheetRow, ValidatedSheet
@@ -43,9 +45,68 @@ class PlanOptions:
     max_delete: int | None = None     # None: the larger of 10 and 25% of in-scope records
 
 
+class PlanItems(Sequence[PlanItem]):
+    """The plan's item of every sheet row, in sheet order.
+
+    A row the plan leaves unchanged (most rows of a large sheet) is held as its action and
+    its record only; its ``PlanItem`` is made the first time someone asks for it.  ``decided``
+    holds the items made by the diff itself: writes, conflicts, invalid and skipped rows."""
+
+    def __init__(self, validated: ValidatedSheet, records: list[dict[str, Any] | None],
+                 decided: dict[int, PlanItem]) -> None:
+        self.validated = validated
+        self._records = records           # the record each row matches, or None
+        self.decided = decided            # row position -> item, for rows not unchanged
+
+    def __len__(self) -> int:
+        return len(self.validated)
+
+    @overload
+    def __getitem__(self, at: int) -> PlanItem: ...
+
+    @overload
+    def __getitem__(self, at: slice) -> list[PlanItem]: ...
+
+    def __getitem__(self, at: int | slice) -> PlanItem | list[PlanItem]:
+        if isinstance(at, slice):
+            return [self[i] for i in range(*at.indices(len(self)))]
+        if at < 0:
+            at += len(self)
+        if not 0 <= at < len(self):
+            raise IndexError(at)
+        item = self.decided.get(at)
+        if item is None:
+            record = self._records[at]
+            assert record is not None
+            item = PlanItem(Action.UNCHANGED, self.validated.row(at), record,
+                            record.get(schema.PRODUCT_ID.name))
+            self.decided[at] = item       # the same object next time (outcomes key on it)
+        return item
+
+    def __iter__(self) -> Iterator[PlanItem]:
+        return map(self.__getitem__, range(len(self)))
+
+    @property
+    def actions(self) -> list[Action]:
+        """Each row's action, in sheet order, without making an item per row."""
+        actions = [Action.UNCHANGED] * len(self)
+        for at, item in self.decided.items():
+            actions[at] = item.action
+        return actions
+
+    def records(self) -> list[dict[str, Any] | None]:
+        """Each row's record (the one its item is about, or None), in sheet order."""
+        return self._records
+
+    def made(self) -> list[PlanItem]:
+        """The items made so far, in sheet order: every row the diff decided (writes,
+        conflicts, invalid and skipped rows), and the unchanged rows someone asked for."""
+        return [self.decided[at] for at in sorted(self.decided)]
+
+
 @dataclass
 class Plan:
-    items: list[PlanItem]                 # one per sheet row, in sheet order
+    items: PlanItems                      # one per sheet row, in sheet order
     server_only: list[PlanItem]           # DELETE or KEEP, one per unmatched in-scope record
     options: PlanOptions
     in_scope: int                         # server records considered
@@ -64,7 +125,7 @@ class Plan:
     @property
     def shown(self) -> list[PlanItem]:
         """The items a summary names line by line: writes, conflicts and server-only lines."""
-        return [i for i in chain(self.items, self.server_only)
+        return [i for i in chain(self.items.made(), self.server_only)
                 if i.action in WRITE_ACTIONS or i.action is Action.CONFLICT
                 or i.row is None]
 
@@ -94,9 +155,22 @@ class Plan:
 
     @property
     def writes(self) -> list[PlanItem]:
-        everything = [*self.items, *self.server_only]
+        everything = [*self.items.made(), *self.server_only]
         return list(compress(everything, map(WRITE_ACTIONS.__contains__,
                                              map(_ACTION_OF, everything))))
+
+    def execution_items(self) -> list[PlanItem]:
+        """What an apply hands the executor and the read-back: the writes, and every other
+        item of a product that has a write (the lines it holds, and where each stood when
+        planned).  The unchanged lines of other products need no item at all."""
+        writes = self.writes
+        products = {i.product_id for i in writes}
+        records = self.items.records()
+        decided = self.items.decided
+        wanted = [at for at, record in enumerate(records)
+                  if at in decided or (record is not None
+                                       and record.get(schema.PRODUCT_ID.name) in products)]
+        return [*map(self.items.__getitem__, wanted), *self.server_only]
 
     @property
     def over_delete_limit(self) -> bool:
@@ -111,7 +185,7 @@ class Plan:
 
     def counts(self) -> dict[Action, int]:
         """How many items of each action (in the order first met)."""
-        return dict(Counter(map(attrgetter("action"), chain(self.items, self.server_only))))
+        return dict(Counter(chain(self.items.actions, map(_ACTION_OF, self.server_only))))
 
 
 def default_delete_limit(in_scope: int) -> int:
@@ -146,10 +220,10 @@ def _sheet_names(validated: ValidatedSheet, target: schema.Field) -> dict[str, s
     if by_name not in validated.present:
         return {}
     names: dict[str, str] = {}
-    for row in validated.rows:
-        values = row.values
-        if values.get(by_name) and values.get(target.name):
-            names.setdefault(values[target.name], values[by_name])
+    for name, ident in zip(validated.column(by_name), validated.column(target.name),
+                           strict=True):
+        if name and ident:
+            names.setdefault(ident, name)
     return names
 
 
@@ -180,7 +254,7 @@ def diff(validated: ValidatedSheet, records: Sequence[dict[str, Any]],
     key = validated.key
     present = validated.present
     key_of = _key_getter(key)
-    id_name = schema.ID.name
+    id_name, product_name = schema.ID.name, schema.PRODUCT_ID.name
     by_id: dict[str, dict[str, Any]] = dict(zip(map(itemgetter(id_name), records), records,
                                                 strict=True))
     by_key = _ByKey(records, key_of)
@@ -189,34 +263,25 @@ def diff(validated: ValidatedSheet, records: Sequence[dict[str, Any]],
     managed = _Managed([f for f in schema.WRITABLE if f.name in present and not f.immutable],
                        options)
 
-    items: list[PlanItem] = []
-    claims: dict[str, int] = {}         # record id -> the first item matching it
-    doubly: dict[str, list[int]] = {}   # record id -> items, for one matched twice
-    product_name = schema.PRODUCT_ID.name
-    all_equal = managed.all_equal
-    unchanged = Action.UNCHANGED
-    for row in validated.rows:
-        # Most rows of a large sheet name an existing line by id and leave it as it is: that
-        # case is decided here at once, every other one by _decide_row.
-        values = row.values
-        record = None if row.errors else by_id.get(values.get(id_name))
-        item = None
-        if record is not None:
-            product_id = record.get(product_name)
-            given = values.get(product_name)
-            if (given is None or given == product_id) and all_equal(values, record):
-                item = PlanItem(unchanged, row, record, product_id)
-        if item is None:
-            item = _decide_row(row, by_id, by_key, key_of, key, managed, options, base or {})
-            record = item.record
-        if record is not None:
-            position = len(items)
-            first = claims.setdefault(record[id_name], position)
-            if first != position:
-                doubly.setdefault(record[id_name], [first]).append(position)
-        items.append(item)
+    # Most rows of a large sheet name an existing line by id and leave it as it is: those
+    # are found by comparing whole columns with the matched records', and get no item.
+    records_of = list(map(by_id.get, validated.column(id_name)))
+    same = _unchanged(validated, records_of, managed)
+    decided: dict[int, PlanItem] = {}
+    for at in np.flatnonzero(~same).tolist():
+        decided[at] = item = _decide_row(validated.row(at), by_id, by_key, key_of, key,
+                                         managed, options, base or {})
+        records_of[at] = item.record
+    items = PlanItems(validated, records_of, decided)
 
     # A server record matched by two rows: neither row may touch it.
+    claims: dict[str, int] = {}         # record id -> the first row matching it
+    doubly: dict[str, list[int]] = {}   # record id -> rows, for one matched twice
+    for at, record in enumerate(records_of):
+        if record is not None:
+            first = claims.setdefault(record[id_name], at)
+            if first != at:
+                doubly.setdefault(record[id_name], [first]).append(at)
     for record_id, positions in doubly.items():
         rows = [items[p].row for p in positions]
         for p in positions:
@@ -225,8 +290,9 @@ def diff(validated: ValidatedSheet, records: Sequence[dict[str, Any]],
             items[p].message = (f"rows {_row_refs(r for r in rows if r)} all match line "
                                 f"{record_id}; keep one of them")
 
-    # (The passes over every item and record below run in C: map, set, compress.)
-    sheet_products = set(map(_PRODUCT_OF, items)) - {None, ""}
+    made = items.made()
+    sheet_products = ({r.get(product_name) for r in compress(records_of, same)}
+                      | set(map(_PRODUCT_OF, made))) - {None, ""}
     record_products = list(map(dict.get, records, repeat(product_name)))
     if options.scope is Scope.ALL or sheet_products.issuperset(record_products):
         in_scope = list(records)
@@ -234,11 +300,11 @@ def diff(validated: ValidatedSheet, records: Sequence[dict[str, Any]],
         in_scope = list(compress(records, map(sheet_products.__contains__, record_products)))
     # A line that an invalid row names by id is that row's line, shown with it: listing it
     # again as "not in the sheet" would count it twice.
-    named_by_invalid = {item.row.values.get(id_name) for item in items
+    named_by_invalid = {item.row.values.get(id_name) for item in made
                         if item.action is Action.INVALID and item.row is not None} - {None}
-    server_only = _server_only(items, [r for r in in_scope if r[id_name] not in named_by_invalid],
+    server_only = _server_only(made, [r for r in in_scope if r[id_name] not in named_by_invalid],
                                claims, options)
-    actions = set(map(_ACTION_OF, items))
+    actions = set(map(_ACTION_OF, made))
     # Only a row that creates or updates a line can be refused for a line taken twice: a
     # plan without one (a sheet the server already matches) needs no check.
     if options.mode is not Mode.INSERT and not actions.isdisjoint(_MOVING):
@@ -249,7 +315,7 @@ def diff(validated: ValidatedSheet, records: Sequence[dict[str, Any]],
     limit = options.max_delete if options.max_delete is not None else default_delete_limit(
         len(in_scope))
     changes_process = any(schema.PROCESS_ID.name in changes
-                          for changes in filter(None, map(_CHANGES_OF, items)))
+                          for changes in filter(None, map(_CHANGES_OF, made)))
     plan = Plan(items, server_only, options, len(in_scope), limit,
                 process_names=_process_names(validated, records) if changes_process else {},
                 product_names=_sheet_names(validated, schema.PRODUCT_ID))
@@ -261,6 +327,45 @@ def diff(validated: ValidatedSheet, records: Sequence[dict[str, Any]],
 _MOVING = frozenset({Action.CREATE, Action.UPDATE})
 _PRODUCT_OF, _ACTION_OF = attrgetter("product_id"), attrgetter("action")
 _CHANGES_OF = attrgetter("changes")
+
+
+def _unchanged(validated: ValidatedSheet, records_of: list[dict[str, Any] | None],
+               managed: _Managed) -> np.ndarray:
+    """Which rows are valid, match their record by id, name its product (or none) and hold
+    every managed field as the record does: the rows nothing happens to, found column by
+    column.  A record lacking a field is never equal (that row goes the long way)."""
+    matched = _objects(records_of) != None  # noqa: E711 (elementwise, not identity)
+    if validated.problems:
+        matched &= np.array(validated.valid_rows(), dtype=bool)
+    at = np.flatnonzero(matched)
+    if not len(at):
+        return matched
+    records = [records_of[i] for i in at.tolist()]
+
+    def compare(name: str, sheet_blank_is_equal: bool = False) -> np.ndarray:
+        ours = _objects(validated.column(name))[at]
+        theirs = _objects(list(map(dict.get, records, repeat(name), repeat(_MISSING))))
+        equal = np.asarray(ours == theirs, dtype=bool)
+        if sheet_blank_is_equal:
+            equal |= np.asarray(ours == None, dtype=bool)  # noqa: E711
+        return equal
+
+    equal = compare(schema.PRODUCT_ID.name, sheet_blank_is_equal=True)
+    for name, _blank_leaves, _same in managed.fields:
+        equal &= compare(name)
+    matched[at] = equal
+    return matched
+
+
+def _objects(values: Sequence[Any]) -> np.ndarray:
+    """A list as a one-dimensional numpy array of its objects (a value is never unpacked)."""
+    array = np.empty(len(values), dtype=object)
+    array[:] = values
+    return array
+
+
+#: What a record lacking a field holds there, for the column comparison: equal to nothing.
+_MISSING = object()
 
 
 class _ByKey:
@@ -415,12 +520,13 @@ def _merge(row: SheetRow, record: dict[str, Any], managed: _Managed, options: Pl
                     message=kept, kept=cells.kept)
 
 
-def _check_line_collisions(items: list[PlanItem], staying: Sequence[dict[str, Any]]) -> None:
+def _check_line_collisions(items: PlanItems, staying: Sequence[dict[str, Any]]) -> None:
     """Two lines may not end on the same product + line number (the server refuses it).
 
     ``staying`` are the server records no row matches and no delete removes: they keep their
     line, so a row that would end on it becomes a conflict before anything is sent."""
     line = schema.LINE_NUMBER.name
+    product_name = schema.PRODUCT_ID.name
     # Who ends on each product + line (a row position or a server id); only lines held more
     # than once get a list, so 100,000 rows cost one dict entry each.
     holder: dict[tuple[Any, Any], int | str] = {}
@@ -432,9 +538,15 @@ def _check_line_collisions(items: list[PlanItem], staying: Sequence[dict[str, An
             clashes.setdefault(at, [first]).append(who)
 
     for record in staying:
-        hold((record.get(schema.PRODUCT_ID.name), record.get(line)), record[schema.ID.name])
+        hold((record.get(product_name), record.get(line)), record[schema.ID.name])
     kept = (Action.UPDATE, Action.UNCHANGED, Action.SKIP)
-    for pos, item in enumerate(items):
+    decided = items.decided
+    for pos, record in enumerate(items.records()):
+        item = decided.get(pos)
+        if item is None:                  # an unchanged row keeps its record's line
+            assert record is not None
+            hold((record.get(product_name), record.get(line)), pos)
+            continue
         action = item.action
         if action is Action.CREATE:
             target = item.values.get(line)
@@ -458,7 +570,7 @@ def _check_line_collisions(items: list[PlanItem], staying: Sequence[dict[str, An
                                 f"({taken_by})")
 
 
-def _server_only(items: list[PlanItem], in_scope: list[dict[str, Any]],
+def _server_only(items: Sequence[PlanItem], in_scope: list[dict[str, Any]],
                  claims: dict[str, int], options: PlanOptions) -> list[PlanItem]:
     claimed = map(claims.__contains__, map(itemgetter(schema.ID.name), in_scope))
     unmatched = list(compress(in_scope, map(not_, claimed)))

@@ -110,8 +110,9 @@ class Executor:
         self.stop = stop or asyncio.Event()
 
     async def run(self, items: list[PlanItem]) -> Execution:
-        """Send the writes among ``items`` (all plan items: the others tell which lines are
-        in use); returns one outcome per write."""
+        """Send the writes among ``items`` (the plan's items, at least every item of a product
+        that has a write: the others tell which lines are in use); returns one outcome per
+        write."""
         writes = [i for i in items if i.action.writes]
         by_product: dict[str | None, list[PlanItem]] = defaultdict(list)
         for item in writes:

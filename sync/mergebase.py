@@ -14,8 +14,9 @@ from another server) is ignored with a warning, and the ``edited`` rule of ``syn
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import operator
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -55,7 +56,7 @@ class Base:
 
     base_url: str
     exported: str
-    lines: dict[str, dict[str, Any]]
+    lines: Mapping[str, dict[str, Any]]
 
 
 def _same_server(a: str, b: str) -> bool:
@@ -148,16 +149,52 @@ def read_base(path: str | Path, file_format: str, warnings: list[str]) -> Base |
     header = [str(h).removeprefix(_PREFIX) for h in rows[_HEAD_ROWS]]
     known = {f.name for f in FIELDS}
     fields = [(i, h) for i, h in enumerate(header) if h in known]
-    width = len(header)
-    # The cells are the wire's text, so the listing's converter (column by column, fast for
-    # 100,000 lines) makes them canonical exactly as it does the server's answers.
-    raws = [{name: _text(cells[i]) for i, name in fields}
-            for cells in (list(r) + [None] * (width - len(r)) for r in rows[_HEAD_ROWS + 1:])]
-    id_name = schema.ID.name
-    lines = {line[id_name]: line for line in schema.records_from_wire(raws)
-             if line.get(id_name)}
+    # The sheet's columns, each cell as the wire's text (one conversion per distinct cell).
+    columns = list(itertools.zip_longest(*rows[_HEAD_ROWS + 1:], fillvalue=None))
+    blank = [None] * (len(rows) - _HEAD_ROWS - 1)
+    texts = {name: _texts(columns[i]) if i < len(columns) else blank for i, name in fields}
     return Base(str(rows[1][1]) if len(rows[1]) > 1 else "",
-                str(rows[2][1]) if len(rows[2]) > 1 else "", lines)
+                str(rows[2][1]) if len(rows[2]) > 1 else "", BaseLines(texts))
+
+
+class BaseLines(Mapping[str, dict[str, Any]]):
+    """The base's lines by id, held as the sheet's columns of wire text.
+
+    A line becomes a canonical record (``schema.record_from_wire``, as a server's answer
+    does) only when the diff asks for it: most lines of a large export are unchanged, and
+    the diff never looks up their base."""
+
+    def __init__(self, texts: dict[str, list[str | None]]) -> None:
+        self._texts = texts
+        ids = texts.get(schema.ID.name, [])
+        given = set(ids) - {None}
+        if not schema.ID.all_canonical(given):
+            ids = [None if i is None else schema.ID.from_wire(i) for i in ids]
+        self._at = {ident: at for at, ident in enumerate(ids) if ident}
+        self._made: dict[str, dict[str, Any]] = {}
+
+    def __getitem__(self, key: str) -> dict[str, Any]:
+        line = self._made.get(key)
+        if line is None:
+            at = self._at[key]
+            line = schema.record_from_wire({name: column[at]
+                                            for name, column in self._texts.items()})
+            self._made[key] = line
+        return line
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._at
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._at)
+
+    def __len__(self) -> int:
+        return len(self._at)
+
+
+def _texts(cells: Sequence[Any]) -> list[str | None]:
+    table = schema.distinct_table(cells, _text)
+    return list(map(_text, cells)) if table is None else list(map(table.__getitem__, cells))
 
 
 def _text(cell: Any) -> str | None:

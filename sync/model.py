@@ -1,16 +1,14 @@
 """Data that flows between the stages: load -> validate -> fetch -> diff -> execute -> report.
 
-Plain dataclasses, no behaviour beyond formatting; each stage only reads what the previous
-stage produced.
+Plain dataclasses, no behaviour beyond formatting (``ValidatedSheet`` holds its rows as
+columns and makes a ``SheetRow`` on request); each stage only reads what the previous stage
+produced.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
-from itertools import repeat
-from operator import attrgetter, not_
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -134,28 +132,96 @@ class SheetRow:
         return not self.errors
 
 
-@dataclass
 class ValidatedSheet:
-    sheet: LoadedSheet
-    rows: list[SheetRow]
-    present: frozenset[str]           # fields that have a column in the sheet
-    key: tuple[str, ...]              # match key for rows without id
+    """The rows of a sheet after validation, held as columns: one list of canonical values
+    per present field, and the errors of the few rows that have any.
+
+    A ``SheetRow`` is made only for a row someone asks for (``row``, ``rows``), so a large
+    sheet that needs no write costs no object per row.  The columns are the truth: a later
+    stage changes a value with ``set_value`` and adds an error with ``add_error``."""
+
+    def __init__(self, sheet: LoadedSheet, rows: list[SheetRow] | None, present: frozenset[str],
+                 key: tuple[str, ...], *, columns: dict[str, list[Any]] | None = None,
+                 positions: list[int] | None = None, row_numbers: list[int] | None = None,
+                 problems: dict[int, list[CellError]] | None = None,
+                 absent: dict[int, list[str]] | None = None) -> None:
+        self.sheet = sheet
+        self.present = present                # fields that have a column in the sheet
+        self.key = key                        # match key for rows without id
+        self._rows: dict[int, SheetRow] = {}
+        if rows is not None:                  # rows made elsewhere (a test, a caller): kept
+            names = list(dict.fromkeys(name for row in rows for name in row.values))
+            columns = {name: [row.values.get(name) for row in rows] for name in names}
+            positions = [row.index for row in rows]
+            row_numbers = [row.row_number for row in rows]
+            problems = {i: row.errors for i, row in enumerate(rows) if row.errors}
+            absent = {i: [n for n in names if n not in row.values]
+                      for i, row in enumerate(rows) if len(row.values) < len(names)}
+            self._rows = dict(enumerate(rows))
+        assert columns is not None and positions is not None and row_numbers is not None
+        #: field -> each row's canonical value (None where blank or unreadable)
+        self.columns = columns
+        #: each row's position in ``sheet.frame``, and its row number in the sheet
+        self.positions = positions
+        self.row_numbers = row_numbers
+        #: row (position in these rows) -> its errors; only rows that have any
+        self.problems: dict[int, list[CellError]] = problems or {}
+        #: row -> the present fields its values lack (a cell that did not parse)
+        self.absent: dict[int, list[str]] = absent or {}
+
+    def __len__(self) -> int:
+        return len(self.positions)
+
+    @property
+    def rows(self) -> list[SheetRow]:
+        """Every row as a ``SheetRow`` (made on first use, then the same objects)."""
+        return [self.row(i) for i in range(len(self))]
+
+    def row(self, i: int) -> SheetRow:
+        """Row ``i`` (in these rows' order) as a ``SheetRow``, made once."""
+        row = self._rows.get(i)
+        if row is None:
+            values = {name: column[i] for name, column in self.columns.items()}
+            for name in self.absent.get(i, ()):
+                values.pop(name, None)
+            # The row's error list is the one kept here, so an error added to it counts.
+            row = SheetRow(self.positions[i], self.row_numbers[i], values,
+                           self.problems.setdefault(i, []))
+            self._rows[i] = row
+        return row
+
+    def valid(self, i: int) -> bool:
+        return not self.problems.get(i)
+
+    def add_error(self, i: int, error: CellError) -> None:
+        self.problems.setdefault(i, []).append(error)
+
+    def set_value(self, i: int, name: str, value: Any) -> None:
+        """Row ``i``'s value of ``name`` becomes ``value`` (a resolved reference)."""
+        column = self.columns.get(name)
+        if column is None:
+            column = self.columns[name] = [None] * len(self)
+        column[i] = value
+        row = self._rows.get(i)
+        if row is not None:
+            row.values[name] = value
 
     @property
     def errors(self) -> list[CellError]:
-        return [e for r in self.rows for e in r.errors]
+        return [e for i in sorted(self.problems) for e in self.problems[i]]
 
-    def column(self, name: str) -> Iterator[Any]:
-        """Each row's value of the field ``name`` (None where it has none), in row order;
-        looked up in C, for the passes over every row of a large sheet."""
-        return map(dict.get, map(_VALUES, self.rows), repeat(name))
+    def column(self, name: str) -> list[Any]:
+        """Each row's value of the field ``name`` (None where it has none), in row order."""
+        column = self.columns.get(name)
+        return [None] * len(self) if column is None else column
 
     def valid_rows(self) -> list[bool]:
         """Whether each row is valid (has no error), in row order."""
-        return list(map(not_, map(_ERRORS, self.rows)))
+        problems = self.problems
+        return [not problems.get(i) for i in range(len(self))]
 
-
-_VALUES, _ERRORS = attrgetter("values"), attrgetter("errors")
+    def invalid_count(self) -> int:
+        return sum(1 for errors in self.problems.values() if errors)
 
 
 @dataclass(slots=True, eq=False)  # identity-hashed: outcomes are keyed by plan item

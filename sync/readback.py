@@ -73,8 +73,9 @@ async def read_back(client: LineLister, items: list[PlanItem], execution: Execut
                     ) -> ReadBack:
     """Compare the lines the execution wrote with the server's lines now.
 
-    ``items`` are all the plan's items: the lines they name are those the run saw when it
-    planned, so a second line on a key counts only if it is new since."""
+    ``items`` are the plan's items, at least every item of a product written
+    (``Plan.execution_items``): the lines they name are those the run saw when it planned,
+    so a second line on a key counts only if it is new since."""
     started = time.monotonic()
     done = [(item, outcome.record_id) for item, outcome in execution.outcomes.items()
             if outcome.status in _WRITTEN and outcome.record_id]

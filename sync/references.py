@@ -43,15 +43,15 @@ import re
 from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from itertools import compress
+from itertools import compress, repeat
 from typing import Any, TypeVar
 from urllib.parse import quote
 
 from . import schema
 from .client import FlowtracClient, all_or_nothing, read_in_batch
 from .errors import ServerError
-from .model import CellError, PlanItem, SheetRow, ValidatedSheet
-from .validate import key_label, other_rows
+from .model import CellError, ValidatedSheet
+from .validate import key_label, other_numbers
 
 __all__ = ["LOOKUP_CHARS", "LOOSE_LOOKUPS_MAX", "READ_ONLY_SUFFIX", "CatalogLookup",
            "CatalogUnreadable", "ReadOnlyColumn", "check_references", "names_of",
@@ -339,10 +339,23 @@ def _settle(validated: ValidatedSheet, checkable: list[bool], outcome: _Outcome,
     if not outcome.has_names and (known is None or outcome.asked_ids <= known):
         return False       # no name to fill in and no unknown id: no row changes
     filled = False
-    for row, otherwise_valid in zip(validated.rows, checkable, strict=True):
-        values = row.values
-        given = values.get(target)
-        text = values.get(name)
+    givens, texts = validated.column(target), validated.column(name)
+    ids = validated.column(schema.ID.name)
+    row_numbers = validated.row_numbers
+    # Each row's line's value of the target, as the server has it.
+    on_servers = list(map(dict.get, map(current.get, ids, repeat(_NO_LINE)), repeat(target)))
+    # A row giving a name and a known id (an export's) is judged by the name, the id and its
+    # line's id alone: each such triple once (``_both_given``), and the rows whose triple
+    # needs nothing (the name says the id the line has) are not looked at one by one.
+    triples = list(zip(texts, givens, on_servers, strict=True))
+    both = {triple: _judged(outcome, *triple) for triple in set(triples)
+            if None not in triple[:2] and outcome.names_read
+            and (known is None or triple[1] in known)}
+    unknown = set() if known is None else set(givens) - known - {None}
+    for at in [at for at, triple in enumerate(triples)
+               if (triple[0] is not None and both.get(triple) is not _QUIET)
+               or (unknown and triple[1] in unknown)]:
+        given, text, on_server = givens[at], texts[at], on_servers[at]
         problem: tuple[str, str] | None = None      # (column, message)
         if given is not None and known is not None and given not in known:
             problem = target, f"no {ref.noun} with id {given}"
@@ -351,29 +364,43 @@ def _settle(validated: ValidatedSheet, checkable: list[bool], outcome: _Outcome,
         elif not outcome.names_read:
             # A line names its process (``process``) itself: a name changed from it cannot
             # be told from the id, which would be sent unchanged without a word.
-            line = current.get(values.get(schema.ID.name)) or {}
+            line = current.get(ids[at]) or {}
             shown = line.get(ref.name)
             if given is None or (shown is not None and given == line.get(target)
                                  and _exact_text(shown) != text):
                 problem = name, (f"{ref.noun} {_quoted(text)} cannot be looked up "
                                  f"({outcome.refusal}); give the {target} instead")
         elif given is not None:
-            line = current.get(values.get(schema.ID.name)) or {}
-            problem = _both_given(ref, text, given, line.get(target), outcome)
-            if problem is None and text in resolved and given == line.get(target) \
-                    and resolved[text] != given:
-                values[target] = resolved[text]         # the name was edited: it wins
+            problem, edited = both[text, given, on_server]
+            if edited:
+                validated.set_value(at, target, resolved[text])  # the name was edited: it wins
                 filled = True
         elif text in resolved:
-            values[target] = resolved[text]
+            validated.set_value(at, target, resolved[text])
             filled = True
         else:
             problem = name, problems[text]
-        if problem is not None and otherwise_valid:
+        if problem is not None and checkable[at]:
             column, message = problem
-            row.errors.append(CellError(row.row_number, sheet.header_of(column),
-                                        sheet.letter_of(column), message))
+            validated.add_error(at, CellError(row_numbers[at], sheet.header_of(column),
+                                              sheet.letter_of(column), message))
     return filled
+
+
+#: A row that names its line's own product (or process) both ways: nothing to settle.
+_QUIET: tuple[tuple[str, str] | None, bool] = (None, False)
+_NO_LINE: Record = {}
+
+
+def _judged(outcome: _Outcome, text: str, given: str, on_server: str | None
+            ) -> tuple[tuple[str, str] | None, bool]:
+    """A row giving both the name and the id: its problem (or None), and whether the name
+    was edited and its id replaces the one given; ``_QUIET`` when neither."""
+    problem = _both_given(outcome.reference, text, given, on_server, outcome)
+    resolved = outcome.resolved
+    edited = (problem is None and text in resolved and given == on_server
+              and resolved[text] != given)
+    return _QUIET if problem is None and not edited else (problem, edited)
 
 
 def _both_given(ref: schema.Reference, text: str, given: str, on_server: str | None,
@@ -425,24 +452,27 @@ def _mark_resolved_duplicates(validated: ValidatedSheet) -> None:
     the same line number): each such row that is still valid becomes invalid.  Copies with the
     same text were found by validation already."""
     key, id_name = validated.key, schema.ID.name
-    rows = validated.rows
-    keys = [None if row.values.get(id_name) is not None
-            else tuple(map(row.values.get, key)) for row in rows]
+    ids = validated.column(id_name)
+    key_values = zip(*map(validated.column, key), strict=True)
+    keys = [None if ident is not None else row_key
+            for ident, row_key in zip(ids, key_values, strict=True)]
     repeated = {k for k, count in Counter(keys).items()
                 if count > 1 and k is not None and None not in k}
     if not repeated:
         return
-    groups: dict[tuple[Any, ...], list[SheetRow]] = defaultdict(list)
-    for row, row_key in zip(rows, keys, strict=True):
+    groups: dict[tuple[Any, ...], list[int]] = defaultdict(list)
+    for at, row_key in enumerate(keys):
         if row_key in repeated:
-            groups[row_key].append(row)
+            groups[row_key].append(at)
     label = key_label(validated.sheet.fields, key)
+    numbers = validated.row_numbers
     for copies in groups.values():
-        for row in copies:
-            if row.valid:
-                row.errors.append(CellError(row.row_number, None, None,
-                                            f"the same {label} is also on "
-                                            f"{other_rows(row, copies)}"))
+        shown = [numbers[at] for at in copies]
+        for at in copies:
+            if validated.valid(at):
+                validated.add_error(at, CellError(numbers[at], None, None,
+                                                  f"the same {label} is also on "
+                                                  f"{other_numbers(numbers[at], shown)}"))
 
 
 async def names_of(client: FlowtracClient, reference: schema.Reference, ids: Iterable[str]
@@ -498,23 +528,27 @@ def read_only_columns(validated: ValidatedSheet) -> list[ReadOnlyColumn]:
     return out
 
 
-def read_only_edits(validated: ValidatedSheet, items: Iterable[PlanItem],
+def read_only_edits(validated: ValidatedSheet,
+                    items: Iterable[tuple[int, Mapping[str, Any] | None]],
                     columns: list[ReadOnlyColumn], product_names: Mapping[str, str]
                     ) -> dict[int, list[str]]:
     """Row index -> a warning per read-only cell the planner changed: one that no longer says
     what the server's line holds, on a line not edited on the server since the export (were
-    it, the line would differ by no edit of the planner's).  ``product_names``: the catalog's
-    names, for a ``product (read-only)`` column."""
+    it, the line would differ by no edit of the planner's).  ``items``: (row position, the
+    record its plan item is about), as ``PlanItems.records`` gives them.  ``product_names``:
+    the catalog's names, for a ``product (read-only)`` column."""
     frame = validated.sheet.frame
     fields = validated.sheet.fields
     cells = {c.position: frame.iloc[:, c.position].tolist() for c in columns}
     out: dict[int, list[str]] = defaultdict(list)
     edited = schema.EDITED.name
-    for item in items:
-        row, record = item.row, item.record
-        if row is None or record is None or (edited in row.values
-                                             and row.values[edited] != record.get(edited)):
+    stamps = validated.columns.get(edited)
+    positions, numbers = validated.positions, validated.row_numbers
+    for at, record in items:
+        if record is None or (stamps is not None and edited not in validated.absent.get(at, ())
+                              and stamps[at] != record.get(edited)):
             continue
+        index = positions[at]
         for column in columns:
             if column.shows == _PRODUCT:
                 server = product_names.get(record.get(schema.PRODUCT_ID.name) or "")
@@ -522,10 +556,10 @@ def read_only_edits(validated: ValidatedSheet, items: Iterable[PlanItem],
                     continue            # the catalog could not name it: nothing to compare
             else:
                 server = record.get(column.shows)
-            if _cell_text(cells[column.position][row.index]) != _cell_text(server):
-                out[row.index].append(f"{column.letter}{row.row_number}: "
-                                      f"{column.header!r} changed, but it is never sent"
-                                      + _instead(column.shows, fields))
+            if _cell_text(cells[column.position][index]) != _cell_text(server):
+                out[index].append(f"{column.letter}{numbers[at]}: "
+                                  f"{column.header!r} changed, but it is never sent"
+                                  + _instead(column.shows, fields))
     return out
 
 

@@ -570,9 +570,8 @@ def _convert_group(keys: tuple[str, ...], names: list[str], raws: list[dict[str,
         rows = list(map(itemgetter(*keys), raws))
     for key, name, values in zip(keys, names, zip(*rows, strict=True), strict=True):
         known = _WIRE_CONVERTERS.get(key)
-        if known is None:
-            continue                               # a column the schema does not know: kept
-        converted = _column_from_wire(*known, values)
+        # A column the schema does not know is kept as it is, but for one copy of a text.
+        converted = _shared(values) if known is None else _column_from_wire(*known, values)
         if name != key:
             for raw, value in zip(raws, converted, strict=True):
                 del raw[key]
@@ -584,16 +583,26 @@ def _convert_group(keys: tuple[str, ...], names: list[str], raws: list[dict[str,
 
 def _column_from_wire(name: str, convert: Callable[[Any], Any],
                       values: Sequence[Any]) -> Sequence[Any]:
-    """``convert`` of each value (a field's ``_wire_converter``), sparing repeated work;
-    ``values`` itself when every value is its own canonical value."""
+    """``convert`` of each value (a field's ``_wire_converter``), sparing repeated work, with
+    one object for each repeated value (``_shared``)."""
     if BY_NAME[name].all_canonical(values):
-        return values         # every value canonical already
+        return _shared(values)  # canonical already: line ids differ, product ids repeat
     table = distinct_table(values, convert)
     if table is None:
         return list(map(convert, values))
-    if all(type(c) is str and c == v for v, c in table.items()):
-        return values         # text already canonical (equal text, and still text)
-    return list(map(table.__getitem__, values))
+    return list(map(table.__getitem__, values))  # one object per distinct value
+
+
+def _shared(values: Sequence[Any]) -> Sequence[Any]:
+    """``values`` with one object for each repeated text: the lines of a listing repeat their
+    product id, process, status and users, and a copy of each per line is most of a large
+    listing's memory.  ``values`` itself when it repeats little, or holds other than text."""
+    if set(map(type, values)) - _TEXT_OR_NONE:
+        return values         # 1, 1.0 and True are one key: only text is shared
+    one_each = dict(zip(values, values, strict=True))
+    if len(one_each) * 2 > len(values):
+        return values
+    return list(map(one_each.__getitem__, values))
 
 
 def distinct_table(values: Sequence[Any], convert: Callable[[Any], Any]

@@ -16,11 +16,12 @@ numbers, active flags and minutes repeat a lot), so 100,000 rows take a fraction
 
 from __future__ import annotations
 
-import itertools
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
+
+import numpy as np
 
 from sync import schema
 from sync.errors import UsageError
@@ -82,45 +83,61 @@ def validate(sheet: LoadedSheet, *, key: Sequence[str] | None = None) -> Validat
     required_at = [group for group in (
         tuple(names.index(c) for c in schema.column_choices(f.name) if c in names)
         for f in schema.REQUIRED) if group]
-    # A column that is rarely blank, to skip the all-blank test for most rows.
-    probe = required_at[0][0] if required_at else 0
     row_numbers = sheet.row_numbers
-    if not bad_columns and id_at is not None and None not in columns[id_at]:
-        # Every cell parsed and every row names its line by id (an export edited, a large
-        # sheet run again): nothing to check row by row, nor a blank row to skip.
-        # Rows built by map() in C: a row has a cell per name.
-        values = map(dict, map(zip, itertools.repeat(names), zip(*columns, strict=True)))
-        rows = list(map(SheetRow, itertools.count(), row_numbers, values,
-                        map(list, itertools.repeat(()))))
-        _mark_duplicates(rows, sheet, names, columns, key_names)
-        return ValidatedSheet(sheet=sheet, rows=rows, present=frozenset(sheet.fields),
-                              key=key_names)
-    rows = []
-    for index, cells in enumerate(zip(*columns, strict=True)):
-        if cells[probe] is None and all(v is None for v in cells):
-            continue  # nothing in any known column (a note beside the table, a blank line)
-        values = dict(zip(names, cells, strict=True))
-        errors: list[CellError] = []
-        row_number = row_numbers[index]
-        for i in bad_columns:
-            cell = cells[i]
-            if cell.__class__ is _Bad:
-                errors.append(CellError(row_number, headers[i], letters[i], cell.message))
-                del values[names[i]]
-        if id_at is None or cells[id_at] is None:
-            for group in required_at:
-                if all(cells[i] is None for i in group):
-                    i = group[0]
-                    either = " or ".join(names[g] for g in group)
-                    errors.append(CellError(row_number, headers[i], letters[i],
-                                            f"{either} is required for a new line"))
-            if len(errors) > 1:
-                errors.sort(key=_left_to_right)
-        rows.append(SheetRow(index, row_number, values, errors))
+    positions: list[int] = list(range(len(row_numbers)))
+    if bad_columns or id_at is None or None in columns[id_at]:
+        # A row with nothing in any known column (a note beside the table, a blank line) is
+        # no row: whole columns are tested at once, and only the rows kept are copied.
+        filled = np.zeros(len(positions), dtype=bool)
+        for values in columns:
+            filled |= _objects(values) != None  # noqa: E711 (elementwise, not identity)
+        if not filled.all():
+            positions = np.flatnonzero(filled).tolist()
+            columns = [[values[p] for p in positions] for values in columns]
+            row_numbers = [row_numbers[p] for p in positions]
 
-    _mark_duplicates(rows, sheet, names, columns, key_names)
-    return ValidatedSheet(sheet=sheet, rows=rows, present=frozenset(sheet.fields),
-                          key=key_names)
+    # Errors are made only for the cells that fail: the rows with a bad cell, and those
+    # without id that lack a required field.
+    problems: dict[int, list[CellError]] = {}
+    for i in bad_columns:
+        values = columns[i]
+        for at in [at for at, v in enumerate(values) if v.__class__ is _Bad]:
+            problems.setdefault(at, []).append(
+                CellError(row_numbers[at], headers[i], letters[i], values[at].message))
+    new_lines = (range(len(positions)) if id_at is None
+                 else [at for at, v in enumerate(columns[id_at]) if v is None])
+    for group in required_at:
+        either = " or ".join(names[g] for g in group)
+        i = group[0]
+        for at in new_lines:
+            if all(columns[g][at] is None for g in group):
+                problems.setdefault(at, []).append(CellError(
+                    row_numbers[at], headers[i], letters[i],
+                    f"{either} is required for a new line"))
+    if id_at is None or bad_columns:
+        for at in new_lines:
+            errors = problems.get(at)
+            if errors is not None and len(errors) > 1:
+                errors.sort(key=_left_to_right)
+
+    _mark_duplicates(problems, row_numbers, sheet, names, columns, key_names)
+    # A cell that did not parse has no value: the row keeps its error, the column a blank.
+    absent: dict[int, list[str]] = {}
+    for i in bad_columns:
+        values = columns[i]
+        for at in [at for at, v in enumerate(values) if v.__class__ is _Bad]:
+            values[at] = None
+            absent.setdefault(at, []).append(names[i])
+    return ValidatedSheet(sheet, None, frozenset(sheet.fields), key_names,
+                          columns=dict(zip(names, columns, strict=True)), positions=positions,
+                          row_numbers=row_numbers, problems=problems, absent=absent)
+
+
+def _objects(values: list[Any]) -> np.ndarray:
+    """A list as a one-dimensional numpy array of its objects (a value is never unpacked)."""
+    array = np.empty(len(values), dtype=object)
+    array[:] = values
+    return array
 
 
 def _left_to_right(error: CellError) -> tuple[int, str]:
@@ -219,20 +236,21 @@ def match_key(sheet: LoadedSheet, key: Sequence[str] | None) -> tuple[str, ...]:
     return names
 
 
-def _mark_duplicates(rows: list[SheetRow], sheet: LoadedSheet, names: list[str],
-                     columns: list[list[Any]], key_names: tuple[str, ...]) -> None:
+def _mark_duplicates(problems: dict[int, list[CellError]], row_numbers: list[int],
+                     sheet: LoadedSheet, names: list[str], columns: list[list[Any]],
+                     key_names: tuple[str, ...]) -> None:
     """Every copy of a line named twice (same id, or same key without id) becomes invalid.
 
     Duplicates are rare: whole columns are counted first (in C), and only values seen more
     than once are looked at row by row."""
     id_name = schema.ID.name
-    by_index: dict[int, SheetRow] | None = None
 
-    def rows_at(positions: list[int]) -> list[SheetRow]:
-        nonlocal by_index
-        if by_index is None:
-            by_index = {row.index: row for row in rows}
-        return [by_index[p] for p in positions if p in by_index]
+    def mark(copies: list[int], header: str | None, letter: str | None, what: str) -> None:
+        numbers = [row_numbers[at] for at in copies]
+        for at in copies:
+            problems.setdefault(at, []).append(CellError(
+                row_numbers[at], header, letter,
+                f"the same {what} is also on {other_numbers(row_numbers[at], numbers)}"))
 
     ids = columns[names.index(id_name)] if id_name in names else None
     if ids is not None:
@@ -240,10 +258,7 @@ def _mark_duplicates(rows: list[SheetRow], sheet: LoadedSheet, names: list[str],
         for ident, count in Counter(ids).items():
             if count < 2 or ident is None or ident.__class__ is _Bad:
                 continue
-            copies = rows_at([i for i, v in enumerate(ids) if v == ident])
-            for row in copies:
-                row.errors.append(CellError(row.row_number, header, letter,
-                                            f"the same id is also on {other_rows(row, copies)}"))
+            mark([at for at, v in enumerate(ids) if v == ident], header, letter, "id")
 
     if ids is not None and None not in ids:
         return  # the match key only matters for rows without an id
@@ -255,13 +270,9 @@ def _mark_duplicates(rows: list[SheetRow], sheet: LoadedSheet, names: list[str],
         if count < 2 or any(v.__class__ is _Bad or (v is None and name in required)
                             for name, v in zip(key_names, key, strict=True)):
             continue  # a bad or missing key value is an error of its own already
-        positions = [i for i, k in enumerate(keys) if k == key and (ids is None or ids[i] is None)]
-        copies = rows_at(positions)
-        if len(copies) < 2:
-            continue
-        for row in copies:
-            row.errors.append(CellError(row.row_number, None, None,
-                                        f"the same {joined} is also on {other_rows(row, copies)}"))
+        copies = [at for at, k in enumerate(keys) if k == key and (ids is None or ids[at] is None)]
+        if len(copies) >= 2:
+            mark(copies, None, None, joined)
 
 
 def key_label(columns: Iterable[str], key_names: Sequence[str]) -> str:
@@ -295,7 +306,12 @@ def _key_column(name: str, names: list[str], columns: list[list[Any]]) -> list[A
 
 def other_rows(row: SheetRow, copies: list[SheetRow]) -> str:
     """The row numbers of ``copies`` other than ``row``, as a message names them."""
-    numbers = [r.row_number for r in copies if r is not row]
+    return other_numbers(row.row_number, [r.row_number for r in copies])
+
+
+def other_numbers(own: int, numbers: list[int]) -> str:
+    """The row numbers other than ``own``, as a message names them."""
+    numbers = [n for n in numbers if n != own]
     if len(numbers) == 1:
         return f"row {numbers[0]}"
     shown = [str(n) for n in numbers[:_SHOWN_ROWS]]

@@ -87,7 +87,7 @@ class Upload:
         if self.planned is None:
             return 0
         plan = self.planned.plan
-        return len(self.planned.validated.rows) + (len(plan.server_only) if plan else 0)
+        return len(self.planned.validated) + (len(plan.server_only) if plan else 0)
 
     def put_aside(self) -> None:
         """Drop the plan and result from memory (the reconciliation report stays on disk)."""

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import orjson
+
 from sync import schema
 from sync.validate import parse_column
 
@@ -36,3 +38,18 @@ def test_values_that_cannot_be_keys_become_text_or_cell_errors() -> None:
         'line_number must be a positive whole number, got "[\'a\']"',
         'line_number must be a positive whole number, got "[\'a\']"',
         'line_number must be a positive whole number, got "[1]"']
+
+
+def test_a_text_repeated_down_a_listing_is_held_once() -> None:
+    """Each line of a large listing repeats its product id, process and users: one object per
+    distinct text keeps the records small, and values of other kinds are left as they are."""
+    body = orjson.dumps([
+        {"id": f"{n:08d}-d9cb-469f-a165-70867728950e", "product_id": UUID, "process": "Cutting",
+         "operation_type": "Fabrication", "line_number": n % 2 + 1, "odd": [1, True][n % 2]}
+        for n in range(40)])
+    records = schema.records_from_wire(orjson.loads(body))
+    for name in ("product_id", "process", "operation_type"):
+        assert len({id(r[name]) for r in records}) == 1, name
+    assert len({id(r["id"]) for r in records}) == 40
+    assert [r["odd"] for r in records[:2]] == [1, True]
+    assert records[0]["odd"] is not True and records[1]["odd"] is True

@@ -56,7 +56,7 @@ def test_second_apply_stops_naming_the_first_and_a_waiting_one_sends_no_duplicat
     third that waits plans after the first has written, so it finds nothing to do."""
     locks = tmp_path / "locks"
     env = {**os.environ, "FLOWTRAC_SYNC_LOCK_DIR": str(locks)}
-    config = EmulatorConfig(latency_ms=60, allow_duplicate_lines=True)
+    config = EmulatorConfig(latency_ms=200, allow_duplicate_lines=True)
     with EmulatorThread(config, generate_dataset(30, 2)) as emu:
         before = len(emu.store.lines())
         first_sheet = write_sheet(tmp_path / "first.xlsx", _new_lines(emu.store, "first"))
@@ -66,11 +66,13 @@ def test_second_apply_stops_naming_the_first_and_a_waiting_one_sends_no_duplicat
                                  text=True)
         try:
             _wait_for_holder(locks, first.pid)
-            busy = subprocess.run(_cli(second_sheet, emu.base_url), env=env,
-                                  capture_output=True, text=True, timeout=120)
+            # Both start while the first holds the lock (its 30 writes one at a time take
+            # 30 x the latency): one waits for it, the other stops.
             waiting = subprocess.Popen(_cli(first_sheet, emu.base_url, "--wait", "120"),
                                        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                        text=True)
+            busy = subprocess.run(_cli(second_sheet, emu.base_url), env=env,
+                                  capture_output=True, text=True, timeout=120)
             out, err = first.communicate(timeout=120)
             waited_out, waited_err = waiting.communicate(timeout=120)
         finally:
