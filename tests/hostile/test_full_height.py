@@ -22,8 +22,9 @@ from sync.report import EXCEL_MAX_ROWS
 from sync.zipdeflate import deflate_fast
 
 #: Peak memory allowed to the guards checking the full-height sheet: they stream its 750 MB
-#: of XML a megabyte at a time, so a few hundred MB covers Python and the libraries.
-MAX_GUARD_RSS_MB = 300
+#: of XML a megabyte at a time, so a few hundred MB covers Python and the libraries
+#: (pandas with pyarrow alone take about 140 MB).
+MAX_GUARD_RSS_MB = 400
 #: Wall time allowed to them, on a shared two-core machine.
 MAX_SECONDS = 120
 
