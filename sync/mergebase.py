@@ -25,6 +25,9 @@ from typing import Any
 import python_calamine
 
 from . import schema
+from .errors import InputError
+from .load.guards import check_xlsx_sheet
+from .load.header import brief
 from .model import CellError, LoadedSheet, Outcome, PlanItem, Status
 from .report.cells import column_letter, text_cell
 from .report.parts import WORKSHEET_OPEN
@@ -128,7 +131,13 @@ def read_base(path: str | Path, file_format: str, warnings: list[str]) -> Base |
         with python_calamine.CalamineWorkbook.from_path(str(path)) as book:
             if BASE_SHEET not in book.sheet_names:
                 return None
+            # The loader's guards checked the planner's sheet only: a crafted base must not
+            # reach the reader past them.
+            check_xlsx_sheet(Path(path), brief(Path(path).name, 80), BASE_SHEET,
+                             book.sheet_names.index(BASE_SHEET))
             rows = book.get_sheet_by_name(BASE_SHEET).to_python()
+    except InputError:
+        raise
     except Exception:  # the sheet was read once already; a base it cannot read is no base
         warnings.append(f"the {BASE_SHEET} sheet cannot be read: lines edited on the server "
                         f"since the export are conflicts, as without a base")

@@ -27,15 +27,18 @@ from xml.etree import ElementTree
 from xml.parsers import expat
 
 from sync.errors import InputError
+from sync.report.parts import EXCEL_MAX_ROWS
 from sync.zipdeflate import open_member
 
-#: The most cell text (UTF-8 bytes) a sheet may expand to.  The largest sheet the cell-count
-#: check lets through (5,000,000 cells) at 20 bytes a cell, far longer than the ids, numbers
-#: and process names of a routing sheet, holds 100 MB; reading it takes about twice that.
-MAX_CELL_TEXT_BYTES = 100 << 20
+#: The most cell text (UTF-8 bytes) a sheet may expand to: a kilobyte a row of a full-height
+#: sheet.  A routing line's ids, numbers, names and notes take about 200 bytes; a text bomb,
+#: a few kilobytes whose cells all show one huge string, takes gigabytes.  At a kilobyte a row
+#: even the first, roughest look clears a full-height sheet of inline strings.
+MAX_CELL_TEXT_BYTES = EXCEL_MAX_ROWS * 1024
 #: A shared-string table with more entries than this is refused: the reader keeps every
-#: entry, however short, and no sheet has more cells than the cell-count check allows.
-MAX_SHARED_STRINGS = 5_000_000
+#: entry, however short.  Eight a row of a full-height sheet: a line's id, its names and
+#: notes are the strings that differ from row to row.
+MAX_SHARED_STRINGS = EXCEL_MAX_ROWS * 8
 
 _READ_BYTES = 1 << 20
 _SHARED_STRINGS_TYPE = "/sharedStrings"

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from sync.errors import InputError
-from sync.load.guards import MAX_UNPACKED_BYTES
+from sync.load.guards import check_zip_members
 from sync.load.header import brief
 
 WORKBOOK_EXTENSIONS = frozenset({".xlsx", ".xlsm", ".xlsb", ".xls", ".ods"})
@@ -108,9 +108,7 @@ def _zip_format(file: Path) -> str:
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError):
         raise InputError(f"{name} is damaged or incomplete (its zip structure cannot be read); "
                          "save it again from Excel.") from None
-    if sum(m.file_size for m in members) > MAX_UNPACKED_BYTES:
-        raise InputError(f"{name} unpacks to more than {MAX_UNPACKED_BYTES >> 20} MB, far more "
-                         "than a routing sheet needs; it is refused.")
+    check_zip_members(members, name)
     if mimetype.startswith(b"application/vnd.oasis.opendocument.spreadsheet"):
         return "ods"
     if mimetype.startswith(b"application/vnd.oasis.opendocument"):

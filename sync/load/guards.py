@@ -1,7 +1,8 @@
 """Limits checked before a reader is let at a file: what a crafted file would otherwise cost.
 
-A zip package's unpacked size, an .xlsx sheet's cell span (the reader allocates rows x
-columns up to the last cell at once) and its text (``sync.sheetsize``), an .ods file's text.
+A zip package's unpacked size and its parts' packing, an .xlsx sheet's cell span (the reader
+allocates rows x columns up to the last cell at once) and its text (``sync.sheetsize``), an
+.ods file's text.
 Each refusal is one sentence (``InputError``); damage the checks cannot follow is left to the
 reader, which says so itself.
 """
@@ -14,21 +15,41 @@ import zipfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from xml.etree import ElementTree
 
 from sync.errors import InputError
 from sync.load.header import brief
+from sync.report.parts import EXCEL_MAX_ROWS as EXCEL_ROWS
 from sync.sheetsize import check_ods_text, check_xlsx_text
 from sync.zipdeflate import open_member
 
-#: A zip package that unpacks to more than this is refused (zip bombs; a 100,000-row
-#: routing sheet unpacks to about 40 MB).  The reader holds a long run of XML text in memory
-#: at once, so this also bounds the memory a crafted sheet can take.
-MAX_UNPACKED_BYTES = 256 << 20
+#: The last row an Excel sheet holds: the tallest sheet a planner can have.
+EXCEL_MAX_ROWS = EXCEL_ROWS
+#: A zip package that unpacks to more than this is refused.  A full-height export holds
+#: about 750 bytes of sheet XML a row and 650 of its hidden ``_base`` sheet, plus the Lists
+#: sheet; 2 KB a row leaves room for the planner's own columns.
+MAX_UNPACKED_BYTES = EXCEL_MAX_ROWS * 2048
+#: A zip member larger than MAX_RATIO_FROM that unpacks to more than MAX_RATIO times its
+#: packed size is refused: sheet XML full of ids and numbers packs 5-10:1 (a sheet of
+#: blank styled cells 20-30:1), while a run of one repeated byte, a zip bomb's filling,
+#: packs about 1,000:1.  Small parts (styles, a short sheet) may pack tighter harmlessly.
+MAX_RATIO = 100
+MAX_RATIO_FROM = 8 << 20
+#: The columns a routing sheet can reasonably have: an export's 17 (the fields, the names
+#: beside the ids, the stamps) and the planner's own (notes, checks ...).
+MAX_SHEET_COLUMNS = 32
 #: A sheet whose cells span more than this (rows x columns up to its last cell) is refused
 #: before it is read: the reader allocates the whole span at once, so one stray cell at
-#: XFD1048576 would ask for 550 GB and abort the process.  100,000 rows of 50 columns fit.
-MAX_SHEET_CELLS = 5_000_000
+#: XFD1048576 would ask for 550 GB and abort the process.  A full-height sheet of
+#: MAX_SHEET_COLUMNS columns fits.
+MAX_SHEET_CELLS = EXCEL_MAX_ROWS * MAX_SHEET_COLUMNS
+#: A sheet spanning more than SPARSE_FROM cells must hold at least one cell in MIN_FILL of
+#: its span.  The reader's memory goes by the span, not by the cells written, so one stray
+#: cell far below and right of a small table would cost gigabytes; a real table that large
+#: is filled, and its memory is then bounded by the unpack and packing limits.
+SPARSE_FROM = 5_000_000
+MIN_FILL = 4
 #: Columns a spreadsheet (and so the report) can hold: A to XFD.
 MAX_COLUMNS = 16_384
 #: A text file larger than this is refused (a 100,000-row CSV is about 15 MB).
@@ -58,12 +79,25 @@ class _Span:
     columns: int = 0
     unnamed_rows: int = 0
     unnamed_cells: int = 0
+    held: int = 0  # cell elements written
 
     def cells(self, *, near: bool = False) -> int:
         rows, columns = self.rows, self.columns
         if near:  # the quick scan saw only the far references: the others may reach this
             rows, columns = max(rows, _NEAR_ROWS), max(columns, _NEAR_COLUMNS)
         return (rows + self.unnamed_rows) * (columns + self.unnamed_cells)
+
+
+def check_zip_members(members: list[zipfile.ZipInfo], name: str) -> None:
+    """Refuse a zip package that unpacks to more than MAX_UNPACKED_BYTES, or holds a large
+    member packed far tighter than any real sheet (MAX_RATIO)."""
+    if sum(m.file_size for m in members) > MAX_UNPACKED_BYTES:
+        raise InputError(f"{name} unpacks to more than {MAX_UNPACKED_BYTES >> 20:,} MB, far "
+                         "more than a routing sheet needs; it is refused.")
+    for member in members:
+        if member.file_size > max(MAX_RATIO_FROM, MAX_RATIO * member.compress_size):
+            raise InputError(f"{name} holds a part packed more than {MAX_RATIO} times tighter "
+                             "than any real workbook (a zip bomb); it is refused.")
 
 
 def check_xlsx_sheet(file: Path, name: str, sheet_name: str, sheet_index: int) -> None:
@@ -96,9 +130,9 @@ def check_ods(file: Path, name: str) -> None:
 
 def _check_span(package: zipfile.ZipFile, part: str, name: str, sheet_name: str) -> None:
     span = _xlsx_span(package, part, _FAR_REF)
-    if span.cells(near=True) > MAX_SHEET_CELLS:
+    if _too_large(span.cells(near=True), span.held):  # the quick scan's bound: look closer
         span = _xlsx_span(package, part, _ANY_REF)
-    if span.cells() > MAX_SHEET_CELLS:
+    if _too_large(span.cells(), span.held):
         rows = span.rows + span.unnamed_rows
         columns = span.columns + span.unnamed_cells
         raise InputError(
@@ -106,6 +140,10 @@ def _check_span(package: zipfile.ZipFile, part: str, name: str, sheet_name: str)
             f"{columns:,} columns, far more than a routing sheet needs; delete the "
             "unused rows and columns (or copy the table to a new sheet) and save it "
             "again.")
+
+
+def _too_large(cells: int, held: int) -> bool:
+    return cells > MAX_SHEET_CELLS or (cells > SPARSE_FROM and cells > MIN_FILL * held)
 
 
 def _xlsx_span(package: zipfile.ZipFile, part: str, references: re.Pattern[bytes]) -> _Span:
@@ -133,26 +171,32 @@ _BLANKS = re.compile(rb"\s+")
 
 
 @functools.lru_cache(maxsize=8)
-def _tag_patterns(prefix: bytes) -> tuple[re.Pattern[bytes], ...]:
+def _tag_patterns(prefix: bytes) -> tuple[Any, ...]:
     """Patterns for cell and row elements without a reference: a quick one that also matches
-    some with a reference (written unusually), and an exact one run only when it does."""
+    some with a reference (written unusually), and an exact one run only when it does; and
+    the start of a cell element's name, to count them."""
     tag = re.escape(b"<" + prefix)
     return (re.compile(tag + rb'c(?! r="|o|f|u)'),
             re.compile(tag + rb"c(?=[\s/>])(?![^>]*\sr\s*=)"),
             re.compile(tag + rb'row(?! r=")'),
-            re.compile(tag + rb"row(?=[\s/>])(?![^>]*\sr\s*=)"))
+            re.compile(tag + rb"row(?=[\s/>])(?![^>]*\sr\s*=)"),
+            b"<" + prefix + b"c")
 
 
 def _add_span(span: _Span, xml: bytearray, references: re.Pattern[bytes],
-              tags: tuple[re.Pattern[bytes], ...]) -> None:
-    for letters, digits in references.findall(xml):
-        span.rows = max(span.rows, int(digits))
-        if letters:
+              tags: tuple[Any, ...]) -> None:
+    found = references.findall(xml)
+    if found:
+        span.rows = max(span.rows, max(int(digits) for _, digits in found))
+        for letters in {letters.upper() for letters, _ in found}:  # a sheet has few columns
             column = 0
-            for char in letters.upper():
+            for char in letters:
                 column = column * 26 + char - 64
             span.columns = max(span.columns, column)
-    odd_cell, unnamed_cell, odd_row, unnamed_row = tags
+    odd_cell, unnamed_cell, odd_row, unnamed_row, cell = tags
+    # A cell element written some other way (a line break after its name) is not counted:
+    # only a large sparse sheet of them could be refused for it.
+    span.held += xml.count(cell + b" ") + xml.count(cell + b"/") + xml.count(cell + b">")
     if odd_cell.search(xml):
         span.unnamed_cells += len(unnamed_cell.findall(xml))
     if odd_row.search(xml):

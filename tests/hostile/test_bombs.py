@@ -26,7 +26,7 @@ from sync import sheetsize
 from sync.cli import main as cli
 from sync.emulator import DEMO_TOKEN, generate_dataset
 from sync.errors import InputError
-from sync.load import load_sheet
+from sync.load import guards, load_sheet
 from sync.sheetsize import MAX_CELL_TEXT_BYTES
 
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -34,6 +34,7 @@ DRIVER = Path(__file__).with_name("validate_driver.py")
 MAX_RSS_MB = 600
 TOO_MUCH = (f"cells hold more than {MAX_CELL_TEXT_BYTES >> 20} MB of text; a routing sheet "
             "needs far less.")
+PACKED = "holds a part packed more than 100 times tighter than any real workbook"
 PRODUCT = "a0000001-0000-4000-8000-000000000001"
 PROCESS = "b0000001-0000-4000-8000-000000000001"
 _SST_NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
@@ -159,7 +160,8 @@ VALUE_FORMS = ["<v>", '<v xml:space="preserve">']
 
 
 @pytest.mark.parametrize("value", VALUE_FORMS)
-@pytest.mark.parametrize("mb, cells", [(32, 100), (32, 300), (16, 2000)])
+#: Strings under the size the packing-ratio check looks at (8 MB), so that this check decides.
+@pytest.mark.parametrize("mb, cells", [(4, 300), (4, 1000), (2, 2000)])
 def test_one_shared_string_in_many_cells_is_refused(fx: ModuleType, tmp_path: Path,
                                                     mb: int, cells: int, value: str) -> None:
     path = _string_bomb(fx, tmp_path / "bomb.xlsx", mb=mb, cells=cells, value=value)
@@ -183,22 +185,24 @@ def test_the_same_string_in_few_cells_is_read(fx: ModuleType, tmp_path: Path,
 
 
 @pytest.mark.parametrize("shape", ["letters", "blanks"])
-def test_inline_strings_past_the_limit_are_refused(fx: ModuleType, tmp_path: Path,
-                                                   shape: str) -> None:
-    """A megabyte of letters in each of 110 cells, or 110 MB of blanks in one."""
+def test_inline_strings_packed_like_a_bomb_are_refused(fx: ModuleType, tmp_path: Path,
+                                                       shape: str) -> None:
+    """A megabyte of letters in each of 20 cells, or 20 MB of blanks in one: inline text
+    lives in the sheet's own part, so a small file can only hold much of it packed far
+    tighter than a real sheet, and the packing-ratio check refuses it first."""
     if shape == "letters":
-        rows = [[PRODUCT, PROCESS, "1", "y" * (1 << 20)]] * ((MAX_CELL_TEXT_BYTES >> 20) + 10)
+        rows = [[PRODUCT, PROCESS, "1", "y" * (1 << 20)]] * 20
     else:
-        rows = [[PRODUCT, PROCESS, "1", Big(" ", MAX_CELL_TEXT_BYTES + (10 << 20))]]
+        rows = [[PRODUCT, PROCESS, "1", Big(" ", 20 << 20)]]
     path = _shared_string_xlsx(fx, tmp_path / "inline.xlsx", [], rows)
-    assert path.stat().st_size < 1_000_000
-    _refused(validate_in_child(path))
+    assert path.stat().st_size < 100_000
+    _refused(validate_in_child(path), PACKED)
 
 
 @pytest.mark.parametrize("text", ["z" * 100_000, '<text:s text:c="100000"/>'])
 def test_repeated_ods_cells_are_refused(fx: ModuleType, tmp_path: Path, text: str) -> None:
     """One 100 KB cell (of letters, or of blanks written as one repeated space) repeated over
-    100 columns and 100 rows: a gigabyte of text."""
+    100 columns and 200 rows: two gigabytes of text."""
     cell = '<table:table-cell office:value-type="string"><text:p>{}</text:p></table:table-cell>'
     header = "".join(cell.format(v) for v in fx._REQUIRED_HEADERS)
     repeated = cell.replace("<table:table-cell ",
@@ -209,7 +213,7 @@ def test_repeated_ods_cells_are_refused(fx: ModuleType, tmp_path: Path, text: st
         'opendocument:xmlns:table:1.0" xmlns:text="urn:oasis:names:tc:opendocument:xmlns:'
         'text:1.0" office:version="1.2"><office:body><office:spreadsheet>'
         f'<table:table table:name="Routing"><table:table-row>{header}</table:table-row>'
-        '<table:table-row table:number-rows-repeated="100">'
+        '<table:table-row table:number-rows-repeated="200">'
         f'{repeated.format(text)}</table:table-row></table:table>'
         "</office:spreadsheet></office:body></office:document-content>")
     path = tmp_path / "repeated.ods"
@@ -270,7 +274,7 @@ def test_a_table_of_too_many_shared_strings_is_refused(fx: ModuleType, tmp_path:
 def test_plan_and_apply_refuse_a_bomb_before_the_first_request(fx: ModuleType, tmp_path: Path,
                                                                emulator_thread) -> None:
     emu = emulator_thread(dataset=generate_dataset(2, 2))
-    path = _string_bomb(fx, tmp_path / "bomb.xlsx", mb=32, cells=100)
+    path = _string_bomb(fx, tmp_path / "bomb.xlsx", mb=4, cells=300)
     for command in (["plan"], ["apply", "--yes"]):
         before = emu.store.request_count
         result = CliRunner().invoke(cli, [*command, str(path), "--base-url", emu.base_url,
@@ -278,3 +282,33 @@ def test_plan_and_apply_refuse_a_bomb_before_the_first_request(fx: ModuleType, t
         assert result.exit_code == 2, result.output
         assert result.stderr == f"error: bomb.xlsx: {TOO_MUCH}\n"
         assert emu.store.request_count == before and emu.store.write_count == 0
+
+
+def _member(name: str, size: int, packed: int) -> zipfile.ZipInfo:
+    info = zipfile.ZipInfo(name)
+    info.file_size, info.compress_size = size, packed
+    return info
+
+
+def test_the_unpack_limit_is_a_full_height_workbook_and_the_ratio_judges_each_part() -> None:
+    """Sizes as a package's directory states them: a full-height export's sheet, base and
+    lists at the packing of real XML pass; past the total, or one large part packed like
+    a bomb, one sentence; a small part may pack as tight as it likes."""
+    sheet, base = 750 << 20, 650 << 20
+    export = [_member("xl/worksheets/sheet1.xml", sheet, sheet // 8),
+              _member("xl/worksheets/sheet2.xml", base, base // 8),
+              _member("xl/worksheets/sheet3.xml", 40 << 20, 4 << 20),
+              _member("xl/styles.xml", 4 << 20, 1 << 10)]
+    guards.check_zip_members(export, "export.xlsx")
+    too_big = [*export, _member("xl/media/padding.bin", guards.MAX_UNPACKED_BYTES, 1 << 30)]
+    with pytest.raises(InputError, match=r"^big.xlsx unpacks to more than 2,048 MB, far more "
+                                         "than a routing sheet needs; it is refused.$"):
+        guards.check_zip_members(too_big, "big.xlsx")
+    packed = 100 << 10
+    tight = guards.MAX_RATIO * packed
+    assert tight > guards.MAX_RATIO_FROM
+    guards.check_zip_members([_member("xl/worksheets/sheet1.xml", tight, packed)], "ok")
+    with pytest.raises(InputError, match=rf"^bomb.xlsx {PACKED} \(a zip bomb\); it is "
+                                         "refused.$"):
+        guards.check_zip_members([_member("xl/worksheets/sheet1.xml", tight, packed - 1)],
+                                 "bomb.xlsx")

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import openpyxl
+import pytest
 from click.testing import CliRunner
 from sheetkit import badge_connection, server_rows, token_connection
 
@@ -314,3 +315,30 @@ async def test_a_report_carries_the_base_with_what_the_run_wrote(emulator, seed_
     assert item.action is Action.UNCHANGED
     assert item.kept == {"product_minutes": (Decimal("41.5"), original)}
     assert planned.plan.writes == []
+
+
+def test_a_base_sheet_past_the_guards_is_refused_before_it_is_read(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The ``_base`` sheet goes through the loader's guards like the planner's sheet: one
+    past the cell span stops the run with their sentence instead of reaching the reader (the
+    limit is lowered here to keep the file small)."""
+    from sync.errors import InputError
+    from sync.load import guards
+
+    path = tmp_path / "crafted.xlsx"
+    book = openpyxl.Workbook()
+    book.active.title = "Routing"
+    book.active.append(["product_id", "process_id", "line_number"])
+    base = book.create_sheet(mergebase.BASE_SHEET)
+    base.append([mergebase.FORMAT])
+    base["Z2000"] = "far"
+    book.save(path)
+    monkeypatch.setattr(guards, "MAX_SHEET_CELLS", 10_000)
+    warnings: list[str] = []
+    with pytest.raises(InputError, match=r'^crafted.xlsx, sheet "_base" spans 2,000 rows by '
+                                         r"26 columns, far more than a routing sheet needs"):
+        mergebase.read_base(path, "xlsx", warnings)
+    assert warnings == []
+    monkeypatch.setattr(guards, "MAX_SHEET_CELLS", 100_000)
+    read = mergebase.read_base(path, "xlsx", warnings)  # within the limit: read as ever
+    assert read is not None and read.lines == {} and warnings == []
