@@ -4,8 +4,10 @@ sessions go on planning."""
 
 from __future__ import annotations
 
+import base64
 import importlib.util
 import os
+import random
 import re
 import signal
 import subprocess
@@ -21,6 +23,7 @@ from click.testing import CliRunner
 from sync.cli import main
 from sync.demo import SAMPLE_DIR
 from sync.limitedload import DEFAULT_UPLOAD_MEMORY_MB
+from sync.sheetsize import MAX_CELL_TEXT_BYTES
 from sync.web import command
 
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -42,20 +45,22 @@ def _fixtures() -> ModuleType:
 
 
 def _under_the_text_limit(path: Path) -> Path:
-    """A 24 MB shared string in three cells: 96 MB of text, just under the text check,
-    over 300 MB to read; about 26 KB on disk."""
-    return _shared_string_cells(path, 24, 3)
+    """A 4 MB shared string in 100 cells: 400 MB of text, under the text check (and packed
+    no tighter than real text), far over 256 MB to read; about 3 MB on disk."""
+    return _shared_string_cells(path, 4, 100)
 
 
 def _text_bomb(path: Path) -> Path:
-    """A 32 MB shared string in 100 cells: 3.2 GB of text."""
-    return _shared_string_cells(path, 32, 100)
+    """A 4 MB shared string in 300 cells: 1.2 GB of text, over the text check."""
+    return _shared_string_cells(path, 4, 300)
 
 
 def _shared_string_cells(path: Path, mb: int, cells: int) -> Path:
     fx = _fixtures()
+    # Random letters: a string of one letter repeated is refused earlier, as a zip bomb.
+    text = base64.b64encode(random.Random(7).randbytes(mb << 20))[:mb << 20].decode()
     sst = (f'{fx._XML_HEAD}<sst xmlns="{_SST_NS}" count="1" uniqueCount="1"><si><t>'
-           + "x" * (mb << 20) + "</t></si></sst>")
+           + text + "</t></si></sst>")
     rows = fx._text_row(1, [*fx._REQUIRED_HEADERS, "description"])
     for number in range(2, cells + 2):
         rows += fx._row_xml(number, [fx._text_cell(f"A{number}", PRODUCT),
@@ -113,7 +118,7 @@ async def test_an_upload_that_exhausts_memory_ends_only_its_own_reading(
         served: tuple[str, subprocess.Popen[str]], tmp_path: Path) -> None:
     url, process = served
     bomb = _under_the_text_limit(tmp_path / "heavy.xlsx")
-    assert bomb.stat().st_size < 100_000
+    assert bomb.stat().st_size < 5 << 20
     async with _browser() as first, _browser() as second:
         csrf_first = await _signed_in(first, url)
         csrf_second = await _signed_in(second, url)
@@ -126,8 +131,8 @@ async def test_an_upload_that_exhausts_memory_ends_only_its_own_reading(
         # A sheet the text check stops is refused in the child too, with its own sentence.
         bomb = _text_bomb(tmp_path / "bomb.xlsx")
         page = await (await _upload(second, url, csrf_second, bomb)).text()
-        assert "bomb.xlsx: cells hold more than 100 MB of text; a routing sheet needs far " \
-            "less." in page
+        assert (f"bomb.xlsx: cells hold more than {MAX_CELL_TEXT_BYTES >> 20} MB of text; a "
+                "routing sheet needs far less.") in page
         # The other session plans as before, and so does the one whose upload was refused.
         for browser, csrf in ((second, csrf_second), (first, csrf_first)):
             planned = await _upload(browser, url, csrf, SAMPLE)
