@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 import uuid
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
 from aiohttp import web
+from app_thread import AppThread
 
 PAGE = (b"<!DOCTYPE html><html><head><title>Sign in - Corporate Proxy</title></head>"
         b"<body><h1>Sign in</h1><p>Your session has ended.</p></body></html>")
@@ -184,48 +184,16 @@ def _apply(state: HostileState, method: str, body: dict[str, Any]) -> dict[str, 
     return dict(record)
 
 
-class HostileServer:
+class HostileServer(AppThread):
     """``with HostileServer() as server:`` serves on ``server.base_url`` until the block ends."""
 
     def __init__(self, host: str = "127.0.0.1") -> None:
-        self.host = host
-        self.port = 0
+        super().__init__(host)
         self.state = HostileState()
-        self._ready = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop: asyncio.Event | None = None
-
-    @property
-    def base_url(self) -> str:
-        return f"http://{self.host}:{self.port}/api"
 
     @property
     def behaviour(self) -> Behaviour:
         return self.state.behaviour
 
-    def __enter__(self) -> HostileServer:
-        self._thread = threading.Thread(target=lambda: asyncio.run(self._serve()), daemon=True)
-        self._thread.start()
-        assert self._ready.wait(10), "the hostile server did not start"
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._loop is not None and self._stop is not None:
-            self._loop.call_soon_threadsafe(self._stop.set)
-        if self._thread is not None:
-            self._thread.join(10)
-
-    async def _serve(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._stop = asyncio.Event()
-        runner = web.AppRunner(make_app(self.state), access_log=None, shutdown_timeout=0.1)
-        await runner.setup()
-        site = web.TCPSite(runner, self.host, 0)
-        await site.start()
-        self.port = runner.addresses[0][1]
-        self._ready.set()
-        try:
-            await self._stop.wait()
-        finally:
-            await runner.cleanup()
+    def make_app(self) -> web.Application:
+        return make_app(self.state)

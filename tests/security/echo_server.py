@@ -11,13 +11,11 @@ rows meets all of them.  Runs in a background thread with its own event loop."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import html
 import json
 import secrets
 import textwrap
-import threading
 import uuid
 from dataclasses import dataclass, field
 from functools import partial
@@ -25,6 +23,7 @@ from typing import Any
 from urllib.parse import quote, quote_plus
 
 from aiohttp import web
+from app_thread import AppThread
 
 PIN = "7305918246"
 PRODUCT = "a0000001-0000-4000-8000-000000000001"
@@ -139,43 +138,12 @@ def make_app(state: EchoState) -> web.Application:
     return app
 
 
-class EchoServer:
+class EchoServer(AppThread):
     """``with EchoServer() as server:`` serves on ``server.base_url`` until the block ends."""
 
     def __init__(self) -> None:
-        self.port = 0
+        super().__init__()
         self.state = EchoState()
-        self._ready = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop: asyncio.Event | None = None
 
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/api"
-
-    def __enter__(self) -> EchoServer:
-        self._thread = threading.Thread(target=lambda: asyncio.run(self._serve()), daemon=True)
-        self._thread.start()
-        assert self._ready.wait(10), "the echo server did not start"
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._loop is not None and self._stop is not None:
-            self._loop.call_soon_threadsafe(self._stop.set)
-        if self._thread is not None:
-            self._thread.join(10)
-
-    async def _serve(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._stop = asyncio.Event()
-        runner = web.AppRunner(make_app(self.state), access_log=None, shutdown_timeout=0.1)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = runner.addresses[0][1]
-        self._ready.set()
-        try:
-            await self._stop.wait()
-        finally:
-            await runner.cleanup()
+    def make_app(self) -> web.Application:
+        return make_app(self.state)
