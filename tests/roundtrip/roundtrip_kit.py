@@ -56,6 +56,23 @@ def edit_export(path: Path, target: Path | None = None) -> Edits:
                  sheet.cell(second, column["id"]).value, new_line)
 
 
+def edit_line(path: Path, line_id: str, **cells: Any) -> int:
+    """Set cells (by header; ``x_ro`` names the column ``x (read-only)``) on the row of one
+    line of an export; returns its sheet row number."""
+    book = openpyxl.load_workbook(path)
+    sheet = book["Lines"]
+    column = {c.value: c.column for c in sheet[1]}
+    for row in range(2, sheet.max_row + 1):
+        if sheet.cell(row, column["id"]).value == line_id:
+            for header, value in cells.items():
+                if header.endswith("_ro"):
+                    header = header.removesuffix("_ro") + " (read-only)"
+                sheet.cell(row, column[header]).value = value
+            book.save(path)
+            return row
+    raise AssertionError(f"no row for line {line_id}")
+
+
 def libreoffice_copy(source: Path, folder: Path) -> Path | None:
     """``source`` opened and saved as .xlsx by LibreOffice; None where it is not installed."""
     soffice = shutil.which("soffice")

@@ -5,12 +5,11 @@ over loopback against the emulator."""
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 from typing import Any
 
 import openpyxl
 from click.testing import CliRunner
-from roundtrip_kit import EXPORT_LO
+from roundtrip_kit import EXPORT_LO, edit_line
 from sheetkit import server_rows, token_connection
 
 from sync import api
@@ -22,19 +21,6 @@ from sync.roundtrip import export, export_lines, write_template
 def _process_ids(dataset) -> dict[str, str]:
     return {p["process"]: p["process_id"] for p in dataset.processes}
 
-
-def _edit(path: Path, line_id: str, **cells: Any) -> int:
-    """Set cells (by header) on the row of one line; returns its sheet row number."""
-    book = openpyxl.load_workbook(path)
-    sheet = book["Lines"]
-    column = {c.value: c.column for c in sheet[1]}
-    for row in range(2, sheet.max_row + 1):
-        if sheet.cell(row, column["id"]).value == line_id:
-            for header, value in cells.items():
-                sheet.cell(row, column[header.replace("_ro", " (read-only)")]).value = value
-            book.save(path)
-            return row
-    raise AssertionError(f"no row for line {line_id}")
 
 
 def _line(dataset, number: int = 0) -> dict[str, Any]:
@@ -71,7 +57,7 @@ async def test_picking_another_process_name_changes_the_process(emulator, seed_d
     emu, conn, path = await _exported(emulator, seed_dataset, tmp_path)
     line = _line(seed_dataset)
     new = _other_process(seed_dataset, line)
-    _edit(path, line["id"], process=new["process"])        # process_id left as exported
+    edit_line(path, line["id"], process=new["process"])        # process_id left as exported
 
     planned = await api.plan_async(path, conn)
     assert planned.counts() == {"would update": 1, "unchanged": 11}
@@ -85,7 +71,7 @@ async def test_editing_only_the_id_changes_the_process(emulator, seed_dataset, t
     emu, conn, path = await _exported(emulator, seed_dataset, tmp_path)
     line = _line(seed_dataset)
     new = _other_process(seed_dataset, line)
-    _edit(path, line["id"], process_id=new["process_id"])  # the name left as exported
+    edit_line(path, line["id"], process_id=new["process_id"])  # the name left as exported
 
     applied = await api.apply_async(path, conn)
     assert applied.counts() == {"updated": 1, "unchanged": 11}
@@ -96,7 +82,7 @@ async def test_editing_name_and_id_alike_changes_the_process(emulator, seed_data
     emu, conn, path = await _exported(emulator, seed_dataset, tmp_path)
     line = _line(seed_dataset)
     new = _other_process(seed_dataset, line)
-    _edit(path, line["id"], process=new["process"], process_id=new["process_id"])
+    edit_line(path, line["id"], process=new["process"], process_id=new["process_id"])
 
     applied = await api.apply_async(path, conn)
     assert applied.counts() == {"updated": 1, "unchanged": 11}
@@ -110,7 +96,7 @@ async def test_name_and_id_naming_two_other_processes_is_invalid(emulator, seed_
     taken = {r["process_id"] for r in seed_dataset.lines
              if r["product_id"] == line["product_id"]}
     one, two = [p for p in seed_dataset.processes if p["process_id"] not in taken][:2]
-    row = _edit(path, line["id"], process=one["process"], process_id=two["process_id"])
+    row = edit_line(path, line["id"], process=one["process"], process_id=two["process_id"])
 
     planned = await api.plan_async(path, conn)
     assert planned.counts() == {"invalid": 1, "unchanged": 11}
@@ -128,7 +114,7 @@ async def test_name_and_id_naming_two_other_processes_is_invalid(emulator, seed_
 async def test_a_name_edited_to_nothing_known_is_invalid(emulator, seed_dataset, tmp_path):
     _emu, conn, path = await _exported(emulator, seed_dataset, tmp_path)
     line = _line(seed_dataset)
-    row = _edit(path, line["id"], process="Weldng")
+    row = edit_line(path, line["id"], process="Weldng")
 
     planned = await api.plan_async(path, conn)
     assert [str(e) for e in planned.errors] == [f'D{row}: no process named "Weldng"']
@@ -146,7 +132,7 @@ async def test_a_name_two_products_share_is_told_apart_by_the_id(emulator, seed_
     assert (await api.plan_async(path, conn)).counts() == {"unchanged": 12}
     # An edit of one of them lands on that one.
     line = next(r for r in seed_dataset.lines if r["product_id"] == other["product_id"])
-    _edit(path, line["id"], description="the twin's line")
+    edit_line(path, line["id"], description="the twin's line")
     applied = await api.apply_async(path, conn)
     assert applied.counts() == {"updated": 1, "unchanged": 11}
     lines = {r["id"]: r for r in server_rows(emu.store)}
@@ -181,7 +167,7 @@ async def test_name_dropdowns_read_the_lists_sheet_of_every_product(emulator, tm
 async def test_a_changed_read_only_cell_is_a_warning(emulator, seed_dataset, tmp_path):
     emu, conn, path = await _exported(emulator, seed_dataset, tmp_path)
     line = _line(seed_dataset)
-    row = _edit(path, line["id"], edited_by_ro="me")
+    row = edit_line(path, line["id"], edited_by_ro="me")
 
     planned = await api.plan_async(path, conn)
     warning = f"L{row}: 'edited_by (read-only)' changed, but it is never sent"
@@ -280,7 +266,7 @@ async def test_a_new_product_name_on_an_existing_line_is_a_conflict(emulator, se
     emu, conn, path = await _exported(emulator, seed_dataset, tmp_path)
     line = _line(seed_dataset)
     other = next(p for p in seed_dataset.products if p["product_id"] != line["product_id"])
-    _edit(path, line["id"], product=other["product"])
+    edit_line(path, line["id"], product=other["product"])
 
     planned = await api.plan_async(path, conn)
     assert planned.counts() == {"conflict": 1, "unchanged": 11}
@@ -305,7 +291,7 @@ async def test_a_process_name_edit_that_cannot_be_looked_up_is_invalid(emulator,
     assert (await api.plan_async(exported.path, conn)).counts() == {"unchanged": 12}
 
     line = _line(seed_dataset)
-    row = _edit(exported.path, line["id"], process="Welding")
+    row = edit_line(exported.path, line["id"], process="Welding")
     planned = await api.plan_async(exported.path, conn)
     assert planned.counts() == {"invalid": 1, "unchanged": 11}
     [error] = [str(e) for e in planned.errors]

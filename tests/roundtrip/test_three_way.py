@@ -14,6 +14,7 @@ from typing import Any
 import openpyxl
 import pytest
 from click.testing import CliRunner
+from roundtrip_kit import edit_line
 from sheetkit import badge_connection, server_rows, token_connection
 
 from sync import api, mergebase
@@ -22,20 +23,6 @@ from sync.client import FlowtracClient
 from sync.emulator import DEMO_TOKEN
 from sync.model import Action
 from sync.roundtrip import export_lines
-
-
-def _edit(path: Path, line_id: str, **cells: Any) -> int:
-    """Set cells (by header) on the row of one line; returns its sheet row number."""
-    book = openpyxl.load_workbook(path)
-    sheet = book["Lines"]
-    column = {c.value: c.column for c in sheet[1]}
-    for row in range(2, sheet.max_row + 1):
-        if sheet.cell(row, column["id"]).value == line_id:
-            for header, value in cells.items():
-                sheet.cell(row, column[header]).value = value
-            book.save(path)
-            return row
-    raise AssertionError(f"no row for line {line_id}")
 
 
 async def _on_server(base_url: str, line_id: str, **changes: Any) -> None:
@@ -84,7 +71,7 @@ async def test_planner_and_supervisor_change_different_cells_both_are_kept(
         emulator, seed_dataset, tmp_path):
     emu, conn, path = await _exported(emulator, seed_dataset, tmp_path)
     line = seed_dataset.lines[0]
-    _edit(path, line["id"], product_minutes=41.5)
+    edit_line(path, line["id"], product_minutes=41.5)
     await _on_server(emu.base_url, line["id"], active="InActive")
     who = _server(emu)[line["id"]]["edited_by"]
 
@@ -125,7 +112,7 @@ async def test_without_a_base_the_same_edits_are_a_row_conflict(emulator, seed_d
     # What the base changes: the same two edits, the base sheet removed, give today's rule.
     emu, conn, path = await _exported(emulator, seed_dataset, tmp_path)
     line = seed_dataset.lines[0]
-    _edit(path, line["id"], product_minutes=41.5)
+    edit_line(path, line["id"], product_minutes=41.5)
     book = openpyxl.load_workbook(path)
     del book[mergebase.BASE_SHEET]
     book.save(path)
@@ -139,7 +126,7 @@ async def test_without_a_base_the_same_edits_are_a_row_conflict(emulator, seed_d
 async def test_the_same_value_on_both_sides_is_unchanged(emulator, seed_dataset, tmp_path):
     emu, conn, path = await _exported(emulator, seed_dataset, tmp_path)
     line = seed_dataset.lines[0]
-    _edit(path, line["id"], product_minutes=41.5)
+    edit_line(path, line["id"], product_minutes=41.5)
     await _on_server(emu.base_url, line["id"], product_minutes=Decimal("41.50"))
 
     planned = await api.plan_async(path, conn)
@@ -152,7 +139,7 @@ async def test_both_changed_one_cell_differently_is_a_conflict_on_that_cell(
         emulator, seed_dataset, tmp_path):
     emu, conn, path = await _exported(emulator, seed_dataset, tmp_path)
     line = seed_dataset.lines[0]
-    row = _edit(path, line["id"], product_minutes=41.5, description="planner's note")
+    row = edit_line(path, line["id"], product_minutes=41.5, description="planner's note")
     await _on_server(emu.base_url, line["id"], product_minutes="7", active="InActive")
     server = _server(emu)[line["id"]]
 
@@ -184,7 +171,7 @@ async def test_a_line_deleted_on_the_server_is_gone_unless_edited(emulator, seed
                                                                   tmp_path):
     emu, conn, path = await _exported(emulator, seed_dataset, tmp_path)
     untouched, edited = seed_dataset.lines[0], seed_dataset.lines[1]
-    _edit(path, edited["id"], product_minutes=12)
+    edit_line(path, edited["id"], product_minutes=12)
     for line in (untouched, edited):
         await _delete_on_server(emu.base_url, line["id"])
 
@@ -225,7 +212,7 @@ async def test_a_base_of_another_server_is_ignored_with_a_warning(emulator, seed
     emu, conn, path = await _exported(emulator, seed_dataset, tmp_path)
     other = await emulator(dataset=seed_dataset)     # the same lines, another server
     line = seed_dataset.lines[0]
-    _edit(path, line["id"], product_minutes=41.5)
+    edit_line(path, line["id"], product_minutes=41.5)
     await _on_server(other.base_url, line["id"], active="InActive")
 
     planned = await api.plan_async(path, token_connection(other.base_url))
@@ -253,7 +240,7 @@ async def test_a_report_used_as_input_carries_the_base_forward(emulator, seed_da
                                                                tmp_path):
     emu, conn, path = await _exported(emulator, seed_dataset, tmp_path)
     first, second = seed_dataset.lines[0], seed_dataset.lines[1]
-    _edit(path, first["id"], product_minutes=41.5)
+    edit_line(path, first["id"], product_minutes=41.5)
     applied = await api.execute_async(await api.plan_async(path, conn), conn)
     report = applied.write_report()
     assert openpyxl.load_workbook(report)[mergebase.BASE_SHEET].sheet_state == "veryHidden"
@@ -261,7 +248,7 @@ async def test_a_report_used_as_input_carries_the_base_forward(emulator, seed_da
     # Edited again from the report, while a supervisor changes another cell of that line.
     again = tmp_path / "again.xlsx"
     shutil.copy(report, again)
-    _edit(again, second["id"], description="second pass")
+    edit_line(again, second["id"], description="second pass")
     await _on_server(emu.base_url, first["id"], active="InActive")
     await _on_server(emu.base_url, second["id"], active="InActive")
 
@@ -282,7 +269,7 @@ def test_the_command_line_plans_with_the_base(emulator_thread, seed_dataset, tmp
     done = runner.invoke(main, ["export", str(path), "--base-url", emu.base_url], env=env)
     assert done.exit_code == 0, done.output
     line = seed_dataset.lines[0]
-    _edit(path, line["id"], product_minutes=41.5)
+    edit_line(path, line["id"], product_minutes=41.5)
     asyncio.run(_on_server(emu.base_url, line["id"], product_minutes="7"))
 
     result = runner.invoke(main, ["plan", str(path), "--base-url", emu.base_url], env=env)
@@ -298,7 +285,7 @@ async def test_a_report_carries_the_base_with_what_the_run_wrote(emulator, seed_
     emu, conn, path = await _exported(emulator, seed_dataset, tmp_path)
     line = seed_dataset.lines[0]
     original = _server(emu)[line["id"]]["product_minutes"]
-    _edit(path, line["id"], product_minutes=41.5)
+    edit_line(path, line["id"], product_minutes=41.5)
     applied = await api.execute_async(await api.plan_async(path, conn), conn)
     report = applied.write_report()
     assert _server(emu)[line["id"]]["product_minutes"] == Decimal("41.5")
