@@ -664,8 +664,6 @@ async def export(request: web.Request) -> web.StreamResponse:
     try:
         path = await runs.export_file(session.connection, folder, products=products,
                                       filters=filters, fmt=fmt)
-    except ImportError:
-        return _home(request, "Export is not available in this version.", 501)
     except UsageError as exc:
         return _home(request, f"Could not export: {exc}", 400)
     except SyncError as exc:
@@ -679,8 +677,6 @@ async def template(request: web.Request) -> web.StreamResponse:
     try:
         path = await runs.template_file(folder, _session(request).connection)
         data = path.read_bytes()
-    except ImportError:
-        return _home(request, "The template is not available in this version.", 501)
     except SyncError as exc:
         return _home(request, f"Could not make the template: {exc}", 502)
     finally:

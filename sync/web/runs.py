@@ -25,6 +25,7 @@ from sync.executor import Progress
 from sync.history import default_history_path
 from sync.limitedload import DEFAULT_UPLOAD_MEMORY_MB, load_limited_async
 from sync.model import LoadedSheet
+from sync.roundtrip import export_lines, template, write_template
 from sync.writelock import WriteLock
 
 from . import table
@@ -166,8 +167,6 @@ async def export_file(connection: Connection, folder: Path, *, products: tuple[s
                       filters: tuple[str, ...], fmt: str) -> Path:
     """Current lines, ready to edit (``sync.roundtrip.export_lines``): ``products`` are names
     or barcodes, ``filters`` ``column=value`` texts, both checked by the export itself."""
-    from sync.roundtrip import export_lines  # another module's feature: loaded when used
-
     target = folder / f"flowtrac-lines-{time.strftime('%Y%m%d-%H%M%S')}.{fmt}"
     return await export_lines(connection, target, filters=filters, products=products, fmt=fmt)
 
@@ -175,8 +174,6 @@ async def export_file(connection: Connection, folder: Path, *, products: tuple[s
 async def template_file(folder: Path, connection: Connection | None = None) -> Path:
     """A blank sheet with headers, dropdowns and notes (``sync.roundtrip.write_template``);
     signed in, its name columns get dropdowns of the tenant's names (``roundtrip.template``)."""
-    from sync.roundtrip import template, write_template
-
     target = folder / "flowtrac-template.xlsx"
     if connection is None:
         return await asyncio.to_thread(write_template, target)
