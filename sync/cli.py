@@ -138,10 +138,13 @@ def _write_lock(connection: Connection, holder: str, wait: Any) -> Iterator[None
 
 #: Where a run that writes is recorded, and who hears of it (issue 16: run history and
 #: notifications, ``sync.history`` and ``sync.notify``).
+#: The run history's path, for the commands that write to it and those that read it.
+_HISTORY_OPTION = click.option(
+    "--history", type=click.Path(dir_okay=False), envvar="FLOWTRAC_HISTORY",
+    help="Run history database (default: $XDG_DATA_HOME/flowtrac-sync/history.sqlite3).")
+
 _HISTORY_OPTIONS = [
-    click.option("--history", type=click.Path(dir_okay=False), envvar="FLOWTRAC_HISTORY",
-                 help="Run history database (default: "
-                      "$XDG_DATA_HOME/flowtrac-sync/history.sqlite3)."),
+    _HISTORY_OPTION,
     click.option("--notify", multiple=True, metavar="URL",
                  help="Post a JSON summary of the run to this webhook (Slack, Teams, any "
                       "URL); repeatable."),
@@ -821,9 +824,7 @@ def _history_errors(p: dict[str, Any]) -> Iterator[None]:
 
 
 _RUNS_OPTIONS = [
-    click.option("--history", type=click.Path(dir_okay=False), envvar="FLOWTRAC_HISTORY",
-                 help="Run history database (default: "
-                      "$XDG_DATA_HOME/flowtrac-sync/history.sqlite3)."),
+    _HISTORY_OPTION,
     click.option("--config", "config_path", envvar="FLOWTRAC_CONFIG",
                  type=click.Path(dir_okay=False), help="TOML file whose 'history' is used."),
     click.option("--json", "as_json", is_flag=True, help="Print the runs as JSON on stdout."),
