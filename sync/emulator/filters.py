@@ -104,6 +104,11 @@ def _comparison(op: str, wanted: list[Any], comparable: Callable[[str], Any]) ->
     return lambda v: v is not None and comparable(v) < bound
 
 
+def lookup_key(kind: ColumnKind, stored: Any) -> str:
+    """The form of a stored text or uuid value that ``eq``/``in`` keys are compared in."""
+    return _uuid_key(stored) if kind is ColumnKind.UUID else str(stored)
+
+
 def _is_null(value: Any) -> bool:
     return value is None
 

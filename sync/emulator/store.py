@@ -21,7 +21,7 @@ import orjson
 
 from sync.schema import ACTIVE, BY_NAME, EDITED, ID, LINE_NUMBER, PROCESS_ID, PRODUCT_ID
 
-from .filters import ColumnKind, Filter, FilterError, parse_filters
+from .filters import ColumnKind, Filter, FilterError, lookup_key, parse_filters
 from .rules import (
     COLUMN,
     CREATED,
@@ -390,6 +390,10 @@ class _Table:
         self._rows: dict[str, tuple[Any, ...]] = {}
         self._next_seq = 0
         self._index: dict[str, list[str]] = {}
+        #: Indexes on other text and uuid columns, built by the first ``eq``/``in`` filter on
+        #: them and dropped by any change: a catalog looked up by name is then not scanned
+        #: once per request.
+        self._lookups: dict[str, dict[Any, list[str]]] = {}
         self._shared: dict[Any, Any] = {}
         self._shared_columns = frozenset(shared)
         self._db = db
@@ -437,6 +441,7 @@ class _Table:
 
     def delete(self, key: str) -> None:
         row = self._rows.pop(key)
+        self._lookups.clear()
         if self._index_at is not None:
             self._index[row[self._index_at]].remove(key)
         if self._db is not None:
@@ -480,11 +485,26 @@ class _Table:
             elif f.column == self.index_column:
                 found = [self._rows[k] for value in dict.fromkeys(keys)
                          for k in self._index.get(value, ())]
+            elif self.columns[f.column] in _LOOKUP_KINDS:
+                lookup = self._lookup(f.column)
+                found = [self._rows[k] for value in dict.fromkeys(keys)
+                         for k in lookup.get(value, ())]
             else:
                 continue
             found.sort(key=itemgetter(-1))
             return found, f
         return None, None
+
+    def _lookup(self, column: str) -> dict[Any, list[str]]:
+        lookup = self._lookups.get(column)
+        if lookup is None:
+            at, key_at, kind = self._names.index(column), self._key_at, self.columns[column]
+            lookup = {}
+            for row in self._rows.values():
+                if row[at] is not None:
+                    lookup.setdefault(lookup_key(kind, row[at]), []).append(row[key_at])
+            self._lookups[column] = lookup
+        return lookup
 
     def row_of(self, record: Record, seq: int) -> tuple[Any, ...]:
         """A record as ``put_rows`` takes it."""
@@ -501,6 +521,7 @@ class _Table:
 
     def _remember(self, row: tuple[Any, ...]) -> tuple[Any, ...]:
         key = row[self._key_at]
+        self._lookups.clear()
         self._next_seq = max(self._next_seq, row[-1] + 1)
         old = self._rows.get(key)
         self._rows[key] = row
@@ -510,6 +531,10 @@ class _Table:
             self._index.setdefault(row[self._index_at], []).append(key)
         return row
 
+
+#: Column kinds whose ``eq``/``in`` filters compare the stored text exactly (uuids are
+#: stored canonical), so that a lookup by value answers them.
+_LOOKUP_KINDS = frozenset({ColumnKind.TEXT, ColumnKind.UUID})
 
 #: Records encoded per orjson call in a listing: big enough to be fast, small in memory.
 _JSON_BLOCK = 5_000

@@ -245,3 +245,25 @@ def test_a_bad_seed_file_names_the_place_at_fault(tmp_path, name, content, words
 def test_a_missing_seed_file_is_an_input_error(tmp_path):
     with pytest.raises(InputError, match="Cannot read the seed file"):
         load_seed(tmp_path / "absent.json")
+
+
+def test_lookups_by_name_follow_every_change():
+    """An ``eq``/``in`` filter on a column without a standing index answers from a lookup
+    built on first use; every write must show in the next answer."""
+    store = Store()
+    welding = store.add_process(process="Welding")
+    cutting = store.add_process(process="Cutting")
+
+    def named(*names: str) -> list[str]:
+        query = [("process-in", ",".join(names))]
+        return [r["process_id"] for r in store.select_catalog("processes", query)]
+
+    assert named("Welding", "Cutting") == [welding["process_id"], cutting["process_id"]]
+    line = store.add_line(product_id=store.add_product(product="Bracket")["product_id"],
+                          process_id=welding["process_id"], line_number=1)
+    painting = store.add_process(process="Painting")
+    assert named("Painting", "Nothing") == [painting["process_id"]]
+    by_process = [("process_id", welding["process_id"].upper())]
+    assert [r["id"] for r in store.select_lines(by_process)] == [line["id"]]
+    store.delete_line(line["id"])
+    assert store.select_lines(by_process) == []
