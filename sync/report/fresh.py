@@ -12,9 +12,13 @@ import csv
 import io
 import itertools
 import zipfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import IO, Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from sync.model import LoadedSheet, ReportRow, ServerOnlyRow
 
@@ -26,6 +30,7 @@ from .cells import (
     text_cell,
     value_cell,
 )
+from .columncells import column_cells, rows_xml
 from .content import (
     REPORT_COLUMNS,
     SERVER_ONLY_SHEET,
@@ -209,53 +214,95 @@ def _data_sheet(layout: _Layout, styles: _Styles, notes: list[Note]) -> Iterator
     cells = "".join(header_cells[c] for c in sorted(header_cells))
     yield f'<row r="{layout.header_row}">{cells}</row>'
 
-    frame = sheet.frame
-    values_of = [frame.iloc[:, p].tolist() for p in range(len(frame.columns))]
-    # One entry per written column, in column order: (column, letter, frame values or None
-    # for a report column, index into the row's report values).
-    order: list[tuple[int, str, list[Any] | None, int]] = sorted(
-        [(col, column_letter(col), values_of[pos], -1) for col, pos in layout.kept]
+    # One entry per written column, in column order: (column, letter, frame position or
+    # None for a report column, index into the row's report values).
+    order: list[tuple[int, str, int | None, int]] = sorted(
+        [(col, column_letter(col), pos, -1) for col, pos in layout.kept]
         + [(report[name], column_letter(report[name]), None, i)
            for i, name in enumerate(REPORT_COLUMNS)])
-    ids = values_of[layout.id_source] if layout.id_source is not None else None
-    buffer: list[str] = []
-    for pos, number in enumerate(layout.row_numbers):
-        row = layout.rows.get(pos)
-        status, sync_id, changes, message = report_values(row)
-        if sync_id is None and ids is not None:
-            sync_id = ids[pos]
-        ours = (status, sync_id, changes, message)
-        shaded = styles.of(shade_of(status))
-        row_style = shaded.cells
-        bad = cell_messages(row, number) if row is not None and row.errors else None
-        r = str(number)
-        parts = [f'<row r="{r}">']
-        for col, letter, values, index in order:
-            if values is None:
-                value = ours[index]
-                if index == 0 and value:
-                    parts.append(text_cell(letter + r, value, shaded.status))
-                    continue
-            else:
-                value = values[pos]
-                if bad and col in bad:
-                    parts.append(value_cell(letter + r, value, styles.invalid))
-                    continue
-            parts.append(value_cell(letter + r, value, row_style))
-        parts.append("</row>")
-        buffer.append("".join(parts))
-        if bad:
-            for col, text in sorted(bad.items()):
-                if len(notes) < MAX_COMMENTS:
-                    notes.append(note(number, col, text))
-        if len(buffer) >= _CHUNK_ROWS:
-            yield "".join(buffer)
-            buffer.clear()
-    yield "".join(buffer)
+    for start in range(0, len(layout.row_numbers), _CHUNK_ROWS):
+        stop = min(start + _CHUNK_ROWS, len(layout.row_numbers))
+        yield _rows_block(layout, styles, notes, order, start, stop)
     tail = f'</sheetData><autoFilter ref="{layout.filter_ref}"/>' + PAGE_MARGINS
     if notes:
         tail += '<legacyDrawing r:id="rId1"/>'
     yield tail + "</worksheet>"
+
+
+def _rows_block(layout: _Layout, styles: _Styles, notes: list[Note],
+                order: list[tuple[int, str, int | None, int]], start: int, stop: int) -> str:
+    """The XML of the data rows at frame positions ``start`` to ``stop``: the row-wise part
+    (report values, shading, invalid cells and their notes) per row, the cells per column."""
+    frame, ids_at = layout.sheet.frame, layout.id_source
+    numbers = layout.row_numbers[start:stop]
+    reports: list[list[Any]] = [[], [], [], []]
+    row_styles: list[RowStyles] = []
+    status_styles: list[int] = []
+    invalid: dict[int, set[int]] = {}       # column -> rows (in the block) of invalid cells
+    ids = frame.iloc[start:stop, ids_at].tolist() if ids_at is not None else None
+    for at, (pos, number) in enumerate(zip(range(start, stop), numbers, strict=True)):
+        row = layout.rows.get(pos)
+        ours = report_values(row)
+        if ours[1] is None and ids is not None:
+            ours = (ours[0], ids[at], ours[2], ours[3])
+        for values, value in zip(reports, ours, strict=True):
+            values.append(value)
+        shaded = styles.of(shade_of(ours[0]))
+        row_styles.append(shaded.cells)
+        status_styles.append(shaded.status)
+        if row is not None and row.errors:
+            for col, text in sorted(cell_messages(row, number).items()):
+                invalid.setdefault(col, set()).add(at)
+                if len(notes) < MAX_COMMENTS:
+                    notes.append(note(number, col, text))
+    rows = pa.array(map(str, numbers), pa.string())
+    attrs = pa.array([f' s="{s.plain}"' if s.plain else "" for s in row_styles], pa.string())
+
+    def input_cell(at: int, value: Any, ref: str, bad: Collection[int] = ()) -> str:
+        return value_cell(ref, value, styles.invalid if at in bad else row_styles[at])
+
+    def status_cell(at: int, value: Any, ref: str) -> str:
+        if value:
+            return text_cell(ref, value, status_styles[at])
+        return value_cell(ref, value, row_styles[at])
+
+    cells = []
+    for col, letter, pos, index in order:
+        if pos is None:
+            values: pa.Array | list[Any] = _text_array(reports[index])
+            if index == 0:
+                status_attrs = pa.array([f' s="{st}"' if st else "" for st in status_styles],
+                                        pa.string())
+                word = pc.not_equal(values, "")
+                cells.append(column_cells(letter, values, rows,
+                                          pc.if_else(word, status_attrs, attrs), status_cell))
+                continue
+            cells.append(column_cells(letter, values, rows, attrs, input_cell))
+        else:
+            bad = invalid.get(col, set())
+            cells.append(column_cells(
+                letter, _frame_block(frame.iloc[start:stop, pos]), rows, attrs,
+                lambda at, value, ref, bad=bad: input_cell(at, value, ref, bad), bad))
+    return rows_xml(rows, cells)
+
+
+def _frame_block(column: pd.Series) -> pa.Array | list[Any]:
+    """A block of a frame column: an Arrow string array for the loader's text columns, the
+    values as they are otherwise (numbers, dates: written one by one)."""
+    if isinstance(column.dtype, pd.StringDtype) and column.dtype.storage == "pyarrow":
+        values = pa.array(column.array)
+        if isinstance(values, pa.ChunkedArray):    # the reader's blocks: one per block here
+            values = values.combine_chunks()
+        return values.cast(pa.string())
+    return column.tolist()
+
+
+def _text_array(values: list[Any]) -> pa.Array | list[Any]:
+    """Report values as a string array when they are all text or blank."""
+    try:
+        return pa.array(values, pa.string())
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return values
 
 
 def last_report_row(sheet: LoadedSheet) -> int:

@@ -1,0 +1,77 @@
+"""A block of a data sheet's rows as SpreadsheetML, built column by column with Arrow kernels.
+
+Most cells of a large report are short printable ASCII text (ids, names, numbers as the
+CSV reader gives them) or blank: for those the cell's XML is joined from whole columns, so a
+million-row report makes no Python string per cell.  Every other cell (other text, numbers,
+dates, the invalid cells with their own style) goes through ``cells.value_cell`` or whatever
+the caller's ``fallback`` writes, one by one, and replaces its slot: one rule per cell kind,
+wherever the cell is written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Sequence
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .cells import MAX_CELL_TEXT
+
+#: Text a cell holds exactly as it is (``cells.is_plain_text``): printable ASCII without the
+#: markup characters ``&<>``, no blank at either end, not starting like a formula (``=+-@``,
+#: which need the quote-prefix style) ...
+_PLAIN = r"^[!-%'-*,.-;?A-~]([ -%'-;=?-~]*[!-%'-;=?-~])?$"
+#: ... and nothing that looks like Excel's ``_xHHHH_`` escape.
+_ESCAPE_LIKE = "_x"
+
+#: ``fallback(row index in the block, value, cell reference) -> cell XML``
+Fallback = Callable[[int, Any, str], str]
+
+
+def column_cells(letter: str, values: pa.Array | Sequence[Any], rows: pa.Array,
+                 attrs: pa.Array, fallback: Fallback, forced: Collection[int] = ()
+                 ) -> pa.Array:
+    """The cells of one column for a block of rows, as a string array ("" for a blank cell
+    with no style).
+
+    ``rows``: the sheet row numbers as text; ``attrs``: each row's `` s="N"`` style attribute
+    for plain text and blanks ("" for none); ``forced``: rows whose cell always goes through
+    ``fallback`` (it has a style of its own)."""
+    refs = pc.binary_join_element_wise(letter, rows, "")
+    if isinstance(values, pa.Array) and pa.types.is_string(values.type):
+        plain = pc.and_(pc.match_substring_regex(values, _PLAIN),
+                        pc.invert(pc.match_substring(values, _ESCAPE_LIKE)))
+        plain = pc.fill_null(pc.and_(plain, pc.less_equal(pc.utf8_length(values),
+                                                          MAX_CELL_TEXT)), False)
+        blank = pc.fill_null(pc.equal(values, ""), True)
+        text = pc.binary_join_element_wise('<c r="', refs, '"', attrs,
+                                           ' t="inlineStr"><is><t>', values, "</t></is></c>", "")
+        empty = pc.if_else(pc.equal(attrs, ""), "",
+                           pc.binary_join_element_wise('<c r="', refs, '"', attrs, "/>", ""))
+        cells = pc.if_else(plain, text, pc.if_else(blank, empty, pa.scalar(None, pa.string())))
+        rest = set(pc.indices_nonzero(pc.is_null(cells)).to_pylist()) | set(forced)
+        if not rest:
+            return cells
+        rest_sorted = sorted(rest)
+        picked = values.take(pa.array(rest_sorted, pa.int64())).to_pylist()
+    else:
+        listed = list(values)
+        cells = pa.nulls(len(listed), pa.string())
+        rest_sorted = list(range(len(listed)))
+        picked = listed
+    ref_text = refs.to_pylist() if len(rest_sorted) > len(refs) // 8 else None
+    replacements = [fallback(i, value, ref_text[i] if ref_text else refs[i].as_py())
+                    for i, value in zip(rest_sorted, picked, strict=True)]
+    mask = pa.array([False] * len(cells))
+    if rest_sorted:
+        mask = pc.is_in(pa.array(range(len(cells)), pa.int64()),
+                        value_set=pa.array(rest_sorted, pa.int64()))
+    return pc.replace_with_mask(cells, mask, pa.array(replacements, pa.string()))
+
+
+def rows_xml(rows: pa.Array, cells: Sequence[pa.Array]) -> str:
+    """``<row r="N">...</row>`` for each row of the block, as one text."""
+    joined = pc.binary_join_element_wise('<row r="', rows, '">', *cells, "</row>", "")
+    one_list = pa.ListArray.from_arrays(pa.array([0, len(joined)], pa.int32()), joined)
+    return pc.binary_join(one_list, "")[0].as_py()
