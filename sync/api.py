@@ -14,7 +14,7 @@ import logging
 import re
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from itertools import chain, repeat
 from operator import itemgetter
@@ -43,7 +43,7 @@ from .model import (
 )
 from .readback import ReadBack, read_back
 from .references import check_references, names_of, read_only_columns, read_only_edits
-from .report import default_report_path, unused_path, write_report
+from .report import ReportColumns, default_report_path, unused_path, write_report
 from .validate import match_key, validate
 
 log = logging.getLogger("sync.api")
@@ -80,40 +80,6 @@ def _now() -> str:
 
 
 # --------------------------------------------------------------------------- results
-
-class ReportRows(Mapping[int, ReportRow]):
-    """The report's row of each sheet row, by frame position, as ``write_report`` reads them.
-
-    Most rows of a large plan are unchanged: their report row (status and the line's id) is
-    made from the row's record each time it is asked for, and dropped after, so a report of
-    100,000 rows holds no object per row; the rows the plan marks are kept in ``marked``."""
-
-    def __init__(self, positions: list[int], records: list[dict[str, Any] | None],
-                 marked: dict[int, ReportRow], unchanged: str) -> None:
-        self._positions, self._records = positions, records
-        self._marked, self._unchanged = marked, unchanged
-        # Frame position -> row; the frame's own order unless blank rows were left out.
-        self._at: dict[int, int] | None = (
-            None if positions == list(range(len(positions)))
-            else {index: at for at, index in enumerate(positions)})
-
-    def __getitem__(self, index: int) -> ReportRow:
-        row = self._marked.get(index)
-        if row is not None:
-            return row
-        at = index if self._at is None else self._at.get(index, -1)
-        if not 0 <= at < len(self._records):
-            raise KeyError(index)
-        record = self._records[at]
-        assert record is not None           # an unmarked row is an unchanged line
-        return ReportRow(self._unchanged, record.get(schema.ID.name))
-
-    def __iter__(self) -> Iterator[int]:
-        return iter(self._positions)
-
-    def __len__(self) -> int:
-        return len(self._positions)
-
 
 @dataclass
 class ValidationResult:
@@ -224,7 +190,7 @@ class PlanResult(ValidationResult):
     def row_status(self) -> list[tuple[int, ReportRow]]:
         return list(self.report_rows().items())
 
-    def report_rows(self) -> ReportRows:
+    def report_rows(self) -> ReportColumns:
         """Frame position -> each row's report row, a row the plan leaves unchanged made
         from its record only when the report asks for it."""
         assert self.plan is not None
@@ -247,8 +213,9 @@ class PlanResult(ValidationResult):
             if index not in marked:
                 marked[index] = ReportRow(self._unchanged_status(), None, "",
                                           "; ".join(warnings))
-        return ReportRows(self.validated.positions, items.records(), marked,
-                          self._unchanged_status())
+        return ReportColumns(marked, positions=self.validated.positions,
+                             status=self._unchanged_status(),
+                             ids=self.validated.column(schema.ID.name))
 
     def _unchanged_status(self) -> str:
         """The status of a row the plan leaves as it is."""

@@ -38,11 +38,12 @@ from sync.model import LoadedSheet, ReportRow, ServerOnlyRow
 
 from .content import REPORT_COLUMNS
 from .fresh import last_report_row, write_new_workbook, write_rows_csv
+from .outcomes import ReportBlock, ReportColumns
 from .parts import EXCEL_MAX_ROWS
 from .patch import Unsupported, patch_workbook
 
-__all__ = ["EXCEL_MAX_ROWS", "REPORT_COLUMNS", "default_report_path", "unused_path",
-           "write_report"]
+__all__ = ["EXCEL_MAX_ROWS", "REPORT_COLUMNS", "ReportBlock", "ReportColumns",
+           "default_report_path", "unused_path", "write_report"]
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +85,7 @@ def write_report(sheet: LoadedSheet, rows: Mapping[int, ReportRow],
     ``replace_sheets``: sheet name -> worksheet XML replacing that sheet of the planner's
     workbook (only the patch engine does; the others keep the sheet as it was)."""
     target = Path(path)
+    rows = ReportColumns.of(rows)
     _refuse_input_as_target(Path(sheet.path), target)
     keep = str(sheet.file_format).lower() in _KEPT_FORMATS
     if engine == "auto":

@@ -14,6 +14,7 @@ from sync import schema
 from sync.model import LoadedSheet, ReportRow, ServerOnlyRow
 
 from .cells import column_index
+from .outcomes import ReportColumns
 from .palette import STATUS_ORDER
 
 STATUS, SYNC_ID, CHANGES, MESSAGE = "sync_status", "sync_id", "sync_changes", "sync_message"
@@ -134,8 +135,7 @@ def _status_rank(status: str) -> tuple[int, str]:
 
 def counts_table(rows: Mapping[int, ReportRow],
                  server_only: Sequence[ServerOnlyRow]) -> list[Line]:
-    # (Counted in C: a sheet may have 100,000 rows.)
-    sheet_counts = Counter(filter(None, map(_STATUS_OF, rows.values())))
+    sheet_counts = ReportColumns.of(rows).status_counts()
     server_counts = Counter(filter(None, map(_STATUS_OF, server_only)))
     statuses = sorted({*sheet_counts, *server_counts}, key=_status_rank)
     lines = [Line(("Status", "Sheet rows", "Server only"), "header")]

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import io
-import itertools
 import zipfile
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -39,10 +38,10 @@ from .content import (
     cell_messages,
     header_row_of,
     report_columns,
-    report_values,
     width_for,
 )
 from .extra_sheets import row_styles, server_only_sheet, summary_sheet
+from .outcomes import ReportColumns
 from .palette import INVALID_CELL, Shade, shade_of
 from .parts import (
     MAX_COMMENTS,
@@ -146,7 +145,7 @@ class _Layout:
 
     def __init__(self, sheet: LoadedSheet, rows: Mapping[int, ReportRow]):
         self.sheet = sheet
-        self.rows = rows
+        self.rows = ReportColumns.of(rows)
         self.header_row = header_row_of(sheet)
         count = len(sheet.headers)
         letters = list(sheet.letters) if len(sheet.letters) == count else []
@@ -188,10 +187,9 @@ class _Layout:
             texts = [str(v) for v in sample.iloc[:, pos].tolist() if v is not None and v == v]
             texts.append(str(self.sheet.headers[pos]))
             widths[col] = float(min(max(len(t) for t in texts) + 2, 50))
-        values = [report_values(r) for r in itertools.islice(self.rows.values(),
-                                                               _WIDTH_SAMPLE * 10)]
-        for index, name in enumerate(REPORT_COLUMNS):
-            widths[self.report[name]] = width_for(name, [v[index] for v in values])
+        sample_block = self.rows.block(0, min(len(frame), _WIDTH_SAMPLE * 10))
+        for column, name in zip(sample_block.columns, REPORT_COLUMNS, strict=True):
+            widths[self.report[name]] = width_for(name, column.to_pylist())
         return widths
 
 
@@ -231,49 +229,43 @@ def _data_sheet(layout: _Layout, styles: _Styles, notes: list[Note]) -> Iterator
 
 def _rows_block(layout: _Layout, styles: _Styles, notes: list[Note],
                 order: list[tuple[int, str, int | None, int]], start: int, stop: int) -> str:
-    """The XML of the data rows at frame positions ``start`` to ``stop``: the row-wise part
-    (report values, shading, invalid cells and their notes) per row, the cells per column."""
+    """The XML of the data rows at frame positions ``start`` to ``stop``, column by column;
+    only the rows a run marked are looked at one by one (their invalid cells and notes)."""
     frame, ids_at = layout.sheet.frame, layout.id_source
     numbers = layout.row_numbers[start:stop]
-    reports: list[list[Any]] = [[], [], [], []]
-    row_styles: list[RowStyles] = []
-    status_styles: list[int] = []
+    block = layout.rows.block(start, stop)
+    reports: list[pa.Array | list[Any]] = list(block.columns)
+    if ids_at is not None:      # a row the report gives no id keeps the sheet's
+        reports[1] = _coalesce(block.sync_id, _frame_block(frame.iloc[start:stop, ids_at]))
+    # Rows are shaded by status: the styles of each status in the block, then taken by row.
+    statuses = pc.unique(block.status)
+    shaded = [styles.of(shade_of(s)) for s in statuses.to_pylist()]
+    kind_at = pc.index_in(block.status, value_set=statuses)
+    attrs = pa.array([_style_attr(s.cells.plain) for s in shaded], pa.string()).take(kind_at)
+    status_attrs = pa.array([_style_attr(s.status) for s in shaded], pa.string()).take(kind_at)
+    kinds = kind_at.to_numpy()
     invalid: dict[int, set[int]] = {}       # column -> rows (in the block) of invalid cells
-    ids = frame.iloc[start:stop, ids_at].tolist() if ids_at is not None else None
-    for at, (pos, number) in enumerate(zip(range(start, stop), numbers, strict=True)):
-        row = layout.rows.get(pos)
-        ours = report_values(row)
-        if ours[1] is None and ids is not None:
-            ours = (ours[0], ids[at], ours[2], ours[3])
-        for values, value in zip(reports, ours, strict=True):
-            values.append(value)
-        shaded = styles.of(shade_of(ours[0]))
-        row_styles.append(shaded.cells)
-        status_styles.append(shaded.status)
-        if row is not None and row.errors:
-            for col, text in sorted(cell_messages(row, number).items()):
-                invalid.setdefault(col, set()).add(at)
-                if len(notes) < MAX_COMMENTS:
-                    notes.append(note(number, col, text))
+    for at, row in block.marked.items():
+        for col, text in sorted(cell_messages(row, numbers[at]).items()):
+            invalid.setdefault(col, set()).add(at)
+            if len(notes) < MAX_COMMENTS:
+                notes.append(note(numbers[at], col, text))
     rows = pa.array(map(str, numbers), pa.string())
-    attrs = pa.array([f' s="{s.plain}"' if s.plain else "" for s in row_styles], pa.string())
 
     def input_cell(at: int, value: Any, ref: str, bad: Collection[int] = ()) -> str:
-        return value_cell(ref, value, styles.invalid if at in bad else row_styles[at])
+        return value_cell(ref, value, styles.invalid if at in bad else shaded[kinds[at]].cells)
 
     def status_cell(at: int, value: Any, ref: str) -> str:
         if value:
-            return text_cell(ref, value, status_styles[at])
-        return value_cell(ref, value, row_styles[at])
+            return text_cell(ref, value, shaded[kinds[at]].status)
+        return value_cell(ref, value, shaded[kinds[at]].cells)
 
     cells = []
     for col, letter, pos, index in order:
         if pos is None:
-            values: pa.Array | list[Any] = _text_array(reports[index])
+            values = reports[index]
             if index == 0:
-                status_attrs = pa.array([f' s="{st}"' if st else "" for st in status_styles],
-                                        pa.string())
-                word = pc.not_equal(values, "")
+                word = pc.not_equal(block.status, "")
                 cells.append(column_cells(letter, values, rows,
                                           pc.if_else(word, status_attrs, attrs), status_cell))
                 continue
@@ -286,6 +278,18 @@ def _rows_block(layout: _Layout, styles: _Styles, notes: list[Note],
     return rows_xml(rows, cells)
 
 
+def _style_attr(style: int) -> str:
+    return f' s="{style}"' if style else ""
+
+
+def _coalesce(given: pa.Array, fallback: pa.Array | list[Any]) -> pa.Array | list[Any]:
+    """``given``, with ``fallback``'s value where it is null."""
+    if isinstance(fallback, pa.Array):
+        return pc.coalesce(given, fallback)
+    return [g if g is not None else f
+            for g, f in zip(given.to_pylist(), fallback, strict=True)]
+
+
 def _frame_block(column: pd.Series) -> pa.Array | list[Any]:
     """A block of a frame column: an Arrow string array for the loader's text columns, the
     values as they are otherwise (numbers, dates: written one by one)."""
@@ -295,14 +299,6 @@ def _frame_block(column: pd.Series) -> pa.Array | list[Any]:
             values = values.combine_chunks()
         return values.cast(pa.string())
     return column.tolist()
-
-
-def _text_array(values: list[Any]) -> pa.Array | list[Any]:
-    """Report values as a string array when they are all text or blank."""
-    try:
-        return pa.array(values, pa.string())
-    except (pa.ArrowInvalid, pa.ArrowTypeError):
-        return values
 
 
 def last_report_row(sheet: LoadedSheet) -> int:
@@ -323,14 +319,18 @@ def write_rows_csv(sheet: LoadedSheet, rows: Mapping[int, ReportRow], target: IO
     writer.writerow([str(sheet.headers[pos]) if pos >= 0 else REPORT_COLUMNS[index]
                      for _, pos, index in order])
     frame = sheet.frame
-    values_of = [frame.iloc[:, p].tolist() for p in range(len(frame.columns))]
-    ids = values_of[layout.id_source] if layout.id_source is not None else None
-    for pos in range(len(frame)):
-        ours = report_values(layout.rows.get(pos))
-        if ours[1] is None and ids is not None:
-            ours = (ours[0], ids[pos], ours[2], ours[3])
-        writer.writerow([_csv_text(ours[index] if column_pos < 0 else values_of[column_pos][pos])
-                         for _, column_pos, index in order])
+    for start in range(0, len(frame), _CHUNK_ROWS):
+        stop = min(start + _CHUNK_ROWS, len(frame))
+        block = layout.rows.block(start, stop)
+        ours: list[list[Any]] = [column.to_pylist() for column in block.columns]
+        values_of = {pos: frame.iloc[start:stop, pos].tolist() for _, pos, _ in order
+                     if pos >= 0}
+        if layout.id_source is not None:
+            ids = frame.iloc[start:stop, layout.id_source].tolist()
+            ours[1] = [given if given is not None else sheet_id
+                       for given, sheet_id in zip(ours[1], ids, strict=True)]
+        writer.writerows([_csv_text(ours[index][at] if pos < 0 else values_of[pos][at])
+                          for _, pos, index in order] for at in range(stop - start))
     text.flush()
     text.detach()   # the caller closes the file
 
