@@ -16,8 +16,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from itertools import chain, repeat
-from operator import itemgetter
+from itertools import chain, compress
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -29,6 +28,7 @@ from .errors import ExitCode, SafetyLimitError
 from .executor import Execution, Executor, Progress
 from .history import RunRecord, record_for_apply, save, set_report
 from .journal import Journal
+from .listing import Listing
 from .load import load_sheet
 from .model import (
     PLAN_STATUS,
@@ -406,7 +406,7 @@ def _listed_products(sheet: LoadedSheet) -> set[str]:
 
 
 async def _lines_of(client: FlowtracClient, logged_in: asyncio.Future[None],
-                    scope: Scope, products: set[str]) -> list[dict[str, Any]]:
+                    scope: Scope, products: set[str]) -> Listing:
     await logged_in
     if scope is Scope.ALL:
         return await client.list_lines()
@@ -414,38 +414,38 @@ async def _lines_of(client: FlowtracClient, logged_in: asyncio.Future[None],
 
 
 async def _fetch_current(validated: ValidatedSheet, client: FlowtracClient, scope: Scope,
-                         fetched: set[str], lines: asyncio.Future[list[dict[str, Any]]]
-                         ) -> tuple[list[str], list[dict[str, Any]]]:
+                         fetched: set[str], lines: asyncio.Future[Listing]
+                         ) -> tuple[list[str], Listing]:
     """Check the references and fetch the server lines the diff needs: every line of the
     sheet's products (or all), plus lines the sheet names by id that live elsewhere.
 
     ``lines`` holds (or will) the lines of the products in ``fetched``, asked for while the
     sheet was validated.  Their products and processes exist, so only the sheet's other ids
     are checked against the catalog; the products found only by validation or by name are
-    fetched after.  Returns the reference warnings and the records."""
+    fetched after.  Returns the reference warnings and the lines."""
     records = await lines
     # A row giving both a name and an id (an export's) is read against the line it names
     # (``references``: which of the two was edited), so those lines are fetched first.
     fields = validated.sheet.fields
     if any(r.name in fields and r.target.name in fields for r in schema.REFERENCES):
         await _add_missing_lines(validated, client, records)
-    existing = {field.name: set(map(dict.get, records, repeat(field.name)))
+    existing = {field.name: set(records.column(field.name))
                 for field in (schema.PRODUCT_ID, schema.PROCESS_ID)}
-    current = {r[schema.ID.name]: r for r in records}
-    warnings = await check_references(validated, client, existing, current)
+    warnings = await check_references(validated, client, existing, records)
     if scope is Scope.SHEET:
         more = _sheet_products(validated) - fetched
         if more:
-            records.extend(r for r in await client.list_lines_for_products(sorted(more))
-                           if r[schema.ID.name] not in current)
+            found = await client.list_lines_for_products(sorted(more))
+            new = records.positions(found.column(schema.ID.name)) < 0
+            records.extend(compress(found, new.tolist()))
     await _add_missing_lines(validated, client, records)
     return warnings, records
 
 
 async def _add_missing_lines(validated: ValidatedSheet, client: FlowtracClient,
-                             records: list[dict[str, Any]]) -> None:
+                             records: Listing) -> None:
     """Fetch the lines the sheet names by id that ``records`` lacks (another product's)."""
-    have = set(map(itemgetter(schema.ID.name), records))
+    have = set(records.column(schema.ID.name))
     missing = sorted(set(validated.column(schema.ID.name)) - have - {None})
     if missing:
         records.extend(await client.list_lines_by_ids(missing))
@@ -471,9 +471,9 @@ async def _read_only_edits(plan: Plan, validated: ValidatedSheet,
     names: dict[str, str] = {}
     product = schema.REFERENCE_FOR[schema.PRODUCT_ID.name]
     if any(c.shows == product.name for c in columns):
-        ids = {r.get(schema.PRODUCT_ID.name) for r in plan.items.records() if r}
+        ids = set(plan.items.line_values(schema.PRODUCT_ID.name))
         names = await names_of(client, product, ids - {None})
-    plan.row_warnings = read_only_edits(validated, enumerate(plan.items.records()), columns, names)
+    plan.row_warnings = read_only_edits(validated, plan.items, columns, names)
     found = [w for warnings in plan.row_warnings.values() for w in warnings]
     plan.warnings.extend(found[:_READ_ONLY_SHOWN])
     if len(found) > _READ_ONLY_SHOWN:

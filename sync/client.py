@@ -43,6 +43,7 @@ from . import schema
 from .connection import LINES_PATH, Connection, url_for_message
 from .errors import AmbiguousWrite, AuthError, ConnectionProblem, ServerError, UsageError
 from .limiter import AdaptiveLimiter, Ticket
+from .listing import Listing
 from .masking import Secrets
 
 log = logging.getLogger("sync.client")
@@ -577,20 +578,24 @@ class FlowtracClient:
 
     # ------------------------------------------------------------------ listings
 
-    async def list_lines(self, filters: list[tuple[str, str]] | None = None
-                         ) -> list[dict[str, Any]]:
-        """GET product-processes with ``(column[-op], value)`` filters; canonical records."""
-        return schema.records_from_wire(await self._get_list(LINES_PATH, filters))
+    async def list_lines(self, filters: list[tuple[str, str]] | None = None) -> Listing:
+        """GET product-processes with ``(column[-op], value)`` filters; canonical lines."""
+        return Listing.from_wire(await self._get_list(LINES_PATH, filters))
 
-    async def list_lines_for_products(self, product_ids: Iterable[str]
-                                      ) -> list[dict[str, Any]]:
+    async def list_lines_for_products(self, product_ids: Iterable[str]) -> Listing:
         """Every line of these products: ``product_id-in`` batches fetched concurrently."""
-        return await self._list_in(LINES_PATH, schema.PRODUCT_ID, product_ids,
-                                   schema.records_from_wire)
+        return await self._list_lines_in(schema.PRODUCT_ID, product_ids)
 
-    async def list_lines_by_ids(self, ids: Iterable[str]) -> list[dict[str, Any]]:
+    async def list_lines_by_ids(self, ids: Iterable[str]) -> Listing:
         """The lines with these ids (those the server has): ``id-in`` batches."""
-        return await self._list_in(LINES_PATH, schema.ID, ids, schema.records_from_wire)
+        return await self._list_lines_in(schema.ID, ids)
+
+    async def _list_lines_in(self, field: schema.Field, values: Iterable[str]) -> Listing:
+        # Each batch becomes columns as soon as it is in, while the server works on the rest.
+        listing = Listing()
+        for part in await self._list_in(LINES_PATH, field, values, Listing.from_wire):
+            listing.extend(part)
+        return listing
 
     async def list_products(self, filters: list[tuple[str, str]] | None = None
                             ) -> list[dict[str, Any]]:
@@ -613,28 +618,27 @@ class FlowtracClient:
     async def _exist(self, path: str, field: schema.Field, ids: Iterable[str]) -> set[str]:
         wanted = {field.from_wire(i) for i in ids}
         found = await self._list_in(path, field, wanted)
-        return {field.from_wire(r.get(field.name)) for r in found} & wanted
+        return {field.from_wire(r.get(field.name)) for part in found for r in part} & wanted
 
     async def _list_in(self, path: str, field: schema.Field, values: Iterable[str],
-                       convert: Callable[[list[dict[str, Any]]], list[dict[str, Any]]]
-                       | None = None) -> list[dict[str, Any]]:
+                       convert: Callable[[list[dict[str, Any]]], _T] | None = None
+                       ) -> list[_T]:
         """``<field>-in`` lookups in batches of ``listing_batch``, all in flight together
         (the limiter bounds them).  A batch refused as too long a URL (414) is split.
 
-        ``convert`` turns each batch's records as soon as the batch is in, while the server
-        still works on the others."""
+        Returns each batch's records, in batch order; ``convert`` turns them as soon as the
+        batch is in, while the server still works on the others."""
         unique = list(dict.fromkeys(str(v) for v in values if v is not None))
         size = self.listing_batch
         batches = [unique[i:i + size] for i in range(0, len(unique), size)]
         if not batches:
             return []
 
-        async def one(batch: list[str]) -> list[dict[str, Any]]:
+        async def one(batch: list[str]) -> _T:
             records = await self._list_batch(path, field, batch)
-            return records if convert is None else convert(records)
+            return records if convert is None else convert(records)  # type: ignore[return-value]
 
-        results = await all_or_nothing([one(b) for b in batches])
-        return [record for result in results for record in result]
+        return await all_or_nothing([one(b) for b in batches])
 
     async def _list_batch(self, path: str, field: schema.Field, batch: list[str]
                           ) -> list[dict[str, Any]]:

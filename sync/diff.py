@@ -10,13 +10,14 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from itertools import chain, compress, repeat
-from operator import attrgetter, itemgetter, not_
+from itertools import chain, compress
+from operator import attrgetter, itemgetter
 from typing import Any, overload
 
 import numpy as np
 
 from . import mergebase, schema
+from .listing import MISSING, Listing
 from .model import WRITE_ACTIONS, Action, PlanItem, SheetRow, ValidatedSheet
 
 
@@ -48,14 +49,17 @@ class PlanOptions:
 class PlanItems(Sequence[PlanItem]):
     """The plan's item of every sheet row, in sheet order.
 
-    A row the plan leaves unchanged (most rows of a large sheet) is held as its action and
-    its record only; its ``PlanItem`` is made the first time someone asks for it.  ``decided``
-    holds the items made by the diff itself: writes, conflicts, invalid and skipped rows."""
+    A row the plan leaves unchanged (most rows of a large sheet) is held as the position of
+    its line in the listing only; its ``PlanItem`` is made the first time someone asks for
+    it.  ``decided`` holds the items made by the diff itself: writes, conflicts, invalid and
+    skipped rows."""
 
-    def __init__(self, validated: ValidatedSheet, records: list[dict[str, Any] | None],
+    def __init__(self, validated: ValidatedSheet, listing: Listing, line_at: np.ndarray,
                  decided: dict[int, PlanItem]) -> None:
         self.validated = validated
-        self._records = records           # the record each row matches, or None
+        self.listing = listing
+        #: Each row's line (the one its item is about) as a position in ``listing``, or -1.
+        self.line_at = line_at
         self.decided = decided            # row position -> item, for rows not unchanged
 
     def __len__(self) -> int:
@@ -76,8 +80,7 @@ class PlanItems(Sequence[PlanItem]):
             raise IndexError(at)
         item = self.decided.get(at)
         if item is None:
-            record = self._records[at]
-            assert record is not None
+            record = self.listing[int(self.line_at[at])]
             item = PlanItem(Action.UNCHANGED, self.validated.row(at), record,
                             record.get(schema.PRODUCT_ID.name))
             self.decided[at] = item       # the same object next time (outcomes key on it)
@@ -94,9 +97,10 @@ class PlanItems(Sequence[PlanItem]):
             actions[at] = item.action
         return actions
 
-    def records(self) -> list[dict[str, Any] | None]:
-        """Each row's record (the one its item is about, or None), in sheet order."""
-        return self._records
+    def line_values(self, name: str) -> list[Any]:
+        """Each row's line's value of ``name`` (None for a row without a line), in sheet
+        order, without making a record per row."""
+        return self.listing.values(name, self.line_at)
 
     def made(self) -> list[PlanItem]:
         """The items made so far, in sheet order: every row the diff decided (writes,
@@ -165,11 +169,10 @@ class Plan:
         planned).  The unchanged lines of other products need no item at all."""
         writes = self.writes
         products = {i.product_id for i in writes}
-        records = self.items.records()
         decided = self.items.decided
-        wanted = [at for at, record in enumerate(records)
-                  if at in decided or (record is not None
-                                       and record.get(schema.PRODUCT_ID.name) in products)]
+        wanted = [at for at, product_id in enumerate(self.items.line_values(
+                      schema.PRODUCT_ID.name))
+                  if at in decided or (product_id is not None and product_id in products)]
         return [*map(self.items.__getitem__, wanted), *self.server_only]
 
     @property
@@ -204,11 +207,11 @@ def changes_text(changes: dict[str, tuple[Any, Any]],
     )
 
 
-def _process_names(validated: ValidatedSheet, records: Sequence[dict[str, Any]]
-                   ) -> dict[str, str]:
-    process_id, process = schema.PROCESS_ID.name, schema.PROCESS.name
-    names = {r[process_id]: r[process] for r in records
-             if r.get(process) and r.get(process_id)}
+def _process_names(validated: ValidatedSheet, listing: Listing) -> dict[str, str]:
+    names = {ident: name for ident, name in zip(listing.column(schema.PROCESS_ID.name),
+                                                 listing.column(schema.PROCESS.name),
+                                                 strict=True)
+             if name and ident}
     for key, name in _sheet_names(validated, schema.PROCESS_ID).items():
         names.setdefault(key, name)
     return names
@@ -228,14 +231,7 @@ def _sheet_names(validated: ValidatedSheet, target: schema.Field) -> dict[str, s
 
 
 def _key_getter(key: Sequence[str]) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
-    """``values -> (values.get(k) for k in key)`` as a tuple, fast for the usual 1-2 fields
-    (called once per row and once per record)."""
-    if len(key) == 1:
-        (first,) = key
-        return lambda values: (values.get(first),)
-    if len(key) == 2:
-        first, second = key
-        return lambda values: (values.get(first), values.get(second))
+    """``values -> (values.get(k) for k in key)`` as a tuple."""
     return lambda values: tuple(values.get(name) for name in key)
 
 
@@ -244,80 +240,86 @@ def _row_refs(rows: Iterable[SheetRow]) -> str:
     return ", ".join(str(n) for n in numbers)
 
 
-def diff(validated: ValidatedSheet, records: Sequence[dict[str, Any]],
+def diff(validated: ValidatedSheet, records: Iterable[dict[str, Any]],
          options: PlanOptions = PlanOptions(),
          base: Mapping[str, dict[str, Any]] | None = None) -> Plan:
     """Decide what to do with every row and every in-scope server record.
 
-    ``base``: the server's lines by id as the sheet's export saw them (``sync.mergebase``);
-    a row naming one of them is decided cell by cell instead of by its ``edited`` stamp."""
+    ``records``: the server's lines (a ``Listing``, as the client gives them).  ``base``: the
+    server's lines by id as the sheet's export saw them (``sync.mergebase``); a row naming
+    one of them is decided cell by cell instead of by its ``edited`` stamp."""
+    listing = Listing.of(records)
     key = validated.key
-    present = validated.present
     key_of = _key_getter(key)
     id_name, product_name = schema.ID.name, schema.PRODUCT_ID.name
-    by_id: dict[str, dict[str, Any]] = dict(zip(map(itemgetter(id_name), records), records,
-                                                strict=True))
-    by_key = _ByKey(records, key_of)
+    by_key = _ByKey(listing, key)
 
     # Fields this sheet manages: present, writable, and not the immutable partition.
-    managed = _Managed([f for f in schema.WRITABLE if f.name in present and not f.immutable],
-                       options)
+    managed = _Managed([f for f in schema.WRITABLE
+                        if f.name in validated.present and not f.immutable], options)
 
     # Most rows of a large sheet name an existing line by id and leave it as it is: those
-    # are found by comparing whole columns with the matched records', and get no item.
-    records_of = list(map(by_id.get, validated.column(id_name)))
-    same = _unchanged(validated, records_of, managed)
+    # are found by comparing whole columns with the matched lines', and get no item.
+    line_at = listing.positions(validated.column(id_name))
+    same = _unchanged(validated, line_at, listing, managed)
     decided: dict[int, PlanItem] = {}
     for at in np.flatnonzero(~same).tolist():
-        decided[at] = item = _decide_row(validated.row(at), by_id, by_key, key_of, key,
-                                         managed, options, base or {})
-        records_of[at] = item.record
-    items = PlanItems(validated, records_of, decided)
+        decided[at] = _decide_row(validated.row(at), listing, by_key, key_of, key, managed,
+                                  options, base or {})
+    made_ids = [item.record[id_name] if item.record is not None else None
+                for item in decided.values()]
+    line_at[list(decided)] = listing.positions(made_ids)
+    items = PlanItems(validated, listing, line_at, decided)
 
-    # A server record matched by two rows: neither row may touch it.
-    claims: dict[str, int] = {}         # record id -> the first row matching it
-    doubly: dict[str, list[int]] = {}   # record id -> rows, for one matched twice
-    for at, record in enumerate(records_of):
-        if record is not None:
-            first = claims.setdefault(record[id_name], at)
+    # A server line matched by two rows: neither row may touch it.
+    listed_ids = listing.column(id_name)
+    claimed_ids = [listed_ids[p] if p >= 0 else None for p in line_at.tolist()]
+    claims: dict[str, int] = {}         # line id -> the first row matching it
+    doubly: dict[str, list[int]] = {}   # line id -> rows, for one matched twice
+    for at, line_id in enumerate(claimed_ids):
+        if line_id is not None:
+            first = claims.setdefault(line_id, at)
             if first != at:
-                doubly.setdefault(record[id_name], [first]).append(at)
-    for record_id, positions in doubly.items():
+                doubly.setdefault(line_id, [first]).append(at)
+    for line_id, positions in doubly.items():
         rows = [items[p].row for p in positions]
         for p in positions:
             items[p].action = Action.CONFLICT
             items[p].changes = {}
             items[p].message = (f"rows {_row_refs(r for r in rows if r)} all match line "
-                                f"{record_id}; keep one of them")
+                                f"{line_id}; keep one of them")
 
     made = items.made()
-    sheet_products = ({r.get(product_name) for r in compress(records_of, same)}
+    line_products = listing.column(product_name)
+    sheet_products = ({line_products[p] for p in line_at[same].tolist()}
                       | set(map(_PRODUCT_OF, made))) - {None, ""}
-    record_products = list(map(dict.get, records, repeat(product_name)))
-    if options.scope is Scope.ALL or sheet_products.issuperset(record_products):
-        in_scope = list(records)
+    if options.scope is Scope.ALL or sheet_products.issuperset(line_products):
+        in_scope = np.ones(len(listing), dtype=bool)
     else:
-        in_scope = list(compress(records, map(sheet_products.__contains__, record_products)))
+        in_scope = np.fromiter(map(sheet_products.__contains__, line_products), dtype=bool,
+                               count=len(listing))
     # A line that an invalid row names by id is that row's line, shown with it: listing it
     # again as "not in the sheet" would count it twice.
     named_by_invalid = {item.row.values.get(id_name) for item in made
                         if item.action is Action.INVALID and item.row is not None} - {None}
-    server_only = _server_only(made, [r for r in in_scope if r[id_name] not in named_by_invalid],
-                               claims, options)
+    unclaimed = in_scope & np.fromiter(
+        (i not in claims and i not in named_by_invalid for i in listed_ids), dtype=bool,
+        count=len(listing))
+    server_only = _server_only(made, listing.take(np.flatnonzero(unclaimed).tolist()), options)
     actions = set(map(_ACTION_OF, made))
     # Only a row that creates or updates a line can be refused for a line taken twice: a
     # plan without one (a sheet the server already matches) needs no check.
     if options.mode is not Mode.INSERT and not actions.isdisjoint(_MOVING):
         deleted = {i.record_id for i in server_only if i.action is Action.DELETE}
-        staying = [r for r in records
-                   if r[schema.ID.name] not in claims and r[schema.ID.name] not in deleted]
+        staying = [at for at, i in enumerate(listed_ids) if i not in claims and i not in deleted]
         _check_line_collisions(items, staying)
+    in_scope_count = int(in_scope.sum())
     limit = options.max_delete if options.max_delete is not None else default_delete_limit(
-        len(in_scope))
+        in_scope_count)
     changes_process = any(schema.PROCESS_ID.name in changes
                           for changes in filter(None, map(_CHANGES_OF, made)))
-    plan = Plan(items, server_only, options, len(in_scope), limit,
-                process_names=_process_names(validated, records) if changes_process else {},
+    plan = Plan(items, server_only, options, in_scope_count, limit,
+                process_names=_process_names(validated, listing) if changes_process else {},
                 product_names=_sheet_names(validated, schema.PRODUCT_ID))
     if plan.over_delete_limit:
         plan.warnings.append(plan.delete_limit_message)
@@ -329,22 +331,22 @@ _PRODUCT_OF, _ACTION_OF = attrgetter("product_id"), attrgetter("action")
 _CHANGES_OF = attrgetter("changes")
 
 
-def _unchanged(validated: ValidatedSheet, records_of: list[dict[str, Any] | None],
+def _unchanged(validated: ValidatedSheet, line_at: np.ndarray, listing: Listing,
                managed: _Managed) -> np.ndarray:
-    """Which rows are valid, match their record by id, name its product (or none) and hold
-    every managed field as the record does: the rows nothing happens to, found column by
-    column.  A record lacking a field is never equal (that row goes the long way)."""
-    matched = _objects(records_of) != None  # noqa: E711 (elementwise, not identity)
+    """Which rows are valid, match their line by id, name its product (or none) and hold
+    every managed field as the line does: the rows nothing happens to, found column by
+    column.  A line lacking a field is never equal (that row goes the long way)."""
+    matched = line_at >= 0
     if validated.problems:
         matched &= np.array(validated.valid_rows(), dtype=bool)
     at = np.flatnonzero(matched)
     if not len(at):
         return matched
-    records = [records_of[i] for i in at.tolist()]
+    lines = line_at[at]
 
     def compare(name: str, sheet_blank_is_equal: bool = False) -> np.ndarray:
         ours = _objects(validated.column(name))[at]
-        theirs = _objects(list(map(dict.get, records, repeat(name), repeat(_MISSING))))
+        theirs = _objects(listing.column(name, MISSING))[lines]
         equal = np.asarray(ours == theirs, dtype=bool)
         if sheet_blank_is_equal:
             equal |= np.asarray(ours == None, dtype=bool)  # noqa: E711
@@ -364,24 +366,20 @@ def _objects(values: Sequence[Any]) -> np.ndarray:
     return array
 
 
-#: What a record lacking a field holds there, for the column comparison: equal to nothing.
-_MISSING = object()
-
-
 class _ByKey:
-    """The records by match key, made on first use: only rows without an id look there."""
+    """The lines by match key, made on first use: only rows without an id look there."""
 
-    def __init__(self, records: Sequence[dict[str, Any]],
-                 key_of: Callable[[dict[str, Any]], tuple[Any, ...]]) -> None:
-        self._records, self._key_of = records, key_of
-        self._index: dict[tuple[Any, ...], list[dict[str, Any]]] | None = None
+    def __init__(self, listing: Listing, key: Sequence[str]) -> None:
+        self._listing, self._key = listing, key
+        self._index: dict[tuple[Any, ...], list[int]] | None = None
 
-    def get(self, key: tuple[Any, ...], default: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def get(self, key: tuple[Any, ...]) -> list[dict[str, Any]]:
         if self._index is None:
             self._index = {}
-            for record in self._records:
-                self._index.setdefault(self._key_of(record), []).append(record)
-        return self._index.get(key, default)
+            columns = [self._listing.column(name) for name in self._key]
+            for at, values in enumerate(zip(*columns, strict=True)):
+                self._index.setdefault(values, []).append(at)
+        return self._listing.take(self._index.get(key, []))
 
 
 class _Managed:
@@ -407,7 +405,7 @@ class _Managed:
             return False
 
 
-def _decide_row(row: SheetRow, by_id: dict[str, dict[str, Any]], by_key: _ByKey,
+def _decide_row(row: SheetRow, by_id: Listing, by_key: _ByKey,
                 key_of: Callable[[dict[str, Any]], tuple[Any, ...]], key: Sequence[str],
                 managed: _Managed, options: PlanOptions,
                 base: Mapping[str, dict[str, Any]]) -> PlanItem:
@@ -432,7 +430,7 @@ def _decide_row(row: SheetRow, by_id: dict[str, dict[str, Any]], by_key: _ByKey,
                                     f"server has {record.get(schema.PRODUCT_ID.name)})")
         return _compare(row, record, managed, options, base.get(record_id))
 
-    candidates = by_key.get(key_of(values), [])
+    candidates = by_key.get(key_of(values))
     if len(candidates) > 1:
         ids = ", ".join(sorted(c[schema.ID.name] for c in candidates))
         return PlanItem(Action.CONFLICT, row, None, product_id,
@@ -520,13 +518,17 @@ def _merge(row: SheetRow, record: dict[str, Any], managed: _Managed, options: Pl
                     message=kept, kept=cells.kept)
 
 
-def _check_line_collisions(items: PlanItems, staying: Sequence[dict[str, Any]]) -> None:
+def _check_line_collisions(items: PlanItems, staying: list[int]) -> None:
     """Two lines may not end on the same product + line number (the server refuses it).
 
-    ``staying`` are the server records no row matches and no delete removes: they keep their
-    line, so a row that would end on it becomes a conflict before anything is sent."""
+    ``staying``: the positions in the listing of the lines no row matches and no delete
+    removes: they keep their line, so a row that would end on it becomes a conflict before
+    anything is sent."""
     line = schema.LINE_NUMBER.name
-    product_name = schema.PRODUCT_ID.name
+    listing = items.listing
+    products, numbers = (listing.column(schema.PRODUCT_ID.name),
+                         listing.column(line))
+    ids = listing.column(schema.ID.name)
     # Who ends on each product + line (a row position or a server id); only lines held more
     # than once get a list, so 100,000 rows cost one dict entry each.
     holder: dict[tuple[Any, Any], int | str] = {}
@@ -537,15 +539,14 @@ def _check_line_collisions(items: PlanItems, staying: Sequence[dict[str, Any]]) 
         if first is not who:
             clashes.setdefault(at, [first]).append(who)
 
-    for record in staying:
-        hold((record.get(product_name), record.get(line)), record[schema.ID.name])
+    for p in staying:
+        hold((products[p], numbers[p]), ids[p])
     kept = (Action.UPDATE, Action.UNCHANGED, Action.SKIP)
     decided = items.decided
-    for pos, record in enumerate(items.records()):
+    for pos, p in enumerate(items.line_at.tolist()):
         item = decided.get(pos)
-        if item is None:                  # an unchanged row keeps its record's line
-            assert record is not None
-            hold((record.get(product_name), record.get(line)), pos)
+        if item is None:                  # an unchanged row keeps its line's number
+            hold((products[p], numbers[p]), pos)
             continue
         action = item.action
         if action is Action.CREATE:
@@ -570,10 +571,8 @@ def _check_line_collisions(items: PlanItems, staying: Sequence[dict[str, Any]]) 
                                 f"({taken_by})")
 
 
-def _server_only(items: Sequence[PlanItem], in_scope: list[dict[str, Any]],
-                 claims: dict[str, int], options: PlanOptions) -> list[PlanItem]:
-    claimed = map(claims.__contains__, map(itemgetter(schema.ID.name), in_scope))
-    unmatched = list(compress(in_scope, map(not_, claimed)))
+def _server_only(items: Sequence[PlanItem], unmatched: list[dict[str, Any]],
+                 options: PlanOptions) -> list[PlanItem]:
     if options.mode is not Mode.MIRROR:
         return [PlanItem(Action.KEEP, None, r, r.get(schema.PRODUCT_ID.name),
                          message=f"not in the sheet; the {options.mode.value} mode does not "

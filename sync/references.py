@@ -43,15 +43,19 @@ import re
 from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from itertools import compress, repeat
-from typing import Any, TypeVar
+from itertools import compress
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote
 
 from . import schema
 from .client import FlowtracClient, all_or_nothing, read_in_batch
 from .errors import ServerError
+from .listing import Listing
 from .model import CellError, ValidatedSheet
 from .validate import key_label, other_numbers
+
+if TYPE_CHECKING:
+    from .diff import PlanItems
 
 __all__ = ["LOOKUP_CHARS", "LOOSE_LOOKUPS_MAX", "READ_ONLY_SUFFIX", "CatalogLookup",
            "CatalogUnreadable", "ReadOnlyColumn", "check_references", "names_of",
@@ -246,7 +250,7 @@ def _readers(client: FlowtracClient, reference: schema.Reference
 
 async def check_references(validated: ValidatedSheet, client: FlowtracClient,
                            existing: Mapping[str, set[str]] | None = None,
-                           current: Mapping[str, Record] | None = None) -> list[str]:
+                           current: Listing | None = None) -> list[str]:
     """Resolve the sheet's names to ids and check the ids it gives; returns warnings.
 
     Fills ``row.values[<id field>]`` from the names, adds row errors for names that match
@@ -270,7 +274,8 @@ async def check_references(validated: ValidatedSheet, client: FlowtracClient,
     for outcome in outcomes:
         if outcome.refusal is not None:
             warnings.append(_refusal_warning(outcome, outcome.reference.name in sheet.fields))
-        filled |= _settle(validated, checkable, outcome, current or {})
+        filled |= _settle(validated, checkable, outcome,
+                          current if current is not None else Listing())
     if filled:
         _mark_resolved_duplicates(validated)
     # The ids resolved from names are the sheet's ids now: the diff manages them.
@@ -328,7 +333,7 @@ def _refusal_warning(outcome: _Outcome, has_names: bool) -> str:
 
 
 def _settle(validated: ValidatedSheet, checkable: list[bool], outcome: _Outcome,
-            current: Mapping[str, Record]) -> bool:
+            current: Listing) -> bool:
     """Apply one reference's outcome to every row; True when any resolved id was filled in.
 
     An invalid row gets its id filled in but no further error."""
@@ -343,7 +348,7 @@ def _settle(validated: ValidatedSheet, checkable: list[bool], outcome: _Outcome,
     ids = validated.column(schema.ID.name)
     row_numbers = validated.row_numbers
     # Each row's line's value of the target, as the server has it.
-    on_servers = list(map(dict.get, map(current.get, ids, repeat(_NO_LINE)), repeat(target)))
+    on_servers = current.values(target, current.positions(ids))
     # A row giving a name and a known id (an export's) is judged by the name, the id and its
     # line's id alone: each such triple once (``_both_given``), and the rows whose triple
     # needs nothing (the name says the id the line has) are not looked at one by one.
@@ -389,7 +394,6 @@ def _settle(validated: ValidatedSheet, checkable: list[bool], outcome: _Outcome,
 
 #: A row that names its line's own product (or process) both ways: nothing to settle.
 _QUIET: tuple[tuple[str, str] | None, bool] = (None, False)
-_NO_LINE: Record = {}
 
 
 def _judged(outcome: _Outcome, text: str, given: str, on_server: str | None
@@ -528,39 +532,40 @@ def read_only_columns(validated: ValidatedSheet) -> list[ReadOnlyColumn]:
     return out
 
 
-def read_only_edits(validated: ValidatedSheet,
-                    items: Iterable[tuple[int, Mapping[str, Any] | None]],
+def read_only_edits(validated: ValidatedSheet, items: PlanItems,
                     columns: list[ReadOnlyColumn], product_names: Mapping[str, str]
                     ) -> dict[int, list[str]]:
     """Row index -> a warning per read-only cell the planner changed: one that no longer says
     what the server's line holds, on a line not edited on the server since the export (were
-    it, the line would differ by no edit of the planner's).  ``items``: (row position, the
-    record its plan item is about), as ``PlanItems.records`` gives them.  ``product_names``:
-    the catalog's names, for a ``product (read-only)`` column."""
+    it, the line would differ by no edit of the planner's).  ``items``: the plan's items,
+    whose lines are compared.  ``product_names``: the catalog's names, for a
+    ``product (read-only)`` column."""
     frame = validated.sheet.frame
     fields = validated.sheet.fields
-    cells = {c.position: frame.iloc[:, c.position].tolist() for c in columns}
     out: dict[int, list[str]] = defaultdict(list)
     edited = schema.EDITED.name
     stamps = validated.columns.get(edited)
+    line_stamps = items.line_values(edited)
     positions, numbers = validated.positions, validated.row_numbers
-    for at, record in items:
-        if record is None or (stamps is not None and edited not in validated.absent.get(at, ())
-                              and stamps[at] != record.get(edited)):
-            continue
-        index = positions[at]
-        for column in columns:
-            if column.shows == _PRODUCT:
-                server = product_names.get(record.get(schema.PRODUCT_ID.name) or "")
-                if server is None:
-                    continue            # the catalog could not name it: nothing to compare
-            else:
-                server = record.get(column.shows)
-            if _cell_text(cells[column.position][index]) != _cell_text(server):
-                out[index].append(f"{column.letter}{numbers[at]}: "
-                                  f"{column.header!r} changed, but it is never sent"
-                                  + _instead(column.shows, fields))
-    return out
+    compared = [at for at, p in enumerate(items.line_at.tolist())
+                if p >= 0 and (stamps is None or edited in validated.absent.get(at, ())
+                               or stamps[at] == line_stamps[at])]
+    for column in columns:
+        cells = frame.iloc[:, column.position].tolist()
+        if column.shows == _PRODUCT:
+            servers = [product_names.get(p or "") for p in
+                       items.line_values(schema.PRODUCT_ID.name)]
+        else:
+            servers = items.line_values(column.shows)
+        for at in compared:
+            server = servers[at]
+            if server is None and column.shows == _PRODUCT:
+                continue            # the catalog could not name it: nothing to compare
+            if _cell_text(cells[positions[at]]) != _cell_text(server):
+                out[positions[at]].append(f"{column.letter}{numbers[at]}: "
+                                          f"{column.header!r} changed, but it is never sent"
+                                          + _instead(column.shows, fields))
+    return dict(sorted(out.items()))
 
 
 def _instead(shows: str, fields: Mapping[str, int]) -> str:

@@ -346,7 +346,7 @@ async def _fetch_lines(client: FlowtracClient, query: list[tuple[str, str]],
                        product_ids: list[str] | None) -> list[dict[str, Any]]:
     try:
         if product_ids is None:
-            return await client.list_lines(query or None)
+            return list(await client.list_lines(query or None))
         column = f"{schema.PRODUCT_ID.filter_name}-in"
         batches = [product_ids[i:i + _ID_BATCH] for i in range(0, len(product_ids), _ID_BATCH)]
         found = await asyncio.gather(*(client.list_lines([*query, (column, ",".join(b))])

@@ -19,7 +19,6 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
-from operator import itemgetter
 from typing import Any
 
 
@@ -530,55 +529,20 @@ def record_from_wire(raw: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def records_from_wire(raws: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """``record_from_wire`` of each record, in order, converted column by column, in place:
-    the given dicts (freshly parsed JSON) become the canonical records (a renamed key, the
-    dwell field's, moves to the end).
-
-    A listing's records share their keys: records with the same keys are taken together, and
-    each of their columns is converted in one pass.  A column of canonical uuids or timestamps
-    is recognised at once (``Field.all_canonical``); in the other columns each distinct value
-    is converted once; a column already canonical is left as it is.  A 100,000-line listing
-    goes through here."""
-    if len(raws) < 2:
-        return [record_from_wire(raw) for raw in raws]
-    shapes = list(map(tuple, raws))           # each record's keys, in order
-    groups: dict[tuple[str, ...], list[int]] = {}
-    if len(set(shapes)) == 1:                 # the usual listing: one shape
-        groups[shapes[0]] = list(range(len(raws)))
-    else:
-        for position, keys in enumerate(shapes):
-            groups.setdefault(keys, []).append(position)
-    out = list(raws)
-    for keys, positions in groups.items():
-        names = [_WIRE_CONVERTERS[k][0] if k in _WIRE_CONVERTERS else k for k in keys]
-        if not keys or len(set(names)) < len(names):
-            # Both dwell spellings in one record (the first non-null wins), or no key at all.
-            for position in positions:
-                out[position] = record_from_wire(raws[position])
-            continue
-        members = raws if len(positions) == len(raws) else [raws[p] for p in positions]
-        _convert_group(keys, names, members)
-    return out
+def wire_field_name(key: str) -> str:
+    """The field a listing's key holds (a wire spelling's field), or the key itself."""
+    known = _WIRE_CONVERTERS.get(key)
+    return key if known is None else known[0]
 
 
-def _convert_group(keys: tuple[str, ...], names: list[str], raws: list[dict[str, Any]]) -> None:
-    """Convert in place records that all have exactly ``keys`` (``names``: their fields)."""
-    if len(keys) == 1:
-        rows: list[tuple[Any, ...]] = [(raw[keys[0]],) for raw in raws]
-    else:
-        rows = list(map(itemgetter(*keys), raws))
-    for key, name, values in zip(keys, names, zip(*rows, strict=True), strict=True):
-        known = _WIRE_CONVERTERS.get(key)
-        # A column the schema does not know is kept as it is, but for one copy of a text.
-        converted = _shared(values) if known is None else _column_from_wire(*known, values)
-        if name != key:
-            for raw, value in zip(raws, converted, strict=True):
-                del raw[key]
-                raw[name] = value
-        elif converted is not values:
-            for raw, value in zip(raws, converted, strict=True):
-                raw[key] = value
+def column_from_wire(key: str, values: Sequence[Any]) -> Sequence[Any]:
+    """``record_from_wire`` of one key's values across a listing's records, sparing repeated
+    work: a column of canonical uuids or timestamps is recognised at once
+    (``Field.all_canonical``); in the other columns each distinct value is converted once,
+    with one object for each repeated value (``_shared``).  A key the schema does not know
+    keeps its values, but for one copy of a text."""
+    known = _WIRE_CONVERTERS.get(key)
+    return _shared(values) if known is None else _column_from_wire(*known, values)
 
 
 def _column_from_wire(name: str, convert: Callable[[Any], Any],
