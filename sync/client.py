@@ -600,12 +600,12 @@ class FlowtracClient:
     async def list_products(self, filters: list[tuple[str, str]] | None = None
                             ) -> list[dict[str, Any]]:
         """GET products; raw JSON records with their ids lower-cased."""
-        return [_lower_ids(r) for r in await self._get_list(PRODUCTS_PATH, filters)]
+        return _lower_ids(await self._get_list(PRODUCTS_PATH, filters))
 
     async def list_processes(self, filters: list[tuple[str, str]] | None = None
                              ) -> list[dict[str, Any]]:
         """GET processes; raw JSON records with their ids lower-cased."""
-        return [_lower_ids(r) for r in await self._get_list(PROCESSES_PATH, filters)]
+        return _lower_ids(await self._get_list(PROCESSES_PATH, filters))
 
     async def products_exist(self, ids: Iterable[str]) -> set[str]:
         """Which of these product ids the server knows (PermissionDenied on 403)."""
@@ -826,12 +826,16 @@ def _parse_http_date(value: str) -> dt.datetime:
     return when
 
 
-def _lower_ids(record: dict[str, Any]) -> dict[str, Any]:
+def _lower_ids(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The records, their ids made canonical in place; a column of ids already canonical (the
+    usual answer) is recognised in one pass (``Field.all_canonical``)."""
     for field in (schema.PRODUCT_ID, schema.PROCESS_ID, schema.ID):
-        value = record.get(field.name)
-        if isinstance(value, str):
-            record[field.name] = field.from_wire(value)
-    return record
+        holding = [r for r in records if r.get(field.name) is not None]
+        if field.all_canonical([r[field.name] for r in holding]):
+            continue
+        for record in holding:
+            record[field.name] = field.from_wire(record[field.name])
+    return records
 
 
 _TITLE_RE = re.compile(r"<title[^>]*>(.*?)</title\s*>", re.I | re.S)

@@ -94,7 +94,8 @@ class CatalogLookup:
     """Names and barcodes -> the records of one catalog they match; cached for the run."""
 
     reference: schema.Reference
-    read: Callable[[Filters | None], Awaitable[list[Record]]]   # GET the catalog with filters
+    #: GET the catalog with filters; the records' ids canonical (``FlowtracClient`` does it)
+    read: Callable[[Filters | None], Awaitable[list[Record]]]
     batch: int = 200
     _cache: dict[str, list[Record]] = field(default_factory=dict, init=False, repr=False)
 
@@ -160,7 +161,7 @@ class CatalogLookup:
         """Records by their id.  A record answered twice (a server whose filters ignore case
         answers "Bracket" for "bracket" too) counts once."""
         target = self.reference.target
-        return {str(target.from_wire(r.get(target.name))): r for r in records}
+        return {str(r.get(target.name)): r for r in records}
 
 
 def _index(records: dict[str, Record], column: str, key: Callable[[Any], str | None]
@@ -229,9 +230,9 @@ class _Outcome:
         ref = self.reference
         target = ref.target
         for value, found in matches.items():
-            self.matches[value] = {target.from_wire(r.get(target.name)) for r in found}
+            self.matches[value] = {r.get(target.name) for r in found}
             if len(found) == 1:
-                self.resolved[value] = target.from_wire(found[0].get(target.name))
+                self.resolved[value] = found[0].get(target.name)
             elif not found:
                 self.problems[value] = f"no {ref.noun} named {_quoted(value)}"
             else:
