@@ -70,12 +70,14 @@ def test_a_header_without_a_line_break_has_no_data_rows(tmp_path: Path) -> None:
 
 
 _MEASURE = """
-import json, resource, sys
+import json, sys
 from sync.load import load_sheet
 import pandas, pyarrow.csv  # imported first: their size is not the sheet's
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+def peak_kb():  # VmHWM, not getrusage: ru_maxrss keeps the parent's (pytest's) peak
+    return int(next(l for l in open("/proc/self/status") if l.startswith("VmHWM:")).split()[1])
+before = peak_kb()
 sheet = load_sheet(sys.argv[1])
-after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+after = peak_kb()
 print(json.dumps({"rows": len(sheet.frame), "grown_kb": after - before}))
 """
 
