@@ -1,8 +1,7 @@
 """The ``flowtrac-sync`` command line: a thin click layer over ``sync.api``.
 
-Every command maps errors a user can cause to one sentence on stderr and SPEC.md's exit codes
-(0 done, 1 some rows not done, 2 usage or unreadable input, 3 safety limit, 4 cannot log in or
-reach the server); a traceback is shown only with ``-v`` and only for a bug.
+Every command maps errors a user can cause to one sentence on stderr and an exit code of
+``sync.errors.ExitCode``; a traceback is shown only with ``-v`` and only for a bug.
 """
 
 from __future__ import annotations

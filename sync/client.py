@@ -1,4 +1,4 @@
-"""The async client for Flowtrac's product-process API (see shared/flowtrac-api.md).
+"""The async client for Flowtrac's product-process API (docs/flowtrac-api.md).
 
 One ``FlowtracClient`` owns one aiohttp session and one adaptive limiter (``sync.limiter``)
 shared by every request.  What it guarantees to its callers:

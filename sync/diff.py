@@ -1,6 +1,6 @@
 """Diff: validated sheet rows + current server records -> a plan.  Pure: no I/O.
 
-The rules are SPEC.md's "Matching and the plan".  Every sheet row gets exactly one plan item,
+The rules are those of docs/matching.md.  Every sheet row gets exactly one plan item,
 in sheet order; server records the sheet lacks get an item each in ``Plan.server_only``.
 """
 

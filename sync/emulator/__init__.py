@@ -1,4 +1,4 @@
-"""A local server that speaks the Flowtrac product-processes API (see shared/flowtrac-api.md),
+"""A local server that speaks the Flowtrac product-processes API (docs/flowtrac-api.md),
 with knobs to inject the faults real servers have.  Used by tests, the demo and benchmarks."""
 
 from .app import make_app

@@ -1,4 +1,4 @@
-"""The product-process rules of flowtrac-api.md, over HTTP: POST, PUT, DELETE and GET."""
+"""The product-process rules of docs/flowtrac-api.md, over HTTP: POST, PUT, DELETE and GET."""
 
 from __future__ import annotations
 

@@ -1,0 +1,36 @@
+"""Every command and option says what it does: ``--help`` and the generated CLI reference
+(docs/cli.md, through mkdocs-click) show nothing else."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import click
+
+from sync.cli import main
+
+
+def _commands(command: click.Command, path: str) -> Iterator[tuple[str, click.Command]]:
+    yield path, command
+    if isinstance(command, click.Group):
+        for name, sub in command.commands.items():
+            yield from _commands(sub, f"{path} {name}")
+
+
+def test_every_command_and_option_has_help_text() -> None:
+    missing = []
+    for path, command in _commands(main, "flowtrac-sync"):
+        if not (command.help or command.short_help):
+            missing.append(path)
+        for param in command.params:
+            if isinstance(param, click.Option) and not param.hidden and not param.help:
+                missing.append(f"{path} {param.opts[0]}")
+    assert not missing, f"no help text: {missing}"
+
+
+def test_the_walk_sees_every_command() -> None:
+    """The test above looks at the commands the README lists (and their options)."""
+    names = {path.split(" ", 1)[1] for path, _ in _commands(main, "flowtrac-sync")
+             if " " in path}
+    assert {"validate", "plan", "apply", "export", "template", "undo", "runs", "config",
+            "config check", "emulator", "demo", "serve"} <= names
