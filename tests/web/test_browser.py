@@ -2,7 +2,8 @@
 ``serve --demo`` started in-process: sign in, upload, read the plan, apply, watch the progress
 reach the end, download the report.  Screenshots of each step go to tests/artifacts/.
 
-Set FLOWTRAC_DOCS_SCREENSHOT=1 to also refresh docs/screenshot-plan.png (the README's).
+Set FLOWTRAC_DOCS_SCREENSHOT=1 to also refresh the planner's guide's screenshots
+(docs/img/, shown by docs/web.md).
 """
 
 from __future__ import annotations
@@ -78,9 +79,11 @@ async def _page(browser: Browser, **options: Any) -> tuple[Page, list[str]]:
     return page, problems
 
 
-async def _shot(page: Page, name: str, *, full: bool = True) -> None:
+async def _shot(page: Page, name: str, *, full: bool = True, docs: str | None = None) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     await page.screenshot(path=str(ARTIFACTS / name), full_page=full)
+    if docs and os.environ.get("FLOWTRAC_DOCS_SCREENSHOT"):
+        await page.screenshot(path=str(ROOT / "docs" / "img" / docs), full_page=False)
 
 
 def _statuses(path: Path) -> dict[str, int]:
@@ -120,7 +123,7 @@ async def test_planner_does_the_whole_loop_in_a_browser(browser, demo):
     # 1. Sign in to the demo.
     await page.goto(demo.url)
     await expect(page.locator("h1")).to_have_text("Sign in to Flowtrac")
-    await _shot(page, "01-sign-in.png")
+    await _shot(page, "01-sign-in.png", docs="sign-in.png")
     await page.click("#demo-signin")
     await expect(page.locator("#upload-form")).to_be_visible()
     await expect(page.locator(".who")).to_have_text("Signed in: demo planner")
@@ -132,7 +135,7 @@ async def test_planner_does_the_whole_loop_in_a_browser(browser, demo):
     await expect(page.locator("#mirror-options")).to_be_visible()
     await page.select_option("#mode", "upsert")
     await expect(page.locator("#mirror-options")).to_be_hidden()
-    await _shot(page, "02-upload.png")
+    await _shot(page, "02-upload.png", docs="upload.png")
     await page.click("#upload-submit")
 
     # 3. Read the plan.
@@ -144,9 +147,7 @@ async def test_planner_does_the_whole_loop_in_a_browser(browser, demo):
     await expect(rows).to_have_count(26)
     changed = page.locator('#rows tbody tr[data-status="would update"]').first
     await expect(changed.locator(".changes")).to_contain_text("product_minutes 20.5 → 23")
-    await _shot(page, "03-plan.png")
-    if os.environ.get("FLOWTRAC_DOCS_SCREENSHOT"):
-        await page.screenshot(path=str(ROOT / "docs" / "screenshot-plan.png"), full_page=False)
+    await _shot(page, "03-plan.png", docs="plan-page.png")
 
     # The changes first; filter by status and search (the server pages the table).
     statuses = await page.eval_on_selector_all("#rows tbody tr", "rs => rs.map(r => "
@@ -187,7 +188,7 @@ async def test_planner_does_the_whole_loop_in_a_browser(browser, demo):
         f"This will create 2, update 4 and delete 0 lines on {host}.")
     await expect(page.locator("#apply-lists [data-kind]")).to_have_count(2)   # no deletes
     await expect(page.locator('#apply-lists [data-kind="update"] li')).to_have_count(4)
-    await _shot(page, "05-confirm.png", full=False)
+    await _shot(page, "05-confirm.png", full=False, docs="confirm.png")
     await page.click("#apply-confirm")
 
     # 5. Progress, to the end, then the result page.
@@ -201,7 +202,7 @@ async def test_planner_does_the_whole_loop_in_a_browser(browser, demo):
     assert await _count(page, "created") == "2"
     assert await _count(page, "updated") == "4"
     await expect(page.locator(".notice-ok")).to_contain_text("Flowtrac now matches the sheet")
-    await _shot(page, "07-result.png")
+    await _shot(page, "07-result.png", docs="result.png")
 
     # 6. The reconciliation report.
     async with page.expect_download() as result:
@@ -263,7 +264,7 @@ async def test_planner_sees_problems_as_messages(browser, demo):
         f"Rows 1–{expected} of {expected} “invalid” rows; {total} rows in all.")
     await expect(invalid.first.locator(".cell-errors li").first).to_have_text(
         re.compile(r"^[A-Z]+\d+: "))                          # cell-referenced
-    await _shot(page, "11-invalid-rows.png")
+    await _shot(page, "11-invalid-rows.png", docs="invalid-rows.png")
     # Refused sign-ins and uploads are answered 401/400 (the browser logs those); nothing else.
     assert [p for p in problems if not p.startswith("Failed to load resource: the server "
                                                     "responded with a status of 40")] == []
