@@ -22,7 +22,9 @@ from urllib.parse import urlsplit
 import click
 from click.core import ParameterSource
 
-from . import api, history, notify, roundtrip, savedplan, schema
+from . import api, history, notify, savedplan, schema
+from . import export as export_module
+from . import template as template_module
 from . import undo as undo_lib
 from .client import FlowtracClient
 from .config import CONNECTION_KEYS, RUN_KEYS, mask
@@ -596,7 +598,7 @@ def export_command(ctx: click.Context, out: str, **params: Any) -> int:
     Columns: id, the fields you can change, edited (so a line changed on the server since
     becomes a conflict instead of being overwritten), and greyed read-only context."""
     p = _from_config(ctx, params)
-    exported = asyncio.run(roundtrip.export(_connection(p), out, filters=p["filters"],
+    exported = asyncio.run(export_module.export(_connection(p), out, filters=p["filters"],
                                             products=p["products"], fmt=p["fmt"]))
     for warning in exported.warnings:
         click.echo(f"warning: {warning}", err=True)
@@ -620,9 +622,9 @@ def template_command(ctx: click.Context, out: str, with_names: bool, **params: A
     """Write an empty workbook for new lines to OUT (.xlsx): headers, dropdowns, validation
     and an Instructions sheet; with --names, a Lists sheet of the tenant's names too."""
     if not with_names:
-        path = roundtrip.write_template(out)
+        path = template_module.write_template(out)
     else:
-        made = asyncio.run(roundtrip.template(_connection(_from_config(ctx, params)), out))
+        made = asyncio.run(template_module.template(_connection(_from_config(ctx, params)), out))
         for warning in made.warnings:
             click.echo(f"warning: {warning}", err=True)
         path = made.path

@@ -257,23 +257,6 @@ class Outcome:
     http_status: int | None = None
 
 
-@dataclass
-class RunStats:
-    requests: int = 0
-    retries: int = 0
-    throttled: int = 0
-    relogins: int = 0
-    started: float | None = None
-    finished: float | None = None
-
-
-def summary_counts(labels: list[str]) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for label in labels:
-        counts[label] = counts.get(label, 0) + 1
-    return counts
-
-
 @dataclass(slots=True)
 class ReportRow:
     """The four columns the report appends to a data row, plus cell marks."""

@@ -55,7 +55,7 @@ from .journal import Journal, record_json
 from .model import Action, PlanItem, Status
 from .readback import ReadBack, read_back
 from .report import default_report_path, unused_path
-from .roundtrip import write_table_workbook
+from .template import write_table_workbook
 
 __all__ = ["FORMAT", "VERSION", "PROBLEMS", "STALE", "SavedApplyResult", "SavedPlan",
            "SavedStep", "SavedWrite", "apply_saved", "check_target", "default_saved_journal",

@@ -39,7 +39,7 @@ from .executor import Execution, Executor, Progress
 from .history import RunRecord, record_for_undo, save, set_report
 from .journal import Journal, read_journal
 from .model import Action, PlanItem, Status
-from .roundtrip import write_table_workbook
+from .template import write_table_workbook
 
 __all__ = [
     "JournalRun", "UndoPlan", "UndoResult", "UndoStep", "default_undo_paths",

@@ -25,7 +25,7 @@ import numpy as np
 
 from sync import schema
 from sync.errors import UsageError
-from sync.model import CellError, LoadedSheet, SheetRow, ValidatedSheet
+from sync.model import CellError, LoadedSheet, ValidatedSheet
 
 #: What Excel and LibreOffice show in a cell whose formula failed.  python-calamine reports
 #: such cells as blank, so the loader puts the error text back; CSV files carry it as text.
@@ -302,11 +302,6 @@ def _key_column(name: str, names: list[str], columns: list[list[Any]]) -> list[A
         return stand_ins
     return [given if given is not None else stand_in
             for given, stand_in in zip(own, stand_ins, strict=True)]
-
-
-def other_rows(row: SheetRow, copies: list[SheetRow]) -> str:
-    """The row numbers of ``copies`` other than ``row``, as a message names them."""
-    return other_numbers(row.row_number, [r.row_number for r in copies])
 
 
 def other_numbers(own: int, numbers: list[int]) -> str:

@@ -14,7 +14,6 @@ Nothing in the file is a secret: the base URL is only hashed into the file's nam
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import fcntl
 import hashlib
@@ -71,14 +70,6 @@ class WriteLock:
             if time.monotonic() >= deadline:
                 raise self._busy(wait_s)
             time.sleep(POLL_S)
-
-    async def acquire_async(self, wait_s: float = 0.0) -> None:
-        """``acquire`` for a run inside an event loop: the loop goes on while it waits."""
-        deadline = time.monotonic() + wait_s
-        while not self._try():
-            if time.monotonic() >= deadline:
-                raise self._busy(wait_s)
-            await asyncio.sleep(POLL_S)
 
     def release(self) -> None:
         if self._file is not None:

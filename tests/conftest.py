@@ -6,12 +6,20 @@
 
     def test_cli(emulator_thread):   # for click's CliRunner and other synchronous code
         emu = emulator_thread(dataset=generate_dataset(5, 3))
+
+And the committed test data: ``data_dir`` (tests/data), ``fx`` (tests/data/make_fixtures.py,
+the rows the committed files contain) and ``seed_dataset`` (the round-trip tests' seed, also
+used by the undo and config tests).
 """
 
 from __future__ import annotations
 
+import importlib.util
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import AsyncExitStack, ExitStack
+from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -21,11 +29,16 @@ from sync.emulator import (
     EmulatorThread,
     RunningEmulator,
     generate_dataset,
+    load_seed,
     running_emulator,
 )
 
 StartEmulator = Callable[..., Awaitable[RunningEmulator]]
 StartEmulatorThread = Callable[..., EmulatorThread]
+
+DATA = Path(__file__).resolve().parent / "data"
+#: The round-trip tests' seed: a few products and lines with names and barcodes.
+SEED = Path(__file__).resolve().parent / "roundtrip" / "data" / "seed.json"
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -69,3 +82,31 @@ def emulator_thread() -> Iterator[StartEmulatorThread]:
             return stack.enter_context(EmulatorThread(config, dataset))
 
         yield start
+
+
+def _fixture_source() -> ModuleType:
+    """tests/data/make_fixtures.py, which holds the rows the committed fixtures contain."""
+    name = "flowtrac_make_fixtures"
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, DATA / "make_fixtures.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def fx() -> ModuleType:
+    return _fixture_source()
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    return DATA
+
+
+@pytest.fixture
+def seed_dataset() -> Dataset:
+    return load_seed(SEED)

@@ -8,11 +8,14 @@ file named as such; a renamed file so gets a clear sentence instead of a parser'
 from __future__ import annotations
 
 import codecs
+import io
 import stat
 import struct
 import zipfile
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import NoReturn
+
+import olefile
 
 from sync.errors import InputError
 from sync.load.guards import check_zip_members
@@ -159,101 +162,38 @@ class OleDamaged(Exception):
 
 
 class Ole:
-    """Just enough of the OLE2 compound file format to list and read streams.
+    """The streams of an OLE2 compound file, read by ``olefile``.
 
     Used to tell an .xls workbook from an encrypted .xlsx (which is an OLE2 file holding
-    EncryptionInfo) and to find formula-error cells that calamine reports as blank."""
-
-    _END = 0xFFFFFFFE
+    EncryptionInfo) and to find formula-error cells that calamine reports as blank.  A
+    structure that does not hold together (a chain that loops or leaves the file, a stream
+    larger than the file) is OleDamaged."""
 
     def __init__(self, data: bytes):
         if len(data) < 512 or not data.startswith(OLE_MAGIC):
             raise OleDamaged
-        self._data = data
         try:
-            shift, mini_shift = struct.unpack_from("<HH", data, 30)
-            fat_count, dir_start = struct.unpack_from("<II", data, 44)
-            self._mini_cutoff, minifat_start, minifat_count, difat_start, difat_count = \
-                struct.unpack_from("<IIIII", data, 56)
-            if not 7 <= shift <= 16 or mini_shift > shift:
-                raise OleDamaged
-            self._size = 1 << shift
-            self._mini_size = 1 << mini_shift
-            fat_sectors = [s for s in struct.unpack_from("<109I", data, 76)][:fat_count]
-            per_sector = self._size // 4 - 1
-            sector, guard = difat_start, 0
-            while len(fat_sectors) < fat_count and sector < self._END and guard <= difat_count:
-                entries = struct.unpack_from(f"<{per_sector + 1}I", data, self._offset(sector))
-                fat_sectors.extend(entries[:per_sector])
-                sector, guard = entries[per_sector], guard + 1
-            fat: list[int] = []
-            for sector in fat_sectors[:fat_count]:
-                fat.extend(struct.unpack_from(f"<{self._size // 4}I", data, self._offset(sector)))
-            self._fat = fat
-            directory = self._chain_bytes(dir_start, self._fat, self._size, self._sector_bytes)
-            self._entries: dict[str, tuple[int, int, int]] = {}
-            root_start = root_size = 0
-            for at in range(0, len(directory) - 127, 128):
-                entry = directory[at: at + 128]
-                name_length = struct.unpack_from("<H", entry, 64)[0]
-                kind = entry[66]
-                start, size = struct.unpack_from("<II", entry, 116)
-                name = entry[: max(0, name_length - 2)].decode("utf-16-le", "replace")
-                if kind == 5:
-                    root_start, root_size = start, size
-                elif kind == 2:
-                    self._entries.setdefault(name, (start, size, kind))
-            self._minifat: list[int] = []
-            if minifat_count:
-                raw = self._chain_bytes(minifat_start, self._fat, self._size,
-                                        self._sector_bytes)
-                self._minifat = list(struct.unpack_from(f"<{len(raw) // 4}I", raw))
-            self._ministream = (self._chain_bytes(root_start, self._fat, self._size,
-                                                  self._sector_bytes)[:root_size]
-                                if root_size else b"")
-        except (struct.error, IndexError, ValueError, OverflowError, MemoryError):
+            self._file = olefile.OleFileIO(io.BytesIO(data))
+            paths = self._file.listdir(streams=True, storages=False)
+        except _OLE_ERRORS:
             raise OleDamaged from None
-
-    def _offset(self, sector: int) -> int:
-        offset = (sector + 1) * self._size
-        if offset + self._size > len(self._data):
-            raise OleDamaged
-        return offset
-
-    def _sector_bytes(self, sector: int) -> bytes:
-        offset = self._offset(sector)
-        return self._data[offset: offset + self._size]
-
-    def _mini_bytes(self, sector: int) -> bytes:
-        offset = sector * self._mini_size
-        if offset + self._mini_size > len(self._ministream):
-            raise OleDamaged
-        return self._ministream[offset: offset + self._mini_size]
-
-    @classmethod
-    def _chain_bytes(cls, start: int, table: list[int], size: int, read: Any) -> bytes:
-        parts = []
-        sector = start
-        for _ in range(len(table) + 1):  # a loop in the chain cannot run forever
-            if sector >= cls._END or sector >= len(table):
-                break
-            parts.append(read(sector))
-            sector = table[sector]
-        else:
-            raise OleDamaged
-        return b"".join(parts)
+        # A stream by its own name, wherever it sits; one at the top level first.
+        self._paths: dict[str, list[str]] = {}
+        for path in sorted(paths, key=len):
+            self._paths.setdefault(path[-1], path)
 
     def stream_names(self) -> set[str]:
-        return set(self._entries)
+        return set(self._paths)
 
     def read(self, name: str) -> bytes:
         try:
-            start, size, _ = self._entries[name]
-            if size < self._mini_cutoff:
-                data = self._chain_bytes(start, self._minifat, self._mini_size, self._mini_bytes)
-            else:
-                data = self._chain_bytes(start, self._fat, self._size, self._sector_bytes)
-        except (struct.error, IndexError, KeyError):
+            with self._file.openstream(self._paths[name]) as stream:
+                return stream.read()
+        except (*_OLE_ERRORS, KeyError):
             raise OleDamaged from None
-        return data[:size]
 
+
+#: What ``olefile`` raises on a damaged file (mostly OSError; the others from struct reads
+#: past the end of the data).
+_OLE_ERRORS = (OSError, struct.error, IndexError, ValueError, OverflowError, MemoryError,
+               EOFError, RecursionError)

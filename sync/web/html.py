@@ -1,58 +1,62 @@
-"""Safe HTML building: everything is escaped unless it is already ``Html``.
+"""The page's HTML: Jinja2 templates under ``templates/``, autoescaped.
 
-Pages are ``string.Template`` files under ``templates/``; values put into them are escaped
-by default, so a hostile cell (``<script>``, ``"onload=``, ``=HYPERLINK(...)``) shows as the
-text it is.  Only fragments built here (``Html``) go in unescaped.
+Every value a template prints is escaped unless it is already ``Markup`` (a template's or a
+macro's own output), so a hostile cell (``<script>``, ``"onload=``, ``=HYPERLINK(...)``) shows
+as the text it is.  Small fragments (a status pill, a table row, a link) are the macros of
+``templates/parts.html``; ``parts()`` gives them to the views.
 """
 
 from __future__ import annotations
 
 import html
-import string
 from collections.abc import Iterable
 from functools import cache
-from importlib import resources
 from typing import Any
 
+import jinja2
+from markupsafe import Markup
 
-class Html(str):
-    """Text that is already HTML (built from escaped parts); inserted as it is."""
-
-    __slots__ = ()
+__all__ = ["Markup", "esc", "join", "parts", "render"]
 
 
-def esc(value: Any) -> Html:
-    """``value`` as HTML text: ``Html`` unchanged, ``None`` empty, anything else escaped."""
-    if isinstance(value, Html):
+def esc(value: Any) -> Markup:
+    """``value`` as HTML text: ``Markup`` unchanged, ``None`` empty, anything else escaped
+    (with ``html.escape``: quotes as ``&quot;`` and ``&#x27;``)."""
+    if isinstance(value, Markup):
         return value
     if value is None:
-        return Html("")
-    return Html(html.escape(str(value), quote=True))
+        return Markup("")
+    return Markup(html.escape(str(value), quote=True))
 
 
-def tag(name: str, content: Any = "", /, **attrs: Any) -> Html:
-    """``<name attr="...">content</name>``; attribute names use ``_`` for ``-`` and a
-    trailing ``_`` for Python keywords (``class_``); ``True`` gives a bare attribute and
-    ``None``/``False`` leaves it out."""
-    parts = [name]
-    for key, value in attrs.items():
-        attr = key.rstrip("_").replace("_", "-")
-        if value is None or value is False:
-            continue
-        parts.append(attr if value is True else f'{attr}="{esc(value)}"')
-    return Html(f"<{' '.join(parts)}>{esc(content)}</{name}>")
-
-
-def join(parts: Iterable[Any], sep: str = "") -> Html:
-    return Html(sep.join(esc(p) for p in parts))
+def join(parts: Iterable[Any], sep: str = "") -> Markup:
+    """The parts, each escaped unless it is ``Markup``, one after another."""
+    return Markup(esc(sep).join(esc(p) for p in parts))
 
 
 @cache
-def _template(name: str) -> string.Template:
-    text = resources.files(__package__).joinpath("templates", name).read_text(encoding="utf-8")
-    return string.Template(text)
+def _environment() -> jinja2.Environment:
+    # ``finalize`` escapes each printed value first (None prints as nothing), the way the
+    # page always escaped; autoescape then passes it on as Markup, and would still escape
+    # anything that slipped past.  StrictUndefined: a template naming a value not given is
+    # an error, not a blank.
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("sync.web", "templates"),
+        autoescape=jinja2.select_autoescape(["html"], default_for_string=True, default=True),
+        finalize=esc,
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
 
 
-def render(template: str, /, **values: Any) -> Html:
-    """Fill ``templates/<template>``: every value escaped unless it is ``Html``."""
-    return Html(_template(template).substitute({k: esc(v) for k, v in values.items()}))
+def render(template: str, /, **values: Any) -> Markup:
+    """Fill ``templates/<template>``: every value escaped unless it is ``Markup``."""
+    return Markup(_environment().get_template(template).render(**values))
+
+
+@cache
+def parts() -> Any:
+    """The macros of ``templates/parts.html`` (each returns ``Markup``)."""
+    return _environment().get_template("parts.html").module

@@ -31,7 +31,7 @@ from . import runs, table, views
 from .app import STATE, WebState
 from .archive import RunRecord
 from .forms import NO_TOKEN, FormRefused, read_chunk, read_form
-from .html import Html
+from .html import Markup, render
 from .sessions import MAX_UPLOADS_PER_SESSION, Session, Upload, UploadState, safe_file_name
 
 log = logging.getLogger(__name__)
@@ -128,9 +128,7 @@ def _plain_error(request: web.Request, status: int, title: str, text: str) -> we
     if isinstance(request.get(SESSION_KEY), Session):
         body = views.message_page(_ctx(request), title, text)
     else:
-        body = Html(f"<!doctype html><meta charset='utf-8'><title>{views.esc(title)}</title>"
-                    f"<h1>{views.esc(title)}</h1><p>{views.esc(text)}</p>"
-                    f"<p><a href='/'>Start page</a></p>")
+        body = render("bare_error.html", title=title, text=text)
     return web.Response(status=status, text=body, content_type="text/html")
 
 
@@ -197,7 +195,7 @@ def _ctx(request: web.Request) -> views.PageContext:
                              state.settings.max_upload_bytes)
 
 
-def _html(body: Html, status: int = 200) -> web.Response:
+def _html(body: Markup, status: int = 200) -> web.Response:
     return web.Response(status=status, text=body, content_type="text/html")
 
 

@@ -22,10 +22,11 @@ from sync.client import FlowtracClient
 from sync.connection import Connection, url_for_message
 from sync.errors import SyncError, UsageError
 from sync.executor import Progress
+from sync.export import export_lines
 from sync.history import default_history_path
 from sync.limitedload import DEFAULT_UPLOAD_MEMORY_MB, load_limited_async
 from sync.model import LoadedSheet
-from sync.roundtrip import export_lines, template, write_template
+from sync.template import template, write_template
 from sync.writelock import WriteLock
 
 from . import table
@@ -165,15 +166,15 @@ def progress_json(upload: Upload) -> dict[str, Any]:
 
 async def export_file(connection: Connection, folder: Path, *, products: tuple[str, ...],
                       filters: tuple[str, ...], fmt: str) -> Path:
-    """Current lines, ready to edit (``sync.roundtrip.export_lines``): ``products`` are names
+    """Current lines, ready to edit (``sync.export.export_lines``): ``products`` are names
     or barcodes, ``filters`` ``column=value`` texts, both checked by the export itself."""
     target = folder / f"flowtrac-lines-{time.strftime('%Y%m%d-%H%M%S')}.{fmt}"
     return await export_lines(connection, target, filters=filters, products=products, fmt=fmt)
 
 
 async def template_file(folder: Path, connection: Connection | None = None) -> Path:
-    """A blank sheet with headers, dropdowns and notes (``sync.roundtrip.write_template``);
-    signed in, its name columns get dropdowns of the tenant's names (``roundtrip.template``)."""
+    """A blank sheet with headers, dropdowns and notes (``sync.template.write_template``);
+    signed in, its name columns get dropdowns of the tenant's names (``template.template``)."""
     target = folder / "flowtrac-template.xlsx"
     if connection is None:
         return await asyncio.to_thread(write_template, target)

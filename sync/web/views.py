@@ -1,7 +1,8 @@
 """Pages: HTML built from the API's result objects (counts, row statuses, plan items).
 
-Every value goes through ``html.esc`` (via ``tag``/``render``); colours come from the
-report's palette, so the page and the Excel report read the same.
+Every value is escaped by the Jinja2 templates (``sync.web.html``: pages under ``templates/``,
+fragments the macros of ``templates/parts.html``); colours come from the report's palette, so
+the page and the Excel report read the same.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from sync.report.palette import shade_of
 
 from . import runs, table
 from .archive import RunRecord
-from .html import Html, esc, join, render, tag
+from .html import Markup, join, parts, render
 from .sessions import Session, Upload, UploadState
 
 ACCEPTED_SUFFIXES = ",".join(sorted(WORKBOOK_EXTENSIONS | TEXT_EXTENSIONS))
@@ -46,8 +47,8 @@ class PageContext:
     max_upload_bytes: int
 
     @property
-    def csrf_field(self) -> Html:
-        return Html(f'<input type="hidden" name="csrf" value="{esc(self.session.csrf)}">')
+    def csrf_field(self) -> Markup:
+        return parts().csrf_field(self.session.csrf)
 
 
 
@@ -61,8 +62,8 @@ def status_class(status: str) -> str:
     return f"shade-{shade.name}" if shade else "shade-none"
 
 
-def pill(status: str, text: Any = None) -> Html:
-    return tag("span", status if text is None else text, class_=f"pill {status_class(status)}")
+def pill(status: str, text: Any = None) -> Markup:
+    return parts().pill(status if text is None else text, status_class(status))
 
 
 def size_text(n: int) -> str:
@@ -75,17 +76,14 @@ def _clock(epoch: float) -> str:
 
 # --------------------------------------------------------------------------- frame
 
-def page(ctx: PageContext, title: str, body: Html, *,
-         notices: Iterable[tuple[str, str]] = ()) -> Html:
+def page(ctx: PageContext, title: str, body: Markup, *,
+         notices: Iterable[tuple[str, str]] = ()) -> Markup:
     flashes = [*ctx.session.take_flashes(), *notices]
-    account = nav = Html("")
+    account = nav = Markup("")
     if ctx.session.signed_in:
         account = render("account.html", who=ctx.session.signed_in_as, csrf=ctx.csrf_field)
-        nav = tag("nav", join([tag("a", "Upload", href="/", id="nav-home"),
-                               tag("a", "History", href="/history", id="nav-history")]),
-                  class_="nav", aria_label="Pages")
-    demo = tag("span", "demo", class_="badge-demo", title="Built-in emulator with demo data"
-               ) if ctx.demo else Html("")
+        nav = parts().nav()
+    demo = parts().demo_badge() if ctx.demo else Markup("")
     return render("base.html", title=title, host=ctx.host, demo=demo, nav=nav, account=account,
                   flashes=join(notice(kind, text) for kind, text in flashes), body=body)
 
@@ -119,14 +117,14 @@ def page_words(text: str) -> str:
     return text[:1].upper() + text[1:] if starts else text
 
 
-def notice(kind: str, text: Any) -> Html:
+def notice(kind: str, text: Any) -> Markup:
     role = "alert" if kind in ("error", "danger") else "status"
-    if isinstance(text, str) and not isinstance(text, Html):
+    if isinstance(text, str) and not isinstance(text, Markup):
         text = page_words(text)
-    return tag("div", text, class_=f"notice notice-{kind}", role=role)
+    return parts().notice(kind, role, text)
 
 
-def message_page(ctx: PageContext, title: str, text: str) -> Html:
+def message_page(ctx: PageContext, title: str, text: str) -> Markup:
     body = render("message.html", title=title, text=page_words(text))
     return page(ctx, title, body)
 
@@ -139,8 +137,8 @@ SIGNED_OUT_TEXT = ("You are signed out. Your uploads were removed from this serv
 
 
 def signin_page(ctx: PageContext, *, badge: str = "", error: str | None = None,
-                signed_out: bool = False) -> Html:
-    demo = render("signin_demo.html", csrf=ctx.csrf_field) if ctx.demo else Html("")
+                signed_out: bool = False) -> Markup:
+    demo = render("signin_demo.html", csrf=ctx.csrf_field) if ctx.demo else Markup("")
     body = render("signin.html", host=ctx.host, csrf=ctx.csrf_field, badge=badge, demo=demo)
     notices = [("error", error)] if error else []
     if signed_out and not error:
@@ -152,14 +150,13 @@ def signin_page(ctx: PageContext, *, badge: str = "", error: str | None = None,
 
 def home_page(ctx: PageContext, *, error: str | None = None, exports: bool = True,
               samples: Iterable[str] = (),
-              earlier: Iterable[tuple[RunRecord, bool]] = ()) -> Html:
+              earlier: Iterable[tuple[RunRecord, bool]] = ()) -> Markup:
     """``earlier``: the signed-in user's earlier runs, each with whether it is running."""
-    modes = join(tag("option", f"{m.value}: {MODE_HELP[m]}", value=m.value,
-                     selected=m is Mode.UPSERT) for m in Mode)
-    sample_links = join(tag("li", tag("a", name, href=f"/samples/{name}", download=True))
-                        for name in samples)
+    modes = join(parts().mode_option(m.value, f"{m.value}: {MODE_HELP[m]}", m is Mode.UPSERT)
+                 for m in Mode)
+    sample_links = join(parts().sample_link(name) for name in samples)
     samples_html = (render("samples.html", links=sample_links) if sample_links
-                    else Html(""))
+                    else Markup(""))
     downloads = render("downloads.html", csrf=ctx.csrf_field, samples=samples_html
                        ) if exports else samples_html
     body = render("home.html", csrf=ctx.csrf_field, modes=modes, accept=ACCEPTED_SUFFIXES,
@@ -171,36 +168,29 @@ def home_page(ctx: PageContext, *, error: str | None = None, exports: bool = Tru
     return page(ctx, "Upload a sheet", body, notices=[("error", error)] if error else ())
 
 
-def uploads_list(session: Session) -> Html:
+def uploads_list(session: Session) -> Markup:
     if not session.uploads:
-        return Html("")
+        return Markup("")
     items = []
     for upload in reversed(list(session.uploads.values())):
         state = {UploadState.PLANNED: "planned", UploadState.APPLYING: "applying…",
                  UploadState.APPLIED: "applied"}[upload.state]
         if upload.planned is None:
             state += ", put aside to save memory"
-        items.append(tag("li", join([
-            tag("a", upload.name, href=f"/plans/{upload.id}"), " ",
-            tag("span", f"{upload.options.mode.value}, {state}, planned at "
-                        f"{_clock(upload.planned_at)}", class_="muted")])))
+        items.append(parts().upload_item(
+            upload.id, upload.name,
+            f"{upload.options.mode.value}, {state}, planned at {_clock(upload.planned_at)}"))
     return render("uploads.html", items=join(items))
 
 
-def earlier_runs(runs: Iterable[tuple[RunRecord, bool]]) -> Html:
+def earlier_runs(runs: Iterable[tuple[RunRecord, bool]]) -> Markup:
     items = []
     for record, running in runs:
         when = dt.datetime.fromtimestamp(record.started).strftime("%Y-%m-%d %H:%M")
-        links = []
-        if record.report.is_file():
-            links.append(tag("a", "report", href=f"/runs/{record.id}/report.xlsx"))
-        if not running and record.journal.is_file():
-            links.append(tag("a", "journal", href=f"/runs/{record.id}/journal.jsonl"))
-        items.append(tag("li", join([
-            tag("strong", record.name), " ",
-            tag("span", f"{when}, {_run_outcome(record, running)}", class_="muted"), " ",
-            join(links, " · ")]), data_run=record.id))
-    return render("runs.html", items=join(items)) if items else Html("")
+        items.append(parts().earlier_run(
+            record.id, record.name, f"{when}, {_run_outcome(record, running)}",
+            record.report.is_file(), not running and record.journal.is_file()))
+    return render("runs.html", items=join(items)) if items else Markup("")
 
 
 def _run_outcome(record: RunRecord, running: bool) -> str:
@@ -216,7 +206,7 @@ def _run_outcome(record: RunRecord, running: bool) -> str:
 
 def history_page(ctx: PageContext, rows: Iterable[runs.HistoryRow], *,
                  error: str | None = None,
-                 running: Callable[[RunRecord], bool] = lambda _kept: False) -> Html:
+                 running: Callable[[RunRecord], bool] = lambda _kept: False) -> Markup:
     """The History view: the person's runs on this Flowtrac, newest first.  Only the page's
     own runs link to their files (served from the person's folder); a command-line run's
     report and journal are on the machine that ran it, so their paths are text."""
@@ -224,32 +214,24 @@ def history_page(ctx: PageContext, rows: Iterable[runs.HistoryRow], *,
     if body:
         table_ = render("history_table.html", rows=join(body))
     elif error:
-        table_ = Html("")
+        table_ = Markup("")
     else:
-        table_ = tag("p", "No runs of yours are recorded for this Flowtrac yet.",
-                     class_="muted", id="history-empty")
+        table_ = parts().history_empty()
     page_body = render("history.html", host=ctx.host, table=table_,
                        shown=str(runs.HISTORY_ROWS))
     return page(ctx, "History", page_body, notices=[("error", error)] if error else ())
 
 
-def _history_row(row: runs.HistoryRow, running: Callable[[RunRecord], bool]) -> Html:
+def _history_row(row: runs.HistoryRow, running: Callable[[RunRecord], bool]) -> Markup:
     r = row.record
     if r.counts:
         counts = join((pill(status, f"{status} {n}") for status, n in _ordered_counts(r.counts)),
                       " ")
     else:   # stopped before its plan (cannot log in, an unreadable sheet): say why
-        counts = tag("span", r.problems[0] if r.problems else "", class_="muted")
-    return tag("tr", join([
-        tag("td", _when(r.started), title=r.started),
-        tag("td", _when(r.finished), title=r.finished),
-        tag("td", r.command),
-        tag("td", Path(r.file).name if r.file else "", title=None if row.from_page else r.file),
-        tag("td", r.mode),
-        tag("td", counts),
-        tag("td", r.exit_code, class_="num", data_exit=r.exit_code),
-        tag("td", _run_files(row, running)),
-    ]), data_run=r.run_id, data_who=r.who)
+        counts = parts().muted(r.problems[0] if r.problems else "")
+    return parts().history_row(r, Path(r.file).name if r.file else "",
+                               None if row.from_page else r.file, _when(r.started),
+                               _when(r.finished), counts, _run_files(row, running))
 
 
 def _when(stamp: str | None) -> str:
@@ -257,26 +239,19 @@ def _when(stamp: str | None) -> str:
     return (stamp or "")[:19]
 
 
-def _run_files(row: runs.HistoryRow, running: Callable[[RunRecord], bool]) -> Html:
+def _run_files(row: runs.HistoryRow, running: Callable[[RunRecord], bool]) -> Markup:
     kept = row.kept
     if kept is not None:
-        links = []
-        if kept.report.is_file():
-            links.append(tag("a", "report", href=f"/runs/{kept.id}/report.xlsx",
-                             class_="history-report"))
-        if not running(kept) and kept.journal.is_file():
-            links.append(tag("a", "journal", href=f"/runs/{kept.id}/journal.jsonl",
-                             class_="history-journal"))
-        return join(links, " · ")
+        return parts().kept_files(kept.id, kept.report.is_file(),
+                                  not running(kept) and kept.journal.is_file())
     if row.from_page:       # its folder is gone (another --data-dir): server paths stay unsaid
-        return tag("span", "no longer kept on this page", class_="muted")
+        return parts().muted("no longer kept on this page")
     paths = [(what, p) for what, p in (("report", row.record.report),
                                         ("journal", row.record.journal)) if p]
-    return join((tag("div", join([f"{what}: ", tag("code", p)]), class_="path")
-                 for what, p in paths))
+    return parts().run_paths(paths)
 
 
-def signout_page(ctx: PageContext) -> Html:
+def signout_page(ctx: PageContext) -> Markup:
     """Asked before signing out while an apply runs: what happens to it."""
     running = [u for u in ctx.session.uploads.values() if u.state is UploadState.APPLYING]
     text = "; ".join(f"{u.name}: {u.progress.done if u.progress else 0} of "
@@ -288,62 +263,47 @@ def signout_page(ctx: PageContext) -> Html:
 
 # --------------------------------------------------------------------------- plan / result
 
-def _detail(item: PlanItem, errors: list[CellError], names: dict[str, str]) -> Html:
+def _detail(item: PlanItem, errors: list[CellError], names: dict[str, str]) -> Markup:
     if errors:
-        return tag("ul", join(tag("li", str(e)) for e in errors), class_="cell-errors")
+        return parts().cell_errors([str(e) for e in errors])
     if item.changes:
-        return tag("ul", join(
-            tag("li", join([tag("span", name, class_="field"), " ",
-                            tag("span", schema.display(name, before, names), class_="before"),
-                            " → ",
-                            tag("span", schema.display(name, after, names), class_="after")]))
-            for name, (before, after) in item.changes.items()), class_="changes")
+        return parts().changes([(name, schema.display(name, before, names),
+                                 schema.display(name, after, names))
+                                for name, (before, after) in item.changes.items()])
     if item.action is Action.CREATE and item.values:
-        shown = {k: v for k, v in item.values.items()
-                 if k not in (schema.PRODUCT_ID.name, schema.LINE_NUMBER.name)}
-        return tag("ul", join(
-            tag("li", join([tag("span", name, class_="field"), " ",
-                            tag("span", schema.display(name, value, names), class_="after")]))
-            for name, value in shown.items()), class_="changes new")
+        return parts().new_values([(name, schema.display(name, value, names))
+                                   for name, value in item.values.items()
+                                   if name not in (schema.PRODUCT_ID.name,
+                                                   schema.LINE_NUMBER.name)])
     if item.row is None and (item.record or {}).get(schema.PROCESS.name):
         process = schema.PROCESS.name
-        return tag("ul", tag("li", join([tag("span", process, class_="field"), " ",
-                                         str(item.record[process])])), class_="changes")
-    return Html("")
+        return parts().process_of(process, str(item.record[process]))
+    return Markup("")
 
 
 def _ordered_counts(counts: dict[str, int]) -> list[tuple[str, int]]:
     return table.ordered_counts(counts)
 
 
-def counts_strip(counts: dict[str, int]) -> Html:
-    return join(tag("div", join([tag("span", str(n), class_="count"),
-                                 tag("span", status, class_="label")]),
-                    class_=f"stat {status_class(status)}", data_status=status)
-                for status, n in _ordered_counts(counts))
+def counts_strip(counts: dict[str, int]) -> Markup:
+    return parts().counts_strip([(status, str(n), status_class(status))
+                                 for status, n in _ordered_counts(counts)])
 
 
-def _filter_link(view: table.TablePage, status: str, text: str) -> Html:
+def _filter_link(view: table.TablePage, status: str, text: str) -> Markup:
     on = view.query.status == status
-    return tag("a", text, href=view.query.link(status=status) + "#rows",
-               class_=f"filter {status_class(status) if status else ''}".strip()
-               + (" active" if on else ""),
-               data_status=status, aria_current="true" if on else None)
+    shade = (f"filter {status_class(status) if status else ''}".strip()
+             + (" active" if on else ""))
+    return parts().filter_link(text, view.query.link(status=status) + "#rows", shade, status, on)
 
 
-def _pager(view: table.TablePage) -> Html:
+def _pager(view: table.TablePage) -> Markup:
     if view.pages <= 1:
-        return Html("")
+        return Markup("")
     page = view.query.page
-    links = []
-    if page > 1:
-        links.append(tag("a", "← Previous", href=view.query.link(page=page - 1) + "#rows",
-                         class_="btn small", rel="prev", id="page-prev"))
-    links.append(tag("span", f"page {page} of {view.pages}", class_="muted"))
-    if page < view.pages:
-        links.append(tag("a", "Next →", href=view.query.link(page=page + 1) + "#rows",
-                         class_="btn small", rel="next", id="page-next"))
-    return tag("nav", join(links, " "), class_="pager", aria_label="Pages of the table")
+    prev = view.query.link(page=page - 1) + "#rows" if page > 1 else None
+    next_ = view.query.link(page=page + 1) + "#rows" if page < view.pages else None
+    return parts().pager(page, view.pages, prev, next_)
 
 
 def _footer(view: table.TablePage, total: int) -> str:
@@ -356,7 +316,7 @@ def _footer(view: table.TablePage, total: int) -> str:
 
 
 def rows_table(result: api.PlanResult, query: table.TableQuery | None = None,
-               rows: list[table.Entry] | None = None) -> Html:
+               rows: list[table.Entry] | None = None) -> Markup:
     """One page of the table (``query``: filter, search, order, page; the default shows the
     changes and problems first)."""
     assert result.plan is not None
@@ -368,24 +328,14 @@ def rows_table(result: api.PlanResult, query: table.TableQuery | None = None,
                       for status, n in _ordered_counts(view.counts))])
     body = []
     for r in view.entries:
-        product: Any = ""
-        if r.product:
-            code = tag("code", r.product, class_="uuid", title=r.product)
-            product = join([tag("span", r.product_name, class_="name"), " ", code]
-                           ) if r.product_name else code
-        body.append(tag("tr", join([
-            tag("td", "" if r.row is None else r.row, class_="num"),
-            tag("td", pill(r.status)),
-            tag("td", product),
-            tag("td", r.process),
-            tag("td", "" if r.line is None else r.line, class_="num"),
-            tag("td", _detail(r.item, r.errors, names)),
-            tag("td", "" if r.errors else r.message, class_="message"),
-        ]), class_=status_class(r.status), data_status=r.status))
+        product = parts().product(r.product, r.product_name) if r.product else ""
+        body.append(parts().plan_row(
+            status_class(r.status), r.status, r.row, pill(r.status), product, r.process,
+            r.line, _detail(r.item, r.errors, names), "" if r.errors else r.message))
     order = view.query.order
-    orders = join(tag("a", text, href=view.query.link(order=key) + "#rows",
-                      class_="order" + (" active" if key == order else ""), data_order=key,
-                      aria_current="true" if key == order else None)
+    orders = join(parts().order_link(text, view.query.link(order=key) + "#rows",
+                                     "order" + (" active" if key == order else ""), key,
+                                     key == order)
                   for key, text in (("changes", "changes and problems first"),
                                     ("sheet", "sheet order")))
     return render("table.html", filters=filters, rows=join(body), pager=_pager(view),
@@ -409,11 +359,11 @@ def _plan_notices(upload: Upload) -> list[tuple[str, str]]:
     return out
 
 
-def _mirror_box(upload: Upload) -> Html:
+def _mirror_box(upload: Upload) -> Markup:
     plan = upload.planned.plan
     assert plan is not None
     if plan.options.mode is not Mode.MIRROR:
-        return Html("")
+        return Markup("")
     scope = ("the products this sheet names" if plan.options.scope is Scope.SHEET
              else "the whole table")
     return render("mirror.html", scope=scope, in_scope=str(plan.in_scope),
@@ -434,7 +384,7 @@ def _count_of(n: int, noun: str) -> str:
 DIALOG_LINES = 10
 
 
-def _apply_lists(planned: api.PlanResult) -> Html:
+def _apply_lists(planned: api.PlanResult) -> Markup:
     """Creates, updates and deletes as three lists; the deletes stand out (they cannot be
     taken back by planning again)."""
     plan = planned.plan
@@ -443,22 +393,20 @@ def _apply_lists(planned: api.PlanResult) -> Html:
                                               Action.DELETE: []}
     for item in plan.writes:
         by_kind[item.action].append(item)
-    parts = []
+    lists = []
     for action, noun in ((Action.CREATE, "create"), (Action.UPDATE, "update"),
                          (Action.DELETE, "delete")):
         items = by_kind[action]
         if not items:
             continue
-        lines = [tag("li", plan.describe_line(i)) for i in items[:DIALOG_LINES]]
-        if len(items) > DIALOG_LINES:
-            lines.append(tag("li", f"and {len(items) - DIALOG_LINES} more (the plan report "
-                                   f"lists them all)", class_="muted"))
         heading = _count_of(len(items), noun)
         if action is Action.DELETE:
-            heading = tag("strong", f"{heading}: these lines are removed from Flowtrac")
-        parts.append(tag("div", join([tag("p", heading), tag("ul", join(lines))]),
-                         class_=f"confirm-{noun}s", data_kind=noun))
-    return join(parts)
+            heading = f"{heading}: these lines are removed from Flowtrac"
+        lists.append(parts().apply_list(
+            noun, heading, action is Action.DELETE,
+            [plan.describe_line(i) for i in items[:DIALOG_LINES]],
+            max(len(items) - DIALOG_LINES, 0)))
+    return join(lists)
 
 
 def _not_sent(planned: api.PlanResult) -> str:
@@ -475,7 +423,7 @@ def _not_sent(planned: api.PlanResult) -> str:
 
 
 def plan_page(ctx: PageContext, upload: Upload, *, stale: bool,
-              query: table.TableQuery | None = None) -> Html:
+              query: table.TableQuery | None = None) -> Markup:
     planned = upload.planned
     assert planned.plan is not None
     plan = planned.plan
@@ -494,15 +442,13 @@ def plan_page(ctx: PageContext, upload: Upload, *, stale: bool,
                          report=_report_link(upload), journal=_journal_link(upload))
     elif plan.over_delete_limit:
         actions = render("plan_actions.html", id=upload.id, csrf=ctx.csrf_field,
-                         apply=tag("button", "Apply (blocked by the delete limit)",
-                                   type="button", class_="btn", disabled=True))
+                         apply=parts().blocked_apply())
     elif writes == 0:
         actions = render("plan_actions.html", id=upload.id, csrf=ctx.csrf_field,
-                         apply=tag("span", nothing_to_send(upload), class_="muted"))
+                         apply=parts().muted(nothing_to_send(upload)))
     elif stale:
         actions = render("plan_actions.html", id=upload.id, csrf=ctx.csrf_field,
-                         apply=tag("span", "This plan is old: plan again before applying.",
-                                   class_="muted"))
+                         apply=parts().muted("This plan is old: plan again before applying."))
     else:
         sentence = _changes_sentence(changes, ctx.host)
         dialog = render("apply_dialog.html", id=upload.id, csrf=ctx.csrf_field,
@@ -511,14 +457,11 @@ def plan_page(ctx: PageContext, upload: Upload, *, stale: bool,
                         not_sent=_not_sent(planned), host=ctx.host,
                         button=f"Apply {_count_of(writes, 'change')}…")
         # Approving for tonight: the plan's writes, for ``apply --plan`` (sync.savedplan).
-        approve = tag("a", "Approve for the nightly job: download the plan (.json)",
-                      href=f"/plans/{upload.id}/approved.json", id="approve-plan", class_="btn",
-                      title="The nightly job sends exactly these writes with: flowtrac-sync "
-                            "apply --plan FILE.json")
+        approve = parts().approve_link(upload.id)
         actions = render("plan_actions.html", id=upload.id, csrf=ctx.csrf_field,
-                         apply=Html(dialog + approve))
+                         apply=dialog + approve)
 
-    progress = Html("")
+    progress = Markup("")
     if applied:
         progress = render("progress.html", id=upload.id, state=upload.state.value,
                           total=str(upload.progress.total if upload.progress else 0),
@@ -536,7 +479,7 @@ def plan_page(ctx: PageContext, upload: Upload, *, stale: bool,
     return page(ctx, f"{title}: {upload.name}", body, notices=notices)
 
 
-def put_aside_page(ctx: PageContext, upload: Upload, text: str) -> Html:
+def put_aside_page(ctx: PageContext, upload: Upload, text: str) -> Markup:
     """An upload whose plan was dropped from memory: say so and offer "Plan again"."""
     body = render("put_aside.html", name=upload.name, text=text, id=upload.id,
                   csrf=ctx.csrf_field, report=_report_link(upload))
@@ -563,15 +506,13 @@ def _outcome_notice(result: api.ApplyResult) -> tuple[str, str]:
                        f"status buttons above the table, or open the report.")
 
 
-def _report_link(upload: Upload) -> Html:
+def _report_link(upload: Upload) -> Markup:
     if upload.result_report is None:
-        return Html("")
-    return tag("a", "Download the reconciliation report (.xlsx)", class_="btn primary",
-               href=f"/plans/{upload.id}/report.xlsx", id="download-result")
+        return Markup("")
+    return parts().report_link(upload.id)
 
 
-def _journal_link(upload: Upload) -> Html:
+def _journal_link(upload: Upload) -> Markup:
     if upload.journal is None or not upload.journal.exists() or upload.result is None:
-        return Html("")
-    return tag("a", "Journal of the writes (.jsonl)", class_="btn",
-               href=f"/plans/{upload.id}/journal.jsonl")
+        return Markup("")
+    return parts().journal_link(upload.id)

@@ -1,5 +1,6 @@
 """Fixtures of the round-trip tests; their helpers live in ``roundtrip_kit`` (this folder is
-put on ``sys.path`` so the test modules can import it by name)."""
+put on ``sys.path`` so the test modules can import it by name).  ``seed_dataset`` is shared
+with the undo and config tests: tests/conftest.py."""
 
 from __future__ import annotations
 
@@ -11,14 +12,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from roundtrip_kit import SEED, Edits, edit_export  # noqa: E402
-
-from sync.emulator import Dataset, load_seed  # noqa: E402
-
-
-@pytest.fixture
-def seed_dataset() -> Dataset:
-    return load_seed(SEED)
+from roundtrip_kit import Edits, edit_export  # noqa: E402
 
 
 @pytest.fixture

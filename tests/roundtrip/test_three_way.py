@@ -21,8 +21,8 @@ from sync import api, mergebase
 from sync.cli import main
 from sync.client import FlowtracClient
 from sync.emulator import DEMO_TOKEN
+from sync.export import export_lines
 from sync.model import Action
-from sync.roundtrip import export_lines
 
 
 async def _on_server(base_url: str, line_id: str, **changes: Any) -> None:
