@@ -1,4 +1,4 @@
-"""Errors a user can cause, each carrying the exit code that SPEC.md documents.
+"""Errors a user can cause, each carrying the exit code that docs/exit-codes.md documents.
 
 The CLI prints ``str(error)`` (one sentence) and exits with ``error.exit_code``; no traceback.
 Messages never contain a token, cookie or PIN: callers build them from safe parts only.

@@ -1,4 +1,4 @@
-"""The diff is pure: sheet rows + server records -> plan (SPEC "Matching and the plan")."""
+"""The diff is pure: sheet rows + server records -> plan (docs/matching.md)."""
 
 from __future__ import annotations
 
