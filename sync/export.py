@@ -42,7 +42,7 @@ __all__ = [
     "resolve_products",
 ]
 
-#: Operator suffixes of the GET filter syntax (shared/flowtrac-api.md).
+#: Operator suffixes of the GET filter syntax (docs/flowtrac-api.md).
 FILTER_OPERATORS = ("eq", "in", "notin", "gt", "lt", "contains", "isnull", "isnotnull")
 #: Operators that take no value (``--filter description-isnull``).
 _VALUELESS = ("isnull", "isnotnull")
