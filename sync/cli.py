@@ -34,12 +34,13 @@ from .emulator import DEMO_TOKEN, EmulatorThread
 from .emulator.command import emulator
 from .errors import (
     EXIT_CODE_MEANINGS,
-    ConnectionProblem,
+    ConnectionProblemError,
     ExitCode,
     ServerError,
+    ServerUnavailableError,
     SyncError,
     UsageError,
-    WriterBusy,
+    WriterBusyError,
 )
 from .executor import Progress
 from .options import SERVER_OPTIONS, TRANSPORT_OPTIONS, fill_from_config, with_options
@@ -124,7 +125,7 @@ def _write_lock(connection: Connection, holder: str, wait: Any) -> Iterator[None
     lock = WriteLock(connection.base_url, holder)
     try:
         lock.acquire()
-    except WriterBusy:
+    except WriterBusyError:
         if not seconds:
             raise
         click.echo(f"waiting up to {seconds:g} s for another run writing to "
@@ -682,14 +683,14 @@ def _source_of(ctx: click.Context, name: str, settings: dict[str, Any]) -> str:
 
 
 async def _check_login(connection: Connection, *, retries: int) -> None:
-    """Log in and read one (empty) listing; ConnectionProblem (exit 4) when refused."""
+    """Log in and read one (empty) listing; ConnectionProblemError (exit 4) when refused."""
     async with FlowtracClient(connection, concurrency=1, retries=retries) as client:
         await client.login()
         try:
             await client.list_lines([(schema.ID.filter_name or schema.ID.name, _NIL_UUID)])
-        except ServerError as exc:
-            raise ConnectionProblem(f"Logged in to {connection.host}, but reading the "
-                                    f"product-process list failed: {exc}") from None
+        except (ServerError, ServerUnavailableError) as exc:
+            raise ConnectionProblemError(f"Logged in to {connection.host}, but reading the "
+                                         f"product-process list failed: {exc}") from None
 
 
 _NIL_UUID = "00000000-0000-0000-0000-000000000000"

@@ -38,7 +38,7 @@ from typing import IO, Any
 from . import mergebase, schema
 from .client import FlowtracClient
 from .connection import Connection
-from .errors import ServerError, UsageError
+from .errors import ServerError, ServerUnavailableError, UsageError
 from .files import atomic_output, check_target_folder
 from .report.cells import (
     RowStyles,
@@ -249,7 +249,7 @@ async def resolve_products(client: FlowtracClient, names: Iterable[str]) -> list
 
     try:
         found = await asyncio.gather(*(lookup(n) for n in wanted))
-    except ServerError as exc:
+    except (ServerError, ServerUnavailableError) as exc:
         raise UsageError(f"cannot look products up by name ({exc}); give product ids with "
                          f"--filter product_id-in=ID,ID instead.") from None
     unknown = [n for n, hits in zip(wanted, found, strict=True) if not hits]

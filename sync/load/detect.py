@@ -14,7 +14,7 @@ import zipfile
 from pathlib import Path
 from typing import Any, NoReturn
 
-from sync.errors import InputError
+from sync.errors import InputError, OleDamagedError
 from sync.load.guards import check_zip_members
 from sync.load.header import brief
 
@@ -140,7 +140,7 @@ def _ole_format(file: Path) -> str:
     name = brief(file.name, 80)
     try:
         streams = Ole(file.read_bytes()).stream_names()
-    except (OleDamaged, OSError):
+    except (OleDamagedError, OSError):
         raise InputError(f"{name} is damaged or incomplete (it cannot be read as an Office "
                          "file); save it again from Excel.") from None
     if "EncryptionInfo" in streams or "EncryptedPackage" in streams:
@@ -154,10 +154,6 @@ def _ole_format(file: Path) -> str:
 
 
 
-class OleDamaged(Exception):
-    """The compound file's structure does not hold together."""
-
-
 class Ole:
     """Just enough of the OLE2 compound file format to list and read streams.
 
@@ -168,7 +164,7 @@ class Ole:
 
     def __init__(self, data: bytes):
         if len(data) < 512 or not data.startswith(OLE_MAGIC):
-            raise OleDamaged
+            raise OleDamagedError
         self._data = data
         try:
             shift, mini_shift = struct.unpack_from("<HH", data, 30)
@@ -176,7 +172,7 @@ class Ole:
             self._mini_cutoff, minifat_start, minifat_count, difat_start, difat_count = \
                 struct.unpack_from("<IIIII", data, 56)
             if not 7 <= shift <= 16 or mini_shift > shift:
-                raise OleDamaged
+                raise OleDamagedError
             self._size = 1 << shift
             self._mini_size = 1 << mini_shift
             fat_sectors = [s for s in struct.unpack_from("<109I", data, 76)][:fat_count]
@@ -212,12 +208,12 @@ class Ole:
                                                   self._sector_bytes)[:root_size]
                                 if root_size else b"")
         except (struct.error, IndexError, ValueError, OverflowError, MemoryError):
-            raise OleDamaged from None
+            raise OleDamagedError from None
 
     def _offset(self, sector: int) -> int:
         offset = (sector + 1) * self._size
         if offset + self._size > len(self._data):
-            raise OleDamaged
+            raise OleDamagedError
         return offset
 
     def _sector_bytes(self, sector: int) -> bytes:
@@ -227,7 +223,7 @@ class Ole:
     def _mini_bytes(self, sector: int) -> bytes:
         offset = sector * self._mini_size
         if offset + self._mini_size > len(self._ministream):
-            raise OleDamaged
+            raise OleDamagedError
         return self._ministream[offset: offset + self._mini_size]
 
     @classmethod
@@ -240,7 +236,7 @@ class Ole:
             parts.append(read(sector))
             sector = table[sector]
         else:
-            raise OleDamaged
+            raise OleDamagedError
         return b"".join(parts)
 
     def stream_names(self) -> set[str]:
@@ -254,6 +250,6 @@ class Ole:
             else:
                 data = self._chain_bytes(start, self._fat, self._size, self._sector_bytes)
         except (struct.error, IndexError, KeyError):
-            raise OleDamaged from None
+            raise OleDamagedError from None
         return data[:size]
 

@@ -41,7 +41,7 @@ _NO_SUCH_ID = "00000000-0000-4000-8000-000000000000"
 async def check_sign_in(connection: Connection) -> None:
     """Log in and read one (empty) listing, as the first real request of a run would.
 
-    Raises AuthError / ConnectionProblem / ServerError with one sentence on failure."""
+    Raises AuthError / ConnectionProblemError / ServerError with one sentence on failure."""
     async with FlowtracClient(connection, concurrency=2, retries=1) as client:
         await client.login()
         await client.list_lines([(schema.ID.filter_name or schema.ID.name, _NO_SUCH_ID)])
@@ -91,7 +91,7 @@ def start_apply(session: Session, upload: Upload, archive: RunArchive,
 
     The machine's write lock of this Flowtrac (``sync.writelock``, the one the command line
     takes) is held until the writes and their read-back are done: while another apply
-    writes there, WriterBusy names it and nothing is written."""
+    writes there, WriterBusyError names it and nothing is written."""
     connection = session.connection
     if upload.state is not UploadState.PLANNED or connection is None:
         return False
