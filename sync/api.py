@@ -24,7 +24,7 @@ from . import mergebase, schema
 from .client import FlowtracClient
 from .connection import Connection
 from .diff import Blank, Mode, Plan, PlanOptions, Scope, changes_text, diff
-from .errors import ExitCode, SafetyLimitError
+from .errors import ExitCode, SafetyLimitError, fatal_exit_code
 from .executor import Execution, Executor, Progress
 from .history import RunRecord, record_for_apply, save, set_report
 from .journal import Journal
@@ -135,8 +135,8 @@ class ValidationResult:
         return {"Started": self.started, "Finished": self.finished or _now()}
 
     @property
-    def exit_code(self) -> int:
-        return 1 if self.counts()["invalid"] else 0
+    def exit_code(self) -> ExitCode:
+        return ExitCode.ROWS_NOT_DONE if self.counts()["invalid"] else ExitCode.OK
 
     def default_report_path(self) -> Path:
         return default_report_path(self.path, self.report_kind)
@@ -252,12 +252,13 @@ class PlanResult(ValidationResult):
                 "Delete limit": self.plan.delete_limit}
 
     @property
-    def exit_code(self) -> int:
+    def exit_code(self) -> ExitCode:
         assert self.plan is not None
         if self.plan.over_delete_limit:
-            return 3
+            return ExitCode.SAFETY_STOP
         actions = set(self.plan.items.actions)
-        return 0 if actions.isdisjoint((Action.INVALID, Action.CONFLICT)) else 1
+        return (ExitCode.OK if actions.isdisjoint((Action.INVALID, Action.CONFLICT))
+                else ExitCode.ROWS_NOT_DONE)
 
     def to_json(self) -> dict[str, Any]:
         out = super().to_json()
@@ -343,14 +344,14 @@ class ApplyResult(PlanResult):
         return out
 
     @property
-    def exit_code(self) -> int:
+    def exit_code(self) -> ExitCode:
         assert self.execution is not None
         if self.execution.fatal is not None:
-            return getattr(self.execution.fatal, "exit_code", 4)
+            return fatal_exit_code(self.execution.fatal)
         counts = self.counts()
         if any(counts.get(status) for status in PROBLEM_STATUSES) or self.execution.stopped:
-            return 1
-        return 0
+            return ExitCode.ROWS_NOT_DONE
+        return ExitCode.OK
 
     def to_json(self) -> dict[str, Any]:
         out = super().to_json()

@@ -73,6 +73,13 @@ EXIT_CODE_MEANINGS = {
 }
 
 
+def fatal_exit_code(error: BaseException) -> ExitCode:
+    """The exit code of a run stopped by ``error``: its own, or ``CONNECTION`` for one that
+    is not a ``SyncError`` (a run's fatal error is the connection's)."""
+    code = getattr(error, "exit_code", ExitCode.CONNECTION)
+    return ExitCode(code)
+
+
 class SyncError(Exception):
     """Base class: a problem the user can act on."""
 

@@ -49,7 +49,14 @@ from .api import PlanResult, SyncOptions, default_journal_path
 from .client import FlowtracClient
 from .connection import Connection
 from .diff import Blank, Mode, Scope, changes_text
-from .errors import InputError, SafetyLimitError, UsageError, _BadPlanError
+from .errors import (
+    ExitCode,
+    InputError,
+    SafetyLimitError,
+    UsageError,
+    _BadPlanError,
+    fatal_exit_code,
+)
 from .executor import Execution, Executor, Progress
 from .journal import Journal, record_json
 from .model import Action, PlanItem, Status
@@ -393,10 +400,10 @@ class SavedApplyResult:
         return out
 
     @property
-    def exit_code(self) -> int:
+    def exit_code(self) -> ExitCode:
         if self.execution is not None and self.execution.fatal is not None:
-            return getattr(self.execution.fatal, "exit_code", 4)
-        return 1 if any(s.status in _BAD for s in self.steps) else 0
+            return fatal_exit_code(self.execution.fatal)
+        return ExitCode.ROWS_NOT_DONE if any(s.status in _BAD for s in self.steps) else ExitCode.OK
 
     def problems(self, limit: int = 10) -> list[str]:
         return [f"{s.write.where}: {s.status}: {s.message}" for s in self.steps

@@ -15,6 +15,7 @@ from typing import Any
 
 from sync import api, schema
 from sync.diff import Mode, Scope
+from sync.errors import ExitCode
 from sync.load import TEXT_EXTENSIONS, WORKBOOK_EXTENSIONS
 from sync.model import Action, CellError, PlanItem
 from sync.report.palette import shade_of
@@ -553,7 +554,7 @@ def _outcome_notice(result: api.ApplyResult) -> tuple[str, str]:
     if execution is not None and execution.stopped:
         return ("warning", f"The apply was interrupted after {took}, before every row was "
                            f"done; the report says which were. Plan again to finish.")
-    if result.exit_code == 0:
+    if result.exit_code == ExitCode.OK:
         return ("ok", f"Done in {took}: Flowtrac now matches the sheet.")
     counts = result.counts()
     problems = [_count_of(counts[s], f"{s} row") for s in api.PROBLEM_STATUSES if counts.get(s)]
