@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from itertools import chain, compress
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from . import mergebase, schema
 from .client import FlowtracClient
@@ -46,12 +46,19 @@ from .references import check_references, names_of, read_only_columns, read_only
 from .report import ReportColumns, default_report_path, unused_path, write_report
 from .validate import match_key, validate
 
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from .roundtrip import Exported
+    from .undoing import UndoResult
+
 log = logging.getLogger("sync.api")
 
 __all__ = [
     "SyncOptions", "ValidationResult", "PlanResult", "ApplyResult", "Mode", "Scope", "Blank",
     "validate_file", "plan", "plan_async", "plan_sheet", "apply", "apply_async", "execute_async",
     "nothing_to_send", "exit_reason", "last_apply_report",
+    "export", "export_async", "template", "template_async", "undo", "undo_async",
 ]
 
 
@@ -614,6 +621,57 @@ async def apply_async(path: str | Path, connection: Connection,
 def apply(path: str | Path, connection: Connection, options: SyncOptions | None = None,
           **kwargs: Any) -> ApplyResult:
     return asyncio.run(apply_async(path, connection, options, **kwargs))
+
+
+async def export_async(connection: Connection, out_path: str | Path, *,
+                       filters: Sequence[str] = (), products: Sequence[str] = (),
+                       fmt: str | None = None) -> Exported:
+    """Write the server's lines (all, or those ``filters`` and ``products`` select) to
+    ``out_path`` (xlsx or csv) in the layout ``plan`` reads back."""
+    from . import roundtrip
+
+    return await roundtrip.export(connection, out_path, filters=filters, products=products,
+                                  fmt=fmt)
+
+
+def export(connection: Connection, out_path: str | Path, *, filters: Sequence[str] = (),
+           products: Sequence[str] = (), fmt: str | None = None) -> Exported:
+    return asyncio.run(export_async(connection, out_path, filters=filters, products=products,
+                                    fmt=fmt))
+
+
+async def template_async(connection: Connection, out_path: str | Path) -> Exported:
+    """An empty workbook to fill in, its dropdowns holding the tenant's product and process
+    names."""
+    from . import roundtrip
+
+    return await roundtrip.template(connection, out_path)
+
+
+def template(connection: Connection, out_path: str | Path) -> Exported:
+    return asyncio.run(template_async(connection, out_path))
+
+
+async def undo_async(journal_path: str | Path, connection: Connection, *, yes: bool = False,
+                     runs: Sequence[str] | None = None, journal: str | Path | None = None,
+                     concurrency: int = 16, rate: float | None = None, retries: int = 5,
+                     on_progress: Callable[[Progress], None] | None = None) -> UndoResult:
+    """Plan the undo of the runs a journal holds and, with ``yes``, execute it (without
+    ``yes`` nothing is sent: the result holds the plan only)."""
+    from . import undoing
+
+    return await undoing.undo_async(journal_path, connection, yes=yes, runs=runs,
+                                    journal=journal, concurrency=concurrency, rate=rate,
+                                    retries=retries, on_progress=on_progress)
+
+
+def undo(journal_path: str | Path, connection: Connection, *, yes: bool = False,
+         runs: Sequence[str] | None = None, journal: str | Path | None = None,
+         concurrency: int = 16, rate: float | None = None, retries: int = 5,
+         on_progress: Callable[[Progress], None] | None = None) -> UndoResult:
+    return asyncio.run(undo_async(journal_path, connection, yes=yes, runs=runs,
+                                  journal=journal, concurrency=concurrency, rate=rate,
+                                  retries=retries, on_progress=on_progress))
 
 
 def journal_path_for(report: Path) -> Path:

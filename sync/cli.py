@@ -24,7 +24,7 @@ import click
 from click.core import ParameterSource
 
 from . import api, history, notify, roundtrip, savedplan, schema
-from . import undo as undo_lib
+from . import undoing as undo_lib
 from .client import FlowtracClient
 from .config import CONNECTION_KEYS, RUN_KEYS, mask
 from .connection import Connection, url_for_message

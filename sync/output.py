@@ -19,7 +19,7 @@ if TYPE_CHECKING:  # rich is imported when something is shown: ``--json`` needs 
     from rich.console import Console
 
     from .executor import Progress
-    from .undo import UndoPlan, UndoResult
+    from .undoing import UndoPlan, UndoResult
 
 #: Seconds between plain progress lines when stderr is not a terminal.
 PLAIN_PROGRESS_EVERY_S = 2.0
