@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -31,7 +31,7 @@ class LineClient(Protocol):
                           ) -> dict[str, Any] | None: ...
     async def delete_line(self, record_id: str) -> None: ...
     async def list_lines(self, filters: list[tuple[str, str]] | None = None
-                         ) -> list[dict[str, Any]]: ...
+                         ) -> Sequence[dict[str, Any]]: ...
 
 
 @dataclass
