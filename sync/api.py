@@ -176,7 +176,8 @@ class ValidationResult:
 class PlanResult(ValidationResult):
     """What would change: one plan item per row, plus the server-only records."""
 
-    plan: Plan | None = None
+    #: The plan: one item per row, plus the server-only records.
+    plan: Plan = field(kw_only=True)
     base_url: str = ""
     requests: int = 0
     retries: int = 0
@@ -200,7 +201,6 @@ class PlanResult(ValidationResult):
     def report_rows(self) -> ReportColumns:
         """Frame position -> each row's report row, a row the plan leaves unchanged made
         from its record only when the report asks for it."""
-        assert self.plan is not None
         names = self.plan.process_names
         items = self.plan.items
         warned = self.plan.row_warnings
@@ -229,7 +229,6 @@ class PlanResult(ValidationResult):
         return PLAN_STATUS[Action.UNCHANGED]
 
     def server_only_rows(self) -> list[ServerOnlyRow]:
-        assert self.plan is not None
         names = self.plan.product_names
         product = schema.REFERENCE_FOR[schema.PRODUCT_ID.name].name
         return [ServerOnlyRow({**(i.record or {}), product: names.get(i.product_id or "")},
@@ -237,20 +236,17 @@ class PlanResult(ValidationResult):
                 for i in self.plan.server_only]
 
     def counts(self) -> dict[str, int]:
-        assert self.plan is not None
         return {PLAN_STATUS[action]: count for action, count in self.plan.counts().items()}
 
     @property
     def changes(self) -> dict[str, int]:
         """Writes the plan holds, by kind: what a confirmation question names."""
-        assert self.plan is not None
         out = {a.value: 0 for a in (Action.CREATE, Action.UPDATE, Action.DELETE)}
         for item in self.plan.writes:
             out[item.action.value] += 1
         return out
 
     def _run_summary(self) -> dict[str, Any]:
-        assert self.plan is not None
         options = self.plan.options
         return {"Mode": options.mode.value, "Scope": options.scope.value,
                 "Base URL": self.base_url, "Started": self.started,
@@ -260,7 +256,6 @@ class PlanResult(ValidationResult):
 
     @property
     def exit_code(self) -> ExitCode:
-        assert self.plan is not None
         if self.plan.over_delete_limit:
             return ExitCode.SAFETY_STOP
         actions = set(self.plan.items.actions)
@@ -284,7 +279,8 @@ _DONE_STATUS = {Action.UNCHANGED: Status.UNCHANGED, Action.INVALID: Status.INVAL
 class ApplyResult(PlanResult):
     """What happened: every row's final status."""
 
-    execution: Execution | None = None
+    #: What the executor did: every write's outcome, and why the run stopped (if it did).
+    execution: Execution = field(kw_only=True)
     duration_s: float = 0.0
     #: The check after the writes that no other writer changed the lines again.
     read_back: ReadBack | None = None
@@ -307,7 +303,6 @@ class ApplyResult(PlanResult):
         return unused_path(super().default_report_path())
 
     def _status(self, item: PlanItem) -> tuple[str, str | None, str]:
-        assert self.execution is not None
         outcome = self.execution.outcomes.get(item)
         if self.read_back is not None and item in self.read_back.overwritten:
             assert outcome is not None
@@ -324,7 +319,7 @@ class ApplyResult(PlanResult):
     def _replace_sheets(self) -> dict[str, str]:
         """The base the report carries, with what this run wrote (``mergebase.refreshed``), so
         that the report edited and planned again merges against what it shows."""
-        if self.base is None or self.plan is None or self.execution is None:
+        if self.base is None:
             return {}
         base = mergebase.refreshed(self.base, chain(self.plan.items.made(), self.plan.server_only),
                                    self.execution.outcomes)
@@ -332,7 +327,6 @@ class ApplyResult(PlanResult):
         return {mergebase.BASE_SHEET: mergebase.base_sheet_xml(rows)}
 
     def counts(self) -> dict[str, int]:
-        assert self.plan is not None
         statuses = [self._unchanged_status()] * len(self.plan.items)
         for at, item in self.plan.items.decided.items():
             statuses[at] = self._status(item)[0]
@@ -341,7 +335,7 @@ class ApplyResult(PlanResult):
     def _run_summary(self) -> dict[str, Any]:
         out = super()._run_summary()
         out["Duration (s)"] = round(self.duration_s, 2)
-        if self.execution and self.execution.stopped:
+        if self.execution.stopped:
             out["Interrupted"] = "yes: run again to continue"
         if self.read_back is not None:
             back = self.read_back
@@ -352,7 +346,6 @@ class ApplyResult(PlanResult):
 
     @property
     def exit_code(self) -> ExitCode:
-        assert self.execution is not None
         if self.execution.fatal is not None:
             return fatal_exit_code(self.execution.fatal)
         counts = self.counts()
@@ -362,7 +355,6 @@ class ApplyResult(PlanResult):
 
     def to_json(self) -> dict[str, Any]:
         out = super().to_json()
-        assert self.execution is not None
         out.update({"duration_s": round(self.duration_s, 3),
                     "interrupted": self.execution.stopped,
                     "fatal": str(self.execution.fatal) if self.execution.fatal else None,
@@ -545,8 +537,9 @@ async def _plan_loaded(sheet: LoadedSheet, connection: Connection, options: Sync
         await _read_only_edits(the_plan, checked.validated, client)
         _log_stage("diffed", time.perf_counter() - fetched)
         return PlanResult(checked.validated, options, started, _now(),
-                          checked.warnings + warnings, the_plan, connection.base_url,
-                          client.stats.requests, client.stats.retries, base=base)
+                          checked.warnings + warnings, connection.base_url,
+                          client.stats.requests, client.stats.retries, plan=the_plan,
+                          base=base)
 
 
 def plan(path: str | Path, connection: Connection,
@@ -577,7 +570,6 @@ async def execute_async(planned: PlanResult, connection: Connection, *,
     writer changed again since is ``overwritten``.  The duration includes that check.
     ``history``: the run history to record the run in, as ``who`` (``sync.history``; a
     history that cannot be written is a warning of the result)."""
-    assert planned.plan is not None
     if planned.plan.over_delete_limit:
         raise SafetyLimitError(planned.plan.delete_limit_message)
     options = planned.options
@@ -597,9 +589,9 @@ async def execute_async(planned: PlanResult, connection: Connection, *,
         log.write(event="end", writes=execution.writes_sent, interrupted=execution.stopped)
     warnings = list(planned.warnings) + ([checked.error] if checked and checked.error else [])
     result = ApplyResult(planned.validated, options, planned.started, _now(), warnings,
-                         planned.plan, planned.base_url, planned.requests + requests,
-                         planned.retries + retries, execution, time.monotonic() - started,
-                         checked, base=planned.base)
+                         planned.base_url, planned.requests + requests,
+                         planned.retries + retries, time.monotonic() - started, checked,
+                         plan=planned.plan, execution=execution, base=planned.base)
     if history is not None:
         result.history = Path(history)
         result.run_record = record_for_apply(result, run_id=log.run_id, who=who,
@@ -722,7 +714,7 @@ def exit_reason(result: ValidationResult) -> str | None:
         return result.plan.delete_limit_message
     if code != ExitCode.ROWS_NOT_DONE:
         return None
-    if isinstance(result, ApplyResult) and result.execution and result.execution.stopped:
+    if isinstance(result, ApplyResult) and result.execution.stopped:
         return "the run was interrupted: run the same command again to continue"
     counts = result.counts()
     problems = [f"{counts[status]} {status}" for status in PROBLEM_STATUSES if counts.get(status)]
@@ -745,7 +737,7 @@ PROBLEM_STATUSES = (Status.FAILED.value, Status.INVALID.value, Status.CONFLICT.v
 
 def first_problems(result: ValidationResult, limit: int = 10) -> list[str]:
     """The first few row problems, as one line each, for a terminal summary."""
-    if not isinstance(result, PlanResult) or result.plan is None:
+    if not isinstance(result, PlanResult):
         return [str(e) for e in result.errors][:limit]
     lines: list[str] = []
     plan = result.plan
@@ -764,7 +756,6 @@ def first_problems(result: ValidationResult, limit: int = 10) -> list[str]:
 
 def first_changes(result: PlanResult, limit: int = 10) -> list[str]:
     """The first few planned writes, one line each: what a planner checks before applying."""
-    assert result.plan is not None
     plan = result.plan
     lines = []
     for item in plan.writes[:limit]:

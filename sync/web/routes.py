@@ -550,7 +550,6 @@ async def apply(request: web.Request) -> web.Response:
     upload_ = _upload_or_404(request)
     where = f"/plans/{upload_.id}"
     planned = _kept_plan(upload_)
-    assert planned.plan is not None
     expected = ",".join(str(planned.changes[k]) for k in ("create", "update", "delete"))
     if upload_.state is not UploadState.PLANNED:
         session.flash("warning", "This upload was already applied: each upload is applied at "

@@ -360,7 +360,6 @@ def rows_table(result: api.PlanResult, query: table.TableQuery | None = None,
                rows: list[table.Entry] | None = None) -> Html:
     """One page of the table (``query``: filter, search, order, page; the default shows the
     changes and problems first)."""
-    assert result.plan is not None
     rows = table.cached_entries(result) if rows is None else rows
     view = table.select(rows, query or table.TableQuery())
     names = result.plan.process_names
@@ -397,7 +396,6 @@ def rows_table(result: api.PlanResult, query: table.TableQuery | None = None,
 
 def _plan_notices(upload: Upload) -> list[tuple[str, str]]:
     planned = upload.planned
-    assert planned.plan is not None
     plan = planned.plan
     out: list[tuple[str, str]] = []
     for warning in dict.fromkeys([*planned.warnings, *plan.warnings]):
@@ -478,7 +476,6 @@ def _not_sent(planned: api.PlanResult) -> str:
 def plan_page(ctx: PageContext, upload: Upload, *, stale: bool,
               query: table.TableQuery | None = None) -> Html:
     planned = upload.planned
-    assert planned.plan is not None
     plan = planned.plan
     changes = planned.changes
     applied = upload.state is not UploadState.PLANNED
