@@ -211,7 +211,6 @@ def save_plan(result: PlanResult, path: str | Path, *, keep_sheet_path: bool = T
     delete limit is refused (SafetyLimitError, nothing written): ``apply`` would refuse it
     too."""
     plan = result.plan
-    assert plan is not None
     if plan.over_delete_limit:
         raise SafetyLimitError(f"{plan.delete_limit_message} The plan was not saved.")
     writes = [_saved_write(item) for item in plan.writes]
