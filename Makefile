@@ -19,6 +19,7 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check sync tests
+	$(BIN)/mypy
 	$(MAKE) docs
 	$(BIN)/python -m pytest -q
 

@@ -20,7 +20,7 @@ import aiohttp
 import python_calamine
 
 from sync import schema
-from sync.template import write_table_workbook
+from sync.templating import write_table_workbook
 
 #: Changes made to each product: 1 delete, 2 updates, 2 creates.
 CHANGES_PER_PRODUCT = 5

@@ -18,13 +18,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from itertools import chain, compress
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from . import mergebase, schema
 from .client import FlowtracClient
 from .connection import Connection
 from .diff import Blank, Mode, Plan, PlanOptions, Scope, changes_text, diff
-from .errors import ExitCode, SafetyLimitError
+from .errors import ExitCode, SafetyLimitError, fatal_exit_code
 from .executor import Execution, Executor, Progress
 from .history import RunRecord, record_for_apply, save, set_report
 from .journal import Journal
@@ -46,12 +46,19 @@ from .references import check_references, names_of, read_only_columns, read_only
 from .report import ReportColumns, default_report_path, unused_path, write_report
 from .validate import match_key, validate
 
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from .templating import Exported
+    from .undoing import UndoResult
+
 log = logging.getLogger("sync.api")
 
 __all__ = [
     "SyncOptions", "ValidationResult", "PlanResult", "ApplyResult", "Mode", "Scope", "Blank",
     "validate_file", "plan", "plan_async", "plan_sheet", "apply", "apply_async", "execute_async",
     "nothing_to_send", "exit_reason", "last_apply_report",
+    "export", "export_async", "template", "template_async", "undo", "undo_async",
 ]
 
 
@@ -135,8 +142,8 @@ class ValidationResult:
         return {"Started": self.started, "Finished": self.finished or _now()}
 
     @property
-    def exit_code(self) -> int:
-        return 1 if self.counts()["invalid"] else 0
+    def exit_code(self) -> ExitCode:
+        return ExitCode.ROWS_NOT_DONE if self.counts()["invalid"] else ExitCode.OK
 
     def default_report_path(self) -> Path:
         return default_report_path(self.path, self.report_kind)
@@ -169,7 +176,8 @@ class ValidationResult:
 class PlanResult(ValidationResult):
     """What would change: one plan item per row, plus the server-only records."""
 
-    plan: Plan | None = None
+    #: The plan: one item per row, plus the server-only records.
+    plan: Plan = field(kw_only=True)
     base_url: str = ""
     requests: int = 0
     retries: int = 0
@@ -193,7 +201,6 @@ class PlanResult(ValidationResult):
     def report_rows(self) -> ReportColumns:
         """Frame position -> each row's report row, a row the plan leaves unchanged made
         from its record only when the report asks for it."""
-        assert self.plan is not None
         names = self.plan.process_names
         items = self.plan.items
         warned = self.plan.row_warnings
@@ -222,7 +229,6 @@ class PlanResult(ValidationResult):
         return PLAN_STATUS[Action.UNCHANGED]
 
     def server_only_rows(self) -> list[ServerOnlyRow]:
-        assert self.plan is not None
         names = self.plan.product_names
         product = schema.REFERENCE_FOR[schema.PRODUCT_ID.name].name
         return [ServerOnlyRow({**(i.record or {}), product: names.get(i.product_id or "")},
@@ -230,20 +236,17 @@ class PlanResult(ValidationResult):
                 for i in self.plan.server_only]
 
     def counts(self) -> dict[str, int]:
-        assert self.plan is not None
         return {PLAN_STATUS[action]: count for action, count in self.plan.counts().items()}
 
     @property
     def changes(self) -> dict[str, int]:
         """Writes the plan holds, by kind: what a confirmation question names."""
-        assert self.plan is not None
         out = {a.value: 0 for a in (Action.CREATE, Action.UPDATE, Action.DELETE)}
         for item in self.plan.writes:
             out[item.action.value] += 1
         return out
 
     def _run_summary(self) -> dict[str, Any]:
-        assert self.plan is not None
         options = self.plan.options
         return {"Mode": options.mode.value, "Scope": options.scope.value,
                 "Base URL": self.base_url, "Started": self.started,
@@ -252,12 +255,12 @@ class PlanResult(ValidationResult):
                 "Delete limit": self.plan.delete_limit}
 
     @property
-    def exit_code(self) -> int:
-        assert self.plan is not None
+    def exit_code(self) -> ExitCode:
         if self.plan.over_delete_limit:
-            return 3
+            return ExitCode.SAFETY_STOP
         actions = set(self.plan.items.actions)
-        return 0 if actions.isdisjoint((Action.INVALID, Action.CONFLICT)) else 1
+        return (ExitCode.OK if actions.isdisjoint((Action.INVALID, Action.CONFLICT))
+                else ExitCode.ROWS_NOT_DONE)
 
     def to_json(self) -> dict[str, Any]:
         out = super().to_json()
@@ -276,7 +279,8 @@ _DONE_STATUS = {Action.UNCHANGED: Status.UNCHANGED, Action.INVALID: Status.INVAL
 class ApplyResult(PlanResult):
     """What happened: every row's final status."""
 
-    execution: Execution | None = None
+    #: What the executor did: every write's outcome, and why the run stopped (if it did).
+    execution: Execution = field(kw_only=True)
     duration_s: float = 0.0
     #: The check after the writes that no other writer changed the lines again.
     read_back: ReadBack | None = None
@@ -299,7 +303,6 @@ class ApplyResult(PlanResult):
         return unused_path(super().default_report_path())
 
     def _status(self, item: PlanItem) -> tuple[str, str | None, str]:
-        assert self.execution is not None
         outcome = self.execution.outcomes.get(item)
         if self.read_back is not None and item in self.read_back.overwritten:
             assert outcome is not None
@@ -316,7 +319,7 @@ class ApplyResult(PlanResult):
     def _replace_sheets(self) -> dict[str, str]:
         """The base the report carries, with what this run wrote (``mergebase.refreshed``), so
         that the report edited and planned again merges against what it shows."""
-        if self.base is None or self.plan is None or self.execution is None:
+        if self.base is None:
             return {}
         base = mergebase.refreshed(self.base, chain(self.plan.items.made(), self.plan.server_only),
                                    self.execution.outcomes)
@@ -324,7 +327,6 @@ class ApplyResult(PlanResult):
         return {mergebase.BASE_SHEET: mergebase.base_sheet_xml(rows)}
 
     def counts(self) -> dict[str, int]:
-        assert self.plan is not None
         statuses = [self._unchanged_status()] * len(self.plan.items)
         for at, item in self.plan.items.decided.items():
             statuses[at] = self._status(item)[0]
@@ -333,7 +335,7 @@ class ApplyResult(PlanResult):
     def _run_summary(self) -> dict[str, Any]:
         out = super()._run_summary()
         out["Duration (s)"] = round(self.duration_s, 2)
-        if self.execution and self.execution.stopped:
+        if self.execution.stopped:
             out["Interrupted"] = "yes: run again to continue"
         if self.read_back is not None:
             back = self.read_back
@@ -343,18 +345,16 @@ class ApplyResult(PlanResult):
         return out
 
     @property
-    def exit_code(self) -> int:
-        assert self.execution is not None
+    def exit_code(self) -> ExitCode:
         if self.execution.fatal is not None:
-            return getattr(self.execution.fatal, "exit_code", 4)
+            return fatal_exit_code(self.execution.fatal)
         counts = self.counts()
         if any(counts.get(status) for status in PROBLEM_STATUSES) or self.execution.stopped:
-            return 1
-        return 0
+            return ExitCode.ROWS_NOT_DONE
+        return ExitCode.OK
 
     def to_json(self) -> dict[str, Any]:
         out = super().to_json()
-        assert self.execution is not None
         out.update({"duration_s": round(self.duration_s, 3),
                     "interrupted": self.execution.stopped,
                     "fatal": str(self.execution.fatal) if self.execution.fatal else None,
@@ -537,8 +537,9 @@ async def _plan_loaded(sheet: LoadedSheet, connection: Connection, options: Sync
         await _read_only_edits(the_plan, checked.validated, client)
         _log_stage("diffed", time.perf_counter() - fetched)
         return PlanResult(checked.validated, options, started, _now(),
-                          checked.warnings + warnings, the_plan, connection.base_url,
-                          client.stats.requests, client.stats.retries, base=base)
+                          checked.warnings + warnings, connection.base_url,
+                          client.stats.requests, client.stats.retries, plan=the_plan,
+                          base=base)
 
 
 def plan(path: str | Path, connection: Connection,
@@ -569,7 +570,6 @@ async def execute_async(planned: PlanResult, connection: Connection, *,
     writer changed again since is ``overwritten``.  The duration includes that check.
     ``history``: the run history to record the run in, as ``who`` (``sync.history``; a
     history that cannot be written is a warning of the result)."""
-    assert planned.plan is not None
     if planned.plan.over_delete_limit:
         raise SafetyLimitError(planned.plan.delete_limit_message)
     options = planned.options
@@ -589,9 +589,9 @@ async def execute_async(planned: PlanResult, connection: Connection, *,
         log.write(event="end", writes=execution.writes_sent, interrupted=execution.stopped)
     warnings = list(planned.warnings) + ([checked.error] if checked and checked.error else [])
     result = ApplyResult(planned.validated, options, planned.started, _now(), warnings,
-                         planned.plan, planned.base_url, planned.requests + requests,
-                         planned.retries + retries, execution, time.monotonic() - started,
-                         checked, base=planned.base)
+                         planned.base_url, planned.requests + requests,
+                         planned.retries + retries, time.monotonic() - started, checked,
+                         plan=planned.plan, execution=execution, base=planned.base)
     if history is not None:
         result.history = Path(history)
         result.run_record = record_for_apply(result, run_id=log.run_id, who=who,
@@ -613,6 +613,57 @@ async def apply_async(path: str | Path, connection: Connection,
 def apply(path: str | Path, connection: Connection, options: SyncOptions | None = None,
           **kwargs: Any) -> ApplyResult:
     return asyncio.run(apply_async(path, connection, options, **kwargs))
+
+
+async def export_async(connection: Connection, out_path: str | Path, *,
+                       filters: Sequence[str] = (), products: Sequence[str] = (),
+                       fmt: str | None = None) -> Exported:
+    """Write the server's lines (all, or those ``filters`` and ``products`` select) to
+    ``out_path`` (xlsx or csv) in the layout ``plan`` reads back."""
+    from . import exporting
+
+    return await exporting.export(connection, out_path, filters=filters, products=products,
+                                  fmt=fmt)
+
+
+def export(connection: Connection, out_path: str | Path, *, filters: Sequence[str] = (),
+           products: Sequence[str] = (), fmt: str | None = None) -> Exported:
+    return asyncio.run(export_async(connection, out_path, filters=filters, products=products,
+                                    fmt=fmt))
+
+
+async def template_async(connection: Connection, out_path: str | Path) -> Exported:
+    """An empty workbook to fill in, its dropdowns holding the tenant's product and process
+    names."""
+    from . import templating
+
+    return await templating.template(connection, out_path)
+
+
+def template(connection: Connection, out_path: str | Path) -> Exported:
+    return asyncio.run(template_async(connection, out_path))
+
+
+async def undo_async(journal_path: str | Path, connection: Connection, *, yes: bool = False,
+                     runs: Sequence[str] | None = None, journal: str | Path | None = None,
+                     concurrency: int = 16, rate: float | None = None, retries: int = 5,
+                     on_progress: Callable[[Progress], None] | None = None) -> UndoResult:
+    """Plan the undo of the runs a journal holds and, with ``yes``, execute it (without
+    ``yes`` nothing is sent: the result holds the plan only)."""
+    from . import undoing
+
+    return await undoing.undo_async(journal_path, connection, yes=yes, runs=runs,
+                                    journal=journal, concurrency=concurrency, rate=rate,
+                                    retries=retries, on_progress=on_progress)
+
+
+def undo(journal_path: str | Path, connection: Connection, *, yes: bool = False,
+         runs: Sequence[str] | None = None, journal: str | Path | None = None,
+         concurrency: int = 16, rate: float | None = None, retries: int = 5,
+         on_progress: Callable[[Progress], None] | None = None) -> UndoResult:
+    return asyncio.run(undo_async(journal_path, connection, yes=yes, runs=runs,
+                                  journal=journal, concurrency=concurrency, rate=rate,
+                                  retries=retries, on_progress=on_progress))
 
 
 def journal_path_for(report: Path) -> Path:
@@ -663,7 +714,7 @@ def exit_reason(result: ValidationResult) -> str | None:
         return result.plan.delete_limit_message
     if code != ExitCode.ROWS_NOT_DONE:
         return None
-    if isinstance(result, ApplyResult) and result.execution and result.execution.stopped:
+    if isinstance(result, ApplyResult) and result.execution.stopped:
         return "the run was interrupted: run the same command again to continue"
     counts = result.counts()
     problems = [f"{counts[status]} {status}" for status in PROBLEM_STATUSES if counts.get(status)]
@@ -686,7 +737,7 @@ PROBLEM_STATUSES = (Status.FAILED.value, Status.INVALID.value, Status.CONFLICT.v
 
 def first_problems(result: ValidationResult, limit: int = 10) -> list[str]:
     """The first few row problems, as one line each, for a terminal summary."""
-    if not isinstance(result, PlanResult) or result.plan is None:
+    if not isinstance(result, PlanResult):
         return [str(e) for e in result.errors][:limit]
     lines: list[str] = []
     plan = result.plan
@@ -705,7 +756,6 @@ def first_problems(result: ValidationResult, limit: int = 10) -> list[str]:
 
 def first_changes(result: PlanResult, limit: int = 10) -> list[str]:
     """The first few planned writes, one line each: what a planner checks before applying."""
-    assert result.plan is not None
     plan = result.plan
     lines = []
     for item in plan.writes[:limit]:

@@ -23,9 +23,9 @@ import click
 from click.core import ParameterSource
 
 from . import api, history, notify, savedplan, schema
-from . import export as export_module
-from . import template as template_module
-from . import undo as undo_lib
+from . import exporting as export_module
+from . import templating as template_module
+from . import undoing as undo_lib
 from .client import FlowtracClient
 from .config import CONNECTION_KEYS, RUN_KEYS, mask
 from .connection import Connection, url_for_message
@@ -35,12 +35,13 @@ from .emulator import DEMO_TOKEN, EmulatorThread
 from .emulator.command import emulator
 from .errors import (
     EXIT_CODE_MEANINGS,
-    ConnectionProblem,
+    ConnectionProblemError,
     ExitCode,
     ServerError,
+    ServerUnavailableError,
     SyncError,
     UsageError,
-    WriterBusy,
+    WriterBusyError,
 )
 from .executor import Progress
 from .options import SERVER_OPTIONS, TRANSPORT_OPTIONS, fill_from_config, with_options
@@ -125,7 +126,7 @@ def _write_lock(connection: Connection, holder: str, wait: Any) -> Iterator[None
     lock = WriteLock(connection.base_url, holder)
     try:
         lock.acquire()
-    except WriterBusy:
+    except WriterBusyError:
         if not seconds:
             raise
         click.echo(f"waiting up to {seconds:g} s for another run writing to "
@@ -277,13 +278,13 @@ def _guarded(command: Callable[..., int]) -> Callable[..., None]:
             code = exc.exit_code
         except KeyboardInterrupt:
             click.echo("interrupted: nothing more was sent; run again to continue", err=True)
-            code = 130
+            code = ExitCode.INTERRUPTED
         except Exception as exc:  # a bug: say so in one line, traceback only with -v
             if verbose:
                 raise
             click.echo(f"error: unexpected {exc.__class__.__name__}: {exc} "
                        f"(rerun with -v for details)", err=True)
-            code = 1
+            code = ExitCode.ROWS_NOT_DONE
         sys.exit(code)
 
     return wrapper
@@ -422,12 +423,12 @@ def _apply_locked(file: str, p: dict[str, Any], connection: Connection, out: Out
                   ran: dict[str, Any]) -> int:
     planned = api.plan(file, connection, _sync_options(p))
     report_path = Path(p["report"]) if p.get("report") else None
-    if planned.exit_code == 3 or not any(planned.changes.values()):
+    if planned.exit_code == ExitCode.SAFETY_STOP or not any(planned.changes.values()):
         # Nothing is sent: the report is a plan's, and an earlier apply's report stays.
         planned = dataclasses.replace(planned, command="apply")
         path = planned.write_report(report_path)
         out.result(planned, path)
-        if planned.exit_code != 3:
+        if planned.exit_code != ExitCode.SAFETY_STOP:
             out.say(api.nothing_to_send(planned))
             earlier = api.last_apply_report(planned.path)
             if report_path is None and earlier is not None:
@@ -442,7 +443,7 @@ def _apply_locked(file: str, p: dict[str, Any], connection: Connection, out: Out
         question = f"Apply {_count(total, 'change')} to {connection.host}?"
         if not click.confirm(question, default=False, err=True):
             out.say("nothing sent")
-            return 0
+            return ExitCode.OK
     journal = (Path(p["journal"]) if p.get("journal")
                else api.journal_path_for(report_path) if report_path
                else api.default_journal_path(planned.path))
@@ -468,7 +469,7 @@ def _apply_saved(p: dict[str, Any], file: str | None, connection: Connection,
                     f"{connection.host}?")
         if not click.confirm(question, default=False, err=True):
             out.say("nothing sent")
-            return 0
+            return ExitCode.OK
     journal = Path(p["journal"]) if p.get("journal") else savedplan.default_saved_journal(saved)
     with _write_lock(connection, f"apply --plan {saved.path.name}", p.get("wait")):
         result = _run_stoppable(
@@ -606,7 +607,7 @@ def export_command(ctx: click.Context, out: str, **params: Any) -> int:
         print_json(exported.to_json())
     else:
         click.echo(f"exported {exported.lines} lines to {exported.path}")
-    return 0
+    return ExitCode.OK
 
 
 @main.command("template", epilog=exit_codes_help(ExitCode.OK, ExitCode.USAGE,
@@ -629,7 +630,7 @@ def template_command(ctx: click.Context, out: str, with_names: bool, **params: A
             click.echo(f"warning: {warning}", err=True)
         path = made.path
     click.echo(f"template written to {path}")
-    return 0
+    return ExitCode.OK
 
 
 @main.group("config")
@@ -664,7 +665,7 @@ def config_check(ctx: click.Context, **params: Any) -> int:
     connection = _connection(p)
     asyncio.run(_check_login(connection, retries=int(p.get("retries", 5))))
     click.echo(f"OK: logged in to {connection.host} and read the product-process list")
-    return 0
+    return ExitCode.OK
 
 
 def _source_of(ctx: click.Context, name: str, settings: dict[str, Any]) -> str:
@@ -683,14 +684,14 @@ def _source_of(ctx: click.Context, name: str, settings: dict[str, Any]) -> str:
 
 
 async def _check_login(connection: Connection, *, retries: int) -> None:
-    """Log in and read one (empty) listing; ConnectionProblem (exit 4) when refused."""
+    """Log in and read one (empty) listing; ConnectionProblemError (exit 4) when refused."""
     async with FlowtracClient(connection, concurrency=1, retries=retries) as client:
         await client.login()
         try:
             await client.list_lines([(schema.ID.filter_name or schema.ID.name, _NIL_UUID)])
-        except ServerError as exc:
-            raise ConnectionProblem(f"Logged in to {connection.host}, but reading the "
-                                    f"product-process list failed: {exc}") from None
+        except (ServerError, ServerUnavailableError) as exc:
+            raise ConnectionProblemError(f"Logged in to {connection.host}, but reading the "
+                                         f"product-process list failed: {exc}") from None
 
 
 _NIL_UUID = "00000000-0000-0000-0000-000000000000"
@@ -783,7 +784,7 @@ def _undo_locked(p: dict[str, Any], journal: str, connection: Connection, out: O
     question = f"Undo {_count(total, 'change')} on {connection.host}?"
     if not p["yes"] and not click.confirm(question, default=False, err=True):
         out.say("nothing sent")
-        return 0
+        return ExitCode.OK
     journal_path = Path(p["undo_journal"]) if p.get("undo_journal") else default_journal
     result = _undo_with_progress(planned, connection, journal_path, out,
                                  {**tuning, "history": _history_path(p),
@@ -853,15 +854,15 @@ def _list_runs(ctx: click.Context, **params: Any) -> int:
     if p["as_json"]:
         print_json({"history": str(_history_path(p)),
                     "runs": [r.to_json() for r in records]})
-        return 0
+        return ExitCode.OK
     if not records:
         click.echo(f"no runs recorded in {_history_path(p)}")
-        return 0
+        return ExitCode.OK
     for r in records:
         counts = ", ".join(f"{n} {status}" for status, n in r.counts.items() if n)
         click.echo(f"{r.run_id}  {r.finished or ''}  {r.command:<5}  exit {r.exit_code}  "
                    f"{r.host}  {Path(r.file).name if r.file else ''}  {counts}")
-    return 0
+    return ExitCode.OK
 
 
 @runs_group.command("show", epilog=exit_codes_help(ExitCode.OK, ExitCode.USAGE))
@@ -879,7 +880,7 @@ def runs_show(ctx: click.Context, run_id: str, **params: Any) -> int:
                          f"than one starts so; 'flowtrac-sync runs' lists them)")
     if p["as_json"]:
         print_json(record.to_json())
-        return 0
+        return ExitCode.OK
     fields = [("run", record.run_id), ("command", record.command), ("who", record.who),
               ("server", record.server), ("file", record.file), ("sha256", record.sha256),
               ("mode", record.mode), ("started", record.started),
@@ -894,7 +895,7 @@ def runs_show(ctx: click.Context, run_id: str, **params: Any) -> int:
         click.echo("first problems:")
         for problem in record.problems:
             click.echo(f"  {problem}")
-    return 0
+    return ExitCode.OK
 
 
 main.add_command(emulator)

@@ -7,10 +7,11 @@ shared by every request.  What it guarantees to its callers:
   with exponential backoff and full jitter, honouring ``Retry-After``.
 * Writes are retried only where the server certainly did not act: 408, 429 and 503 (refused
   before acting) and connections that never opened.  A write whose answer was lost (timeout,
-  dropped connection, 500, 502, 504) is never re-sent here: ``AmbiguousWrite`` is raised and
-  the executor checks the server before deciding.
-* Other answers are final: 400 ``ServerError``, 403 ``PermissionDenied``, 404 ``NotFound``,
-  each with the server's words (JSON, text or HTML reduced to text); 3xx ``ConnectionProblem``.
+  dropped connection, 500, 502, 504) is never re-sent here: ``AmbiguousWriteError`` is raised
+  and the executor checks the server before deciding.
+* Other answers are final: 400 ``ServerError``, 403 ``PermissionDeniedError``, 404
+  ``NotFoundError``, each with the server's words (JSON, text or HTML reduced to text); 3xx
+  ``ConnectionProblemError``.
 * 401 with badge and PIN known: one re-login shared by all requests, then the request is
   repeated.  With a bare token: ``AuthError``.
 * Every failure a user can meet is an exception from ``sync.errors`` with one sentence that
@@ -41,7 +42,20 @@ from yarl import URL
 
 from . import schema
 from .connection import LINES_PATH, Connection, url_for_message
-from .errors import AmbiguousWrite, AuthError, ConnectionProblem, ServerError, UsageError
+from .errors import (
+    AuthError,
+    ConnectionProblemError,
+    LostAnswerError,
+    NoLoginPageError,
+    NotFoundError,
+    PermissionDeniedError,
+    ServerError,
+    ServerUnavailableError,
+    UsageError,
+    _AttemptFailedError,
+    _ListingTooLargeError,
+    _UnauthorizedError,
+)
 from .limiter import AdaptiveLimiter, Ticket
 from .listing import Listing
 from .masking import Secrets
@@ -74,37 +88,6 @@ MAX_WORDS = 200
 #: Logins in a row whose session served nothing before the server refused it again.
 MAX_FRUITLESS_LOGINS = 3
 
-# --------------------------------------------------------------------------- errors
-
-class PermissionDenied(ServerError):
-    """403: the credentials may not do this (e.g. read the product list)."""
-
-
-class NotFound(ServerError):
-    """404: no such record (for DELETE: already gone)."""
-
-
-class NoLoginPage(ConnectionProblem):
-    """404 at the login: the base URL is wrong, whatever the credentials are."""
-
-
-class ServerUnavailable(ServerError, ConnectionProblem):
-    """The server kept answering 429/5xx until the retries ran out.
-
-    A ``ServerError`` (a write's row fails, the others go on) that is also a
-    ``ConnectionProblem`` (a run that cannot even read stops with exit code 4)."""
-
-    exit_code = 4
-
-
-class LostAnswer(AmbiguousWrite):
-    """A write went out and no usable answer came back; ``status`` is the gateway's, if any."""
-
-    def __init__(self, message: str, status: int | None = None):
-        super().__init__(message)
-        self.status = status
-
-
 # --------------------------------------------------------------------------- statistics
 
 @dataclass
@@ -128,18 +111,6 @@ _RETRYABLE = frozenset({408, 429, 500, 502, 503, 504})
 _NOT_ACTED = frozenset({408, 429, 503})
 #: A request answered 401 this often (sessions renewed in between) gives up.
 _MAX_UNAUTHORIZED = 20
-
-
-class _Failed(Exception):
-    """One attempt failed in a way that may be retried (internal)."""
-
-    def __init__(self, reason: str, *, may_have_acted: bool, status: int | None = None,
-                 retry_after: float | None = None):
-        super().__init__(reason)
-        self.reason = reason
-        self.may_have_acted = may_have_acted
-        self.status = status
-        self.retry_after = retry_after
 
 
 class FlowtracClient:
@@ -176,7 +147,7 @@ class FlowtracClient:
         self._login_lock = asyncio.Lock()
         self._session_gen = 0             # bumped at each login
         self._fruitless_logins = 0        # logins since the last request the server accepted
-        self._login_failure: ConnectionProblem | None = None
+        self._login_failure: ConnectionProblemError | None = None
         self._cookies: dict[str, str] = {}
         if connection.token:
             self._cookies["user"] = connection.token
@@ -239,7 +210,7 @@ class FlowtracClient:
         """Log in with badge and PIN.  Nothing to do with a token: it is used as it is (and
         badge and PIN, if given too, only renew an expired session).
 
-        Raises AuthError for refused credentials, ConnectionProblem when unreachable."""
+        Raises AuthError for refused credentials, ConnectionProblemError when unreachable."""
         if self.connection.token or not self.connection.can_login:
             return
         async with self._login_lock:
@@ -249,7 +220,7 @@ class FlowtracClient:
         """POST the badge and PIN; keep every cookie the answer sets.  Holds the lock."""
         try:
             await self._post_login()
-        except ConnectionProblem as failure:
+        except ConnectionProblemError as failure:
             self._login_failure = failure
             raise
         self._login_failure = None
@@ -261,7 +232,7 @@ class FlowtracClient:
         while True:
             try:
                 status, cookies, raw, reason = await self._login_once(session, form)
-            except _Failed as failure:
+            except _AttemptFailedError as failure:
                 attempt = await self._next_attempt(attempt, failure, "POST", LOGIN_PATH)
                 continue
             if 200 <= status < 400 and cookies:
@@ -280,10 +251,10 @@ class FlowtracClient:
                                 f"without a session cookie; check --base-url and the "
                                 f"credentials.")
             if status == 404:
-                raise NoLoginPage(f"There is no login page at {self._where(LOGIN_PATH)} "
-                                        f"(HTTP 404); check --company or --base-url.")
-            raise ConnectionProblem(f"The login at {self.host} failed (HTTP {status}: "
-                                    f"{self._words(raw) or reason}).")
+                raise NoLoginPageError(f"There is no login page at {self._where(LOGIN_PATH)} "
+                                             f"(HTTP 404); check --company or --base-url.")
+            raise ConnectionProblemError(f"The login at {self.host} failed (HTTP {status}: "
+                                         f"{self._words(raw) or reason}).")
 
     async def _login_once(self, session: aiohttp.ClientSession, form: dict[str, str]
                           ) -> tuple[int, dict[str, str], bytes, str]:
@@ -349,18 +320,18 @@ class FlowtracClient:
             gen = self._session_gen
             try:
                 return await self._attempt(session, method, path, url, params, data, max_bytes)
-            except _Unauthorized:
+            except _UnauthorizedError:
                 unauthorized += 1
                 if unauthorized >= _MAX_UNAUTHORIZED:
                     raise AuthError(f"The server at {self.host} kept answering 401 to "
                                     f"{method} /{path} although each new login worked.") from None
                 await self._renew_session(gen)
-            except _Failed as failure:
+            except _AttemptFailedError as failure:
                 if write and failure.may_have_acted:
                     self.stats.ambiguous += 1
-                    raise LostAnswer(f"{method} /{path}: the answer was lost "
-                                     f"({failure.reason}); the write may or may not have been "
-                                     f"committed.", failure.status) from None
+                    raise LostAnswerError(f"{method} /{path}: the answer was lost "
+                                          f"({failure.reason}); the write may or may not have been "
+                                          f"committed.", failure.status) from None
                 attempt = await self._next_attempt(attempt, failure, method, path)
 
     async def _attempt(self, session: aiohttp.ClientSession, method: str, path: str, url: URL,
@@ -394,23 +365,23 @@ class FlowtracClient:
             self._fruitless_logins = 0
             return raw
         if status == 401:
-            raise _Unauthorized()
+            raise _UnauthorizedError()
         if status in _RETRYABLE:
             raise self._status_failure(status, raw, reason, retry_after, ticket)
         self.limiter.on_success(ticket)   # any other answer: the server is not overloaded
         self._fruitless_logins = 0
         if 300 <= status < 400:
-            raise ConnectionProblem(
+            raise ConnectionProblemError(
                 f"The server at {self.host} redirected {method} /{path} to "
                 f"{url_for_message(self._mask(location))!r} (HTTP {status}); point "
                 f"--base-url at the address that answers directly.")
         words = self._words(raw)
         message = f"{words} (HTTP {status})" if words else f"HTTP {status} {reason}".strip()
-        error_class = {403: PermissionDenied, 404: NotFound}.get(status, ServerError)
+        error_class = {403: PermissionDeniedError, 404: NotFoundError}.get(status, ServerError)
         raise error_class(message, status, words or None)
 
     def _status_failure(self, status: int, raw: bytes, reason: str, retry_after: float | None,
-                        ticket: Ticket) -> _Failed:
+                        ticket: Ticket) -> _AttemptFailedError:
         """A retryable answer (408, 429, 5xx): tell the limiter, count it, describe it."""
         if status in (429, 503):
             self.limiter.on_overload(ticket, too_many=status == 429)
@@ -420,54 +391,55 @@ class FlowtracClient:
             self.stats.errors += 1
         words = self._words(raw)
         text = f"HTTP {status}: {words}" if words else f"HTTP {status} {reason}".strip()
-        return _Failed(text, status=status, retry_after=retry_after,
-                       may_have_acted=status not in _NOT_ACTED)
+        return _AttemptFailedError(text, status=status, retry_after=retry_after,
+                                   may_have_acted=status not in _NOT_ACTED)
 
-    def _transport_failure(self, exc: Exception) -> _Failed:
+    def _transport_failure(self, exc: Exception) -> _AttemptFailedError:
         self.stats.errors += 1
         timeout_s = self.connection.timeout_s
         if isinstance(exc, aiohttp.ClientConnectorCertificateError):
-            raise ConnectionProblem(f"The TLS certificate of {self.host} could not be verified; "
-                                    f"use --insecure only if you trust this server.") from None
+            raise ConnectionProblemError(f"The TLS certificate of {self.host} could not be "
+                                         f"verified; use --insecure only if you trust this "
+                                         f"server.") from None
         if isinstance(exc, aiohttp.ClientConnectorDNSError):
-            return _Failed("the name could not be resolved", may_have_acted=False)
+            return _AttemptFailedError("the name could not be resolved", may_have_acted=False)
         if isinstance(exc, aiohttp.ClientConnectorSSLError):
-            return _Failed("the TLS handshake failed", may_have_acted=False)
+            return _AttemptFailedError("the TLS handshake failed", may_have_acted=False)
         if isinstance(exc, aiohttp.ClientConnectorError):
             strerror = (exc.os_error.strerror or "").lower() if exc.os_error else ""
-            return _Failed(strerror or "the connection could not be opened",
-                           may_have_acted=False)
+            return _AttemptFailedError(strerror or "the connection could not be opened",
+                                       may_have_acted=False)
         if isinstance(exc, aiohttp.ConnectionTimeoutError):
-            return _Failed("connecting timed out", may_have_acted=False)
+            return _AttemptFailedError("connecting timed out", may_have_acted=False)
         if isinstance(exc, aiohttp.ServerDisconnectedError):
-            return _Failed("the server closed the connection without an answer",
-                           may_have_acted=True)
+            return _AttemptFailedError("the server closed the connection without an answer",
+                                       may_have_acted=True)
         if isinstance(exc, aiohttp.ClientPayloadError):
-            return _Failed("the answer broke off", may_have_acted=True)
+            return _AttemptFailedError("the answer broke off", may_have_acted=True)
         if isinstance(exc, TimeoutError):
-            return _Failed(f"no answer within {timeout_s:g} s", may_have_acted=True)
+            return _AttemptFailedError(f"no answer within {timeout_s:g} s", may_have_acted=True)
         if isinstance(exc, aiohttp.ClientOSError):
             reason = (exc.strerror or type(exc).__name__).lower()
-            return _Failed(f"network error ({reason})", may_have_acted=True)
+            return _AttemptFailedError(f"network error ({reason})", may_have_acted=True)
         if isinstance(exc, aiohttp.ClientError | OSError):
-            return _Failed(f"network error ({type(exc).__name__})", may_have_acted=True)
+            return _AttemptFailedError(f"network error ({type(exc).__name__})", may_have_acted=True)
         raise exc
 
-    async def _next_attempt(self, attempt: int, failure: _Failed, method: str,
+    async def _next_attempt(self, attempt: int, failure: _AttemptFailedError, method: str,
                             path: str) -> int:
         """Sleep before the next attempt, or raise once the retries are used up."""
         if failure.retry_after is not None and failure.retry_after > MAX_RETRY_AFTER_S:
-            raise ServerUnavailable(f"The server at {self.host} asks to wait "
-                                    f"{failure.retry_after:.0f} s before {method} /{path} "
-                                    f"({failure.reason}); try again later.", failure.status)
+            raise ServerUnavailableError(f"The server at {self.host} asks to wait "
+                                         f"{failure.retry_after:.0f} s before {method} /{path} "
+                                         f"({failure.reason}); try again later.", failure.status)
         if attempt >= self.retries:
             tries = f"{attempt + 1} attempt{'s' if attempt else ''}"
             if failure.status is not None:
-                raise ServerUnavailable(f"The server at {self.host} kept failing {method} "
-                                        f"/{path} ({failure.reason}) after {tries}.",
-                                        failure.status, failure.reason)
-            raise ConnectionProblem(f"Cannot reach {self.host}: {failure.reason} (after "
-                                    f"{tries}); check the address and that the server is up.")
+                raise ServerUnavailableError(f"The server at {self.host} kept failing {method} "
+                                             f"/{path} ({failure.reason}) after {tries}.",
+                                             failure.status, failure.reason)
+            raise ConnectionProblemError(f"Cannot reach {self.host}: {failure.reason} (after "
+                                         f"{tries}); check the address and that the server is up.")
         attempt += 1
         self.stats.retries += 1
         await self._sleep(self._delay(attempt, failure.retry_after))
@@ -515,7 +487,7 @@ class FlowtracClient:
         try:
             return await self._get_list_once(path, [*(params or []), *_span_filters(span)]
                                              or None)
-        except _TooLarge:
+        except _ListingTooLargeError:
             parts = _narrower(params or [], span, self.max_id_splits)
             if parts is None:
                 raise
@@ -532,21 +504,22 @@ class FlowtracClient:
         raw = await self._call("GET", path, params=params, max_bytes=self.max_listing_bytes)
         what = f"GET /{path}"
         if raw is None:
-            raise _TooLarge(f"The server at {self.host} answered {what} with more than "
-                            f"{_size(self.max_listing_bytes)}, even asked for in parts; "
-                            f"narrow the listing (filters or a smaller scope).")
+            raise _ListingTooLargeError(f"The server at {self.host} answered {what} with more "
+                                        f"than {_size(self.max_listing_bytes)}, even asked for "
+                                        f"in parts; narrow the listing (filters or a smaller "
+                                        f"scope).")
         try:
             data = orjson.loads(raw)   # a 100,000-line listing parses three times faster
         except ValueError:
-            raise ConnectionProblem(f"The server at {self.host} answered {what} with "
-                                    f"{describe_unusable(raw, self._mask)} instead of data; check "
-                                    f"--base-url.") from None
+            raise ConnectionProblemError(f"The server at {self.host} answered {what} with "
+                                         f"{describe_unusable(raw, self._mask)} instead of "
+                                         f"data; check --base-url.") from None
         if not isinstance(data, list) or not set(map(type, data)) <= {dict}:
             shape = "a JSON object" if isinstance(data, dict) else f"JSON {type(data).__name__}"
             if isinstance(data, list):
                 shape = "a list holding something other than records"
-            raise ConnectionProblem(f"The server at {self.host} answered {what} with {shape} "
-                                    f"where a list of records was expected.")
+            raise ConnectionProblemError(f"The server at {self.host} answered {what} with {shape} "
+                                         f"where a list of records was expected.")
         return data
 
     def _record_from_answer(self, raw: bytes | None) -> dict[str, Any] | None:
@@ -565,7 +538,7 @@ class FlowtracClient:
         record_id = record.get(schema.ID.name)
         try:
             valid_id = schema.ID.parse(record_id) is not None
-        except schema.InvalidValue:
+        except schema.InvalidValueError:
             valid_id = False
         if valid_id:
             return record
@@ -608,11 +581,11 @@ class FlowtracClient:
         return _lower_ids(await self._get_list(PROCESSES_PATH, filters))
 
     async def products_exist(self, ids: Iterable[str]) -> set[str]:
-        """Which of these product ids the server knows (PermissionDenied on 403)."""
+        """Which of these product ids the server knows (PermissionDeniedError on 403)."""
         return await self._exist(PRODUCTS_PATH, schema.PRODUCT_ID, ids)
 
     async def processes_exist(self, ids: Iterable[str]) -> set[str]:
-        """Which of these process ids the server knows (PermissionDenied on 403)."""
+        """Which of these process ids the server knows (PermissionDeniedError on 403)."""
         return await self._exist(PROCESSES_PATH, schema.PROCESS_ID, ids)
 
     async def _exist(self, path: str, field: schema.Field, ids: Iterable[str]) -> set[str]:
@@ -650,7 +623,7 @@ class FlowtracClient:
 
     async def create_line(self, values: dict[str, Any]) -> dict[str, Any] | None:
         """POST one line (canonical values); the created record, or None if the answer held
-        none (find it by key).  AmbiguousWrite when the answer was lost."""
+        none (find it by key).  AmbiguousWriteError when the answer was lost."""
         raw = await self._call("POST", LINES_PATH, payload=schema.wire_body(values),
                                max_bytes=MAX_WRITE_BYTES)
         return self._record_from_answer(raw)
@@ -664,7 +637,7 @@ class FlowtracClient:
         return self._record_from_answer(raw)
 
     async def delete_line(self, record_id: str) -> None:
-        """DELETE the line; NotFound (status 404) when the server has no such line."""
+        """DELETE the line; NotFoundError (status 404) when the server has no such line."""
         raw = await self._call("DELETE", LINES_PATH, payload={schema.ID.wire_name: record_id},
                                max_bytes=MAX_WRITE_BYTES)
         self._check_write_answer("DELETE", raw)
@@ -691,12 +664,8 @@ class FlowtracClient:
                     return
                 shape = "JSON of another shape"
         self.stats.ambiguous += 1
-        raise LostAnswer(f"{what} was answered with {shape} instead of a result; "
-                         "the write may or may not have been committed.", 200)
-
-
-class _TooLarge(ConnectionProblem):
-    """A listing answer over the size guard (a ConnectionProblem once it cannot be split)."""
+        raise LostAnswerError(f"{what} was answered with {shape} instead of a result; "
+                              "the write may or may not have been committed.", 200)
 
 
 def _narrower(params: list[tuple[str, str]], span: tuple[int, int], splits_left: int
@@ -738,10 +707,6 @@ def _span_filters(span: tuple[int, int]) -> list[tuple[str, str]]:
 
 def _uuid_text(value: int) -> str:
     return str(uuid.UUID(int=value))
-
-
-class _Unauthorized(Exception):
-    """A 401 answer (internal: triggers a re-login)."""
 
 
 # --------------------------------------------------------------------------- helpers

@@ -4,7 +4,7 @@ Order per product: deletes, then updates, then creates, so line numbers are free
 are reused; products run in parallel.  Updates that permute line numbers inside a product first
 park the records whose line another update needs on a free line, then apply the final values.
 
-A write whose answer was lost (``AmbiguousWrite``) is never blindly repeated: the server is
+A write whose answer was lost (``AmbiguousWriteError``) is never blindly repeated: the server is
 asked first whether the write took effect, and only if it did not is the write sent again.
 """
 
@@ -13,12 +13,12 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from . import schema
-from .errors import AmbiguousWrite, AuthError, ConnectionProblem, ServerError
+from .errors import AmbiguousWriteError, ConnectionProblemError, ServerError
 from .journal import Journal, record_json
 from .model import Action, Outcome, PlanItem, Status
 
@@ -31,7 +31,7 @@ class LineClient(Protocol):
                           ) -> dict[str, Any] | None: ...
     async def delete_line(self, record_id: str) -> None: ...
     async def list_lines(self, filters: list[tuple[str, str]] | None = None
-                         ) -> list[dict[str, Any]]: ...
+                         ) -> Sequence[dict[str, Any]]: ...
 
 
 @dataclass
@@ -155,7 +155,7 @@ class Executor:
                 work, step = entry
                 try:
                     outcome = await self._run_step(step, execution)
-                except (AuthError, ConnectionProblem) as exc:
+                except ConnectionProblemError as exc:   # AuthError, ServerUnavailableError too
                     execution.fatal = execution.fatal or exc
                     self.stop.set()
                     return
@@ -202,8 +202,8 @@ class Executor:
                 return await self._update(item, changes, execution, action="update")
             return await self._create(item, execution)
         except ServerError as exc:
-            if isinstance(exc, ConnectionProblem):
-                raise  # the server is down or refuses everything: stop, a rerun continues
+            # (ServerUnavailableError, like every ConnectionProblemError, is not caught here:
+            # the server is down or refuses everything, so the run stops; a rerun continues.)
             self.journal.write(event="result", action=step.kind, key=_key(item),
                                id=item.record_id, status=exc.status, message=str(exc))
             return Outcome(Status.FAILED, item.record_id, str(exc), exc.status)
@@ -221,7 +221,7 @@ class Executor:
 
     async def _create(self, item: PlanItem, execution: Execution) -> Outcome:
         body = schema.wire_body(item.values)
-        lost: AmbiguousWrite | None = None
+        lost: AmbiguousWriteError | None = None
         for attempt in range(self.retries + 1):
             if attempt:
                 # The previous POST's answer was lost: it may have been committed.
@@ -234,7 +234,7 @@ class Executor:
             self._attempt("create", item, body, execution)
             try:
                 record = await self.client.create_line(item.values)
-            except AmbiguousWrite as exc:
+            except AmbiguousWriteError as exc:
                 lost = exc
                 continue
             if not record or not record.get(schema.ID.name):
@@ -260,7 +260,7 @@ class Executor:
         record_id = item.record_id
         assert record_id is not None
         body = {schema.ID.wire_name: record_id, **schema.wire_body(changes)}
-        lost: AmbiguousWrite | None = None
+        lost: AmbiguousWriteError | None = None
         for attempt in range(self.retries + 1):
             if attempt:
                 current = await self._get_by_id(record_id)
@@ -274,7 +274,7 @@ class Executor:
             self._attempt(action, item, body, execution)
             try:
                 record = await self.client.update_line(record_id, changes)
-            except AmbiguousWrite as exc:
+            except AmbiguousWriteError as exc:
                 lost = exc
                 continue
             self._result(action, item, record_id, "updated", record)
@@ -285,7 +285,7 @@ class Executor:
         record_id = item.record_id
         assert record_id is not None
         lost_answer = False
-        lost: AmbiguousWrite | None = None
+        lost: AmbiguousWriteError | None = None
         for attempt in range(self.retries + 1):
             if attempt and await self._get_by_id(record_id) is None:
                 self._result("delete", item, record_id, "confirmed after a lost answer")
@@ -294,7 +294,7 @@ class Executor:
             self._attempt("delete", item, {schema.ID.wire_name: record_id}, execution)
             try:
                 await self.client.delete_line(record_id)
-            except AmbiguousWrite as exc:
+            except AmbiguousWriteError as exc:
                 lost_answer, lost = True, exc
                 continue
             except ServerError as exc:
@@ -318,7 +318,7 @@ def _key(item: PlanItem) -> dict[str, Any]:
     return {name: source.get(name) for name in schema.DEFAULT_KEY}
 
 
-def _lost(item: PlanItem, retries: int, last: AmbiguousWrite | None) -> Outcome:
+def _lost(item: PlanItem, retries: int, last: AmbiguousWriteError | None) -> Outcome:
     why = f" (the last: {last})" if last is not None else ""
     return Outcome(Status.FAILED, item.record_id,
                    f"no usable answer from the server after {retries + 1} tries{why}; run "

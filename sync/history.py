@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from .api import PlanResult
     from .connection import Connection
     from .savedplan import SavedApplyResult
-    from .undo import UndoResult
+    from .undoing import UndoResult
 
 __all__ = ["History", "RunRecord", "default_history_path", "new_run_id", "record_for_apply",
            "record_for_error", "record_for_undo", "save", "set_report", "who_for"]

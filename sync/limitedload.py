@@ -24,7 +24,7 @@ import resource
 from multiprocessing.connection import Connection
 from pathlib import Path
 
-from sync.errors import InputError
+from sync.errors import InputError, OutOfMemoryError
 from sync.load import load_sheet
 from sync.model import LoadedSheet
 
@@ -45,14 +45,10 @@ _context.set_forkserver_preload(["sync.limitedload", "pandas"])
 _PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
-class OutOfMemory(InputError):
-    """Reading the upload took more memory than its child process may have."""
-
-
-def _out_of_memory(name: str) -> OutOfMemory:
-    return OutOfMemory(f"{name[:80]} takes more memory to read than this server allows one "
-                       "upload; a routing sheet needs far less (check it for huge cells, or "
-                       "ask whoever runs the page about serve --upload-memory-mb).")
+def _out_of_memory(name: str) -> OutOfMemoryError:
+    return OutOfMemoryError(f"{name[:80]} takes more memory to read than this server allows one "
+                            "upload; a routing sheet needs far less (check it for huge cells, or "
+                            "ask whoever runs the page about serve --upload-memory-mb).")
 
 
 def _child(answer: Connection, path: str, sheet: str | None, address_space: int) -> None:
@@ -89,7 +85,7 @@ def _pages(pid: int) -> tuple[int, int]:
 def load_limited(path: Path, sheet: str | None, memory_mb: int) -> LoadedSheet:
     """``load_sheet(path, sheet=sheet)`` in a child process that may take at
     most ``memory_mb`` MB; InputError (one sentence) when the sheet cannot be used or its
-    reading runs out of that memory (``OutOfMemory``)."""
+    reading runs out of that memory (``OutOfMemoryError``)."""
     limit = memory_mb << 20
     address_space = limit * _ADDRESS_SPACE_FACTOR
     receive, send = _context.Pipe(duplex=False)
@@ -118,7 +114,7 @@ def load_limited(path: Path, sheet: str | None, memory_mb: int) -> LoadedSheet:
         child.kill()
         child.join()
         receive.close()
-    if isinstance(result, OutOfMemory):
+    if isinstance(result, OutOfMemoryError):
         log.warning("reading an upload took more than its %d MB (serve --upload-memory-mb); "
                     "it was refused", memory_mb)
     if isinstance(result, InputError):

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
+from .errors import ExitCode
 from .history import RunRecord
 
 __all__ = ["NotifyOn", "payload", "send", "should_notify", "notify"]
@@ -40,14 +41,14 @@ class NotifyOn(enum.Enum):
 
 def should_notify(record: RunRecord, on: NotifyOn | str) -> bool:
     """``failure``: only a run whose exit code is not 0; ``always``: every run."""
-    return NotifyOn(on) is NotifyOn.ALWAYS or record.exit_code != 0
+    return NotifyOn(on) is NotifyOn.ALWAYS or record.exit_code != ExitCode.OK
 
 
 def payload(record: RunRecord) -> dict[str, Any]:
     """The JSON a webhook receives."""
     problems = record.problems[:SHOWN_PROBLEMS]
     file_name = record.file.rsplit("/", 1)[-1] if record.file else "(no file)"
-    outcome = "done" if record.exit_code == 0 else f"FAILED (exit {record.exit_code})"
+    outcome = "done" if record.exit_code == ExitCode.OK else f"FAILED (exit {record.exit_code})"
     counts = ", ".join(f"{n} {status}" for status, n in record.counts.items() if n)
     lines = [f"flowtrac-sync {record.command} {file_name} on {record.host}: {outcome}"
              + (f" - {counts}" if counts else "")]

@@ -19,7 +19,7 @@ if TYPE_CHECKING:  # rich is imported when something is shown: ``--json`` needs 
     from rich.console import Console
 
     from .executor import Progress
-    from .undo import UndoPlan, UndoResult
+    from .undoing import UndoPlan, UndoResult
 
 #: Seconds between plain progress lines when stderr is not a terminal.
 PLAIN_PROGRESS_EVERY_S = 2.0
@@ -99,7 +99,7 @@ class Output:
                 self._mirror_scope(result, console=self.out)
             self._problems(result, console=self.out)
             warnings = list(result.warnings)
-            if isinstance(result, api.PlanResult) and result.plan is not None:
+            if isinstance(result, api.PlanResult):
                 warnings += result.plan.warnings
             for warning in warnings:
                 self.err.print(f"warning: {warning}", markup=False)
@@ -150,7 +150,7 @@ class Output:
         console.print(table)
 
     def _changes(self, result: api.ValidationResult, *, console: Console) -> None:
-        if not isinstance(result, api.PlanResult) or result.plan is None:
+        if not isinstance(result, api.PlanResult):
             return
         lines = api.first_changes(result)
         if not lines:

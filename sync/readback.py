@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -38,7 +39,8 @@ _WRITTEN = (Status.CREATED, Status.UPDATED)
 class LineLister(Protocol):
     """What the read-back needs of ``sync.client.FlowtracClient``."""
 
-    async def list_lines_for_products(self, product_ids: Any) -> list[dict[str, Any]]: ...
+    async def list_lines_for_products(self, product_ids: Iterable[str]
+                                      ) -> Sequence[dict[str, Any]]: ...
 
 
 @dataclass

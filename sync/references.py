@@ -49,7 +49,7 @@ from urllib.parse import quote
 
 from . import schema
 from .client import FlowtracClient, all_or_nothing, read_in_batch
-from .errors import ServerError
+from .errors import CatalogUnreadableError, ServerError
 from .listing import Listing
 from .model import CellError, ValidatedSheet
 from .validate import key_label, other_numbers
@@ -58,7 +58,7 @@ if TYPE_CHECKING:
     from .diff import PlanItems
 
 __all__ = ["LOOKUP_CHARS", "LOOSE_LOOKUPS_MAX", "READ_ONLY_SUFFIX", "CatalogLookup",
-           "CatalogUnreadable", "ReadOnlyColumn", "check_references", "names_of",
+           "CatalogUnreadableError", "ReadOnlyColumn", "check_references", "names_of",
            "read_only_columns", "read_only_edits"]
 
 _T = TypeVar("_T")
@@ -82,10 +82,6 @@ _PLAIN = re.compile(r"[A-Za-z0-9_.~ -]*")
 _UNREADABLE = (400, 401, 403, 404)
 
 
-class CatalogUnreadable(Exception):
-    """The catalog cannot be read with this login; ``str()`` is the server's refusal."""
-
-
 # --------------------------------------------------------------------------- lookups
 
 
@@ -102,7 +98,7 @@ class CatalogLookup:
     async def resolve(self, values: Iterable[str]) -> dict[str, list[Record]]:
         """Each value -> the records it matches under the match rules (``[]``: none).
 
-        Raises ``CatalogUnreadable`` when the server will not list the catalog."""
+        Raises ``CatalogUnreadableError`` when the server will not list the catalog."""
         wanted = [v for v in dict.fromkeys(values) if v not in self._cache]
         if wanted:
             try:
@@ -110,7 +106,7 @@ class CatalogLookup:
             except ServerError as exc:
                 if exc.status not in _UNREADABLE:
                     raise
-                raise CatalogUnreadable(str(exc)) from None
+                raise CatalogUnreadableError(str(exc)) from None
         return {v: self._cache[v] for v in values}
 
     async def _lookup(self, wanted: list[str]) -> dict[str, list[Record]]:
@@ -315,7 +311,7 @@ async def _ask(validated: ValidatedSheet, checkable: list[bool], client: Flowtra
         if names:
             try:
                 outcome.take(await lookup.resolve(names))
-            except CatalogUnreadable as exc:
+            except CatalogUnreadableError as exc:
                 outcome.names_read = False
                 outcome.refusal = str(exc)
 

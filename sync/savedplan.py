@@ -49,13 +49,20 @@ from .api import PlanResult, SyncOptions, default_journal_path
 from .client import FlowtracClient
 from .connection import Connection
 from .diff import Blank, Mode, Scope, changes_text
-from .errors import InputError, SafetyLimitError, UsageError
+from .errors import (
+    ExitCode,
+    InputError,
+    SafetyLimitError,
+    UsageError,
+    _BadPlanError,
+    fatal_exit_code,
+)
 from .executor import Execution, Executor, Progress
 from .journal import Journal, record_json
 from .model import Action, PlanItem, Status
 from .readback import ReadBack, read_back
 from .report import default_report_path, unused_path
-from .template import write_table_workbook
+from .templating import write_table_workbook
 
 __all__ = ["FORMAT", "VERSION", "PROBLEMS", "STALE", "SavedApplyResult", "SavedPlan",
            "SavedStep", "SavedWrite", "apply_saved", "check_target", "default_saved_journal",
@@ -204,7 +211,6 @@ def save_plan(result: PlanResult, path: str | Path, *, keep_sheet_path: bool = T
     delete limit is refused (SafetyLimitError, nothing written): ``apply`` would refuse it
     too."""
     plan = result.plan
-    assert plan is not None
     if plan.over_delete_limit:
         raise SafetyLimitError(f"{plan.delete_limit_message} The plan was not saved.")
     writes = [_saved_write(item) for item in plan.writes]
@@ -240,10 +246,6 @@ def _write_atomically(target: Path, text: str) -> None:
         raise UsageError(f"Cannot write the plan {target}: {exc.strerror}.") from None
 
 
-class _Bad(ValueError):
-    """The document is not a saved plan this version can apply (what is wrong, in words)."""
-
-
 def load_plan(path: str | Path) -> SavedPlan:
     """Read and check a saved plan; InputError (exit 2, one sentence) when it cannot be
     used: missing, not JSON, another format or version, edited after saving."""
@@ -261,7 +263,7 @@ def load_plan(path: str | Path) -> SavedPlan:
     except json.JSONDecodeError as exc:
         raise InputError(f"{source.name} is not a saved plan: it is not valid JSON (line "
                          f"{exc.lineno}); nothing sent.") from None
-    except _Bad as exc:
+    except _BadPlanError as exc:
         raise InputError(f"{source.name} is not a saved plan that can be applied: {exc}; "
                          f"nothing sent.") from None
     saved.path = source
@@ -270,19 +272,19 @@ def load_plan(path: str | Path) -> SavedPlan:
 
 def _need(mapping: Any, key: str, kind: type | tuple[type, ...], what: str) -> Any:
     if not isinstance(mapping, dict) or not isinstance(mapping.get(key), kind):
-        raise _Bad(f"{what} is missing or malformed")
+        raise _BadPlanError(f"{what} is missing or malformed")
     return mapping[key]
 
 
 def _parse(document: Any) -> SavedPlan:
     if not isinstance(document, dict) or document.get("format") != FORMAT:
-        raise _Bad("it is not a flowtrac-sync plan (save one with plan FILE --save-plan)")
+        raise _BadPlanError("it is not a flowtrac-sync plan (save one with plan FILE --save-plan)")
     if document.get("version") != VERSION:
-        raise _Bad(f"it is version {document.get('version')!r}, this tool applies version "
-                   f"{VERSION}; save the plan again")
+        raise _BadPlanError(f"it is version {document.get('version')!r}, this tool applies version "
+                            f"{VERSION}; save the plan again")
     if document.get("digest") != _digest(document):
-        raise _Bad("it was changed after it was saved (its digest does not match); save the "
-                   "plan again instead of editing it")
+        raise _BadPlanError("it was changed after it was saved (its digest does not match); "
+                            "save the plan again instead of editing it")
     sheet = _need(document, "sheet", dict, "the sheet")
     options = _need(document, "options", dict, "the options")
     try:
@@ -292,13 +294,13 @@ def _parse(document: Any) -> SavedPlan:
             blank=Blank(options.get("blank")), key=tuple(key) if key else None,
             max_delete=options.get("max_delete"), sheet=options.get("sheet"))
     except (ValueError, TypeError):
-        raise _Bad("its options are malformed") from None
+        raise _BadPlanError("its options are malformed") from None
     seen = _need(document, "lines_seen", dict, "the lines seen")
     if not all(isinstance(lines, dict) for lines in seen.values()):
-        raise _Bad("the lines seen are malformed")
+        raise _BadPlanError("the lines seen are malformed")
     path = sheet.get("path")
     if path is not None and not isinstance(path, str):
-        raise _Bad("the sheet's path is malformed")
+        raise _BadPlanError("the sheet's path is malformed")
     writes = [_parse_write(n, w)
               for n, w in enumerate(_need(document, "writes", list, "the writes"), 1)]
     return SavedPlan(_need(document, "base_url", str, "the server"),
@@ -313,17 +315,17 @@ def _parse(document: Any) -> SavedPlan:
 
 
 def _fields(values: Any, what: str) -> dict[str, Any]:
-    """Writable fields with JSON values -> canonical values (a bad one is a _Bad)."""
+    """Writable fields with JSON values -> canonical values (a bad one is a _BadPlanError)."""
     if not isinstance(values, dict):
-        raise _Bad(f"{what} is malformed")
+        raise _BadPlanError(f"{what} is malformed")
     out = {}
     for name, value in values.items():
         if name not in _WRITABLE:
-            raise _Bad(f"{what} names {str(name)[:40]!r}, not a field that can be written")
+            raise _BadPlanError(f"{what} names {str(name)[:40]!r}, not a field that can be written")
         try:
             out[name] = schema.BY_NAME[name].parse(value)
-        except schema.InvalidValue:
-            raise _Bad(f"{what} holds a bad {name}") from None
+        except schema.InvalidValueError:
+            raise _BadPlanError(f"{what} holds a bad {name}") from None
     return out
 
 
@@ -331,21 +333,21 @@ def _parse_write(n: int, raw: Any) -> SavedWrite:
     what = f"write {n}"
     action = _ACTIONS.get(_need(raw, "action", str, what))
     if action is None:
-        raise _Bad(f"{what} has an unknown action")
+        raise _BadPlanError(f"{what} has an unknown action")
     body = _fields(raw.get("body") or {}, f"{what}'s body")
     before = _fields(raw.get("before") or {}, f"{what}'s old values")
     server = raw.get("server")
     record_id = raw.get("id")
     if action is Action.CREATE:
         if record_id is not None or not {_PRODUCT, _LINE} <= body.keys():
-            raise _Bad(f"{what} is a create without its product and line number")
+            raise _BadPlanError(f"{what} is a create without its product and line number")
     elif not isinstance(record_id, str) or not isinstance(server, dict):
-        raise _Bad(f"{what} lacks the line it changes, or the line as the plan saw it")
+        raise _BadPlanError(f"{what} lacks the line it changes, or the line as the plan saw it")
     if action is Action.UPDATE and (not body or body.keys() != before.keys()):
-        raise _Bad(f"{what} is an update without its changes")
+        raise _BadPlanError(f"{what} is an update without its changes")
     row = raw.get("row")
     if row is not None and not isinstance(row, int):
-        raise _Bad(f"{what} has a bad row number")
+        raise _BadPlanError(f"{what} has a bad row number")
     return SavedWrite(action, row, record_id, str(_need(raw, "product_id", str, what)),
                       raw.get("line_number"), body, before, server)
 
@@ -397,10 +399,10 @@ class SavedApplyResult:
         return out
 
     @property
-    def exit_code(self) -> int:
+    def exit_code(self) -> ExitCode:
         if self.execution is not None and self.execution.fatal is not None:
-            return getattr(self.execution.fatal, "exit_code", 4)
-        return 1 if any(s.status in _BAD for s in self.steps) else 0
+            return fatal_exit_code(self.execution.fatal)
+        return ExitCode.ROWS_NOT_DONE if any(s.status in _BAD for s in self.steps) else ExitCode.OK
 
     def problems(self, limit: int = 10) -> list[str]:
         return [f"{s.write.where}: {s.status}: {s.message}" for s in self.steps

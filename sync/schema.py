@@ -21,6 +21,8 @@ from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any
 
+from sync.errors import InvalidValueError
+
 
 class Kind(StrEnum):
     UUID = "uuid"
@@ -31,10 +33,6 @@ class Kind(StrEnum):
     TIMESTAMP = "timestamp"
     #: A name or barcode standing for an id (see ``Reference``): text, resolved, never sent.
     REFERENCE = "reference"
-
-
-class InvalidValue(ValueError):
-    """A cell or wire value that does not fit its field; the message is a planner's sentence."""
 
 
 @dataclass(frozen=True)
@@ -64,7 +62,7 @@ class Field:
         return not self.read_only and self.name != "id"
 
     def parse(self, cell: Any, *, decimal_comma: bool = False) -> Any:
-        """Cell value -> canonical value (``None`` for blank); raises InvalidValue."""
+        """Cell value -> canonical value (``None`` for blank); raises InvalidValueError."""
         return _PARSERS[self.kind](self, cell, decimal_comma)
 
     def to_wire(self, value: Any) -> str | None:
@@ -81,7 +79,7 @@ class Field:
             return value          # the usual uuid or timestamp: nothing to parse
         try:
             return self.parse(value)
-        except InvalidValue:
+        except InvalidValueError:
             return None if value is None else str(value).strip()
 
     def is_canonical(self, value: Any) -> bool:
@@ -147,12 +145,12 @@ def _parse_uuid(f: Field, cell: Any, _dc: bool) -> str | None:
         return None
     m = _UUID_RE.match(str(cell).strip().lower())
     if not m:
-        raise InvalidValue(f"{f.name} must be a uuid, got {_show(cell)}")
+        raise InvalidValueError(f"{f.name} must be a uuid, got {_show(cell)}")
     return "-".join(m.groups())
 
 
 def _whole_number(f: Field, cell: Any) -> int:
-    bad = InvalidValue(f"{f.name} must be a positive whole number, got {_show(cell)}")
+    bad = InvalidValueError(f"{f.name} must be a positive whole number, got {_show(cell)}")
     if isinstance(cell, bool):
         raise bad
     if isinstance(cell, int):
@@ -167,7 +165,7 @@ def _whole_number(f: Field, cell: Any) -> int:
     if number != number.to_integral_value() or number < 1:
         raise bad
     if number > 2_147_483_647:
-        raise InvalidValue(f"{f.name} is too large, got {_show(cell)}")
+        raise InvalidValueError(f"{f.name} is too large, got {_show(cell)}")
     return int(number)
 
 
@@ -180,7 +178,7 @@ def _parse_line_number(f: Field, cell: Any, _dc: bool) -> int | None:
 def _parse_minutes(f: Field, cell: Any, decimal_comma: bool) -> Decimal | None:
     if is_blank(cell):
         return None
-    bad = InvalidValue(f"{f.name} must be a number of minutes >= 0, got {_show(cell)}")
+    bad = InvalidValueError(f"{f.name} must be a number of minutes >= 0, got {_show(cell)}")
     if isinstance(cell, bool):
         raise bad
     if isinstance(cell, int):
@@ -205,7 +203,7 @@ def _parse_minutes(f: Field, cell: Any, decimal_comma: bool) -> Decimal | None:
     try:
         return _normal_decimal(number)
     except ArithmeticError:  # beyond the decimal context's precision, e.g. "1e30"
-        raise InvalidValue(f"{f.name} is too large, got {_show(cell)}") from None
+        raise InvalidValueError(f"{f.name} is too large, got {_show(cell)}") from None
 
 
 def _normal_decimal(number: Decimal) -> Decimal:
@@ -233,7 +231,7 @@ def _parse_status(f: Field, cell: Any, _dc: bool) -> str | None:
         return None
     token = re.sub(r"[\s_\-]+", "", str(cell)).lower()
     if token not in _STATUS:
-        raise InvalidValue(f"{f.name} must be Active or InActive, got {_show(cell)}")
+        raise InvalidValueError(f"{f.name} must be Active or InActive, got {_show(cell)}")
     return _STATUS[token]
 
 
@@ -250,9 +248,9 @@ def _parse_text(f: Field, cell: Any, _dc: bool) -> str | None:
         # Excel strips it the same way when the text is typed): the value is what follows.
         text = text[1:]
     if "\x00" in text:
-        raise InvalidValue(f"{f.name} must not contain NUL characters")
+        raise InvalidValueError(f"{f.name} must not contain NUL characters")
     if len(text) > MAX_TEXT:
-        raise InvalidValue(f"{f.name} is longer than {MAX_TEXT} characters ({len(text)})")
+        raise InvalidValueError(f"{f.name} is longer than {MAX_TEXT} characters ({len(text)})")
     return text
 
 

@@ -26,7 +26,7 @@ from typing import IO, Any
 from xml.etree import ElementTree
 from xml.parsers import expat
 
-from sync.errors import InputError
+from sync.errors import InputError, _RefusedPartError, _TooMuchTextError
 from sync.report.parts import EXCEL_MAX_ROWS
 from sync.zipdeflate import open_member
 
@@ -46,14 +46,6 @@ _ODS_TABLE = "urn:oasis:names:tc:opendocument:xmlns:table:1.0"
 _ODS_TEXT = "urn:oasis:names:tc:opendocument:xmlns:text:1.0"
 
 
-class _TooMuch(Exception):
-    """The count passed the limit: no need to read further."""
-
-
-class _Refused(Exception):
-    """A part this module will not read (a document type declaration)."""
-
-
 def too_much_text(name: str) -> InputError:
     """The one sentence for a sheet whose cells hold too much text."""
     return InputError(f"{name}: cells hold more than {MAX_CELL_TEXT_BYTES >> 20} MB of text; "
@@ -68,14 +60,14 @@ def check_xlsx_text(package: zipfile.ZipFile, name: str, sheet_name: str,
         lengths = _shared_lengths(package, name)
         total = sum(lengths)
         if total > MAX_CELL_TEXT_BYTES:
-            raise _TooMuch
+            raise _TooMuchTextError
         # Three looks, each slower and closer than the one before; most sheets pass the first.
         if (total + _rough_bound(package, sheet_part, lengths) > MAX_CELL_TEXT_BYTES
                 and total + _upper_bound(package, sheet_part, lengths) > MAX_CELL_TEXT_BYTES):
             _sheet_text(package, sheet_part, lengths, total)
-    except _TooMuch:
+    except _TooMuchTextError:
         raise too_much_text(name) from None
-    except _Refused:
+    except _RefusedPartError:
         raise _damaged(name, sheet_name) from None
 
 
@@ -85,9 +77,9 @@ def check_ods_text(package: zipfile.ZipFile, name: str) -> None:
     reads them all when it opens the file."""
     try:
         _ods_text(package)
-    except _TooMuch:
+    except _TooMuchTextError:
         raise too_much_text(name) from None
-    except _Refused:
+    except _RefusedPartError:
         raise InputError(f"{name} is damaged or not a readable ods workbook; save it again "
                          "from Excel.") from None
 
@@ -111,7 +103,7 @@ def _parse(stream: IO[bytes], start: Callable[[str, dict[str, str]], None],
     parser.buffer_text = False             # pieces as they come: a huge text is never joined
 
     def refuse(*_: Any) -> None:
-        raise _Refused
+        raise _RefusedPartError
 
     parser.StartDoctypeDeclHandler = refuse
     parser.EntityDeclHandler = refuse
@@ -174,7 +166,7 @@ def _shared_lengths(package: zipfile.ZipFile, name: str) -> array[int]:
         if depth_t and lengths:
             lengths[-1] += _text_bytes(piece)
             if lengths[-1] > MAX_CELL_TEXT_BYTES:
-                raise _TooMuch
+                raise _TooMuchTextError
 
     with open_member(package, part) as stream:
         _parse(stream, start, end, text)
@@ -260,14 +252,14 @@ _DIGITS = re.compile(r"\s*(\d{1,10})\s*")
 
 def _sheet_text(package: zipfile.ZipFile, part: str, lengths: array[int], total: int) -> None:
     """Add the sheet's cell text to ``total`` (shared strings by reference, inline strings,
-    formula strings), stopping with _TooMuch as soon as it passes the limit."""
+    formula strings), stopping with _TooMuchTextError as soon as it passes the limit."""
     state = {"type": "", "in_v": False, "in_is_t": 0, "in_is": False, "v": ""}
     count = [total]
 
     def add(size: int) -> None:
         count[0] += size
         if count[0] > MAX_CELL_TEXT_BYTES:
-            raise _TooMuch
+            raise _TooMuchTextError
 
     def start(tag: str, attrs: dict[str, str]) -> None:
         local = _local(tag)
@@ -343,7 +335,7 @@ def _ods_text(package: zipfile.ZipFile) -> None:
         state["cell"] += size
         if state["cell"] * state["columns"] * state["rows"] + state["total"] > \
                 MAX_CELL_TEXT_BYTES:
-            raise _TooMuch
+            raise _TooMuchTextError
 
     def text(piece: str) -> None:
         if state["depth"]:

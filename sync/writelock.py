@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from .connection import url_for_message
-from .errors import UsageError, WriterBusy
+from .errors import UsageError, WriterBusyError
 
 __all__ = ["WriteLock", "lock_folder"]
 
@@ -63,7 +63,7 @@ class WriteLock:
         self._file: IO[str] | None = None
 
     def acquire(self, wait_s: float = 0.0) -> None:
-        """Take the lock, waiting up to ``wait_s`` seconds; WriterBusy naming the other run
+        """Take the lock, waiting up to ``wait_s`` seconds; WriterBusyError naming the other run
         when it is still held then (nothing was sent)."""
         deadline = time.monotonic() + wait_s
         while not self._try():
@@ -138,11 +138,11 @@ class WriteLock:
         return (f"{str(other.get('holder', 'a run'))[:200]} (pid {other.get('pid', '?')}, "
                 f"started {other.get('started', '?')})")
 
-    def _busy(self, wait_s: float) -> WriterBusy:
+    def _busy(self, wait_s: float) -> WriterBusyError:
         who = self.other_run()
         waited = f" after waiting {wait_s:g} s" if wait_s > 0 else ""
-        return WriterBusy(f"another run is writing to {url_for_message(self.base_url)}"
-                          f"{waited}: {who}; nothing was sent ({self.advice})")
+        return WriterBusyError(f"another run is writing to {url_for_message(self.base_url)}"
+                               f"{waited}: {who}; nothing was sent ({self.advice})")
 
 
 def _now() -> str:

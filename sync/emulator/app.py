@@ -21,8 +21,9 @@ from typing import Any
 
 from aiohttp import web
 
+from ..errors import EmulatorRefusalError
 from .config import EmulatorConfig
-from .rules import ID_COLUMN, PROCESSES, PRODUCTS, Catalog, RuleViolation
+from .rules import ID_COLUMN, PROCESSES, PRODUCTS, Catalog
 from .store import Store
 
 API = "/api"
@@ -105,7 +106,7 @@ class Sessions:
     def use(self, token: str | None) -> _Session:
         """The session a request's token belongs to, counting the request; 401 otherwise."""
         if not token:
-            raise RuleViolation(
+            raise EmulatorRefusalError(
                 "Not logged in: log in with POST /api/device-login/ and send the user cookie.",
                 status=401,
             )
@@ -114,13 +115,14 @@ class Sessions:
             session = self._live[token] = _Session(TOKEN_USER)
         if session is None:
             if token in self._expired:
-                raise RuleViolation("Session expired: log in again.", status=401)
-            raise RuleViolation("Not logged in: the user cookie is not a valid session.", 401)
+                raise EmulatorRefusalError("Session expired: log in again.", status=401)
+            raise EmulatorRefusalError("Not logged in: the user cookie is not a valid session.",
+                                       401)
         session.requests += 1
         if self._limit is not None and session.requests > self._limit:
             del self._live[token]
             self._expired.add(token)
-            raise RuleViolation("Session expired: log in again.", status=401)
+            raise EmulatorRefusalError("Session expired: log in again.", status=401)
         return session
 
 
@@ -204,7 +206,7 @@ async def _respond(
         if routed and request.path.rstrip("/") != LOGIN_PATH.rstrip("/"):
             request[_USER] = state.sessions.use(request.cookies.get(COOKIE)).user
         return await handler(request)
-    except RuleViolation as refusal:
+    except EmulatorRefusalError as refusal:
         return _error(refusal.status, str(refusal))
     except web.HTTPNotFound:
         return _error(404, f"There is no endpoint {request.path}.")
@@ -245,11 +247,11 @@ async def _stream_json(request: web.Request, blocks: Iterator[bytes]) -> web.Str
 async def _login(request: web.Request) -> web.Response:
     form = await _body(request, empty={})
     if not isinstance(form, dict):
-        raise RuleViolation("Send badge and pin as form fields.")
+        raise EmulatorRefusalError("Send badge and pin as form fields.")
     badge, pin = (str(form.get(name) or "").strip() for name in ("badge", "pin"))
     token = request.app[STATE].sessions.login(badge, pin)
     if token is None:
-        raise RuleViolation("Login failed: the badge or PIN is wrong.", status=401)
+        raise EmulatorRefusalError("Login failed: the badge or PIN is wrong.", status=401)
     response = _ok({"logged_in": True, "badge": badge})
     response.set_cookie(COOKIE, token, path="/", httponly=True)
     return response
@@ -282,7 +284,7 @@ async def _update_line(request: web.Request) -> web.Response:
 async def _delete_line(request: web.Request) -> web.Response:
     body = await _body(request)
     if not isinstance(body, dict) or body.get(ID_COLUMN) in (None, ""):
-        raise RuleViolation('Send the id of the record to delete as JSON: {"id": "..."}.')
+        raise EmulatorRefusalError('Send the id of the record to delete as JSON: {"id": "..."}.')
     return _committed(request, request.app[STORE].delete_line(body[ID_COLUMN]))
 
 
@@ -309,7 +311,7 @@ async def _create_catalog(catalog: Catalog, request: web.Request) -> web.Respons
 
 def _check_catalog_readable(request: web.Request, catalog: Catalog) -> None:
     if not request.app[CONFIG].products_readable:
-        raise RuleViolation(f"This login may not use /api/{catalog.path}.", status=403)
+        raise EmulatorRefusalError(f"This login may not use /api/{catalog.path}.", status=403)
 
 
 async def _body(request: web.Request, empty: Any = None) -> Any:
@@ -320,8 +322,8 @@ async def _body(request: web.Request, empty: Any = None) -> Any:
     if not text.strip():
         if empty is not None:
             return empty
-        raise RuleViolation("The request body is empty: send a JSON object.")
+        raise EmulatorRefusalError("The request body is empty: send a JSON object.")
     try:
         return json.loads(text)
     except ValueError:
-        raise RuleViolation("The request body is not valid JSON.") from None
+        raise EmulatorRefusalError("The request body is not valid JSON.") from None

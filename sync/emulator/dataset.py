@@ -17,7 +17,7 @@ from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
-from sync.errors import InputError
+from sync.errors import EmulatorRefusalError, InputError
 from sync.schema import (
     ACTIVE,
     DESCRIPTION,
@@ -45,7 +45,6 @@ from .rules import (
     PROCESSES,
     PRODUCTS,
     Catalog,
-    RuleViolation,
 )
 from .store import LINE_ORDER, Rows, Store
 
@@ -329,5 +328,5 @@ class _SeedBuilder:
     def _guard(self, where: str, action: Callable[..., Any], *args: Any) -> None:
         try:
             action(*args)
-        except RuleViolation as error:
+        except EmulatorRefusalError as error:
             raise InputError(f"{self._filename} {where}: {error}") from None

@@ -15,6 +15,8 @@ from decimal import Decimal, InvalidOperation
 from enum import Enum
 from typing import Any
 
+from sync.errors import EmulatorRefusalError
+
 
 class ColumnKind(Enum):
     UUID = "uuid"
@@ -24,10 +26,6 @@ class ColumnKind(Enum):
 
 
 OPERATORS = ("eq", "in", "notin", "gt", "lt", "contains", "isnull", "isnotnull")
-
-
-class FilterError(ValueError):
-    """A filter the server cannot apply; the message is one sentence for the caller."""
 
 
 Test = Callable[[Any], bool]
@@ -49,7 +47,8 @@ class Filter:
 def parse_filters(
     query: Iterable[tuple[str, str]], columns: Mapping[str, ColumnKind]
 ) -> list[Filter]:
-    """Query parameters -> filters; raises FilterError for an unknown column or a bad value."""
+    """Query parameters -> filters; raises EmulatorRefusalError (400) for an unknown column or
+    a bad value."""
     return [_parse_one(name, value, columns) for name, value in query]
 
 
@@ -63,10 +62,11 @@ def _parse_one(name: str, raw: str, columns: Mapping[str, ColumnKind]) -> Filter
         column, op = name.rsplit("-", 1)
     if column not in columns:
         known = ", ".join(sorted(columns))
-        raise FilterError(f'Unknown filter column "{name}". Filterable columns: {known}.')
+        raise EmulatorRefusalError(f'Unknown filter column "{name}". Filterable columns: {known}.')
     if op not in OPERATORS:
         ops = ", ".join(f"-{o}" for o in OPERATORS)
-        raise FilterError(f'Unknown filter operator "-{op}" in "{name}". Use one of: {ops}.')
+        raise EmulatorRefusalError(f'Unknown filter operator "-{op}" in "{name}". Use one of: '
+                                   f'{ops}.')
     kind = columns[column]
     if op == "isnull":
         return Filter(column, op, (), _is_null)
@@ -83,7 +83,7 @@ def _parse_one(name: str, raw: str, columns: Mapping[str, ColumnKind]) -> Filter
     try:
         wanted = [comparable(v) for v in values]
     except (InvalidOperation, ValueError):
-        raise FilterError(f'Filter "{name}" needs a number, got "{raw}".') from None
+        raise EmulatorRefusalError(f'Filter "{name}" needs a number, got "{raw}".') from None
     keys = tuple(values) if kind is not ColumnKind.UUID else tuple(_uuid_key(v) for v in values)
     return Filter(column, op, keys, _comparison(op, wanted, comparable))
 

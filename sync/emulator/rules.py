@@ -2,7 +2,8 @@
 
 Field names, kinds and flags all come from ``sync.schema``.  The products and processes
 tables are not product-process lines, so their few columns are described here (``Catalog``).
-Every refusal is a ``RuleViolation`` carrying the HTTP status and a planner-readable sentence.
+Every refusal is an ``EmulatorRefusalError`` carrying the HTTP status and a planner-readable
+sentence.
 """
 
 from __future__ import annotations
@@ -22,20 +23,11 @@ from sync.schema import (
     PRODUCT_ID,
     REQUIRED,
     Field,
-    InvalidValue,
     Kind,
 )
 
+from ..errors import EmulatorRefusalError, InvalidValueError
 from .filters import ColumnKind
-
-
-class RuleViolation(Exception):
-    """A request the emulator refuses; ``str()`` is the sentence sent as ``{"error": ...}``."""
-
-    def __init__(self, message: str, status: int = 400):
-        super().__init__(message)
-        self.status = status
-
 
 # --------------------------------------------------------------------------- line columns
 
@@ -87,17 +79,17 @@ def parse_line_body(body: Any, *, staging: bool = False) -> dict[str, Any]:
     ``staging`` (seed files and ``Store.add_line``) also accepts the server-stamped columns
     (created, edited, ...); a request body may hold only ``id`` and the writable fields."""
     if not isinstance(body, Mapping):
-        raise RuleViolation("The request body must be a JSON object.")
+        raise EmulatorRefusalError("The request body must be a JSON object.")
     values: dict[str, Any] = {}
     for key, raw in body.items():
         f = _BODY_KEYS.get(key)
         if f is None:
-            raise RuleViolation(f'Unknown field "{key}".')
+            raise EmulatorRefusalError(f'Unknown field "{key}".')
         if f.read_only and (not staging or f.name in _DERIVED):
-            raise RuleViolation(f"{key} is set by the server and cannot be written.")
+            raise EmulatorRefusalError(f"{key} is set by the server and cannot be written.")
         value = parse_value(f, raw, key)
         if f.name in values and values[f.name] != value:
-            raise RuleViolation(
+            raise EmulatorRefusalError(
                 f"Two spellings of {f.name} were given with different values; send one."
             )
         values[f.name] = value
@@ -105,16 +97,16 @@ def parse_line_body(body: Any, *, staging: bool = False) -> dict[str, Any]:
 
 
 def parse_value(f: Field, raw: Any, key: str | None = None) -> Any:
-    """One body value -> canonical value (None for null or blank); raises RuleViolation."""
+    """One body value -> canonical value (None for null or blank); raises EmulatorRefusalError."""
     key = key or f.name
     if isinstance(raw, (dict, list)):
-        raise RuleViolation(f"{key} must be a string or a number.")
+        raise EmulatorRefusalError(f"{key} must be a string or a number.")
     if f.kind is Kind.STATUS:
         return parse_status(raw, key)
     try:
         return f.parse(raw)
-    except InvalidValue as error:
-        raise RuleViolation(str(error)) from None
+    except InvalidValueError as error:
+        raise EmulatorRefusalError(str(error)) from None
 
 
 _STATUSES = ("Active", "InActive")
@@ -125,7 +117,7 @@ def parse_status(raw: Any, key: str) -> str | None:
     if raw is None:
         return None
     if raw not in _STATUSES:
-        raise RuleViolation(f'{key} must be exactly Active or InActive, got "{raw}".')
+        raise EmulatorRefusalError(f'{key} must be exactly Active or InActive, got "{raw}".')
     return str(raw)
 
 
@@ -133,14 +125,14 @@ def require_fields(values: Mapping[str, Any]) -> None:
     """Refuse a new record that lacks a required field or nulls a non-nullable one."""
     for f in REQUIRED:
         if values.get(f.name) is None:
-            raise RuleViolation(f"{f.name} is required.")
+            raise EmulatorRefusalError(f"{f.name} is required.")
     refuse_nulls(values)
 
 
 def refuse_nulls(values: Mapping[str, Any]) -> None:
     for name, value in values.items():
         if value is None and not BY_NAME[name].nullable:
-            raise RuleViolation(f"{name} cannot be empty.")
+            raise EmulatorRefusalError(f"{name} cannot be empty.")
 
 
 def to_wire(values: Mapping[str, Any]) -> dict[str, Any]:
@@ -182,11 +174,11 @@ class Catalog:
     def parse(self, body: Any) -> dict[str, Any]:
         """A POST body -> the stored record (id assigned when absent)."""
         if not isinstance(body, Mapping):
-            raise RuleViolation("The request body must be a JSON object.")
+            raise EmulatorRefusalError("The request body must be a JSON object.")
         columns = self.columns
         for key in body:
             if key not in columns:
-                raise RuleViolation(f'Unknown field "{key}" for a {self.noun}.')
+                raise EmulatorRefusalError(f'Unknown field "{key}" for a {self.noun}.')
         record: dict[str, Any] = {}
         for column, kind in columns.items():
             raw = body.get(column)
@@ -197,7 +189,7 @@ class Catalog:
             else:
                 record[column] = _catalog_text(raw, column)
         if record[self.name] is None:
-            raise RuleViolation(f"{self.name} (the {self.noun}'s name) is required.")
+            raise EmulatorRefusalError(f"{self.name} (the {self.noun}'s name) is required.")
         return record
 
 
@@ -212,6 +204,6 @@ def _catalog_text(raw: Any, column: str) -> str | None:
     if raw is None:
         return None
     if isinstance(raw, (dict, list, bool)):
-        raise RuleViolation(f"{column} must be text.")
+        raise EmulatorRefusalError(f"{column} must be text.")
     text = str(raw).strip()
     return text or None

@@ -21,7 +21,8 @@ import orjson
 
 from sync.schema import ACTIVE, BY_NAME, EDITED, ID, LINE_NUMBER, PROCESS_ID, PRODUCT_ID
 
-from .filters import ColumnKind, Filter, FilterError, lookup_key, parse_filters
+from ..errors import EmulatorRefusalError
+from .filters import ColumnKind, Filter, lookup_key, parse_filters
 from .rules import (
     COLUMN,
     CREATED,
@@ -39,7 +40,6 @@ from .rules import (
     PRODUCT_COLUMN,
     PRODUCTS,
     Catalog,
-    RuleViolation,
     default_active,
     new_id,
     parse_line_body,
@@ -183,10 +183,7 @@ class Store:
     @staticmethod
     def _filters(table: _Table, query: Query) -> list[Filter]:
         pairs = query.items() if isinstance(query, Mapping) else query
-        try:
-            return parse_filters(pairs, table.columns)
-        except FilterError as error:
-            raise RuleViolation(str(error)) from None
+        return parse_filters(pairs, table.columns)
 
     # ----------------------------------------------------------------- writing (HTTP rules)
 
@@ -196,7 +193,7 @@ class Store:
         """POST: a new line from a request body; returns it as GET shows it."""
         values = parse_line_body(body)
         if values.pop(ID.name, None) is not None:
-            raise RuleViolation("id is assigned by the server: leave it out when creating.")
+            raise EmulatorRefusalError("id is assigned by the server: leave it out when creating.")
         with self._lock:
             return self._insert_line(values, user, tool, check_line=not allow_duplicate_lines)
 
@@ -207,13 +204,13 @@ class Store:
         values = parse_line_body(body)
         record_id = values.pop(ID.name, None)
         if record_id is None:
-            raise RuleViolation("id is required: it names the record to change.")
+            raise EmulatorRefusalError("id is required: it names the record to change.")
         refuse_nulls(values)
         with self._lock:
             current = self._existing_line(record_id)
             product_id = current[PRODUCT_COLUMN]
             if values.get(PRODUCT_ID.name, product_id) != product_id:
-                raise RuleViolation("product_id cannot be modified from its original value.")
+                raise EmulatorRefusalError("product_id cannot be modified from its original value.")
             changed = dict(current)
             for name, value in values.items():
                 changed[COLUMN[name]] = BY_NAME[name].to_wire(value)
@@ -238,7 +235,7 @@ class Store:
         with self._lock:
             table = self._catalog_table(catalog)
             if record[catalog.key] in table:
-                raise RuleViolation(
+                raise EmulatorRefusalError(
                     f"A {catalog.noun} with {catalog.key} {record[catalog.key]} already exists."
                 )
             table.put(record)
@@ -277,7 +274,7 @@ class Store:
                 table = self._catalog_table(catalog)
                 for key in dict.fromkeys(row[at] for row in rows):
                     if key not in table:
-                        raise RuleViolation(f"No {catalog.noun} with id {key}.")
+                        raise EmulatorRefusalError(f"No {catalog.noun} with id {key}.")
             self._lines.put_rows(rows)
 
     # ----------------------------------------------------------------- counters
@@ -305,7 +302,7 @@ class Store:
         require_fields(values)
         record_id = values.pop(ID.name, None) or new_id()
         if record_id in self._lines:
-            raise RuleViolation(f"A product-process with id {record_id} already exists.")
+            raise EmulatorRefusalError(f"A product-process with id {record_id} already exists.")
         product_id = values[PRODUCT_ID.name]
         self._catalog_record(PRODUCTS, product_id)
         if check_line:
@@ -328,7 +325,7 @@ class Store:
         key = parse_value(ID, record_id)
         record = self._lines.get(key) if key else None
         if record is None:
-            raise RuleViolation(f"No product-process with id {record_id}.", status=404)
+            raise EmulatorRefusalError(f"No product-process with id {record_id}.", status=404)
         return record
 
     def _catalog_table(self, catalog: Catalog) -> _Table:
@@ -337,7 +334,7 @@ class Store:
     def _catalog_record(self, catalog: Catalog, key: str) -> Record:
         record = self._catalog_table(catalog).get(key)
         if record is None:
-            raise RuleViolation(f"No {catalog.noun} with id {key}.")
+            raise EmulatorRefusalError(f"No {catalog.noun} with id {key}.")
         return record
 
     def _stamp_process(self, record: Record, process_id: str) -> None:
@@ -355,7 +352,7 @@ class Store:
         wanted = LINE_NUMBER.to_wire(line_number)
         for other in self._lines.group(product_id):
             if other[LINE_NUMBER_COLUMN] == wanted and other[ID_COLUMN] != own_id:
-                raise RuleViolation(
+                raise EmulatorRefusalError(
                     f"Product {product_id} already has a record on line {wanted} "
                     f"(id {other[ID_COLUMN]}); free that line first."
                 )

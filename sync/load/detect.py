@@ -17,7 +17,7 @@ from typing import NoReturn
 
 import olefile
 
-from sync.errors import InputError
+from sync.errors import InputError, OleDamagedError
 from sync.load.guards import check_zip_members
 from sync.load.header import brief
 
@@ -143,7 +143,7 @@ def _ole_format(file: Path) -> str:
     name = brief(file.name, 80)
     try:
         streams = Ole(file.read_bytes()).stream_names()
-    except (OleDamaged, OSError):
+    except (OleDamagedError, OSError):
         raise InputError(f"{name} is damaged or incomplete (it cannot be read as an Office "
                          "file); save it again from Excel.") from None
     if "EncryptionInfo" in streams or "EncryptedPackage" in streams:
@@ -157,26 +157,22 @@ def _ole_format(file: Path) -> str:
 
 
 
-class OleDamaged(Exception):
-    """The compound file's structure does not hold together."""
-
-
 class Ole:
     """The streams of an OLE2 compound file, read by ``olefile``.
 
     Used to tell an .xls workbook from an encrypted .xlsx (which is an OLE2 file holding
     EncryptionInfo) and to find formula-error cells that calamine reports as blank.  A
     structure that does not hold together (a chain that loops or leaves the file, a stream
-    larger than the file) is OleDamaged."""
+    larger than the file) is OleDamagedError."""
 
     def __init__(self, data: bytes):
         if len(data) < 512 or not data.startswith(OLE_MAGIC):
-            raise OleDamaged
+            raise OleDamagedError
         try:
             self._file = olefile.OleFileIO(io.BytesIO(data))
             paths = self._file.listdir(streams=True, storages=False)
         except _OLE_ERRORS:
-            raise OleDamaged from None
+            raise OleDamagedError from None
         # A stream by its own name, wherever it sits; one at the top level first.
         self._paths: dict[str, list[str]] = {}
         for path in sorted(paths, key=len):
@@ -190,7 +186,7 @@ class Ole:
             with self._file.openstream(self._paths[name]) as stream:
                 return stream.read()
         except (*_OLE_ERRORS, KeyError):
-            raise OleDamaged from None
+            raise OleDamagedError from None
 
 
 #: What ``olefile`` raises on a damaged file (mostly OSError; the others from struct reads

@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
 
-from sync.load.detect import Ole, OleDamaged
+from sync.errors import OleDamagedError
+from sync.load.detect import Ole
 from sync.load.guards import xlsx_sheet_part
 from sync.zipdeflate import open_member
 
@@ -34,7 +35,7 @@ def error_cells(file: Path, file_format: str, sheet_name: str,
         if file_format == "xls":
             return _xls_error_cells(file.read_bytes(), sheet_name)
     except (OSError, zipfile.BadZipFile, ElementTree.ParseError, KeyError, ValueError,
-            struct.error, IndexError, OleDamaged, RuntimeError, EOFError, MemoryError):
+            struct.error, IndexError, OleDamagedError, RuntimeError, EOFError, MemoryError):
         # calamine read the sheet, so the file is sound; a part we cannot follow here only
         # means error cells stay blank, as calamine reports them.
         return {}

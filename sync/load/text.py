@@ -16,7 +16,7 @@ import itertools
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from sync.errors import InputError
+from sync.errors import InputError, _CsvNotUtf8Error
 from sync.load.frame import assemble, assemble_columns
 from sync.load.guards import MAX_COLUMNS, MAX_CSV_FIELD_CHARS, MAX_TEXT_BYTES
 from sync.load.header import (
@@ -64,7 +64,7 @@ def load_text(file: Path, sheet: str | None) -> LoadedSheet:
             try:
                 columns = _read_columns(raw, start + len(head[:skip].encode("utf-8")),
                                         delimiter, header_row)
-            except _NotUtf8:
+            except _CsvNotUtf8Error:
                 pass  # Windows-1252 somewhere below: decoded line by line, then read
             else:
                 if columns is not None:
@@ -127,10 +127,6 @@ def _read_with_csv(file: Path, text: str, delimiter: str, header: Header, header
                     warnings, name)
 
 
-class _NotUtf8(Exception):
-    """pyarrow met bytes that are not UTF-8: the file is decoded first (Windows-1252)."""
-
-
 def _read_columns(data: bytes, offset: int, delimiter: str, header_row: int
                   ) -> tuple[pa.Table, pa.Array] | None:
     """The lines of ``data[offset:]`` (those below the header) as string columns with each
@@ -143,7 +139,7 @@ def _read_columns(data: bytes, offset: int, delimiter: str, header_row: int
     reports neither), a line ending that is a lone CR, a field longer than
     MAX_CSV_FIELD_CHARS, or an unclosed quote: the ``csv`` module reads them, with today's
     messages.  A file whose every record is one line is recognised by the count: pyarrow's
-    rows (empty lines skipped) equal the non-empty lines.  Raises _NotUtf8."""
+    rows (empty lines skipped) equal the non-empty lines.  Raises _CsvNotUtf8Error."""
     import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -158,7 +154,7 @@ def _read_columns(data: bytes, offset: int, delimiter: str, header_row: int
     try:
         first = data[start: end if end >= 0 else len(data)].decode("utf-8")
     except UnicodeDecodeError:
-        raise _NotUtf8 from None
+        raise _CsvNotUtf8Error from None
     width = len(next(csv.reader(io.StringIO(first, newline=""), delimiter=delimiter), []))
     if width > MAX_COLUMNS:
         return None
@@ -182,7 +178,7 @@ def _read_columns(data: bytes, offset: int, delimiter: str, header_row: int
                 null_values=[], true_values=[], false_values=[]))
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
         if "UTF8" in str(exc):
-            raise _NotUtf8 from None
+            raise _CsvNotUtf8Error from None
         return None  # an unclosed quote, a record straddling blocks: the csv module says why
     if ragged or any(column.type != pa.string() for column in table.columns):
         return None

@@ -32,7 +32,7 @@ from functools import partial
 from pathlib import Path
 from typing import IO, Any, Literal
 
-from sync.errors import SyncError, UsageError
+from sync.errors import SyncError, UnsupportedWorkbookError, UsageError
 from sync.files import atomic_output
 from sync.model import LoadedSheet, ReportRow, ServerOnlyRow
 
@@ -40,7 +40,7 @@ from .content import REPORT_COLUMNS
 from .fresh import last_report_row, write_new_workbook, write_rows_csv
 from .outcomes import ReportBlock, ReportColumns
 from .parts import EXCEL_MAX_ROWS
-from .patch import Unsupported, patch_workbook
+from .patch import patch_workbook
 
 __all__ = ["EXCEL_MAX_ROWS", "REPORT_COLUMNS", "ReportBlock", "ReportColumns",
            "default_report_path", "unused_path", "write_report"]
@@ -144,7 +144,8 @@ def _write(sheet: LoadedSheet, rows: Mapping[int, ReportRow],
                                         f"{exc.strerror or exc}.") from None
                     raise
                 # Keep going: after an apply the report is the only trail of what happened.
-                level = logging.INFO if isinstance(exc, Unsupported) else logging.WARNING
+                level = (logging.INFO if isinstance(exc, UnsupportedWorkbookError)
+                         else logging.WARNING)
                 log.log(level, "Could not %s (%s); trying another way.", _WHAT[name], exc)
                 handle.seek(0)
                 handle.truncate()

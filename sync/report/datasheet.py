@@ -14,6 +14,7 @@ from sync import schema
 from sync.model import LoadedSheet, ReportRow
 from sync.zipdeflate import open_member
 
+from ..errors import NotUtf8Error, UnsupportedWorkbookError
 from . import xmlscan
 from .cells import (
     RowStyles,
@@ -34,7 +35,7 @@ from .content import (
     width_for,
 )
 from .extra_sheets import row_styles
-from .package import Package, SheetEntry, Unsupported
+from .package import Package, SheetEntry
 from .palette import INVALID_CELL, OWN_COLOURS, Shade, shade_of
 from .parts import (
     COMMENT_AUTHOR,
@@ -50,7 +51,7 @@ from .parts import (
     note,
     vml_xml,
 )
-from .sheetxml import SPANS, NotUtf8, RowBlock, blocks_of, decoded_chunks, row_block
+from .sheetxml import SPANS, RowBlock, blocks_of, decoded_chunks, row_block
 from .styles import StyleBook
 
 _WIDTH_SAMPLE = 20_000         # rows looked at to size the report columns
@@ -85,10 +86,10 @@ class DataSheet:
         self.sheet = sheet
         self.rows = rows
         if entry.part in self.pkg.changed:
-            raise Unsupported("the data sheet is also a report sheet")
+            raise UnsupportedWorkbookError("the data sheet is also a report sheet")
         self.rels = self.pkg.relationships(entry.part)
         if any(_REL_THREADED in rel_type for _, rel_type, _, _ in self.rels):
-            raise Unsupported("threaded comments")
+            raise UnsupportedWorkbookError("threaded comments")
         self.notes: list[Note] = []
         self.sheet_filter_ref: str | None = None
         self.formulas_replaced = False
@@ -99,8 +100,8 @@ class DataSheet:
         with open_member(self.pkg.source, self.entry.part) as raw:
             try:
                 yield from decoded_chunks(raw)
-            except NotUtf8 as exc:
-                raise Unsupported(str(exc)) from None
+            except NotUtf8Error as exc:
+                raise UnsupportedWorkbookError(str(exc)) from None
 
     def _blocks(self) -> Iterator[tuple[str, str | RowBlock]]:
         """("head", text) once, then ("rows", block) blocks of whole rows, then ("tail",
@@ -109,7 +110,7 @@ class DataSheet:
         try:
             yield from blocks_of(self._stream())
         except ValueError as exc:      # no sheetData, or cut short
-            raise Unsupported(str(exc)) from None
+            raise UnsupportedWorkbookError(str(exc)) from None
 
     def _scan(self) -> None:
         """The part's head, and what its rows look like.
@@ -132,7 +133,7 @@ class DataSheet:
             if kind == "head":
                 root = re.search(r"<worksheet\b[^>]*>", text)
                 if root is None:
-                    raise Unsupported("the data sheet is not a plain worksheet")
+                    raise UnsupportedWorkbookError("the data sheet is not a plain worksheet")
                 self.prolog, self.head = text[: root.end()], text[root.end():]
                 dimension = re.search(r'<dimension\b[^>]*\bref="([^"]+)"', self.head)
                 ref = _REF.fullmatch(dimension.group(1)) if dimension else None
@@ -157,7 +158,7 @@ class DataSheet:
     def _take_tail(self, text: str) -> None:
         end = text.rfind("</worksheet>")
         if end < 0:
-            raise Unsupported("the data sheet is cut short")
+            raise UnsupportedWorkbookError("the data sheet is cut short")
         self.tail, self.ending = text[:end], text[end:]
 
     # ------------------------------------------------------------------ layout
@@ -173,7 +174,7 @@ class DataSheet:
         self.last_col, self.last_frame_col = layout.last_col, layout.last_frame_col
         self.positions = dict(zip(map(int, sheet.row_numbers), itertools.count()))
         if self.positions and min(self.positions) <= self.header_row:
-            raise Unsupported("row numbers do not follow the header")
+            raise UnsupportedWorkbookError("row numbers do not follow the header")
         self.last_row = max([self.header_row, *self.positions])
         self.range_ref = (f"{column_letter(self.first_col)}{self.header_row}:"
                           f"{column_letter(self.last_col)}{self.last_row}")
@@ -221,24 +222,24 @@ class DataSheet:
             xml = self.pkg.text(part)
             start = re.search(r"<table\b[^>]*>", xml)
             if start is None:
-                raise Unsupported("unreadable table")
+                raise UnsupportedWorkbookError("unreadable table")
             a = xmlscan.attrs(start.group(0))
             ref = _REF.fullmatch(a.get("ref", ""))
             if ref is None:
-                raise Unsupported("unreadable table range")
+                raise UnsupportedWorkbookError("unreadable table range")
             c1, r1 = column_index(ref.group(1)), int(ref.group(2))
             c2, r2 = column_index(ref.group(3) or ref.group(1)), int(ref.group(4) or ref.group(2))
             if (c2 < self.first_col or c1 > self.last_col or r2 < self.header_row
                     or r1 > self.last_row):
                 continue
             if found is not None:
-                raise Unsupported("several tables over the data")
+                raise UnsupportedWorkbookError("several tables over the data")
             if (r1 != self.header_row or a.get("headerRowCount", "1") == "0"
                     or a.get("totalsRowCount", "0") != "0"):
-                raise Unsupported("a table that does not start at the header row")
+                raise UnsupportedWorkbookError("a table that does not start at the header row")
             new_cols = list(range(c2 + 1, self.last_col + 1))
             if any(c not in self.report_cols for c in new_cols):
-                raise Unsupported("a table that cannot grow to the report columns")
+                raise UnsupportedWorkbookError("a table that cannot grow to the report columns")
             found = (part, self._grown_table(xml, start, c1, r1, c2, r2, new_cols))
         if found:
             self.pkg.changed[found[0]] = found[1]
@@ -257,7 +258,7 @@ class DataSheet:
             columns = re.search(r"<(?:\w+:)?tableColumns\b[^>]*>(.*?)</(?:\w+:)?tableColumns>",
                                 rest, re.S)
             if columns is None:
-                raise Unsupported("a table without columns")
+                raise UnsupportedWorkbookError("a table without columns")
             ids = [int(i) for i in re.findall(r'<(?:\w+:)?tableColumn\b[^>]*\sid="(\d+)"',
                                               columns.group(1))]
             names = {v: k for k, v in self.report.items()}
@@ -335,7 +336,7 @@ class DataSheet:
                 start_end = row_xml.find(">")
                 number_match = _ROW_NUMBER.search(row_xml, 0, start_end)
                 if number_match is None:
-                    raise Unsupported("rows without numbers")
+                    raise UnsupportedWorkbookError("rows without numbers")
                 number = int(number_match.group(1))
                 while next_target < len(targets) and targets[next_target] < number:
                     buffer.append(self._row(targets[next_target], None))
@@ -592,7 +593,7 @@ class DataSheet:
             match = _CELL.match(content, pos)
             if match is None:
                 if content[pos:].strip():
-                    raise Unsupported(f"unreadable cell in row {number}")
+                    raise UnsupportedWorkbookError(f"unreadable cell in row {number}")
                 break
             pos = match.end()
             attrs_text = match.group(1)
@@ -632,7 +633,7 @@ class DataSheet:
         old = cells.get(col)
         if old is not None and "<f" in old:
             if 't="shared"' in old and " ref=" in old:
-                raise Unsupported("a shared formula in a report column")
+                raise UnsupportedWorkbookError("a shared formula in a report column")
             self.formulas_replaced = True
         if cell is None:
             cells.pop(col, None)
@@ -760,7 +761,7 @@ class DataSheet:
         if vml is not None and self.pkg.exists(vml[1]):
             kinds = set(re.findall(r'ObjectType="(\w+)"', self.pkg.text(vml[1])))
             if kinds - {"Note"}:
-                raise Unsupported("form controls on the data sheet")
+                raise UnsupportedWorkbookError("form controls on the data sheet")
         kept = [n for n in existing if n.author != COMMENT_AUTHOR]
         occupied = {(n.row, n.column) for n in kept}   # one comment per cell: the planner's
         notes = sorted(kept + [n for n in self.notes if (n.row, n.column) not in occupied],
@@ -816,7 +817,7 @@ _LETTERS = re.compile(r'<c r="([A-Z]{1,3})\d+"')
 
 def _check_rows(text: str) -> None:
     if "<![CDATA[" in text:
-        raise Unsupported("CDATA in the sheet")
+        raise UnsupportedWorkbookError("CDATA in the sheet")
 
 
 def _regular(text: str) -> bool:
@@ -861,7 +862,7 @@ def _rows(body: str) -> Iterator[str]:
         else:
             end = find("</row>", head_end)
             if end < 0:
-                raise Unsupported("a row is cut short")
+                raise UnsupportedWorkbookError("a row is cut short")
             pos = end + len("</row>")
         yield body[start:pos]
 

@@ -9,13 +9,10 @@ import xml.etree.ElementTree as ET
 import zipfile
 from dataclasses import dataclass
 
+from ..errors import UnsupportedWorkbookError
 from . import xmlscan
 from .cells import escape_attr
 from .parts import CT_WORKBOOK, PKG_REL_NS, REL_OFFICE_DOCUMENT
-
-
-class Unsupported(Exception):
-    """The workbook uses something the patcher does not edit safely."""
 
 
 class Package:
@@ -28,7 +25,7 @@ class Package:
         self.dropped: set[str] = set()
         self.content_types = self.text("[Content_Types].xml")
         if any(n.lower().endswith("vbaproject.bin") for n in self.names):
-            raise Unsupported("the workbook holds macros")
+            raise UnsupportedWorkbookError("the workbook holds macros")
         # A macro-enabled workbook without macros (LibreOffice saves them): the report is a
         # plain workbook, so it says so.
         self.content_types = re.sub(r"application/vnd\.ms-excel\.(?:sheet|template)"
@@ -37,7 +34,7 @@ class Package:
         root_rels = self.relationships("")
         office = [t for _, rel_type, t, _ in root_rels if rel_type == REL_OFFICE_DOCUMENT]
         if not office:
-            raise Unsupported("no workbook part")
+            raise UnsupportedWorkbookError("no workbook part")
         self.workbook_part = office[0]
 
     def text(self, part: str) -> str:
@@ -47,11 +44,11 @@ class Package:
         try:
             data = self.source.read(part)
         except KeyError:
-            raise Unsupported(f"missing part {part}") from None
+            raise UnsupportedWorkbookError(f"missing part {part}") from None
         head = data[:100]
         if data.startswith((b"\xff\xfe", b"\xfe\xff")) or (
                 b"encoding=" in head and not re.search(rb'encoding=["\']utf-?8', head, re.I)):
-            raise Unsupported(f"{part} is not UTF-8")
+            raise UnsupportedWorkbookError(f"{part} is not UTF-8")
         return data.decode("utf-8-sig")
 
     def exists(self, part: str) -> bool:

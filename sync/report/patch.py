@@ -6,8 +6,8 @@ each marked row gets the four report cells and its colours; a row is parsed only
 needed to restyle its cells.  A 100,000-row sheet takes seconds, where loading and saving it
 with openpyxl takes a minute and gigabytes.
 
-Workbooks using something this module does not handle raise ``Unsupported``; the caller then
-falls back to openpyxl.
+Workbooks using something this module does not handle raise ``UnsupportedWorkbookError``; the
+caller then falls back to openpyxl.
 """
 
 from __future__ import annotations
@@ -19,17 +19,18 @@ from typing import IO, Any
 
 from sync.model import LoadedSheet, ReportRow, ServerOnlyRow
 
+from ..errors import UnsupportedWorkbookError
 from . import xmlscan
 from .cells import escape_attr
 from .content import MESSAGE, SERVER_ONLY_SHEET, STATUS, SUMMARY_SHEET, SUMMARY_TITLE
 from .datasheet import DataSheet
 from .extra_sheets import server_only_sheet, summary_sheet
-from .package import Package, SharedStrings, SheetEntry, Unsupported, zip_info
+from .package import Package, SharedStrings, SheetEntry, zip_info
 from .parts import CT_WORKSHEET, DOC_REL_NS, REL_WORKSHEET, quoted_sheet, sheet_name_from
 from .streaming import write_text_chunks
 from .styles import StyleBook
 
-__all__ = ["Unsupported", "patch_workbook"]
+__all__ = ["UnsupportedWorkbookError", "patch_workbook"]
 
 COMPRESS_LEVEL = 1
 _FIRST_ROW = re.compile(r"<row\b[^>]*?(?:/>|>.*?</row>)", re.S)
@@ -45,7 +46,7 @@ def patch_workbook(sheet: LoadedSheet, rows: Mapping[int, ReportRow],
     try:
         source = zipfile.ZipFile(sheet.path)
     except (OSError, zipfile.BadZipFile) as exc:
-        raise Unsupported(f"cannot open the workbook as a zip file: {exc}") from None
+        raise UnsupportedWorkbookError(f"cannot open the workbook as a zip file: {exc}") from None
     with source, zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED,
                                  compresslevel=COMPRESS_LEVEL) as out:
         patch = _Patch(source, out, sheet, rows, server_only, summary)
@@ -69,33 +70,33 @@ class _Patch:
         self.summary = summary
         self.workbook = self.pkg.text(self.pkg.workbook_part)
         if not re.search(r"<workbook\b", self.workbook) or DOC_REL_NS not in self.workbook:
-            raise Unsupported("the workbook part is not transitional SpreadsheetML")
+            raise UnsupportedWorkbookError("the workbook part is not transitional SpreadsheetML")
         self.r_prefix = self._rel_prefix(self.workbook)
         self.sheets = self._sheets()
         styles_part = next((t for _, rel_type, t, _ in
                             self.pkg.relationships(self.pkg.workbook_part)
                             if rel_type.endswith("/styles")), None)
         if styles_part is None or not self.pkg.exists(styles_part):
-            raise Unsupported("the workbook has no stylesheet")
+            raise UnsupportedWorkbookError("the workbook has no stylesheet")
         self.styles_part = styles_part
         try:
             self.book = StyleBook(self.pkg.text(styles_part))
         except ValueError as exc:
-            raise Unsupported(str(exc)) from None
+            raise UnsupportedWorkbookError(str(exc)) from None
         self._shared: SharedStrings | None = None
 
     @staticmethod
     def _rel_prefix(xml: str) -> str:
         match = re.search(rf'xmlns:(\w+)="{re.escape(DOC_REL_NS)}"', xml)
         if match is None:
-            raise Unsupported("no relationships namespace")
+            raise UnsupportedWorkbookError("no relationships namespace")
         return match.group(1)
 
     def _sheets(self) -> list[SheetEntry]:
         rels = {rid: target for rid, _, target, _ in self.pkg.relationships(self.pkg.workbook_part)}
         sheets_el = xmlscan.find_child(self._workbook_body(), "sheets")
         if sheets_el is None:
-            raise Unsupported("the workbook lists no sheets")
+            raise UnsupportedWorkbookError("the workbook lists no sheets")
         body = self._workbook_body()[sheets_el.start:sheets_el.end]
         out = []
         for match in re.finditer(r"<(?:\w+:)?sheet\b[^>]*/?>", body):
@@ -109,7 +110,7 @@ class _Patch:
         start = re.search(r"<workbook\b[^>]*>", self.workbook)
         end = self.workbook.rfind("</workbook>")
         if start is None or end < 0:
-            raise Unsupported("unreadable workbook part")
+            raise UnsupportedWorkbookError("unreadable workbook part")
         return self.workbook[start.end():end]
 
     def _set_workbook_body(self, body: str) -> None:
@@ -152,9 +153,9 @@ class _Patch:
         for entry in self.sheets:
             if wanted is None or entry.name == wanted:
                 if not entry.part or not self.pkg.exists(entry.part):
-                    raise Unsupported(f"sheet {entry.name!r} has no worksheet part")
+                    raise UnsupportedWorkbookError(f"sheet {entry.name!r} has no worksheet part")
                 return entry
-        raise Unsupported(f"no sheet named {wanted!r}")
+        raise UnsupportedWorkbookError(f"no sheet named {wanted!r}")
 
     def _report_sheet(self, name: str, data: SheetEntry, is_ours: Any) -> SheetEntry:
         """The sheet the Summary / Server only table goes to: the one a previous report
@@ -179,7 +180,7 @@ class _Patch:
         element = body[sheets_el.start:sheets_el.end]
         close = element.rfind("</")
         if close < 0 or element.endswith("/>"):
-            raise Unsupported("empty sheet list")
+            raise UnsupportedWorkbookError("empty sheet list")
         element = element[:close] + item + element[close:]
         self._set_workbook_body(body[:sheets_el.start] + element + body[sheets_el.end:])
         return entry

@@ -14,7 +14,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import IO
 
-__all__ = ["SPANS", "NotUtf8", "RowBlock", "blocks_of", "decoded_chunks", "row_block"]
+from sync.errors import NotUtf8Error
+
+__all__ = ["SPANS", "NotUtf8Error", "RowBlock", "blocks_of", "decoded_chunks", "row_block"]
 
 _READ_BYTES = 1 << 20          # read, and cut into blocks, a megabyte at a time
 
@@ -26,10 +28,6 @@ _CELL_LETTERS = re.compile(r'<c r="([A-Z]{1,3})\d')
 _UNREFERENCED_CELL = re.compile(r'<c(?! r=")[\s/>]')
 
 
-class NotUtf8(ValueError):
-    """The part declares another encoding (or a UTF-16 byte order mark)."""
-
-
 def decoded_chunks(raw: IO[bytes]) -> Iterator[str]:
     """The part as text, a megabyte at a time (never all in memory)."""
     decoder = codecs.getincrementaldecoder("utf-8")()
@@ -39,7 +37,7 @@ def decoded_chunks(raw: IO[bytes]) -> Iterator[str]:
     if head.startswith((b"\xff\xfe", b"\xfe\xff")) or (
             b"encoding=" in head[:100]
             and not re.search(rb'encoding=["\']utf-?8', head[:100], re.I)):
-        raise NotUtf8("the data sheet is not UTF-8")
+        raise NotUtf8Error("the data sheet is not UTF-8")
     data = head
     while data:
         yield decoder.decode(data)

@@ -19,6 +19,8 @@ from urllib.parse import parse_qsl
 from aiohttp import BodyPartReader, web
 from aiohttp.http_exceptions import HttpProcessingError
 
+from sync.errors import FormRefusedError
+
 #: Fields (other than the file) a form may hold; the page's largest form has eight.
 MAX_FIELDS = 32
 #: Bytes of one field, and of all fields together (the file aside).
@@ -26,16 +28,6 @@ MAX_FIELD_BYTES = 8 * 1024
 MAX_FIELDS_BYTES = 64 * 1024
 
 T = TypeVar("T")
-
-
-class FormRefused(Exception):
-    """The form is not read further; ``status`` and ``text`` make the answer."""
-
-    def __init__(self, answer: tuple[int, str]) -> None:
-        status, text = answer
-        super().__init__(text)
-        self.status = status
-        self.text = text
 
 
 NO_TOKEN = (403, "The form's security token is missing or out of date (the page was open too "
@@ -66,7 +58,7 @@ async def read_chunk(read: Callable[[], Awaitable[bytes]], stall_s: float) -> by
         async with asyncio.timeout(stall_s):
             return await read()
     except TimeoutError:
-        raise FormRefused(STALLED) from None
+        raise FormRefusedError(STALLED) from None
 
 
 async def read_form(request: web.Request, *, csrf_ok: Callable[[str | None], bool],
@@ -76,7 +68,7 @@ async def read_form(request: web.Request, *, csrf_ok: Callable[[str | None], boo
     """The posted fields (url-encoded or multipart), once the CSRF token is right.
 
     ``on_file`` stores the file part named ``file`` (a second one is refused); any other part
-    is a field, within the bounds.  Raises ``FormRefused``; ``ConnectionError`` when the
+    is a field, within the bounds.  Raises ``FormRefusedError``; ``ConnectionError`` when the
     browser is gone."""
     try:
         if request.content_type.startswith("multipart/"):
@@ -85,17 +77,17 @@ async def read_form(request: web.Request, *, csrf_ok: Callable[[str | None], boo
                         request.headers.get("X-CSRF-Token"))
     except (ValueError, HttpProcessingError, web.RequestPayloadError):
         # aiohttp's words for a malformed body: bad boundary, header, length or encoding.
-        raise FormRefused(GARBLED) from None
+        raise FormRefusedError(GARBLED) from None
 
 
 async def _read_body(request: web.Request, stall_s: float) -> bytes:
     if request.content_length is not None and request.content_length > MAX_FIELDS_BYTES:
-        raise FormRefused(TOO_LARGE)
+        raise FormRefusedError(TOO_LARGE)
     body = b""
     while chunk := await read_chunk(request.content.readany, stall_s):
         body += chunk
         if len(body) > MAX_FIELDS_BYTES:
-            raise FormRefused(TOO_LARGE)
+            raise FormRefusedError(TOO_LARGE)
     return body
 
 
@@ -104,11 +96,11 @@ def _read_urlencoded(body: bytes) -> dict[str, str]:
         pairs = parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True,
                           max_num_fields=MAX_FIELDS, encoding="utf-8", errors="replace")
     except ValueError:      # more than max_num_fields
-        raise FormRefused(TOO_MANY) from None
+        raise FormRefusedError(TOO_MANY) from None
     fields: dict[str, str] = {}
     for name, value in pairs:
         if len(value.encode()) > MAX_FIELD_BYTES:
-            raise FormRefused(TOO_LARGE)
+            raise FormRefusedError(TOO_LARGE)
         fields.setdefault(name, value)
     return fields
 
@@ -116,7 +108,7 @@ def _read_urlencoded(body: bytes) -> dict[str, str]:
 def _checked(fields: dict[str, str], csrf_ok: Callable[[str | None], bool],
              header_token: str | None) -> Form[T]:
     if not (csrf_ok(header_token) or csrf_ok(fields.get("csrf"))):
-        raise FormRefused(NO_TOKEN)
+        raise FormRefusedError(NO_TOKEN)
     return Form(fields)
 
 
@@ -129,30 +121,30 @@ async def _read_multipart(request: web.Request, csrf_ok: Callable[[str | None], 
     count = total = 0
     while (part := await read_chunk(reader.next, stall_s)) is not None:
         if not isinstance(part, BodyPartReader):      # a nested multipart: no page sends one
-            raise FormRefused(GARBLED)
+            raise FormRefusedError(GARBLED)
         if not token_ok and part.name != "csrf":
-            raise FormRefused(NO_TOKEN)        # the token first: nothing before it is read
+            raise FormRefusedError(NO_TOKEN)        # the token first: nothing before it is read
         if part.filename and part.name == "file" and on_file is not None:
             if form.file is not None:
-                raise FormRefused(TWO_FILES)
+                raise FormRefusedError(TWO_FILES)
             form.file = await on_file(part)
             continue
         count += 1
         if count > MAX_FIELDS:
-            raise FormRefused(TOO_MANY)
+            raise FormRefusedError(TOO_MANY)
         value = await _read_field(part, stall_s)
         total += len(value)
         if total > MAX_FIELDS_BYTES:
-            raise FormRefused(TOO_LARGE)
+            raise FormRefusedError(TOO_LARGE)
         text = value.decode("utf-8", "replace")
         if not token_ok:
             if not csrf_ok(text):
-                raise FormRefused(NO_TOKEN)
+                raise FormRefusedError(NO_TOKEN)
             token_ok = True
         elif part.name:
             form.fields.setdefault(part.name, text)
     if not token_ok:
-        raise FormRefused(NO_TOKEN)
+        raise FormRefusedError(NO_TOKEN)
     return form
 
 
@@ -161,5 +153,5 @@ async def _read_field(part: BodyPartReader, stall_s: float) -> bytes:
     while chunk := await read_chunk(lambda: part.read_chunk(MAX_FIELD_BYTES), stall_s):
         value += chunk
         if len(value) > MAX_FIELD_BYTES:
-            raise FormRefused(TOO_LARGE)
+            raise FormRefusedError(TOO_LARGE)
     return value

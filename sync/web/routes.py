@@ -21,16 +21,24 @@ from typing import Any
 from aiohttp import BodyPartReader, web
 
 from sync import api, savedplan
-from sync.client import NoLoginPage, NotFound
 from sync.connection import Connection
 from sync.diff import Blank, Mode, Scope
-from sync.errors import AuthError, InputError, SyncError, UsageError
+from sync.errors import (
+    AuthError,
+    FormRefusedError,
+    InputError,
+    NoLoginPageError,
+    NotFoundError,
+    SyncError,
+    UsageError,
+    _UploadTooLargeError,
+)
 from sync.report.palette import STATUS_ORDER, shade_of
 
 from . import runs, table, views
 from .app import STATE, WebState
 from .archive import RunRecord
-from .forms import NO_TOKEN, FormRefused, read_chunk, read_form
+from .forms import NO_TOKEN, read_chunk, read_form
 from .html import Markup, render
 from .sessions import MAX_UPLOADS_PER_SESSION, Session, Upload, UploadState, safe_file_name
 
@@ -162,7 +170,7 @@ async def refusals(request: web.Request, handler: Handler) -> web.StreamResponse
     is one line in the log (its answer has nowhere to go)."""
     try:
         return await handler(request)
-    except FormRefused as refused:
+    except FormRefusedError as refused:
         if refused.status == 403:
             return _csrf_refused(request)
         if _session(request).signed_in:
@@ -213,7 +221,7 @@ def _csrf_refused(request: web.Request) -> web.Response:
 
 
 async def _checked_form(request: web.Request, session: Session) -> dict[str, str]:
-    """The posted fields, once its CSRF token is the session's; else ``FormRefused`` (raised,
+    """The posted fields, once its CSRF token is the session's; else ``FormRefusedError`` (raised,
     so that no handler goes on without the check) makes the answer."""
     form = await read_form(request, csrf_ok=lambda sent: _csrf_ok(session, sent),
                            stall_s=_state(request).settings.stall_timeout_s)
@@ -312,7 +320,7 @@ async def signin(request: web.Request) -> web.Response:
         if isinstance(exc, AuthError):
             store.throttle.failed(keys, time.monotonic())
         log.info("sign-in with a %s refused: %s", "token" if token else "badge", exc)
-        if isinstance(exc, NoLoginPage | NotFound):
+        if isinstance(exc, NoLoginPageError | NotFoundError):
             # The address is wrong, not the credentials: say so, and who can fix it.
             message = (f"Sign-in not checked: Flowtrac at {ctx.host} has no sign-in at "
                        f"the address this page was started with (HTTP 404), so your "
@@ -354,12 +362,6 @@ async def signout(request: web.Request) -> web.Response:
 
 # --------------------------------------------------------------------------- upload + plan
 
-class _TooLarge(Exception):
-    def __init__(self, name: str) -> None:
-        super().__init__(name)
-        self.name = name
-
-
 async def _save_part(part: BodyPartReader, target: Path, limit: int, stall_s: float) -> int:
     written = 0
     # 0600: the file is the planner's data; the folder is 0700 already.
@@ -368,7 +370,7 @@ async def _save_part(part: BodyPartReader, target: Path, limit: int, stall_s: fl
         while chunk := await read_chunk(lambda: part.read_chunk(_CHUNK), stall_s):
             written += len(chunk)
             if written > limit:
-                raise _TooLarge(target.name)
+                raise _UploadTooLargeError(target.name)
             out.write(chunk)
     return written
 
@@ -441,7 +443,7 @@ async def upload(request: web.Request) -> web.Response:
         if response.status < 400:
             folder = None           # kept: the upload owns it now
         return response
-    except _TooLarge as exc:
+    except _UploadTooLargeError as exc:
         return await _too_large(request, exc.name)
     except UsageError as exc:
         return _home(request, str(exc), 400)
@@ -546,7 +548,6 @@ async def apply(request: web.Request) -> web.Response:
     upload_ = _upload_or_404(request)
     where = f"/plans/{upload_.id}"
     planned = _kept_plan(upload_)
-    assert planned.plan is not None
     expected = ",".join(str(planned.changes[k]) for k in ("create", "update", "delete"))
     if upload_.state is not UploadState.PLANNED:
         session.flash("warning", "This upload was already applied: each upload is applied at "

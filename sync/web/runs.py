@@ -22,11 +22,11 @@ from sync.client import FlowtracClient
 from sync.connection import Connection, url_for_message
 from sync.errors import SyncError, UsageError
 from sync.executor import Progress
-from sync.export import export_lines
+from sync.exporting import export_lines
 from sync.history import default_history_path
 from sync.limitedload import DEFAULT_UPLOAD_MEMORY_MB, load_limited_async
 from sync.model import LoadedSheet
-from sync.template import template, write_template
+from sync.templating import template, write_template
 from sync.writelock import WriteLock
 
 from . import table
@@ -42,7 +42,7 @@ _NO_SUCH_ID = "00000000-0000-4000-8000-000000000000"
 async def check_sign_in(connection: Connection) -> None:
     """Log in and read one (empty) listing, as the first real request of a run would.
 
-    Raises AuthError / ConnectionProblem / ServerError with one sentence on failure."""
+    Raises AuthError / ConnectionProblemError / ServerError with one sentence on failure."""
     async with FlowtracClient(connection, concurrency=2, retries=1) as client:
         await client.login()
         await client.list_lines([(schema.ID.filter_name or schema.ID.name, _NO_SUCH_ID)])
@@ -92,7 +92,7 @@ def start_apply(session: Session, upload: Upload, archive: RunArchive,
 
     The machine's write lock of this Flowtrac (``sync.writelock``, the one the command line
     takes) is held until the writes and their read-back are done: while another apply
-    writes there, WriterBusy names it and nothing is written."""
+    writes there, WriterBusyError names it and nothing is written."""
     connection = session.connection
     if upload.state is not UploadState.PLANNED or connection is None:
         return False
@@ -166,14 +166,14 @@ def progress_json(upload: Upload) -> dict[str, Any]:
 
 async def export_file(connection: Connection, folder: Path, *, products: tuple[str, ...],
                       filters: tuple[str, ...], fmt: str) -> Path:
-    """Current lines, ready to edit (``sync.export.export_lines``): ``products`` are names
+    """Current lines, ready to edit (``sync.exporting.export_lines``): ``products`` are names
     or barcodes, ``filters`` ``column=value`` texts, both checked by the export itself."""
     target = folder / f"flowtrac-lines-{time.strftime('%Y%m%d-%H%M%S')}.{fmt}"
     return await export_lines(connection, target, filters=filters, products=products, fmt=fmt)
 
 
 async def template_file(folder: Path, connection: Connection | None = None) -> Path:
-    """A blank sheet with headers, dropdowns and notes (``sync.template.write_template``);
+    """A blank sheet with headers, dropdowns and notes (``sync.templating.write_template``);
     signed in, its name columns get dropdowns of the tenant's names (``template.template``)."""
     target = folder / "flowtrac-template.xlsx"
     if connection is None:

@@ -16,6 +16,7 @@ from typing import Any
 
 from sync import api, schema
 from sync.diff import Mode, Scope
+from sync.errors import ExitCode
 from sync.load import TEXT_EXTENSIONS, WORKBOOK_EXTENSIONS
 from sync.model import Action, CellError, PlanItem
 from sync.report.palette import shade_of
@@ -319,7 +320,6 @@ def rows_table(result: api.PlanResult, query: table.TableQuery | None = None,
                rows: list[table.Entry] | None = None) -> Markup:
     """One page of the table (``query``: filter, search, order, page; the default shows the
     changes and problems first)."""
-    assert result.plan is not None
     rows = table.cached_entries(result) if rows is None else rows
     view = table.select(rows, query or table.TableQuery())
     names = result.plan.process_names
@@ -346,7 +346,6 @@ def rows_table(result: api.PlanResult, query: table.TableQuery | None = None,
 
 def _plan_notices(upload: Upload) -> list[tuple[str, str]]:
     planned = upload.planned
-    assert planned.plan is not None
     plan = planned.plan
     out: list[tuple[str, str]] = []
     for warning in dict.fromkeys([*planned.warnings, *plan.warnings]):
@@ -425,7 +424,6 @@ def _not_sent(planned: api.PlanResult) -> str:
 def plan_page(ctx: PageContext, upload: Upload, *, stale: bool,
               query: table.TableQuery | None = None) -> Markup:
     planned = upload.planned
-    assert planned.plan is not None
     plan = planned.plan
     changes = planned.changes
     applied = upload.state is not UploadState.PLANNED
@@ -496,7 +494,7 @@ def _outcome_notice(result: api.ApplyResult) -> tuple[str, str]:
     if execution is not None and execution.stopped:
         return ("warning", f"The apply was interrupted after {took}, before every row was "
                            f"done; the report says which were. Plan again to finish.")
-    if result.exit_code == 0:
+    if result.exit_code == ExitCode.OK:
         return ("ok", f"Done in {took}: Flowtrac now matches the sheet.")
     counts = result.counts()
     problems = [_count_of(counts[s], f"{s} row") for s in api.PROBLEM_STATUSES if counts.get(s)]

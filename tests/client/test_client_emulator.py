@@ -12,10 +12,17 @@ from typing import Any
 import pytest
 
 from sync import schema
-from sync.client import FlowtracClient, NotFound, PermissionDenied
+from sync.client import FlowtracClient
 from sync.connection import Connection
 from sync.emulator import DEMO_BADGE, DEMO_PIN, DEMO_TOKEN, EmulatorConfig, generate_dataset
-from sync.errors import AmbiguousWrite, AuthError, ConnectionProblem, ServerError
+from sync.errors import (
+    AmbiguousWriteError,
+    AuthError,
+    ConnectionProblemError,
+    NotFoundError,
+    PermissionDeniedError,
+    ServerError,
+)
 
 PRODUCT_ID, PROCESS_ID, LINE_NUMBER = (schema.PRODUCT_ID.name, schema.PROCESS_ID.name,
                                        schema.LINE_NUMBER.name)
@@ -165,7 +172,7 @@ async def test_under_injected_errors_a_write_is_done_once_or_reported_ambiguous(
         outcomes = await asyncio.gather(*(client.create_line(v) for v in wanted),
                                         return_exceptions=True)
     done = [o for o in outcomes if isinstance(o, dict)]
-    lost = [o for o in outcomes if isinstance(o, AmbiguousWrite)]
+    lost = [o for o in outcomes if isinstance(o, AmbiguousWriteError)]
     assert len(done) + len(lost) == 30 and done and lost
     assert {o.status for o in lost} == {500}          # a 503 is always sent again
     # The emulator's 500 and 503 come before any effect: exactly the answered ones exist.
@@ -178,7 +185,7 @@ async def test_a_post_dropped_after_commit_is_ambiguous_and_not_duplicated(emula
     emu = await emulator(config=config, dataset=generate_dataset(2, 1))
     [values] = new_lines(emu, 1)
     async with client_for(emu) as client:
-        with pytest.raises(AmbiguousWrite) as caught:
+        with pytest.raises(AmbiguousWriteError) as caught:
             await client.create_line(values)
     assert "may or may not have been committed" in str(caught.value)
     matching = [r for r in emu.store.lines() if r[PRODUCT_ID] == values[PRODUCT_ID]
@@ -196,7 +203,7 @@ async def test_a_closed_port_is_a_connection_problem_quickly():
                                          token="tok-closed-port-secret")
     started = time.monotonic()
     async with FlowtracClient(connection, retries=2, backoff_base_s=0.05) as client:
-        with pytest.raises(ConnectionProblem) as caught:
+        with pytest.raises(ConnectionProblemError) as caught:
             await client.list_lines()
     assert time.monotonic() - started < 2
     message = str(caught.value)
@@ -213,7 +220,7 @@ async def test_a_closed_port_at_login_is_a_connection_problem():
     connection = Connection.from_options(base_url=f"http://127.0.0.1:{port}/api",
                                          badge=DEMO_BADGE, pin=pin)
     async with FlowtracClient(connection, retries=1, backoff_base_s=0.01) as client:
-        with pytest.raises(ConnectionProblem, match="Cannot reach") as caught:
+        with pytest.raises(ConnectionProblemError, match="Cannot reach") as caught:
             await client.login()
     assert not isinstance(caught.value, AuthError) and pin not in str(caught.value)
 
@@ -254,7 +261,7 @@ async def test_reference_checks_and_a_forbidden_catalog(emulator):
     closed = await emulator(config=EmulatorConfig(products_readable=False),
                             dataset=generate_dataset(1, 1))
     async with client_for(closed) as client:
-        with pytest.raises(PermissionDenied) as caught:
+        with pytest.raises(PermissionDeniedError) as caught:
             await client.products_exist([product])
     assert caught.value.status == 403
 
@@ -285,7 +292,7 @@ async def test_update_and_delete_then_delete_again_is_not_found(emulator):
         assert updated is not None and updated["description"] == "Deburr twice"
         assert updated[LINE_NUMBER] == 9
         await client.delete_line(record_id)
-        with pytest.raises(NotFound):
+        with pytest.raises(NotFoundError):
             await client.delete_line(record_id)
     assert emu.store.line(record_id) is None
 
@@ -353,10 +360,10 @@ async def test_a_slow_answer_times_out_a_read_and_makes_a_write_ambiguous(emulat
                                          timeout_s=0.1)
     async with FlowtracClient(connection, retries=1, backoff_base_s=0.01) as client:
         started = time.monotonic()
-        with pytest.raises(ConnectionProblem, match=r"no answer within 0\.1 s"):
+        with pytest.raises(ConnectionProblemError, match=r"no answer within 0\.1 s"):
             await client.list_lines()
         assert time.monotonic() - started < 1
-        with pytest.raises(AmbiguousWrite, match=r"no answer within 0\.1 s"):
+        with pytest.raises(AmbiguousWriteError, match=r"no answer within 0\.1 s"):
             await client.create_line(values)
     await asyncio.sleep(0.4)                           # the server finishes what it started
     assert emu.store.writes_by_method["POST"] == 1 and len(emu.store.lines()) == 2

@@ -12,7 +12,7 @@ from sync import schema
 from sync.client import FlowtracClient
 from sync.connection import Connection
 from sync.emulator import DEMO_TOKEN, generate_dataset
-from sync.errors import ConnectionProblem
+from sync.errors import ConnectionProblemError
 
 ID, PRODUCT_ID = schema.ID.name, schema.PRODUCT_ID.name
 #: About 60 lines of JSON: every listing below is several times larger.
@@ -70,7 +70,7 @@ async def test_a_single_record_over_the_guard_still_stops_with_a_sentence(emulat
     emu = await emulator(dataset=generate_dataset(1, 2))
     async with client_for(emu, max_id_splits=3) as client:
         client.max_listing_bytes = 100
-        with pytest.raises(ConnectionProblem,
+        with pytest.raises(ConnectionProblemError,
                            match="more than 100 bytes, even asked for in parts; narrow"):
             await client.list_lines()
         assert client.stats.narrowed == 3

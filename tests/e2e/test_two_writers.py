@@ -18,7 +18,7 @@ from sheetkit import server_rows, token_connection, write_sheet
 
 from sync import api
 from sync.emulator import DEMO_TOKEN, EmulatorConfig, EmulatorThread, generate_dataset
-from sync.errors import WriterBusy
+from sync.errors import WriterBusyError
 from sync.executor import Progress
 from sync.writelock import WriteLock
 
@@ -121,11 +121,11 @@ def test_lock_of_a_killed_run_is_taken_over(tmp_path, monkeypatch):
     url = "http://127.0.0.1:9/api"
     proc = _holder(url, dict(os.environ), 600)
     try:
-        with pytest.raises(WriterBusy) as busy:
+        with pytest.raises(WriterBusyError) as busy:
             WriteLock(url, "apply mine.xlsx").acquire()
         assert f"pid {proc.pid}" in str(busy.value) and "apply held.xlsx" in str(busy.value)
         # The same server written another way shares the lock.
-        with pytest.raises(WriterBusy):
+        with pytest.raises(WriterBusyError):
             WriteLock("HTTP://127.0.0.1:9/API/", "apply mine.xlsx").acquire()
     finally:
         proc.send_signal(signal.SIGKILL)
@@ -149,7 +149,7 @@ def test_wait_takes_the_lock_once_the_other_run_ends(tmp_path, monkeypatch):
     proc = _holder(url, dict(os.environ), 1.0)
     try:
         started = time.monotonic()
-        with pytest.raises(WriterBusy) as busy:
+        with pytest.raises(WriterBusyError) as busy:
             WriteLock(url, "apply mine.xlsx").acquire(0.3)
         assert "after waiting 0.3 s" in str(busy.value)
         assert time.monotonic() - started >= 0.3

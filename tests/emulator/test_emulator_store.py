@@ -14,12 +14,11 @@ from sync.emulator import (
     DEMO_PIN,
     DEMO_TOKEN,
     EmulatorConfig,
-    RuleViolation,
     Store,
     generate_dataset,
     load_seed,
 )
-from sync.errors import InputError
+from sync.errors import EmulatorRefusalError, InputError
 from sync.schema import FILTERABLE
 
 from .conftest import Api
@@ -52,9 +51,9 @@ def test_add_line_can_stage_ids_stamps_and_duplicate_lines():
     second = store.add_line(product_id=product, process_id=process, line_number="2")
     assert first["id"] == fixed and first["edited"] == "2021-03-04 05:06:07"
     assert second["line_number"] == first["line_number"]
-    with pytest.raises(RuleViolation, match="already exists"):
+    with pytest.raises(EmulatorRefusalError, match="already exists"):
         store.add_line(id=fixed, product_id=product, process_id=process, line_number=3)
-    with pytest.raises(RuleViolation, match="No product with id"):
+    with pytest.raises(EmulatorRefusalError, match="No product with id"):
         store.add_line(product_id=str(uuid.uuid4()), process_id=process, line_number=3)
 
 
@@ -74,9 +73,9 @@ def test_update_line_stamps_edited_from_the_clock():
 def test_a_catalog_id_cannot_be_added_twice():
     store = Store()
     product = store.add_product(product="Frame")
-    with pytest.raises(RuleViolation, match="already exists"):
+    with pytest.raises(EmulatorRefusalError, match="already exists"):
         store.add_product(product_id=product["product_id"], product="Other")
-    with pytest.raises(RuleViolation, match="product's name"):
+    with pytest.raises(EmulatorRefusalError, match="product's name"):
         store.add_product(barcode="1")
 
 

@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from sheetkit import badge_connection, server_rows, state, token_connection
 
 from sync import api
-from sync import undo as undo_lib
+from sync import undoing as undo_lib
 from sync.cli import main
 from sync.demo import ROUTING_CSV, SAMPLE_DIR, demo_dataset
 from sync.emulator import DEMO_BADGE, DEMO_PIN, DEMO_TOKEN

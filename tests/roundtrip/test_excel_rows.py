@@ -10,9 +10,9 @@ import openpyxl
 from sheetkit import token_connection
 
 from sync import api
-from sync.export import export
+from sync.exporting import export
 from sync.report import EXCEL_MAX_ROWS
-from sync.template import DATA_SHEET
+from sync.templating import DATA_SHEET
 
 
 async def test_more_lines_than_a_sheet_holds_are_exported_as_csv(emulator, seed_dataset,
@@ -55,7 +55,7 @@ def test_a_table_workbook_longer_than_a_sheet_goes_on_over_more_sheets(tmp_path)
     here) the rows go on over "Undo (2)", "Undo (3)"... each with its header, none lost."""
     import openpyxl
 
-    from sync.template import write_table_workbook
+    from sync.templating import write_table_workbook
 
     rows = [[n, f"line {n}"] for n in range(1, 12)]
     path = write_table_workbook(tmp_path / "u.xlsx", [("Undo", ["n", "what"], rows),

@@ -17,8 +17,8 @@ from sync import api, schema
 from sync.cli import main
 from sync.emulator import DEMO_TOKEN
 from sync.errors import UsageError
-from sync.export import export, export_lines, parse_filter
-from sync.template import export_columns, write_table_workbook
+from sync.exporting import export, export_lines, parse_filter
+from sync.templating import export_columns, write_table_workbook
 
 FORMULA_LIKE = ("=1+2", "+49 30 1234", "@risk -check", "=Danger Bracket")
 
@@ -254,7 +254,7 @@ def test_table_workbook_writes_text_safely(tmp_path):
 def test_a_whole_number_excel_cannot_hold_is_exported_as_its_digits():
     """Excel keeps 15 significant digits: a longer whole number goes out as text, digit for
     digit, like every other cell the export writes (a shorter one stays a number)."""
-    from sync.template import _data_sheet_xml
+    from sync.templating import _data_sheet_xml
 
     columns = export_columns()
     position = [c.header for c in columns].index("line_number")

@@ -15,8 +15,8 @@ from sheetkit import server_rows, token_connection
 from sync import api
 from sync.cli import main
 from sync.emulator import DEMO_TOKEN, EmulatorConfig, generate_dataset
-from sync.export import export, export_lines
-from sync.template import write_template
+from sync.exporting import export, export_lines
+from sync.templating import write_template
 
 
 def _process_ids(dataset) -> dict[str, str]:

@@ -11,7 +11,7 @@ from sheetkit import server_rows, token_connection
 
 from sync import api, schema
 from sync.cli import main
-from sync.template import TEMPLATE_PATH, sheet_columns, write_template
+from sync.templating import TEMPLATE_PATH, sheet_columns, write_template
 
 REGENERATE = f"flowtrac-sync template {TEMPLATE_PATH.relative_to(Path.cwd())}" \
     if TEMPLATE_PATH.is_relative_to(Path.cwd()) else f"flowtrac-sync template {TEMPLATE_PATH}"

@@ -21,7 +21,7 @@ from sync import api, mergebase
 from sync.cli import main
 from sync.client import FlowtracClient
 from sync.emulator import DEMO_TOKEN
-from sync.export import export_lines
+from sync.exporting import export_lines
 from sync.model import Action
 
 

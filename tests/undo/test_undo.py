@@ -22,7 +22,7 @@ from sync.diff import Mode
 from sync.emulator import DEMO_TOKEN, Store, running_emulator
 from sync.errors import UsageError
 from sync.journal import read_journal
-from sync.undo import execute_undo, plan_undo, read_runs, undo_async
+from sync.undoing import execute_undo, plan_undo, read_runs, undo_async
 
 
 def _sheet(store) -> list[dict[str, Any]]:

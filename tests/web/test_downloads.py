@@ -1,4 +1,4 @@
-"""Export and template downloads (``sync.export``, ``sync.template``), and the static files."""
+"""Export and template downloads (``sync.exporting``, ``sync.templating``), and the static files."""
 
 from __future__ import annotations
 
@@ -82,7 +82,7 @@ async def test_static_files_and_status_colours(web):
 async def test_template_of_a_signed_in_planner_has_the_tenant_names_in_its_dropdowns(web):
     """Signed in, the template's product and process columns list the tenant's names (the
     Lists sheet), as ``template --names`` does; signed out it is the blank template."""
-    from sync.template import LISTS_SHEET
+    from sync.templating import LISTS_SHEET
 
     page = await web()
     await page.sign_in()

@@ -10,7 +10,7 @@ import os
 import pytest
 
 from sync.emulator import EmulatorConfig
-from sync.errors import WriterBusy
+from sync.errors import WriterBusyError
 from sync.writelock import WriteLock
 
 from .conftest import BADGE, PIN, SAMPLE
@@ -46,7 +46,7 @@ async def test_command_line_stops_while_the_page_applies(web):
     plan = await page.upload(SAMPLE)
     await page.apply(plan)
     try:
-        with pytest.raises(WriterBusy) as busy:
+        with pytest.raises(WriterBusyError) as busy:
             WriteLock(page.emulator.base_url, "apply routing.xlsx").acquire()
         assert f"web user badge {BADGE} (pid {os.getpid()}" in str(busy.value)
         assert PIN not in str(busy.value)

@@ -24,7 +24,7 @@ from roundtrip_kit import EDITED_LO, EXPORT_LO, SEED, edit_export, libreoffice_c
 from sheetkit import token_connection  # noqa: E402
 
 from sync.emulator import EmulatorThread, generate_dataset, load_seed  # noqa: E402
-from sync.export import export_lines  # noqa: E402
+from sync.exporting import export_lines  # noqa: E402
 
 
 def write_seed() -> None:

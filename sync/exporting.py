@@ -1,5 +1,5 @@
 """``export``: the server's current lines in a workbook a planner edits and uploads again
-(the layout of ``sync.template``, filled), as .xlsx or CSV.
+(the layout of ``sync.templating``, filled), as .xlsx or CSV.
 
 An export adds ``edited`` (kept so that a line changed on the server after the export becomes
 a conflict instead of being overwritten) and read-only context (edited_by) whose header the
@@ -23,11 +23,11 @@ from typing import IO, Any
 from . import mergebase, schema
 from .client import FlowtracClient
 from .connection import Connection
-from .errors import ServerError, UsageError
+from .errors import ServerError, ServerUnavailableError, UsageError
 from .files import atomic_output, check_target_folder
-from .report.cells import is_formula_like
 from .report.parts import EXCEL_MAX_ROWS
-from .template import (
+from .schema import is_formula_like
+from .templating import (
     PRODUCT_NAME_KEY,
     ROW_PRODUCT_NAME,
     Column,
@@ -102,7 +102,7 @@ async def resolve_products(client: FlowtracClient, names: Iterable[str]) -> list
 
     try:
         found = await asyncio.gather(*(lookup(n) for n in wanted))
-    except ServerError as exc:
+    except (ServerError, ServerUnavailableError) as exc:
         raise UsageError(f"cannot look products up by name ({exc}); give product ids with "
                          f"--filter product_id-in=ID,ID instead.") from None
     unknown = [n for n, hits in zip(wanted, found, strict=True) if not hits]
@@ -146,7 +146,8 @@ async def export(connection: Connection, out_path: str | Path, *,
         lines = await _fetch_lines(client, query, product_ids)
         names, lists = await name_lists(client, warnings)
     for line in lines:
-        line[ROW_PRODUCT_NAME] = names.get(line.get(schema.PRODUCT_ID.name))
+        product_id = line.get(schema.PRODUCT_ID.name)
+        line[ROW_PRODUCT_NAME] = names.get(product_id) if product_id else None
     lines.sort(key=_export_order)
     columns = export_columns()
     rows = ([line.get(c.key) for c in columns] for line in lines)

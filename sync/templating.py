@@ -1,6 +1,6 @@
 """The workbooks a planner starts from, as the loader reads them: the blank ``template``
 (an empty sheet with headers, dropdowns and instructions), and the layout and writer that
-``sync.export`` fills with the server's lines.
+``sync.exporting`` fills with the server's lines.
 
 Both are laid out the way the loader reads a sheet: one header row whose texts are the
 canonical field names (``schema.field_for_header`` maps each back to its field), one line per
@@ -10,7 +10,7 @@ an inline list is capped at 255 characters).  The ``product_id`` and ``process_i
 stay beside them as the line's identity: they tell apart products that share a name, and
 ``sync.references`` reads a name and an id that disagree against the server's line, so the
 one the planner changed wins.  An export adds ``edited`` and read-only context (see
-``sync.export``).
+``sync.exporting``).
 
 The .xlsx is written as SpreadsheetML straight into the zip (the data sheet streamed row by
 row), reusing the report writer's cell helpers: every text is an inline string, formula-like
@@ -417,7 +417,7 @@ def write_data_workbook(target: Path, columns: Sequence[Column],
                                                          {1: 24.0, 2: 20.0, 3: 70.0, 4: 40.0},
                                                          header_row=None)])
     sheets = [data, guide]
-    if sources:
+    if lists is not None and sources:
         sheets.append(_Sheet(LISTS_SHEET, [_lists_sheet_xml(lists)]))
     if base is not None:
         sheets.append(_Sheet(mergebase.BASE_SHEET, [mergebase.base_sheet_xml(base)],

@@ -34,12 +34,12 @@ from . import schema
 from .client import FlowtracClient
 from .connection import Connection
 from .diff import changes_text
-from .errors import UsageError
+from .errors import ExitCode, UsageError, fatal_exit_code
 from .executor import Execution, Executor, Progress
 from .history import RunRecord, record_for_undo, save, set_report
 from .journal import Journal, read_journal
 from .model import Action, PlanItem, Status
-from .template import write_table_workbook
+from .templating import write_table_workbook
 
 __all__ = [
     "JournalRun", "UndoPlan", "UndoResult", "UndoStep", "default_undo_paths",
@@ -314,8 +314,8 @@ class UndoPlan:
         return [_problem_line(s) for s in self.steps if s.status in _BAD][:limit]
 
     @property
-    def exit_code(self) -> int:
-        return 1 if any(s.status in _BAD for s in self.steps) else 0
+    def exit_code(self) -> ExitCode:
+        return ExitCode.ROWS_NOT_DONE if any(s.status in _BAD for s in self.steps) else ExitCode.OK
 
 
 def _problem_line(step: UndoStep) -> str:
@@ -516,11 +516,11 @@ class UndoResult:
         return self.plan.counts()
 
     @property
-    def exit_code(self) -> int:
+    def exit_code(self) -> ExitCode:
         if self.execution is not None and self.execution.fatal is not None:
-            return getattr(self.execution.fatal, "exit_code", 4)
+            return fatal_exit_code(self.execution.fatal)
         if self.execution is not None and self.execution.stopped:
-            return 1
+            return ExitCode.ROWS_NOT_DONE
         return self.plan.exit_code
 
     def summary(self) -> dict[str, Any]:
