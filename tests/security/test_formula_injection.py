@@ -19,7 +19,7 @@ from click.testing import CliRunner
 from hostile.hostile_server import FORMULA_ERROR, HostileServer
 from sheetkit import write_sheet
 
-from sync import export, schema
+from sync import exporting, schema
 from sync.cli import main as cli
 from sync.emulator import DEMO_TOKEN, generate_dataset
 from sync.report.cells import is_formula_like
@@ -215,13 +215,13 @@ def test_export_keeps_formula_like_server_text_as_text(emulator_thread, tmp_path
 def test_every_formula_start_is_formula_like(start: str) -> None:
     """One check for the .xlsx writer (quote prefix) and the CSV export (leading ')."""
     assert is_formula_like(f"{start}1+1")
-    assert export.csv_text(f"{start}1+1") == f"'{start}1+1"
+    assert exporting.csv_text(f"{start}1+1") == f"'{start}1+1"
 
 
 @pytest.mark.parametrize("text", ["1\uff1d1", "a\u2212b", "\uff21", "x@y", "1-2"])
 def test_such_characters_inside_a_text_are_not_a_formula_start(text: str) -> None:
     assert not is_formula_like(text)
-    assert export.csv_text(text) == text
+    assert exporting.csv_text(text) == text
 
 
 def test_csv_export_quotes_every_formula_start_and_reads_back_unchanged(emulator_thread,
