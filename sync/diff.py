@@ -273,7 +273,7 @@ def diff(validated: ValidatedSheet, records: Iterable[dict[str, Any]],
 
     # A server line matched by two rows: neither row may touch it.
     listed_ids = listing.column(id_name)
-    claimed_ids = [listed_ids[p] if p >= 0 else None for p in line_at.tolist()]
+    claimed_ids = listing.values(id_name, line_at)
     claims: dict[str, int] = {}         # line id -> the first row matching it
     doubly: dict[str, list[int]] = {}   # line id -> rows, for one matched twice
     for at, line_id in enumerate(claimed_ids):
@@ -405,7 +405,7 @@ class _Managed:
             return False
 
 
-def _decide_row(row: SheetRow, by_id: Listing, by_key: _ByKey,
+def _decide_row(row: SheetRow, listing: Listing, by_key: _ByKey,
                 key_of: Callable[[dict[str, Any]], tuple[Any, ...]], key: Sequence[str],
                 managed: _Managed, options: PlanOptions,
                 base: Mapping[str, dict[str, Any]]) -> PlanItem:
@@ -417,7 +417,7 @@ def _decide_row(row: SheetRow, by_id: Listing, by_key: _ByKey,
 
     record_id = values.get(schema.ID.name)
     if record_id is not None:
-        record = by_id.get(record_id)
+        record = listing.get(record_id)
         if record is None and record_id in base:
             return _gone(row, base[record_id], managed)
         if record is None:

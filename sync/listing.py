@@ -33,11 +33,10 @@ class _Block:
 
     keys: tuple[str, ...]
     columns: list[list[Any]]
+    count: int = 0      # records with no key at all
 
     def __len__(self) -> int:
         return len(self.columns[0]) if self.columns else self.count
-
-    count: int = 0      # records with no key at all
 
 
 class Listing(Sequence[Record]):
@@ -152,11 +151,14 @@ class Listing(Sequence[Record]):
     def positions(self, ids: Sequence[Any]) -> np.ndarray:
         """Where the line of each id is (-1: not listed); a line listed twice counts at its
         last place, as a dict by id would keep it."""
+        return np.fromiter(map(self._id_index().get, ids, repeat(-1)), dtype=np.int64,
+                           count=len(ids))
+
+    def _id_index(self) -> dict[Any, int]:
         if self._by_id is None:
             ids_listed = self.column(schema.ID.name)
             self._by_id = dict(zip(ids_listed, range(len(ids_listed)), strict=True))
-        return np.fromiter(map(self._by_id.get, ids, repeat(-1)), dtype=np.int64,
-                           count=len(ids))
+        return self._by_id
 
     def values(self, name: str, positions: np.ndarray, absent: Any = None) -> list[Any]:
         """The values of ``name`` at ``positions`` (None at -1, ``absent`` for a line
@@ -166,8 +168,8 @@ class Listing(Sequence[Record]):
 
     def get(self, line_id: Any) -> Record | None:
         """The line with this id, or None."""
-        at = int(self.positions([line_id])[0])
-        return self[at] if at >= 0 else None
+        at = self._id_index().get(line_id)
+        return None if at is None else self[at]
 
     def take(self, positions: Iterable[int]) -> list[Record]:
         """The lines at ``positions``, as records."""
