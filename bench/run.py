@@ -18,13 +18,18 @@ beyond it):
      median counts.
    - Sequential: 500 changes of the same kind on 100 other products sent one request at a
      time (plain aiohttp, no pauses).
+   - The page: a 100,000-row xlsx export (made after the writes) uploaded to ``flowtrac-sync
+     serve`` (its own process, signed in beforehand), from sending the upload to the plan
+     page read in full (``page_plan.py``), against ``flowtrac-sync plan`` of the file with
+     the same settings (no ``--concurrency``), start-up included: what a planner waits
+     either way.  Interleaved, medians of ``PAGE_REPEATS``.
 2. 5,000 products x 5 lines at 20 ms latency: the same writes, against a limit of 1,600/s.
 3. 200,000 products x 5 lines (1,000,000 lines), 50 ms latency: the no-op plan of a
    1,000,000-line CSV export, against its read (pyarrow) plus the fetch floor.
 
-``python bench/run.py [PART ...]`` runs some parts only (``noop100k writes writes20ms
-noop1m``).  The last lines printed are the ratios; the absolute figures are printed above them
-and written to bench/results.json.
+``python bench/run.py [PART ...]`` runs some parts only (``noop100k writes page100k
+writes20ms noop1m``).  The last lines printed are the ratios; the absolute figures are
+printed above them and written to bench/results.json.
 """
 
 from __future__ import annotations
@@ -34,8 +39,11 @@ import json
 import os
 import platform
 import re
+import socket
+import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -55,6 +63,7 @@ WORK = ROOT / "bench" / "work"
 RESULTS = ROOT / "bench" / "results.json"
 CLI = str(Path(PYTHON).parent / "flowtrac-sync")
 FETCH_FLOOR = str(ROOT / "bench" / "fetch_floor.py")
+PAGE_PLAN = str(ROOT / "bench" / "page_plan.py")
 TOKEN = "demo-token"
 
 PRODUCTS, LINES = 20_000, 5                  # 100,000 lines on the server
@@ -71,6 +80,7 @@ WRITE_RUNS = 3                               # each on its own products; the med
 SEQUENTIAL_PRODUCTS = 100                    # x 5 changes = 500 writes
 NOOP_REPEATS = 5                             # this 2-core VM's speed drifts: the median of 5
 MILLION_REPEATS = 3
+PAGE_REPEATS = 3
 
 TARGETS = {"write_throughput_vs_limit": (">=", 0.95),
            "write_throughput_vs_limit_20ms": (">=", 0.85),
@@ -78,9 +88,10 @@ TARGETS = {"write_throughput_vs_limit": (">=", 0.95),
            "noop_vs_read_floor": ("<=", 2.5),
            "noop_100k_xlsx_vs_floor": ("<=", 2.0),
            "noop_1m_csv_vs_floor": ("<=", 2.5),
+           "page_vs_cli_plan_100k": ("<=", 1.5),
            "peak_rss_mb_100k": ("<=", 300),
            "peak_rss_mb_1m": ("<=", 800)}
-PARTS = ("noop100k", "writes", "writes20ms", "noop1m")
+PARTS = ("noop100k", "writes", "page100k", "writes20ms", "noop1m")
 
 #: The read floor: the same file into a DataFrame, each way here; the fastest one counts.
 XLSX_READERS = {
@@ -116,7 +127,7 @@ def main(parts: list[str]) -> int:
     started = time.perf_counter()
     figures: dict[str, Any] = {}
     ratios: dict[str, float] = {}
-    if wanted & {"noop100k", "writes"}:
+    if wanted & {"noop100k", "writes", "page100k"}:
         with emulator(PRODUCTS, LATENCY_S) as emu:
             connection = ["--base-url", emu.base_url, "--token", TOKEN]
             export = WORK / f"noop_{PRODUCTS * LINES // 1000}k.xlsx"
@@ -137,6 +148,13 @@ def main(parts: list[str]) -> int:
                 ratios["write_throughput_vs_limit"] = writes["writes_per_s"] / LIMIT_WRITES_PER_S
                 ratios["write_speedup_vs_sequential"] = (sequential["s_per_write"]
                                                          / writes["s_per_write"])
+            if "page100k" in wanted:
+                # After the writes the server no longer matches the export: a fresh one.
+                export = WORK / f"page_{PRODUCTS * LINES // 1000}k.xlsx"
+                ensure_export(export, connection, PRODUCTS * LINES)
+                page = measure_page(export, connection)
+                figures["page_100k_xlsx"] = page
+                ratios["page_vs_cli_plan_100k"] = page["page_s"] / page["cli_plan_wall_s"]
     if "writes20ms" in wanted:
         with emulator(FAST_PRODUCTS, FAST_LATENCY_S) as emu:
             connection = ["--base-url", emu.base_url, "--token", TOKEN]
@@ -227,6 +245,64 @@ def measure_noop(sheet: Path, connection: list[str], readers: dict[str, str],
         "read_s_all": reads, "fetch_s_all": fetches,
         "statistic": f"median of {repeats} runs each", "stages_s": plan_stages(plan_args),
     }
+
+
+def measure_page(sheet: Path, connection: list[str]) -> dict[str, Any]:
+    """The plan page of ``sheet`` after its upload against ``plan`` of it, interleaved."""
+    rows = count_rows(sheet)
+    plan_args = [CLI, "plan", str(sheet), "--json", "--report",
+                 str(WORK / f"{sheet.stem}.plan.xlsx"), *connection]
+    base_url, token = connection[1], connection[3]
+    port = free_port()
+    page_url = f"http://127.0.0.1:{port}"
+    serve = subprocess.Popen(
+        [CLI, "serve", "--base-url", base_url, "--port", str(port), "--max-upload-mb", "60",
+         "--data-dir", str(WORK / "page-data"), "--history", str(WORK / "page-history.db")],
+        stdout=subprocess.DEVNULL, stderr=(WORK / "serve.log").open("wb"),
+        stdin=subprocess.DEVNULL)
+    try:
+        wait_until_up(page_url, serve)
+        pages: list[float] = []
+        plans: list[ChildRun] = []
+        for repeat in range(PAGE_REPEATS):
+            plan = run_child(plan_args)
+            if noop_summary(plan, rows)[1]:
+                raise SystemExit(f"the plan is wrong: {plan.stdout[-500:]}{plan.stderr[-2000:]}")
+            plans.append(plan)
+            upload = run_child([PYTHON, PAGE_PLAN, page_url, token, str(sheet)])
+            if upload.exit_code != 0 or f"{rows} unchanged" not in upload.stdout:
+                raise SystemExit(f"the page's plan is wrong: {upload.stdout[-500:]}"
+                                 f"{upload.stderr[-2000:]}")
+            pages.append(float(upload.stdout.split()[0]))
+            say(f"page plan of {sheet.name} {repeat + 1}/{PAGE_REPEATS}: {pages[-1]:.2f} s "
+                f"from upload to page; plan {plan.wall_s:.2f} s wall")
+    finally:
+        serve.terminate()
+        serve.wait(timeout=30)
+    return {"file": str(sheet.relative_to(ROOT)), "rows": rows,
+            "page_s": median(pages), "page_s_all": pages,
+            "cli_plan_wall_s": median([p.wall_s for p in plans]),
+            "cli_plan_wall_s_all": [p.wall_s for p in plans],
+            "statistic": f"median of {PAGE_REPEATS} runs each, interleaved"}
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_until_up(url: str, process: subprocess.Popen[bytes], timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"serve ended (exit {process.returncode}); see bench/work/serve.log")
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except OSError:
+            time.sleep(0.3)
+    raise SystemExit(f"serve did not answer at {url} in {timeout_s:.0f} s")
 
 
 def plan_stages(plan_args: list[str]) -> dict[str, float]:
@@ -389,6 +465,10 @@ def print_figures(figures: dict[str, Any], results: dict[str, Any]) -> None:
         print(f"sequential loop: {sequential['writes']} writes in {sequential['seconds']:.2f} s"
               f" = {sequential['writes_per_s']:.1f} writes/s "
               f"({sequential['s_per_write'] * 1000:.1f} ms per write)")
+    page = figures.get("page_100k_xlsx")
+    if page:
+        print(f"page: upload of {page['file']} to its plan page {page['page_s']:.2f} s; "
+              f"plan of it {page['cli_plan_wall_s']:.2f} s wall ({page['statistic']})")
     for key in ("noop_100k_xlsx", "noop_1m_csv"):
         noop = figures.get(key)
         if not noop:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 import yarl
 
@@ -132,28 +130,33 @@ def big_dataset() -> Dataset:
     return generate_dataset(20_000, 5, seed=7)
 
 
-async def test_product_id_in_with_500_ids_over_100000_lines_is_fast(emulator, http, big_dataset):
+async def test_product_id_in_with_500_ids_over_100000_lines(emulator, http, big_dataset):
     dataset = big_dataset
     api = Api(http, await emulator(dataset=dataset), DEMO_TOKEN)
     wanted = [p["product_id"] for p in dataset.products[1000:1500]]
-    started = time.perf_counter()
     reply = await api.get(**{"product_id-in": ",".join(wanted)})
-    elapsed = time.perf_counter() - started
     assert reply.status == 200 and len(reply.body) == 2500
-    assert {r["product_id"] for r in reply.body} == set(wanted)
-    assert elapsed < 1.0, f"{elapsed:.3f} s"  # about 0.02 s when the machine is idle
+    assert [r["product_id"] for r in reply.body] == [
+        line["product_id"] for line in dataset.lines if line["product_id"] in set(wanted)]
+
+
+class _NoScan(dict):
+    """A table's rows that refuse to be gone through one by one."""
+
+    def values(self):
+        raise AssertionError("the whole table was scanned")
 
 
 def test_store_select_uses_the_index(big_dataset: Dataset):
     store = Store()
     dataset = big_dataset
     store.load(dataset)
-    wanted = ",".join(p["product_id"] for p in dataset.products[:500])
-    started = time.perf_counter()
-    for _ in range(10):
-        found = store.select_lines({"product_id-in": wanted, "line_number-lt": "3"})
+    wanted = [p["product_id"] for p in dataset.products[:500]]
+    store._lines._rows = _NoScan(store._lines._rows)
+    found = store.select_lines({"product_id-in": ",".join(wanted), "line_number-lt": "3"})
     assert len(found) == 1000
-    assert (time.perf_counter() - started) / 10 < 0.1
+    assert {(r["product_id"], r["line_number"]) for r in found} == {
+        (product, number) for product in wanted for number in ("1", "2")}
 
 
 # --------------------------------------------------------------------------- catalogs

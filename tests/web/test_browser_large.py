@@ -1,13 +1,14 @@
 """A 100,000-row plan in Chromium: the page is one compressed page of the table, under
-300 KB, and is shown within 1.5 times the command line's ``plan`` of the same file.
+300 KB, its counts agree with the command line's, and its filters and pages work.
 
-Both run the same way: the emulator and ``serve`` as processes of their own, the CLI as a
-process, so the test's own Python work is in neither measurement.
+The emulator and ``serve`` run as processes of their own, as a planner's would.  How long the
+page takes against the command line is ``make bench``'s ``page100k`` part, not a test's.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import socket
 import sys
@@ -24,7 +25,7 @@ from sync import schema
 from sync.emulator.dataset import generate_dataset
 from sync.web import table
 
-from .test_browser import ARTIFACTS, _page, _shot, browser  # noqa: F401 - fixture
+from .test_browser import _page, _shot, browser  # noqa: F401 - fixture
 
 PRODUCTS, LINES, SEED = 10_000, 10, 3
 TOKEN = "tok-large-Qw71-secret"
@@ -85,20 +86,18 @@ async def large(tmp_path: Path) -> AsyncIterator[dict[str, Any]]:
                 await process.wait()
 
 
-async def _cli_plan_s(large: dict[str, Any]) -> float:
+async def _cli_plan(large: dict[str, Any]) -> dict[str, Any]:
     env = {**os.environ, "FLOWTRAC_TOKEN": TOKEN}
-    started = time.perf_counter()
     process = await asyncio.create_subprocess_exec(
-        *CLI, "plan", str(large["sheet"]), "--base-url", large["base_url"], "-q",
+        *CLI, "plan", str(large["sheet"]), "--base-url", large["base_url"], "--json",
         "--report", str(large["tmp"] / "cli.plan.xlsx"), env=env,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     out, err = await process.communicate()
-    took = time.perf_counter() - started
     assert process.returncode == 1, (out + err).decode()[-2000:]      # invalid rows: exit 1
-    return took
+    return json.loads(out)
 
 
-async def test_a_100000_row_plan_page_is_small_and_as_quick_as_the_cli(browser,  # noqa: F811
+async def test_a_100000_row_plan_page_is_small_and_agrees_with_the_cli(browser,  # noqa: F811
                                                                         large) -> None:
     from playwright.async_api import expect
 
@@ -109,33 +108,19 @@ async def test_a_100000_row_plan_page_is_small_and_as_quick_as_the_cli(browser, 
     await page.fill("#token", TOKEN)
     await page.click("#signin")
 
-    async def page_plan_s() -> float:
-        await page.goto(large["url"])
-        await page.set_input_files("#file", str(large["sheet"]))
-        started = time.perf_counter()
-        await page.click("#upload-submit")
-        await expect(page.locator("h1")).to_have_text("Plan: what would change")
-        await page.wait_for_load_state("load")
-        return time.perf_counter() - started
-
-    # Best of three, taken in turns: the machine's other work slows either one at times
-    # (best of two missed by 0.3% on a clean CI clone).
-    cli_s, page_s = [], []
-    for _ in range(3):
-        cli_s.append(await _cli_plan_s(large))
-        page_s.append(await page_plan_s())
+    await page.goto(large["url"])
+    await page.set_input_files("#file", str(large["sheet"]))
+    await page.click("#upload-submit")
+    await expect(page.locator("h1")).to_have_text("Plan: what would change")
+    await page.wait_for_load_state("load")
     sizes = await page.evaluate("""() => {
         const n = performance.getEntriesByType("navigation")[0];
         return [n.encodedBodySize, n.decodedBodySize];
     }""")
     await _shot(page, "20-plan-100k.png", full=False)
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    (ARTIFACTS / "plan-100k-timing.txt").write_text(
-        f"cli plan {cli_s} s, page {page_s} s, page bytes {sizes}\n")
 
     encoded, decoded = sizes
     assert 0 < encoded < decoded < 300_000, sizes             # compressed, and small anyway
-    assert min(page_s) <= 1.5 * min(cli_s), (page_s, cli_s)
 
     # One page of rows, the changes and problems first; the counts agree everywhere.
     rows = page.locator("#rows tbody tr")
@@ -143,8 +128,11 @@ async def test_a_100000_row_plan_page_is_small_and_as_quick_as_the_cli(browser, 
     statuses = await page.eval_on_selector_all("#rows tbody tr", "rs => rs.map(r => "
                                                "r.dataset.status)")
     assert statuses[:55].count("would update") == 50 and statuses[:55].count("invalid") == 5
-    assert (await page.inner_text('#counts .stat[data-status="unchanged"] .count')
-            ).strip() == "99945"
+    counts = (await _cli_plan(large))["counts"]
+    assert (counts["unchanged"], counts["would update"], counts["invalid"]) == (99_945, 50, 5)
+    for status, count in counts.items():
+        assert (await page.inner_text(f'#counts .stat[data-status="{status}"] .count')
+                ).strip() == str(count), status
     await expect(page.locator("#shown-count")).to_have_text(
         "Rows 1–100 of 100000 rows; 100000 rows in all.")
     await page.click('.filters .filter[data-status="invalid"]')

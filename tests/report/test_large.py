@@ -1,12 +1,9 @@
-"""100,000-row reports are written in seconds, and memory does not grow with the rows.
-
-Bounds are in CPU seconds (steadier than wall time on a busy machine) and generous: they
-catch a writer several times slower (openpyxl: ~50 s, XlsxWriter: ~13 s for the new
-workbook; openpyxl load+save: ~45 s for the kept one), not noise."""
+"""100,000-row reports, new and kept, hold every row's cells, and memory does not grow with
+the rows.  How fast they are written is measured by ``make bench`` (the report is part of
+every no-op plan there), not here."""
 
 from __future__ import annotations
 
-import time
 import tracemalloc
 from pathlib import Path
 
@@ -40,26 +37,24 @@ def results(rows: int) -> dict[int, ReportRow]:
     return out
 
 
-def cpu_seconds(action) -> float:
-    start = time.process_time()
-    action()
-    return time.process_time() - start
-
-
-def test_100k_rows_new_and_kept_workbooks_in_seconds(tmp_path: Path) -> None:
+def test_100k_rows_new_and_kept_workbooks_hold_every_row(tmp_path: Path) -> None:
     rows = 100_000
     source = tmp_path / "big.csv"
     source.write_text("x")
     marks = results(rows)
     new = tmp_path / "big.report.xlsx"
-    new_cpu = cpu_seconds(lambda: write_report(big_sheet(source, rows), marks, [], {}, new))
-    assert new_cpu < 10, f"new workbook took {new_cpu:.1f} s of CPU"
+    write_report(big_sheet(source, rows), marks, [], {}, new)
+    with CalamineWorkbook.from_path(str(new)) as book:
+        grid = book.get_sheet_by_index(0).to_python()
+    assert len(grid) == rows + 1
+    assert grid[0][12:16] == list(REPORT_COLUMNS)
+    assert grid[101][12] == "invalid" and grid[102][12:14] == ["would update", "id-101"]
+    assert grid[-1][:1] + grid[-1][12:14] == ["_0-value-99999", "unchanged", "id-99999"]
 
     # The report is itself a 100,000-row workbook: keep it and report on it again.
     kept = tmp_path / "again.xlsx"
     sheet = big_sheet(new, rows, file_format="xlsx", sheet_name="big")
-    kept_cpu = cpu_seconds(lambda: write_report(sheet, marks, [], {}, kept, engine="patch"))
-    assert kept_cpu < 20, f"keeping the workbook took {kept_cpu:.1f} s of CPU"
+    write_report(sheet, marks, [], {}, kept, engine="patch")
 
     with CalamineWorkbook.from_path(str(kept)) as book:
         grid = book.get_sheet_by_name("big").to_python()
