@@ -182,9 +182,14 @@ class PlanResult(ValidationResult):
     requests: int = 0
     retries: int = 0
     command: str = field(default="plan", kw_only=True)
-    #: The base the plan merged against (``sync.mergebase``), if the sheet had one.
-    base: mergebase.Base | None = field(default=None, kw_only=True)
+    #: The sheet's base (``sync.mergebase``), read if a row needed it; see ``base``.
+    base_source: mergebase.PendingBase | None = field(default=None, kw_only=True, repr=False)
     report_kind: ClassVar[str] = "plan"
+
+    @property
+    def base(self) -> mergebase.Base | None:
+        """The base the plan merged against, if the sheet has one that belongs to it."""
+        return self.base_source.get() if self.base_source is not None else None
 
     def _status(self, item: PlanItem) -> tuple[str, str | None, str]:
         return PLAN_STATUS[item.action], item.record_id, item.message
@@ -507,13 +512,7 @@ async def _plan_loaded(sheet: LoadedSheet, connection: Connection, options: Sync
         logged_in = asyncio.ensure_future(client.login())
         lines = asyncio.ensure_future(_lines_of(client, logged_in, options.scope, products))
         try:
-            # The base (``sync.mergebase``) is read beside the validation: calamine parses it
-            # without holding the GIL, so a large one costs little wall time.
-            base_warnings: list[str] = []
-            checked, base_read = await asyncio.gather(
-                asyncio.to_thread(_validated, sheet, options, started),
-                asyncio.to_thread(mergebase.read_base, sheet.path, sheet.file_format,
-                                  base_warnings))
+            checked = await asyncio.to_thread(_validated, sheet, options, started)
             await logged_in
             began = time.perf_counter()
             warnings, records = await _fetch_current(checked.validated, client, options.scope,
@@ -527,19 +526,17 @@ async def _plan_loaded(sheet: LoadedSheet, connection: Connection, options: Sync
         _log_stage("fetched", fetched - began,
                    f"{len(records)} server lines, {client.stats.requests} requests; "
                    "the wait after validation")
-        base = mergebase.belonging_base(base_read, connection.base_url,
-                                        checked.validated.column(schema.ID.name),
-                                        base_warnings)
-        warnings += base_warnings
-        the_plan = diff(checked.validated, records, options.plan_options(),
-                        base.lines if base is not None else None)
+        base = mergebase.PendingBase(sheet.path, sheet.file_format, connection.base_url,
+                                     checked.validated.column(schema.ID.name))
+        the_plan = diff(checked.validated, records, options.plan_options(), base.lines)
+        warnings += base.warnings
         await _name_products(the_plan, client)
         await _read_only_edits(the_plan, checked.validated, client)
         _log_stage("diffed", time.perf_counter() - fetched)
         return PlanResult(checked.validated, options, started, _now(),
                           checked.warnings + warnings, connection.base_url,
                           client.stats.requests, client.stats.retries, plan=the_plan,
-                          base=base)
+                          base_source=base)
 
 
 def plan(path: str | Path, connection: Connection,
@@ -591,7 +588,8 @@ async def execute_async(planned: PlanResult, connection: Connection, *,
     result = ApplyResult(planned.validated, options, planned.started, _now(), warnings,
                          planned.base_url, planned.requests + requests,
                          planned.retries + retries, time.monotonic() - started, checked,
-                         plan=planned.plan, execution=execution, base=planned.base)
+                         plan=planned.plan, execution=execution,
+                         base_source=planned.base_source)
     if history is not None:
         result.history = Path(history)
         result.run_record = record_for_apply(result, run_id=log.run_id, who=who,

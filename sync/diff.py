@@ -247,7 +247,8 @@ def diff(validated: ValidatedSheet, records: Iterable[dict[str, Any]],
 
     ``records``: the server's lines (a ``Listing``, as the client gives them).  ``base``: the
     server's lines by id as the sheet's export saw them (``sync.mergebase``); a row naming
-    one of them is decided cell by cell instead of by its ``edited`` stamp."""
+    one of them is decided cell by cell instead of by its ``edited`` stamp.  Only rows that
+    differ from their line look into it."""
     listing = Listing.of(records)
     key = validated.key
     key_of = _key_getter(key)
@@ -265,7 +266,7 @@ def diff(validated: ValidatedSheet, records: Iterable[dict[str, Any]],
     decided: dict[int, PlanItem] = {}
     for at in np.flatnonzero(~same).tolist():
         decided[at] = _decide_row(validated.row(at), listing, by_key, key_of, key, managed,
-                                  options, base or {})
+                                  options, base if base is not None else {})
     made_ids = [item.record[id_name] if item.record is not None else None
                 for item in decided.values()]
     line_at[list(decided)] = listing.positions(made_ids)

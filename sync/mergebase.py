@@ -9,6 +9,10 @@ Planning a sheet with a base decides per cell (``merge_cells``) instead of per r
 cell that both the planner and someone on the server changed, to different values, is a
 conflict.  A base that does not belong to the sheet (none of its ids in the sheet, or exported
 from another server) is ignored with a warning, and the ``edited`` rule of ``sync.diff`` stands.
+
+The base is read when the plan first needs it (``PendingBase``): only a row that differs
+from its server line needs it, so the plan of an unchanged export never reads the second
+sheet as large as the planner's, and says nothing of a base that had no say.
 """
 
 from __future__ import annotations
@@ -32,9 +36,9 @@ from .model import CellError, LoadedSheet, Outcome, PlanItem, Status
 from .report.cells import column_letter, text_cell
 from .report.parts import WORKSHEET_OPEN
 
-__all__ = ["BASE_SHEET", "Base", "Cell", "CellMerge", "base_rows", "base_sheet_xml",
-           "belonging_base", "conflict_cells", "decide_cell", "merge_cells", "read_base",
-           "refreshed"]
+__all__ = ["BASE_SHEET", "Base", "Cell", "CellMerge", "PendingBase", "base_rows",
+           "base_sheet_xml", "belonging_base", "conflict_cells", "decide_cell", "merge_cells",
+           "read_base", "refreshed"]
 
 #: The hidden sheet's name: a leading ``_`` keeps it out of the way in the sheet list.
 BASE_SHEET = "_base"
@@ -225,6 +229,51 @@ def belonging_base(base: Base | None, base_url: str, sheet_ids: Iterable[Any],
                         f"the server since the export are conflicts")
         return None
     return base
+
+
+class PendingBase:
+    """The base of the workbook at ``path``, read (``read_base``) and checked
+    (``belonging_base``) the first time ``get`` or ``lines`` is asked for; ``warnings`` holds
+    what the reading said, from then on."""
+
+    def __init__(self, path: str | Path, file_format: str, server_url: str,
+                 sheet_ids: Iterable[Any]) -> None:
+        self._path, self._file_format = path, file_format
+        self._server_url, self._sheet_ids = server_url, sheet_ids
+        self._base: Base | None = None
+        self._read = False
+        self.warnings: list[str] = []
+        #: The base's lines by id, read on first use (empty when there is no usable base).
+        self.lines: Mapping[str, dict[str, Any]] = _PendingLines(self)
+
+    def get(self) -> Base | None:
+        if not self._read:
+            self._read = True
+            found = read_base(self._path, self._file_format, self.warnings)
+            self._base = belonging_base(found, self._server_url, self._sheet_ids,
+                                        self.warnings)
+        return self._base
+
+
+class _PendingLines(Mapping[str, dict[str, Any]]):
+    def __init__(self, pending: PendingBase) -> None:
+        self._pending = pending
+
+    def _lines(self) -> Mapping[str, dict[str, Any]]:
+        base = self._pending.get()
+        return base.lines if base is not None else {}
+
+    def __getitem__(self, line_id: str) -> dict[str, Any]:
+        return self._lines()[line_id]
+
+    def __contains__(self, line_id: object) -> bool:
+        return line_id in self._lines()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._lines())
+
+    def __len__(self) -> int:
+        return len(self._lines())
 
 
 # --------------------------------------------------------------------------- the decision

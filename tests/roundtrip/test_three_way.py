@@ -231,9 +231,35 @@ async def test_a_base_whose_ids_are_not_in_the_sheet_is_ignored(emulator, seed_d
         row[0].value = "00000000-0000-4000-8000-" + f"{row[0].row:012d}"
     book.save(path)
 
+    line = seed_dataset.lines[0]
+    edit_line(path, line["id"], product_minutes=41.5)
+    await _on_server(emu.base_url, line["id"], active="InActive")
+
     planned = await api.plan_async(path, conn)
     assert any("none of the sheet's line ids is in its base" in w for w in planned.warnings)
-    assert planned.counts() == {"unchanged": len(seed_dataset.lines)}
+    item = _item(planned, line["id"])
+    assert item.action is Action.CONFLICT and "after this sheet was made" in item.message
+
+
+async def test_the_base_is_read_only_when_a_row_differs_from_its_line(emulator, seed_dataset,
+                                                                      tmp_path):
+    """An unchanged export's plan needs no base: one that is not a base says nothing then,
+    and is found out once a row differs from its line and the base would decide it."""
+    emu, conn, path = await _exported(emulator, seed_dataset, tmp_path)
+    book = openpyxl.load_workbook(path)
+    book[mergebase.BASE_SHEET]["A1"] = "notes of my own"
+    book.save(path)
+
+    unchanged = await api.plan_async(path, conn)
+    assert unchanged.counts() == {"unchanged": len(seed_dataset.lines)}
+    assert unchanged.warnings == [] and unchanged.base is None
+
+    line = seed_dataset.lines[0]
+    edit_line(path, line["id"], product_minutes=41.5)
+    edited = await api.plan_async(path, conn)
+    assert [w for w in edited.warnings if mergebase.BASE_SHEET in w] == [
+        f"the {mergebase.BASE_SHEET} sheet is not a base flowtrac-sync wrote: it is ignored"]
+    assert _item(edited, line["id"]).action is Action.UPDATE
 
 
 async def test_a_report_used_as_input_carries_the_base_forward(emulator, seed_dataset,
