@@ -40,7 +40,7 @@ from .report.cells import (
     text_cell,
     value_cell,
 )
-from .report.newbook import NewSheet, worksheet_chunks, write_workbook
+from .report.newbook import NewSheet, row_chunks, worksheet_chunks, write_workbook
 from .report.parts import EXCEL_MAX_ROWS, Note, note
 from .report.styles import StyleBook
 
@@ -64,8 +64,6 @@ LAST_ROW = 1_048_576
 PRODUCT_NAME_KEY = "product"
 #: Author of the header notes (not the report's author, whose notes a report replaces).
 NOTE_AUTHOR = "flowtrac-sync help"
-#: Rows per write to the zip stream.
-_CHUNK_ROWS = 2_000
 _READ_ONLY_SUFFIX = " (read-only)"
 _READ_ONLY_HELP = " Read-only: the tool never sends this column."
 
@@ -395,7 +393,7 @@ def _header_note(column: Column, index: int) -> Note:
 def _data_sheet_xml(columns: Sequence[Column], rows: Iterator[Sequence[Any]],
                     last: str, sources: Mapping[str, str]) -> Iterator[str]:
     letters = [column_letter(i) for i in range(1, len(columns) + 1)]
-    return worksheet_chunks(_data_rows(columns, letters, rows),
+    return worksheet_chunks(row_chunks(_data_rows(columns, letters, rows)),
                             widths={i: c.width for i, c in enumerate(columns, 1)},
                             frozen_rows=1, selected=True, dimension=f"A1:{last}",
                             filter_ref=f"A1:{last}",
@@ -405,22 +403,17 @@ def _data_sheet_xml(columns: Sequence[Column], rows: Iterator[Sequence[Any]],
 
 def _data_rows(columns: Sequence[Column], letters: Sequence[str],
                rows: Iterator[Sequence[Any]]) -> Iterator[str]:
-    """The header row, then the lines in blocks of ``_CHUNK_ROWS`` rows."""
+    """The header row, then one row a line."""
     heads = "".join(text_cell(f"{letter}1", c.header, _header_style(c))
                     for letter, c in zip(letters, columns, strict=True))
     yield f'<row r="1">{heads}</row>'
     styles = [_READ_ONLY_CELLS if c.read_only else _PLAIN_CELLS for c in columns]
     order = list(zip(letters, styles, strict=True))
-    buffer: list[str] = []
     for number, values in enumerate(rows, 2):
         r = str(number)
         cells = [value_cell(letter + r, _cell_value(value), style)
                  for (letter, style), value in zip(order, values, strict=True)]
-        buffer.append(f'<row r="{r}">{"".join(cells)}</row>')
-        if len(buffer) >= _CHUNK_ROWS:
-            yield "".join(buffer)
-            buffer.clear()
-    yield "".join(buffer)
+        yield f'<row r="{r}">{"".join(cells)}</row>'
 
 
 def _header_style(column: Column) -> int:
@@ -484,7 +477,7 @@ def _table_sheet_xml(rows: Sequence[tuple[Sequence[Any], int]], widths: Mapping[
                      *, header_row: int | None, filter_ref: str | None = None
                      ) -> Iterator[str]:
     """A small sheet of (cells, style) rows; every text cell safe from formula evaluation."""
-    return worksheet_chunks(_table_rows(rows), widths=widths, frozen_rows=header_row,
+    return worksheet_chunks(row_chunks(_table_rows(rows)), widths=widths, frozen_rows=header_row,
                             filter_ref=filter_ref)
 
 

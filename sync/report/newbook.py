@@ -12,6 +12,7 @@ The planner's own workbook is never written here: the report edits it in place
 
 from __future__ import annotations
 
+import itertools
 import zipfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -38,10 +39,14 @@ from .parts import (
 from .streaming import write_text_chunks
 from .styles import StyleBook
 
-__all__ = ["ZIP_TIME", "NewSheet", "worksheet_chunks", "write_package", "write_workbook"]
+__all__ = ["ZIP_TIME", "NewSheet", "row_chunks", "worksheet_chunks", "write_package",
+           "write_workbook"]
 
 #: The time of every zip entry (zip times start in 1980).
 ZIP_TIME = (2024, 1, 1, 0, 0, 0)
+#: Rows per chunk of ``row_chunks``: big enough to amortise a write, small enough to bound
+#: memory.
+CHUNK_ROWS = 2_000
 
 
 @dataclass
@@ -76,6 +81,14 @@ def worksheet_chunks(rows: Iterable[str], *, widths: Mapping[int, float],
     if notes:
         tail += '<legacyDrawing r:id="rId1"/>'
     yield tail + "</worksheet>"
+
+
+def row_chunks(rows: Iterable[str], per_chunk: int = CHUNK_ROWS) -> Iterator[str]:
+    """``<row>`` elements joined ``per_chunk`` at a time: each chunk is one write to the zip
+    (and one hand-over to the compressing thread), not one per row."""
+    stream = iter(rows)
+    while chunk := "".join(itertools.islice(stream, per_chunk)):
+        yield chunk
 
 
 def _entry(name: str) -> zipfile.ZipInfo:
