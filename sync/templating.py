@@ -21,18 +21,17 @@ text also gets a quote-prefix style, so nothing a server holds can run as a form
 
 from __future__ import annotations
 
-import zipfile
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from . import mergebase, schema
 from .client import FlowtracClient
 from .connection import Connection
 from .errors import ServerError, UsageError
-from .files import atomic_output, check_target_folder
+from .files import check_target_folder
 from .report.cells import (
     RowStyles,
     column_letter,
@@ -41,25 +40,9 @@ from .report.cells import (
     text_cell,
     value_cell,
 )
-from .report.parts import (
-    EXCEL_MAX_ROWS,
-    MAIN_NS,
-    PAGE_MARGINS,
-    WORKSHEET_OPEN,
-    XML_DECLARATION,
-    Note,
-    cols_xml,
-    comments_xml,
-    content_types_xml,
-    note,
-    notes_rels_xml,
-    package_rels_xml,
-    sheet_views_xml,
-    vml_xml,
-    workbook_rels_xml,
-    workbook_xml,
-)
-from .zipdeflate import deflate_fast
+from .report.newbook import NewSheet, row_chunks, worksheet_chunks, write_workbook
+from .report.parts import EXCEL_MAX_ROWS, Note, note
+from .report.styles import StyleBook
 
 __all__ = [
     "Column", "DATA_SHEET", "Exported", "LISTS_SHEET", "NameLists", "PRODUCT_NAME_KEY",
@@ -81,11 +64,6 @@ LAST_ROW = 1_048_576
 PRODUCT_NAME_KEY = "product"
 #: Author of the header notes (not the report's author, whose notes a report replaces).
 NOTE_AUTHOR = "flowtrac-sync help"
-#: Rows per write to the zip stream.
-_CHUNK_ROWS = 2_000
-#: Zip entries get this time, so the same content gives the same bytes (the committed
-#: template does not change in git when it is regenerated unchanged).
-_ZIP_TIME = (2024, 1, 1, 0, 0, 0)
 _READ_ONLY_SUFFIX = " (read-only)"
 _READ_ONLY_HELP = " Read-only: the tool never sends this column."
 
@@ -340,64 +318,26 @@ def _allowed_text(column: Column) -> str:
 
 # --------------------------------------------------------------------------- xlsx writing
 
-# Cell styles (indexes into cellXfs of ``_STYLES_XML``).
-_PLAIN, _HEAD, _HEAD_REQUIRED, _HEAD_READ_ONLY, _QUOTED = 0, 1, 2, 3, 4
-_READ_ONLY, _READ_ONLY_QUOTED, _WRAP, _TABLE_HEAD, _TITLE = 5, 6, 7, 8, 9
 _HEADER_FILL, _REQUIRED_FILL, _READ_ONLY_HEAD_FILL, _READ_ONLY_FILL = (
     "DDEBF7", "FFE699", "BFBFBF", "EDEDED")
 _GREY_TEXT = "595959"
 
-_STYLES_XML = (
-    f'{XML_DECLARATION}<styleSheet xmlns="{MAIN_NS}">'
-    '<fonts count="4">'
-    '<font><sz val="11"/><name val="Calibri"/><family val="2"/></font>'
-    '<font><b/><sz val="11"/><name val="Calibri"/><family val="2"/></font>'
-    f'<font><sz val="11"/><color rgb="FF{_GREY_TEXT}"/><name val="Calibri"/><family val="2"/>'
-    '</font>'
-    '<font><b/><sz val="14"/><name val="Calibri"/><family val="2"/></font>'
-    '</fonts>'
-    '<fills count="6">'
-    '<fill><patternFill patternType="none"/></fill>'
-    '<fill><patternFill patternType="gray125"/></fill>'
-    + "".join(f'<fill><patternFill patternType="solid"><fgColor rgb="FF{rgb}"/>'
-              f'<bgColor indexed="64"/></patternFill></fill>'
-              for rgb in (_HEADER_FILL, _REQUIRED_FILL, _READ_ONLY_HEAD_FILL, _READ_ONLY_FILL))
-    + '</fills>'
-    '<borders count="1"><border><left/><right/><top/><bottom/><diagonal/></border></borders>'
-    '<cellStyleXfs count="1"><xf numFmtId="0" fontId="0" fillId="0" borderId="0"/>'
-    '</cellStyleXfs>'
-    '<cellXfs count="10">'
-    '<xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/>'
-    '<xf numFmtId="0" fontId="1" fillId="2" borderId="0" xfId="0" applyFont="1" applyFill="1"/>'
-    '<xf numFmtId="0" fontId="1" fillId="3" borderId="0" xfId="0" applyFont="1" applyFill="1"/>'
-    '<xf numFmtId="0" fontId="1" fillId="4" borderId="0" xfId="0" applyFont="1" applyFill="1"/>'
-    '<xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0" quotePrefix="1"/>'
-    '<xf numFmtId="0" fontId="2" fillId="5" borderId="0" xfId="0" applyFont="1" applyFill="1"/>'
-    '<xf numFmtId="0" fontId="2" fillId="5" borderId="0" xfId="0" applyFont="1" applyFill="1" '
-    'quotePrefix="1"/>'
-    '<xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0" applyAlignment="1">'
-    '<alignment vertical="top" wrapText="1"/></xf>'
-    '<xf numFmtId="0" fontId="1" fillId="2" borderId="0" xfId="0" applyFont="1" applyFill="1"/>'
-    '<xf numFmtId="0" fontId="3" fillId="0" borderId="0" xfId="0" applyFont="1"/>'
-    '</cellXfs>'
-    '<cellStyles count="1"><cellStyle name="Normal" xfId="0" builtinId="0"/></cellStyles>'
-    '<dxfs count="0"/><tableStyles count="0" defaultTableStyle="TableStyleMedium9" '
-    'defaultPivotStyle="PivotStyleLight16"/></styleSheet>'
-)
+#: The cell styles of every workbook written here, made once: the ``s`` of each cell is one
+#: of these indexes into the book's ``cellXfs``, and nothing derives a style from it later.
+_BOOK = StyleBook()
+_PLAIN = 0
+_HEAD = _BOOK.derive(fill=_HEADER_FILL, font=_BOOK.bold_font())
+_HEAD_REQUIRED = _BOOK.derive(fill=_REQUIRED_FILL, font=_BOOK.bold_font())
+_HEAD_READ_ONLY = _BOOK.derive(fill=_READ_ONLY_HEAD_FILL, font=_BOOK.bold_font())
+_QUOTED = _BOOK.derive(quote=True)
+_READ_ONLY = _BOOK.derive(fill=_READ_ONLY_FILL, font=_BOOK.font(colour=_GREY_TEXT))
+_READ_ONLY_QUOTED = _BOOK.derive(_READ_ONLY, quote=True)
+_WRAP = _BOOK.derive(wrap=True)
+_TABLE_HEAD = _HEAD
+_TITLE = _BOOK.derive(font=_BOOK.bold_font(14))
 
 _PLAIN_CELLS = RowStyles(_PLAIN, _QUOTED, _PLAIN, _PLAIN, _PLAIN)
 _READ_ONLY_CELLS = RowStyles(_READ_ONLY, _READ_ONLY_QUOTED, _READ_ONLY, _READ_ONLY, _READ_ONLY)
-
-
-@dataclass
-class _Sheet:
-    """One worksheet of a workbook being written: its name, XML chunks and header notes."""
-
-    name: str
-    chunks: Iterable[str]
-    notes: list[Note] = field(default_factory=list)
-    filter_ref: str | None = None
-    state: str | None = None          # "veryHidden": a sheet the planner never sees
 
 
 def write_data_workbook(target: Path, columns: Sequence[Column],
@@ -411,19 +351,18 @@ def write_data_workbook(target: Path, columns: Sequence[Column],
     last = f"{column_letter(len(columns))}{row_count + 1}"
     notes = [_header_note(c, i) for i, c in enumerate(columns, 1)]
     sources = _list_sources(lists) if lists is not None else {}
-    data = _Sheet(DATA_SHEET, _data_sheet_xml(columns, rows, last, sources), notes,
-                  f"A1:{last}")
-    guide = _Sheet(INSTRUCTIONS_SHEET, [_table_sheet_xml(instructions_rows(columns),
-                                                         {1: 24.0, 2: 20.0, 3: 70.0, 4: 40.0},
-                                                         header_row=None)])
+    data = NewSheet(DATA_SHEET, _data_sheet_xml(columns, rows, last, sources), notes,
+                    f"A1:{last}")
+    guide = NewSheet(INSTRUCTIONS_SHEET, _table_sheet_xml(instructions_rows(columns),
+                                                          {1: 24.0, 2: 20.0, 3: 70.0, 4: 40.0},
+                                                          header_row=None))
     sheets = [data, guide]
     if lists is not None and sources:
-        sheets.append(_Sheet(LISTS_SHEET, [_lists_sheet_xml(lists)]))
+        sheets.append(NewSheet(LISTS_SHEET, _lists_sheet_xml(lists)))
     if base is not None:
-        sheets.append(_Sheet(mergebase.BASE_SHEET, [mergebase.base_sheet_xml(base)],
-                             state="veryHidden"))
-    with atomic_output(target, what) as handle:
-        _write_package(handle, sheets)
+        sheets.append(NewSheet(mergebase.BASE_SHEET, [mergebase.base_sheet_xml(base)],
+                               state="veryHidden"))
+    write_workbook(target, sheets, _BOOK, what)
 
 
 def _list_sources(lists: NameLists) -> dict[str, str]:
@@ -438,7 +377,7 @@ def _list_sources(lists: NameLists) -> dict[str, str]:
     return out
 
 
-def _lists_sheet_xml(lists: NameLists) -> str:
+def _lists_sheet_xml(lists: NameLists) -> Iterator[str]:
     """One column of names per reference, under a header: every text safe as a formula."""
     columns = [lists.of(r.name) for r in schema.REFERENCES]
     height = max(map(len, columns), default=0)
@@ -454,26 +393,27 @@ def _header_note(column: Column, index: int) -> Note:
 def _data_sheet_xml(columns: Sequence[Column], rows: Iterator[Sequence[Any]],
                     last: str, sources: Mapping[str, str]) -> Iterator[str]:
     letters = [column_letter(i) for i in range(1, len(columns) + 1)]
-    yield (WORKSHEET_OPEN + f'<dimension ref="A1:{last}"/>' + sheet_views_xml(1, selected=True)
-           + cols_xml({i: c.width for i, c in enumerate(columns, 1)}) + "<sheetData>")
+    return worksheet_chunks(row_chunks(_data_rows(columns, letters, rows)),
+                            widths={i: c.width for i, c in enumerate(columns, 1)},
+                            frozen_rows=1, selected=True, dimension=f"A1:{last}",
+                            filter_ref=f"A1:{last}",
+                            after_data=_validations_xml(columns, letters, sources),
+                            notes=[_header_note(c, i) for i, c in enumerate(columns, 1)])
+
+
+def _data_rows(columns: Sequence[Column], letters: Sequence[str],
+               rows: Iterator[Sequence[Any]]) -> Iterator[str]:
+    """The header row, then one row a line."""
     heads = "".join(text_cell(f"{letter}1", c.header, _header_style(c))
                     for letter, c in zip(letters, columns, strict=True))
     yield f'<row r="1">{heads}</row>'
     styles = [_READ_ONLY_CELLS if c.read_only else _PLAIN_CELLS for c in columns]
     order = list(zip(letters, styles, strict=True))
-    buffer: list[str] = []
     for number, values in enumerate(rows, 2):
         r = str(number)
         cells = [value_cell(letter + r, _cell_value(value), style)
                  for (letter, style), value in zip(order, values, strict=True)]
-        buffer.append(f'<row r="{r}">{"".join(cells)}</row>')
-        if len(buffer) >= _CHUNK_ROWS:
-            yield "".join(buffer)
-            buffer.clear()
-    yield "".join(buffer)
-    yield (f'</sheetData><autoFilter ref="A1:{last}"/>'
-           + _validations_xml(columns, letters, sources)
-           + PAGE_MARGINS + '<legacyDrawing r:id="rId1"/></worksheet>')
+        yield f'<row r="{r}">{"".join(cells)}</row>'
 
 
 def _header_style(column: Column) -> int:
@@ -534,18 +474,20 @@ _RULES: dict[schema.Kind, tuple[str, str | None, str, str]] = {
 
 
 def _table_sheet_xml(rows: Sequence[tuple[Sequence[Any], int]], widths: Mapping[int, float],
-                     *, header_row: int | None) -> str:
+                     *, header_row: int | None, filter_ref: str | None = None
+                     ) -> Iterator[str]:
     """A small sheet of (cells, style) rows; every text cell safe from formula evaluation."""
-    parts = [WORKSHEET_OPEN, sheet_views_xml(header_row, selected=False), cols_xml(dict(widths)),
-             "<sheetData>"]
+    return worksheet_chunks(row_chunks(_table_rows(rows)), widths=widths, frozen_rows=header_row,
+                            filter_ref=filter_ref)
+
+
+def _table_rows(rows: Sequence[tuple[Sequence[Any], int]]) -> Iterator[str]:
     for number, (cells, style) in enumerate(rows, 1):
         styles = RowStyles(style, _QUOTED if style == _PLAIN else style, style, style, style)
         r = str(number)
         xml = "".join(value_cell(f"{column_letter(i)}{r}", _cell_value(v), styles)
                       for i, v in enumerate(cells, 1))
-        parts.append(f'<row r="{r}">{xml}</row>')
-    parts.append("</sheetData>" + PAGE_MARGINS + "</worksheet>")
-    return "".join(parts)
+        yield f'<row r="{r}">{xml}</row>'
 
 
 def write_table_workbook(target: str | Path, sheets: Sequence[tuple[str, Sequence[str],
@@ -556,7 +498,6 @@ def write_table_workbook(target: str | Path, sheets: Sequence[tuple[str, Sequenc
     autofilter, text safe from formula evaluation.  A table longer than an Excel sheet holds
     goes on over sheets "name (2)", "name (3)"..., each with the header, so that Excel never
     cuts it.  Written atomically; ``what`` names the file in error messages."""
-    path = Path(target)
     parts = []
     for name, headers, rows in _fitting_sheets(sheets, excel_max_rows - 1):
         table = [(list(headers), _TABLE_HEAD), *((list(r), _PLAIN) for r in rows)]
@@ -564,12 +505,10 @@ def write_table_workbook(target: str | Path, sheets: Sequence[tuple[str, Sequenc
                                     for t in table[:500]] + [8]) + 2, 60))
                   for i in range(1, len(headers) + 1)}
         last = f"{column_letter(max(len(headers), 1))}{len(table)}"
-        xml = _table_sheet_xml(table, widths, header_row=1)
-        xml = xml.replace("</sheetData>", f'</sheetData><autoFilter ref="A1:{last}"/>', 1)
-        parts.append(_Sheet(name, [xml], filter_ref=f"A1:{last}"))
-    with atomic_output(path, what) as handle:
-        _write_package(handle, parts)
-    return path
+        parts.append(NewSheet(name, _table_sheet_xml(table, widths, header_row=1,
+                                                     filter_ref=f"A1:{last}"),
+                              filter_ref=f"A1:{last}"))
+    return write_workbook(target, parts, _BOOK, what)
 
 
 def _fitting_sheets(sheets: Iterable[tuple[str, Sequence[str], Iterable[Sequence[Any]]]],
@@ -581,35 +520,3 @@ def _fitting_sheets(sheets: Iterable[tuple[str, Sequence[str], Iterable[Sequence
             # Excel's sheet names hold 31 characters: the part number must stay visible.
             suffix = f" ({part})" if part > 1 else ""
             yield name[:31 - len(suffix)] + suffix, headers, rows[start:start + per_sheet]
-
-
-def _zip_info(name: str) -> zipfile.ZipInfo:
-    info = zipfile.ZipInfo(name, date_time=_ZIP_TIME)
-    info.compress_type = zipfile.ZIP_DEFLATED
-    info.external_attr = 0o644 << 16
-    return info
-
-
-def _write_package(handle: IO[bytes], sheets: Sequence[_Sheet]) -> None:
-    """The .xlsx package around the sheets (the first sheet may carry header notes)."""
-    with zipfile.ZipFile(handle, "w") as package:
-        for number, sheet in enumerate(sheets, 1):
-            with package.open(_zip_info(f"xl/worksheets/sheet{number}.xml"), "w") as stream:
-                deflate_fast(stream)
-                for chunk in sheet.chunks:
-                    stream.write(chunk.encode("utf-8"))
-            if sheet.notes:
-                package.writestr(_zip_info(f"xl/worksheets/_rels/sheet{number}.xml.rels"),
-                                 notes_rels_xml(number))
-                package.writestr(_zip_info(f"xl/comments{number}.xml"),
-                                 comments_xml(sheet.notes))
-                package.writestr(_zip_info(f"xl/drawings/vmlDrawing{number}.vml"),
-                                 vml_xml(sheet.notes, first_block=number))
-        package.writestr(_zip_info("xl/styles.xml"), _STYLES_XML)
-        package.writestr(_zip_info("xl/workbook.xml"),
-                         workbook_xml([(s.name, s.filter_ref) for s in sheets],
-                                      {s.name: s.state for s in sheets if s.state}))
-        package.writestr(_zip_info("xl/_rels/workbook.xml.rels"), workbook_rels_xml(len(sheets)))
-        package.writestr(_zip_info("_rels/.rels"), package_rels_xml())
-        package.writestr(_zip_info("[Content_Types].xml"), content_types_xml(
-            len(sheets), [n for n, s in enumerate(sheets, 1) if s.notes]))

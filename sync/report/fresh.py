@@ -1,16 +1,16 @@
 """A new report workbook built from the loaded cells (CSV, .xls and .ods inputs, and any
 sheet whose own workbook cannot be kept).
 
-The data sheet is streamed row by row straight into the zip, so a 100,000-row report takes
-seconds and little memory; each cell sits where it was in the input (same row number and
-column letter), so the messages' cell references (``C7: ...``) point at the right cell.
+The data sheet is streamed row by row straight into the zip (``sync.report.newbook``, the
+writer of every new workbook), so a 100,000-row report takes seconds and little memory; each
+cell sits where it was in the input (same row number and column letter), so the messages'
+cell references (``C7: ...``) point at the right cell.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import zipfile
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import IO, Any
@@ -41,33 +41,16 @@ from .content import (
     width_for,
 )
 from .extra_sheets import row_styles, server_only_sheet, summary_sheet
+from .newbook import NewSheet, worksheet_chunks, write_package
 from .outcomes import ReportColumns
 from .palette import INVALID_CELL, Shade, shade_of
-from .parts import (
-    MAX_COMMENTS,
-    PAGE_MARGINS,
-    WORKSHEET_OPEN,
-    Note,
-    cols_xml,
-    comments_xml,
-    content_types_xml,
-    note,
-    notes_rels_xml,
-    package_rels_xml,
-    sheet_name_from,
-    sheet_views_xml,
-    vml_xml,
-    workbook_rels_xml,
-    workbook_xml,
-)
-from .streaming import write_text_chunks
+from .parts import MAX_COMMENTS, Note, note, sheet_name_from
 from .styles import StyleBook
 
 #: Rows per write to the zip stream: big enough to amortise, small enough to bound memory.
 _CHUNK_ROWS = 2_000
 #: Rows looked at to size the input's own columns.
 _WIDTH_SAMPLE = 2_000
-COMPRESS_LEVEL = 1      # deflate level: 1 is several times faster than 6 for ~20% more bytes
 
 
 @dataclass(slots=True)
@@ -107,37 +90,21 @@ def write_new_workbook(sheet: LoadedSheet, rows: Mapping[int, ReportRow],
     styles = _Styles(book)
     data_name = sheet_name_from(sheet.sheet_name or sheet.path.stem or "Data",
                                 [SUMMARY_SHEET, SERVER_ONLY_SHEET])
-    with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED,
-                         compresslevel=COMPRESS_LEVEL) as package:
-        notes: list[Note] = []
-        with package.open("xl/worksheets/sheet1.xml", "w") as stream:
-            if rows_elsewhere is None:
-                write_text_chunks(stream, _data_sheet(layout, styles, notes))
-            else:
-                layout.filter_ref = None
-                stream.write((WORKSHEET_OPEN + sheet_views_xml(None, selected=True)
-                              + cols_xml({1: 100.0}) + "<sheetData><row r=\"1\">"
-                              + text_cell("A1", rows_elsewhere, styles.header.plain)
-                              + "</row></sheetData>" + PAGE_MARGINS
-                              + "</worksheet>").encode("utf-8"))
-        extra = [
-            (SUMMARY_SHEET, summary_sheet(book, summary, rows, server_only)),
-            (SERVER_ONLY_SHEET, server_only_sheet(book, server_only)),
-        ]
-        for number, (_, part) in enumerate(extra, 2):
-            package.writestr(f"xl/worksheets/sheet{number}.xml", part.xml)
-        if notes:
-            package.writestr("xl/worksheets/_rels/sheet1.xml.rels", notes_rels_xml(1))
-            package.writestr("xl/comments1.xml", comments_xml(notes))
-            package.writestr("xl/drawings/vmlDrawing1.vml", vml_xml(notes, first_block=1))
-        package.writestr("xl/styles.xml", book.xml())
-        sheets = [(data_name, layout.filter_ref),
-                  *((name, part.filter_ref) for name, part in extra)]
-        package.writestr("xl/workbook.xml", workbook_xml(sheets))
-        package.writestr("xl/_rels/workbook.xml.rels", workbook_rels_xml(len(sheets)))
-        package.writestr("_rels/.rels", package_rels_xml())
-        package.writestr("[Content_Types].xml",
-                         content_types_xml(len(sheets), [1] if notes else []))
+    if rows_elsewhere is None:
+        data = NewSheet(data_name, [], filter_ref=layout.filter_ref)
+        data.chunks = _data_sheet(layout, styles, data.notes)
+    else:
+        cell = text_cell("A1", rows_elsewhere, styles.header.plain)
+        data = NewSheet(data_name, worksheet_chunks([f'<row r="1">{cell}</row>'],
+                                                    widths={1: 100.0}, selected=True))
+    summary_part = summary_sheet(book, summary, rows, server_only)
+    server_only_part = server_only_sheet(book, server_only)
+    write_package(target, [
+        data,
+        NewSheet(SUMMARY_SHEET, [summary_part.xml], filter_ref=summary_part.filter_ref),
+        NewSheet(SERVER_ONLY_SHEET, [server_only_part.xml],
+                 filter_ref=server_only_part.filter_ref),
+    ], book)
 
 
 class _Layout:
@@ -195,11 +162,15 @@ class _Layout:
 
 def _data_sheet(layout: _Layout, styles: _Styles, notes: list[Note]) -> Iterator[str]:
     """The data sheet's XML in chunks; fills ``notes`` with the invalid cells' comments."""
-    sheet, report = layout.sheet, layout.report
-    yield (WORKSHEET_OPEN + f'<dimension ref="{layout.filter_ref}"/>'
-           + sheet_views_xml(layout.header_row, selected=True) + cols_xml(layout.widths())
-           + "<sheetData>")
+    return worksheet_chunks(_data_rows(layout, styles, notes), widths=layout.widths(),
+                            frozen_rows=layout.header_row, selected=True,
+                            dimension=layout.filter_ref, filter_ref=layout.filter_ref,
+                            notes=notes)
 
+
+def _data_rows(layout: _Layout, styles: _Styles, notes: list[Note]) -> Iterator[str]:
+    """The header row, then the data rows in blocks of ``_CHUNK_ROWS``."""
+    sheet, report = layout.sheet, layout.report
     header = styles.header
     header_cells = {col: text_cell(f"{column_letter(col)}{layout.header_row}",
                                    str(sheet.headers[pos]),
@@ -221,10 +192,6 @@ def _data_sheet(layout: _Layout, styles: _Styles, notes: list[Note]) -> Iterator
     for start in range(0, len(layout.row_numbers), _CHUNK_ROWS):
         stop = min(start + _CHUNK_ROWS, len(layout.row_numbers))
         yield _rows_block(layout, styles, notes, order, start, stop)
-    tail = f'</sheetData><autoFilter ref="{layout.filter_ref}"/>' + PAGE_MARGINS
-    if notes:
-        tail += '<legacyDrawing r:id="rId1"/>'
-    yield tail + "</worksheet>"
 
 
 def _rows_block(layout: _Layout, styles: _Styles, notes: list[Note],

@@ -1,6 +1,7 @@
-"""Small SpreadsheetML parts shared by the two report writers: worksheet head and tail
-pieces (column widths, frozen header, autofilter), cell comments with their VML drawing, and
-the names and content types of package parts.
+"""Small SpreadsheetML parts shared by the in-place editor (``patch``) and the writer of new
+workbooks (``newbook``): worksheet head and tail pieces (column widths, frozen header,
+autofilter), cell comments with their VML drawing, and the names and content types of
+package parts.
 """
 
 from __future__ import annotations

@@ -103,17 +103,29 @@ class StyleBook:
 
     def bold_font(self, size: float | None = None) -> int:
         """The workbook's default font, bold (and resized)."""
-        key = ("font", size)
+        return self.font(bold=True, size=size)
+
+    def font(self, *, bold: bool = False, size: float | None = None,
+             colour: str | None = None) -> int:
+        """The workbook's default font, bold, resized or coloured (RRGGBB) as asked."""
+        key = ("font", bold, size, colour)
         if key not in self._cache:
             base = self.fonts[0]
             if base.endswith("/>") and "</font>" not in base:
                 base = base[:-2] + "></font>"
             head, body = base[: base.index(">") + 1], base[base.index(">") + 1:]
-            body = re.sub(r"<b\b[^>]*/>", "", body)
+            prefix = ""
+            if bold:
+                body = re.sub(r"<b\b[^>]*/>", "", body)
+                prefix += "<b/>"
             if size is not None:
                 body = re.sub(r"<sz\b[^>]*/>", "", body)
-                body = f'<sz val="{size:g}"/>' + body
-            self._cache[key] = self._add("fonts", self.fonts, head + "<b/>" + body)
+                prefix += f'<sz val="{size:g}"/>'
+            if colour is not None:
+                body = re.sub(r"<color\b[^>]*/>", "", body)
+                prefix += f'<color rgb="FF{colour}"/>'
+            body = prefix + body
+            self._cache[key] = self._add("fonts", self.fonts, head + body)
         return self._cache[key]
 
     def num_fmt(self, code: str) -> int:
@@ -128,12 +140,12 @@ class StyleBook:
     # ------------------------------------------------------------------ styles
 
     def derive(self, base: int = 0, *, fill: object = KEEP, font: int | None = None,
-               num_fmt: int | None = None, quote: bool = False) -> int:
+               num_fmt: int | None = None, quote: bool = False, wrap: bool = False) -> int:
         """A style like ``base`` with another fill (an RRGGBB colour, or None for no fill),
-        font, number format or a quote prefix."""
+        font, number format, a quote prefix, or text wrapped and set at the cell's top."""
         if base >= len(self.xfs):
             base = 0
-        key = ("xf", base, fill, font, num_fmt, quote)
+        key = ("xf", base, fill, font, num_fmt, quote, wrap)
         if key in self._cache:
             return self._cache[key]
         changes: dict[str, str | None] = {}
@@ -147,9 +159,14 @@ class StyleBook:
             changes.update(numFmtId=str(num_fmt), applyNumberFormat="1")
         if quote:
             changes.update(quotePrefix="1")
+        if wrap:
+            changes.update(applyAlignment="1")
         if not changes:
             return base
-        self._cache[key] = self._add("cellXfs", self.xfs, with_attrs(self.xfs[base], **changes))
+        xf = with_attrs(self.xfs[base], **changes)
+        if wrap:
+            xf = _with_wrap(xf)
+        self._cache[key] = self._add("cellXfs", self.xfs, xf)
         return self._cache[key]
 
     def fill_colour(self, xf: int) -> str | None:
@@ -213,6 +230,15 @@ class StyleBook:
                 grown += "".join(new) + element[closing:]
             source = source[: match.start()] + grown + source[match.end():]
         return source
+
+
+def _with_wrap(xf: str) -> str:
+    """An ``<xf>`` whose alignment wraps text and sets it at the top (replacing any other)."""
+    alignment = '<alignment vertical="top" wrapText="1"/>'
+    xf = re.sub(r"<alignment\b[^>]*?(?:/>|>.*?</alignment>)", "", xf, flags=re.S)
+    if xf.endswith("/>"):
+        return xf[:-2] + f">{alignment}</xf>"
+    return xf.replace(">", ">" + alignment, 1)
 
 
 def _solid_colour(fill: str) -> str | None:
