@@ -166,6 +166,11 @@ class SavedPlan:
     def products(self) -> list[str]:
         return sorted({w.product_id for w in self.writes})
 
+    @property
+    def file_name(self) -> str:
+        """The name of the file it was read from or written to ("" before either)."""
+        return self.path.name if self.path is not None else ""
+
     def to_json(self) -> dict[str, Any]:
         options = self.options
         document: dict[str, Any] = {
