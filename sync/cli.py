@@ -465,13 +465,13 @@ def _apply_saved(p: dict[str, Any], file: str | None, connection: Connection,
     saved = savedplan.load_plan(p["saved_plan"])
     savedplan.check_target(saved, connection, file)
     if not p["yes"]:
-        question = (f"Apply the {_count(len(saved.writes), 'write')} of {saved.path.name} to "
+        question = (f"Apply the {_count(len(saved.writes), 'write')} of {saved.file_name} to "
                     f"{connection.host}?")
         if not click.confirm(question, default=False, err=True):
             out.say("nothing sent")
             return ExitCode.OK
     journal = Path(p["journal"]) if p.get("journal") else savedplan.default_saved_journal(saved)
-    with _write_lock(connection, f"apply --plan {saved.path.name}", p.get("wait")):
+    with _write_lock(connection, f"apply --plan {saved.file_name}", p.get("wait")):
         result = _run_stoppable(
             out, len(saved.writes),
             lambda update, stop: savedplan.apply_saved(
@@ -484,8 +484,8 @@ def _apply_saved(p: dict[str, Any], file: str | None, connection: Connection,
     if p["as_json"]:
         print_json({**result.to_json(), "report": str(path), "journal": str(journal)})
     else:
-        counts = ", ".join(f"{n} {status}" for status, n in result.counts().items())
-        click.echo(f"applied {saved.path.name}: {counts or 'no write'}")
+        counts_text = ", ".join(f"{n} {status}" for status, n in result.counts().items())
+        click.echo(f"applied {saved.file_name}: {counts_text or 'no write'}")
         for line in [] if p["quiet"] else result.problems():
             click.echo(f"  {line}")
         click.echo(f"report: {path}\njournal: {journal}")
@@ -840,7 +840,7 @@ _RUNS_OPTIONS = [
 @click.option("--last", type=click.IntRange(min=1), metavar="N", help="Only the N latest.")
 @functools.partial(with_options, options=_RUNS_OPTIONS)
 @click.pass_context
-def runs_group(ctx: click.Context, **params: Any) -> None:
+def runs_group(ctx: click.Context, /, **params: Any) -> None:
     """List the runs (apply, undo) recorded in the run history, oldest first."""
     if ctx.invoked_subcommand is None:
         _list_runs(ctx, **params)

@@ -32,7 +32,7 @@ import logging
 import random
 import re
 import uuid
-from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -45,6 +45,7 @@ from .connection import LINES_PATH, Connection, url_for_message
 from .errors import (
     AuthError,
     ConnectionProblemError,
+    InvalidValueError,
     LostAnswerError,
     NoLoginPageError,
     NotFoundError,
@@ -380,8 +381,8 @@ class FlowtracClient:
         error_class = {403: PermissionDeniedError, 404: NotFoundError}.get(status, ServerError)
         raise error_class(message, status, words or None)
 
-    def _status_failure(self, status: int, raw: bytes, reason: str, retry_after: float | None,
-                        ticket: Ticket) -> _AttemptFailedError:
+    def _status_failure(self, status: int, raw: bytes | None, reason: str,
+                        retry_after: float | None, ticket: Ticket) -> _AttemptFailedError:
         """A retryable answer (408, 429, 5xx): tell the limiter, count it, describe it."""
         if status in (429, 503):
             self.limiter.on_overload(ticket, too_many=status == 429)
@@ -538,7 +539,7 @@ class FlowtracClient:
         record_id = record.get(schema.ID.name)
         try:
             valid_id = schema.ID.parse(record_id) is not None
-        except schema.InvalidValueError:
+        except InvalidValueError:
             valid_id = False
         if valid_id:
             return record
@@ -590,7 +591,7 @@ class FlowtracClient:
 
     async def _exist(self, path: str, field: schema.Field, ids: Iterable[str]) -> set[str]:
         wanted = {field.from_wire(i) for i in ids}
-        found = await self._list_in(path, field, wanted)
+        found: list[list[dict[str, Any]]] = await self._list_in(path, field, wanted)
         return {field.from_wire(r.get(field.name)) for part in found for r in part} & wanted
 
     async def _list_in(self, path: str, field: schema.Field, values: Iterable[str],
@@ -711,12 +712,12 @@ def _uuid_text(value: int) -> str:
 
 # --------------------------------------------------------------------------- helpers
 
-async def all_or_nothing(coroutines: Sequence[Coroutine[Any, Any, _T]]) -> list[_T]:
+async def all_or_nothing(awaitables: Sequence[Awaitable[_T]]) -> list[_T]:
     """Run concurrently; on the first failure cancel the rest and raise that failure as it
     is (a TaskGroup would wrap it in an ExceptionGroup that callers do not expect)."""
-    if len(coroutines) == 1:
-        return [await coroutines[0]]
-    tasks = [asyncio.ensure_future(c) for c in coroutines]
+    if len(awaitables) == 1:
+        return [await awaitables[0]]
+    tasks = [asyncio.ensure_future(c) for c in awaitables]
     try:
         return list(await asyncio.gather(*tasks))
     except BaseException:

@@ -146,7 +146,8 @@ class Plan:
             parts.append(f"{name} [{product_id[:8]}]" if name else f"product {product_id}")
         if line.get(schema.LINE_NUMBER.name) is not None:
             parts.append(f"line {line[schema.LINE_NUMBER.name]}")
-        process = self.process_names.get(process_id) or line.get(schema.PROCESS.name)
+        named = self.process_names.get(process_id) if process_id else None
+        process = named or line.get(schema.PROCESS.name)
         if process:
             parts.append(str(process))
         elif process_id:
@@ -562,7 +563,7 @@ def _check_line_collisions(items: PlanItems, staying: list[int]) -> None:
         positions = [h for h in holders if isinstance(h, int)]
         others = [h for h in holders if isinstance(h, str)]
         taken_by = (f"server line {', '.join(others)}, which the sheet does not mention"
-                    if others else f"rows {_row_refs(items[p].row for p in positions)}")
+                    if others else f"rows {_row_refs(items.validated.row(p) for p in positions)}")
         for pos in positions:
             item = items[pos]
             if item.action in (Action.CREATE, Action.UPDATE):

@@ -57,7 +57,7 @@ class Listing(Sequence[Record]):
 
         A column of canonical uuids or timestamps is recognised at once; in the other columns
         each distinct value is converted once (``schema.column_from_wire``)."""
-        blocks = []
+        blocks: list[_Block] = []
         for keys, run in groupby(raws, key=tuple):
             records = list(run)
             names = [schema.wire_field_name(k) for k in keys]

@@ -31,6 +31,7 @@ import html
 import json
 import re
 from collections.abc import Iterable
+from typing import TypeGuard
 from urllib.parse import quote, quote_plus
 
 #: A piece of a secret (in any of its forms) this long or longer is masked.
@@ -48,8 +49,8 @@ _WORD_RE = re.compile(r"\S+")
 _ANCHOR = 4
 
 
-def _usable(value: str | None) -> bool:
-    return bool(value) and len(value or "") >= MIN_SECRET
+def _usable(value: str | None) -> TypeGuard[str]:
+    return value is not None and len(value) >= MIN_SECRET
 
 
 def encoded_forms(secret: str) -> set[str]:

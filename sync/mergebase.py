@@ -155,7 +155,7 @@ def read_base(path: str | Path, file_format: str, warnings: list[str]) -> Base |
     fields = [(i, h) for i, h in enumerate(header) if h in known]
     # The sheet's columns, each cell as the wire's text (one conversion per distinct cell).
     columns = list(itertools.zip_longest(*rows[_HEAD_ROWS + 1:], fillvalue=None))
-    blank = [None] * (len(rows) - _HEAD_ROWS - 1)
+    blank: list[str | None] = [None] * (len(rows) - _HEAD_ROWS - 1)
     texts = {name: _texts(columns[i]) if i < len(columns) else blank for i, name in fields}
     return Base(str(rows[1][1]) if len(rows[1]) > 1 else "",
                 str(rows[2][1]) if len(rows[2]) > 1 else "", BaseLines(texts))

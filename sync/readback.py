@@ -94,11 +94,12 @@ async def read_back(client: LineLister, items: list[PlanItem], execution: Execut
         return result
     by_id = {r.get(_ID): r for r in records}
     by_key: dict[tuple[Any, Any], list[dict[str, Any]]] = defaultdict(list)
-    for record in records:
-        by_key[(record.get(schema.PRODUCT_ID.name), record.get(_LINE))].append(record)
+    for line in records:
+        by_key[(line.get(schema.PRODUCT_ID.name), line.get(_LINE))].append(line)
     # Where each line stood when the run planned, and which lines this run wrote where.
-    planned_key = {i.record_id: (i.product_id, (i.record or {}).get(_LINE))
-                   for i in items if i.record_id}
+    # Looked up by the id of any record the server answers, one without an id included.
+    planned_key: dict[str | None, tuple[str | None, Any]] = {
+        i.record_id: (i.product_id, (i.record or {}).get(_LINE)) for i in items if i.record_id}
     ours = {record_id for _item, record_id in done}
     for item, record_id in done:
         written = _written(item)

@@ -128,7 +128,7 @@ class CatalogLookup:
             by_name = _index(seen, ref.name_column, _loose_text)
             by_barcode = _index(seen, ref.barcode_column, _loose_text)
             for value in rest:
-                key = _loose_text(value)
+                key = _loose_form(value)
                 found[value] = by_name.get(key) or by_barcode.get(key) or []
         return found
 
@@ -136,8 +136,8 @@ class CatalogLookup:
         """Records whose ``column`` is one of ``values``: ``-in`` batches, and one ``=``
         request per value holding a comma (which ``-in`` would split)."""
         plain = [v for v in values if "," not in v]
-        requests = [self._read_in(column, chunk)
-                    for chunk in _chunks(plain, self.batch, LOOKUP_CHARS)]
+        requests: list[Awaitable[list[Record]]] = [
+            self._read_in(column, chunk) for chunk in _chunks(plain, self.batch, LOOKUP_CHARS)]
         requests += [self.read([(column, v)]) for v in values if "," in v]
         return [r for answer in await all_or_nothing(requests) for r in answer]
 
@@ -176,7 +176,12 @@ def _exact_text(value: Any) -> str | None:
 
 
 def _loose_text(value: Any) -> str | None:
-    return None if value is None else str(value).strip().casefold()
+    return None if value is None else _loose_form(str(value))
+
+
+def _loose_form(text: str) -> str:
+    """The form rules 3 and 4 compare: no surrounding spaces, case folded."""
+    return text.strip().casefold()
 
 
 def _chunks(values: list[str], size: int, chars: int) -> list[list[str]]:
@@ -212,9 +217,10 @@ class _Outcome:
     """What the server told about one reference: per distinct value, its id or its problem."""
 
     reference: schema.Reference
-    resolved: dict[str, str] = field(default_factory=dict)   # value -> the one id it names
+    # The ids are the records' as the server sent them: None for a record without one.
+    resolved: dict[str, str | None] = field(default_factory=dict)  # value -> the one id it names
     problems: dict[str, str] = field(default_factory=dict)   # value -> why it names none
-    matches: dict[str, set[str]] = field(default_factory=dict)  # value -> every id it matches
+    matches: dict[str, set[str | None]] = field(default_factory=dict)  # value -> each id it matches
     names_read: bool = True           # False: the catalog could not be read for names
     known_ids: set[str] | None = None  # ids the server has; None: not checked
     asked_ids: set[str] = field(default_factory=set)   # the ids checked (of valid rows)

@@ -37,7 +37,7 @@ import os
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from importlib import metadata
@@ -52,6 +52,7 @@ from .diff import Blank, Mode, Scope, changes_text
 from .errors import (
     ExitCode,
     InputError,
+    InvalidValueError,
     SafetyLimitError,
     UsageError,
     _BadPlanError,
@@ -164,6 +165,11 @@ class SavedPlan:
     @property
     def products(self) -> list[str]:
         return sorted({w.product_id for w in self.writes})
+
+    @property
+    def file_name(self) -> str:
+        """The name of the file it was read from or written to ("" before either)."""
+        return self.path.name if self.path is not None else ""
 
     def to_json(self) -> dict[str, Any]:
         options = self.options
@@ -324,7 +330,7 @@ def _fields(values: Any, what: str) -> dict[str, Any]:
             raise _BadPlanError(f"{what} names {str(name)[:40]!r}, not a field that can be written")
         try:
             out[name] = schema.BY_NAME[name].parse(value)
-        except schema.InvalidValueError:
+        except InvalidValueError:
             raise _BadPlanError(f"{what} holds a bad {name}") from None
     return out
 
@@ -527,7 +533,7 @@ def _shown(value: Any) -> str:
     return "blank" if value is None or value == "" else str(value)
 
 
-def _decide(saved: SavedPlan, current: list[dict[str, Any]]
+def _decide(saved: SavedPlan, current: Sequence[dict[str, Any]]
             ) -> tuple[list[SavedStep], list[PlanItem]]:
     """Each write's step (stale, or its plan item to send) and the other lines of the
     products, which tell the executor the line numbers in use."""

@@ -102,7 +102,7 @@ class Field:
             return False
         return form.holds(data, len(values))
 
-    def same(self, a: Any, b: Any) -> bool:
+    def same(self, a: object, b: object) -> bool:
         """Equal by meaning (both values canonical)."""
         return a == b
 

@@ -22,6 +22,7 @@ import re
 import zipfile
 from array import array
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import IO, Any
 from xml.etree import ElementTree
 from xml.parsers import expat
@@ -250,10 +251,21 @@ def _upper_bound(package: zipfile.ZipFile, part: str, lengths: array[int]) -> fl
 _DIGITS = re.compile(r"\s*(\d{1,10})\s*")
 
 
+@dataclass(slots=True)
+class _CellState:
+    """Where the parse of a sheet's XML is: the cell's type, and which element it is in."""
+
+    type: str = ""           # the cell's t attribute ("s": a shared string's index)
+    in_v: bool = False       # inside <v>, the value
+    v: str = ""              # the text of <v> so far (kept for shared strings only)
+    in_is: bool = False      # inside <is>, an inline string
+    in_is_t: int = 0         # how deep inside <t> elements of the inline string
+
+
 def _sheet_text(package: zipfile.ZipFile, part: str, lengths: array[int], total: int) -> None:
     """Add the sheet's cell text to ``total`` (shared strings by reference, inline strings,
     formula strings), stopping with _TooMuchTextError as soon as it passes the limit."""
-    state = {"type": "", "in_v": False, "in_is_t": 0, "in_is": False, "v": ""}
+    state = _CellState()
     count = [total]
 
     def add(size: int) -> None:
@@ -264,35 +276,35 @@ def _sheet_text(package: zipfile.ZipFile, part: str, lengths: array[int], total:
     def start(tag: str, attrs: dict[str, str]) -> None:
         local = _local(tag)
         if local == "c":
-            state["type"] = attrs.get("t", "n")
+            state.type = attrs.get("t", "n")
         elif local == "v":
-            state["in_v"], state["v"] = True, ""
+            state.in_v, state.v = True, ""
         elif local == "is":
-            state["in_is"] = True
-        elif local == "t" and state["in_is"]:
-            state["in_is_t"] += 1
+            state.in_is = True
+        elif local == "t" and state.in_is:
+            state.in_is_t += 1
 
     def end(tag: str) -> None:
         local = _local(tag)
         if local == "v":
-            state["in_v"] = False
-            if state["type"] == "s":
-                index = _DIGITS.fullmatch(state["v"])
+            state.in_v = False
+            if state.type == "s":
+                index = _DIGITS.fullmatch(state.v)
                 if index is not None and int(index.group(1)) < len(lengths):
                     add(lengths[int(index.group(1))])
         elif local == "is":
-            state["in_is"] = False
-        elif local == "t" and state["in_is"]:
-            state["in_is_t"] -= 1
+            state.in_is = False
+        elif local == "t" and state.in_is:
+            state.in_is_t -= 1
 
     def text(piece: str) -> None:
-        if state["in_v"]:
-            if state["type"] == "s":
-                if len(state["v"]) < 16:        # an index; anything longer is no index
-                    state["v"] += piece
-            elif state["type"] in ("str", "inlineStr"):
+        if state.in_v:
+            if state.type == "s":
+                if len(state.v) < 16:        # an index; anything longer is no index
+                    state.v += piece
+            elif state.type in ("str", "inlineStr"):
                 add(_text_bytes(piece))
-        elif state["in_is_t"]:
+        elif state.in_is_t:
             add(_text_bytes(piece))
 
     with open_member(package, part) as stream:

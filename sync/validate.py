@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from sync import schema
-from sync.errors import UsageError
+from sync.errors import InvalidValueError, UsageError
 from sync.model import CellError, LoadedSheet, ValidatedSheet
 
 #: What Excel and LibreOffice show in a cell whose formula failed.  python-calamine reports
@@ -201,7 +201,7 @@ def parse_cell(field: schema.Field, cell: Any, decimal_comma: bool = False) -> A
                         "fix the formula or type the value")
     try:
         return field.parse(cell, decimal_comma=decimal_comma)
-    except schema.InvalidValueError as exc:
+    except InvalidValueError as exc:
         return _Bad(_CONTROL.sub(" ", str(exc)))  # a quoted cell may hold line breaks
     except Exception:  # a value no rule foresaw must still be a row error, not a crash
         return _Bad(f"{field.name} cannot be read, got {_shown(cell)}")

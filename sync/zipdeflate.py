@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import zipfile
 import zlib
-from typing import IO
+from typing import IO, cast
 
 from isal import isal_zlib
 
@@ -21,6 +21,8 @@ __all__ = ["deflate_fast", "open_member", "uses_isal"]
 _ZLIB_INFLATER = type(zlib.decompressobj(-15))
 _ZLIB_DEFLATER = type(zlib.compressobj(1, zlib.DEFLATED, -15))
 _ISAL_DEFLATER = type(isal_zlib.compressobj(1, isal_zlib.DEFLATED, -15))
+#: isal's stub declares ``error: Exception`` (an instance); at run time it is the class.
+_ISAL_ERROR = cast(type[Exception], isal_zlib.error)
 #: ISA-L's levels are 0-3; its 1 compresses about as well as zlib's 1-2, four times faster.
 LEVEL = 1
 
@@ -37,13 +39,13 @@ class _Inflater:
     def decompress(self, data: bytes, max_length: int = 0) -> bytes:
         try:
             return self._inner.decompress(data, max_length)
-        except isal_zlib.error as exc:
+        except _ISAL_ERROR as exc:
             raise zlib.error(str(exc)) from None
 
     def flush(self, length: int = zlib.DEF_BUF_SIZE) -> bytes:
         try:
             return self._inner.flush(length)
-        except isal_zlib.error as exc:
+        except _ISAL_ERROR as exc:
             raise zlib.error(str(exc)) from None
 
     @property

@@ -298,7 +298,7 @@ def _committed(request: web.Request, payload: Any) -> web.Response:
     return _ok(payload)
 
 
-async def _list_catalog(catalog: Catalog, request: web.Request) -> web.Response:
+async def _list_catalog(catalog: Catalog, request: web.Request) -> web.StreamResponse:
     _check_catalog_readable(request, catalog)
     blocks = request.app[STORE].select_catalog_blocks(catalog, request.query.items())
     return await _stream_json(request, blocks)

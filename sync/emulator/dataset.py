@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sync.errors import EmulatorRefusalError, InputError
 from sync.schema import (
@@ -119,6 +119,8 @@ _IN_LINE_ORDER = itemgetter(*(_DRAWN.index(column) for column in LINE_ORDER), le
 _MINUTES_TEXT = tuple(f"{quarters / 4:g}" for quarters in range(181))
 _DWELL_TEXT = tuple(str(d) for d in _DWELLS)
 
+_Option = TypeVar("_Option")
+
 
 def generate_dataset(products: int, lines: int, seed: int = 1) -> Dataset:
     """A realistic data set: ``products`` products with ``lines`` routing lines each (numbered
@@ -130,7 +132,7 @@ def generate_dataset(products: int, lines: int, seed: int = 1) -> Dataset:
     # benchmark generates 100,000 lines at start-up.
     draw = rng.random
 
-    def pick(options: tuple[Any, ...]) -> Any:
+    def pick(options: tuple[_Option, ...]) -> _Option:
         return options[int(draw() * len(options))]
 
     def uid() -> str:
@@ -157,7 +159,8 @@ def generate_dataset(products: int, lines: int, seed: int = 1) -> Dataset:
     rows: list[tuple[Any, ...]] = []
     dataset = Dataset(processes=processes, lines=Rows(rows))
     # Repeated values are one shared string each, as the store keeps them.
-    share = {}.setdefault
+    shared: dict[str | None, str | None] = {}
+    share = shared.setdefault
     numbers = [str(n) for n in range(max(lines, len(processes)) + 1)]
     steps_all = tuple(range(len(processes)))
     days = [(_EPOCH.date() + dt.timedelta(days=d)).isoformat() for d in range(_DAYS)]

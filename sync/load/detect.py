@@ -184,7 +184,8 @@ class Ole:
     def read(self, name: str) -> bytes:
         try:
             with self._file.openstream(self._paths[name]) as stream:
-                return stream.read()
+                data: bytes = stream.read()
+                return data
         except (*_OLE_ERRORS, KeyError):
             raise OleDamagedError from None
 

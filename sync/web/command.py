@@ -82,7 +82,7 @@ def _transport_options(f: Callable[..., Any]) -> Callable[..., Any]:
               help="With --demo: delay each emulator answer, to watch the progress.")
 @click.option("-v", "--verbose", count=True, help="Log each request to the page.")
 @click.pass_context
-def serve(ctx: click.Context, host: str, port: int, demo: bool, **params: Any) -> None:
+def serve(ctx: click.Context, /, host: str, port: int, demo: bool, **params: Any) -> None:
     """Serve the planners' web page: sign in, upload a sheet, review the plan, apply it
     with live progress, download the reconciliation report."""
     logging.basicConfig(level=logging.INFO if params["verbose"] else logging.WARNING,

@@ -28,6 +28,8 @@ MAX_FIELD_BYTES = 8 * 1024
 MAX_FIELDS_BYTES = 64 * 1024
 
 T = TypeVar("T")
+#: What one read of a request body gives: bytes, or a multipart reader's next part.
+Chunk = TypeVar("Chunk")
 
 
 NO_TOKEN = (403, "The form's security token is missing or out of date (the page was open too "
@@ -52,8 +54,9 @@ class Form(Generic[T]):
     file: T | None = None
 
 
-async def read_chunk(read: Callable[[], Awaitable[bytes]], stall_s: float) -> bytes:
-    """One read of the body; a browser silent for ``stall_s`` is given up (408)."""
+async def read_chunk(read: Callable[[], Awaitable[Chunk]], stall_s: float) -> Chunk:
+    """One read of the body (bytes, or the next part of a multipart body); a browser silent
+    for ``stall_s`` is given up (408)."""
     try:
         async with asyncio.timeout(stall_s):
             return await read()

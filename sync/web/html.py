@@ -9,7 +9,7 @@ as the text it is.  Small fragments (a status pill, a table row, a link) are the
 from __future__ import annotations
 
 import html
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import cache
 from typing import Any
 
@@ -56,7 +56,21 @@ def render(template: str, /, **values: Any) -> Markup:
     return Markup(_environment().get_template(template).render(**values))
 
 
+class Macros:
+    """A template's macros by name, typed as what they give: with autoescape on, a macro
+    returns ``Markup`` (Jinja2's own hints say ``str``, and name no macro)."""
+
+    __slots__ = ("_module",)
+
+    def __init__(self, module: Any) -> None:
+        self._module = module
+
+    def __getattr__(self, name: str) -> Callable[..., Markup]:
+        macro: Callable[..., Markup] = getattr(self._module, name)
+        return macro
+
+
 @cache
-def parts() -> Any:
+def parts() -> Macros:
     """The macros of ``templates/parts.html`` (each returns ``Markup``)."""
-    return _environment().get_template("parts.html").module
+    return Macros(_environment().get_template("parts.html").module)

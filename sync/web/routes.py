@@ -38,9 +38,16 @@ from sync.report.palette import STATUS_ORDER, shade_of
 from . import runs, table, views
 from .app import STATE, WebState
 from .archive import RunRecord
-from .forms import NO_TOKEN, read_chunk, read_form
+from .forms import NO_TOKEN, Form, read_chunk, read_form
 from .html import Markup, render
-from .sessions import MAX_UPLOADS_PER_SESSION, Session, Upload, UploadState, safe_file_name
+from .sessions import (
+    MAX_UPLOADS_PER_SESSION,
+    PlanPutAsideError,
+    Session,
+    Upload,
+    UploadState,
+    safe_file_name,
+)
 
 log = logging.getLogger(__name__)
 
@@ -127,8 +134,10 @@ def _cross_site(request: web.Request) -> bool:
     if request.headers.get("Sec-Fetch-Site", "same-origin") not in ("same-origin", "none"):
         return True
     origin = request.headers.get("Origin")
-    return bool(origin) and not _state(request).origins.origin_ok(
-        origin, scheme=request.scheme, host_header=request.host)
+    if not origin:
+        return False
+    return not _state(request).origins.origin_ok(origin, scheme=request.scheme,
+                                                 host_header=request.host)
 
 
 def _plain_error(request: web.Request, status: int, title: str, text: str) -> web.Response:
@@ -223,8 +232,8 @@ def _csrf_refused(request: web.Request) -> web.Response:
 async def _checked_form(request: web.Request, session: Session) -> dict[str, str]:
     """The posted fields, once its CSRF token is the session's; else ``FormRefusedError`` (raised,
     so that no handler goes on without the check) makes the answer."""
-    form = await read_form(request, csrf_ok=lambda sent: _csrf_ok(session, sent),
-                           stall_s=_state(request).settings.stall_timeout_s)
+    form: Form[None] = await read_form(request, csrf_ok=lambda sent: _csrf_ok(session, sent),
+                                       stall_s=_state(request).settings.stall_timeout_s)
     return form.fields
 
 
@@ -267,9 +276,10 @@ def _upload_or_404(request: web.Request) -> Upload:
 
 def _kept_plan(upload: Upload) -> api.PlanResult:
     """The upload's plan, unless it was put aside to save memory (then 410, "plan again")."""
-    if upload.planned is None:
-        raise web.HTTPGone(reason="Plan put aside", text=PUT_ASIDE)
-    return upload.planned
+    try:
+        return upload.kept_plan
+    except PlanPutAsideError:
+        raise web.HTTPGone(reason="Plan put aside", text=PUT_ASIDE) from None
 
 
 # --------------------------------------------------------------------------- sign-in
@@ -518,8 +528,7 @@ async def replan(request: web.Request) -> web.Response:
 
 async def plan_report(request: web.Request) -> web.StreamResponse:
     upload_ = _upload_or_404(request)
-    _kept_plan(upload_)
-    path = await runs.plan_report(upload_)
+    path = await runs.plan_report(upload_, _kept_plan(upload_))
     return _attachment(path, f"{upload_.stem}.plan.xlsx", XLSX_TYPE)
 
 
@@ -565,10 +574,10 @@ async def apply(request: web.Request) -> web.Response:
         session.flash("error", "The confirmation did not match this plan; nothing was "
                                "written. Review the plan and confirm again.")
     elif not sum(planned.changes.values()):
-        session.flash("info", views.nothing_to_send(upload_))
+        session.flash("info", views.nothing_to_send(planned))
     else:
         try:
-            started = runs.start_apply(session, upload_, _state(request).runs(),
+            started = runs.start_apply(session, upload_, planned, _state(request).runs(),
                                        _state(request).history_path)
         except SyncError as exc:
             session.flash("error", str(exc))

@@ -69,11 +69,12 @@ def new_upload(path: Path, options: api.SyncOptions, planned: api.PlanResult) ->
     return Upload(secrets.token_urlsafe(12), path.name, path, options, planned)
 
 
-async def plan_report(upload: Upload) -> Path:
-    """The plan report (would create, would update, ...), written once on first download."""
+async def plan_report(upload: Upload, planned: api.PlanResult) -> Path:
+    """The plan report of ``planned``, the upload's plan (would create, would update, ...),
+    written once on first download."""
     if upload.plan_report is None or not upload.plan_report.exists():
         target = upload.folder / f"{upload.stem}.plan.xlsx"
-        upload.plan_report = await asyncio.to_thread(upload.planned.write_report, target)
+        upload.plan_report = await asyncio.to_thread(planned.write_report, target)
     return upload.plan_report
 
 
@@ -81,9 +82,10 @@ def plan_is_stale(upload: Upload, max_age_s: float) -> bool:
     return time.time() - upload.planned_at > max_age_s
 
 
-def start_apply(session: Session, upload: Upload, archive: RunArchive,
-                history: Path | None = None) -> bool:
-    """Start the writes of ``upload``'s plan; False if it was applied (or started) before.
+def start_apply(session: Session, upload: Upload, planned: api.PlanResult,
+                archive: RunArchive, history: Path | None = None) -> bool:
+    """Start the writes of ``planned``, ``upload``'s plan; False if it was applied (or
+    started) before.
     Its journal and report go to the run's own folder in ``archive`` (SyncError, nothing
     written, when that cannot be made); the run is recorded in the run history ``history``
     (None: the default one).
@@ -106,10 +108,10 @@ def start_apply(session: Session, upload: Upload, archive: RunArchive,
         lock.release()
         raise
     upload.state = UploadState.APPLYING
-    upload.progress = Progress(total=sum(upload.planned.changes.values()))
+    upload.progress = Progress(total=sum(planned.changes.values()))
     upload.journal = record.journal
-    upload.task = asyncio.create_task(_apply(session, connection, upload, archive, record,
-                                             lock, history or default_history_path()),
+    upload.task = asyncio.create_task(_apply(session, connection, upload, planned, archive,
+                                             record, lock, history or default_history_path()),
                                       name=f"apply {upload.id}")
     archive.track(record, upload.task, session.stop)
     return True
@@ -122,21 +124,21 @@ def _web_user(connection: Connection) -> str:
 
 
 async def _apply(session: Session, connection: Connection, upload: Upload,
-                 archive: RunArchive, record: RunRecord, lock: WriteLock,
-                 history: Path) -> None:
+                 planned: api.PlanResult, archive: RunArchive, record: RunRecord,
+                 lock: WriteLock, history: Path) -> None:
     def on_progress(progress: Progress) -> None:
         upload.progress = progress
 
     try:
         # Recorded in the run history like a command-line apply (issue 16), as the page
         # user: their folder's name, which never holds a token.
-        result = await api.execute_async(upload.planned, connection, journal=upload.journal,
+        result = await api.execute_async(planned, connection, journal=upload.journal,
                                          on_progress=on_progress, stop=session.stop,
                                          history=history,
                                          who=f"page {archive.owner_of(connection)}")
         await asyncio.to_thread(table.cached_entries, result)
         upload.result = result
-        for warning in result.warnings[len(upload.planned.warnings):]:
+        for warning in result.warnings[len(planned.warnings):]:
             log.warning("%s", warning)   # a run history not written: the run went on
         upload.result_report = await asyncio.to_thread(result.write_report, record.report)
     except SyncError as exc:

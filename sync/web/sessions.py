@@ -18,6 +18,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import partial
 from pathlib import Path
 
 from sync import api
@@ -52,6 +53,10 @@ class UploadState(StrEnum):
     APPLIED = "applied"      # finished (or stopped): the result is final
 
 
+class PlanPutAsideError(LookupError):
+    """The upload's plan was put aside to save memory: plan the stored file again."""
+
+
 @dataclass(eq=False)
 class Upload:
     """One uploaded file, its plan and (once applied) its result.  Applied at most once."""
@@ -82,12 +87,18 @@ class Upload:
         return self.path.stem
 
     @property
+    def kept_plan(self) -> api.PlanResult:
+        """The plan, for what needs one; ``PlanPutAsideError`` once it was put aside."""
+        if self.planned is None:
+            raise PlanPutAsideError(f"the plan of {self.name} was put aside to save memory")
+        return self.planned
+
+    @property
     def rows(self) -> int:
         """The plan's footprint in memory, counted in rows (sheet rows and server-only lines)."""
         if self.planned is None:
             return 0
-        plan = self.planned.plan
-        return len(self.planned.validated) + (len(plan.server_only) if plan else 0)
+        return len(self.planned.validated) + len(self.planned.plan.server_only)
 
     def put_aside(self) -> None:
         """Drop the plan and result from memory (the reconciliation report stays on disk)."""
@@ -299,8 +310,7 @@ class SessionStore:
         tasks = [u.task for u in session.uploads.values() if u.task and not u.task.done()]
         if tasks:
             for task in tasks:
-                task.add_done_callback(lambda _t, s=session: self._remove_folder(s)
-                                       if not s.busy else None)
+                task.add_done_callback(partial(self._remove_folder_when_idle, session))
         else:
             self._remove_folder(session)
 
@@ -334,6 +344,11 @@ class SessionStore:
         idle = [s for s in sessions if not s.busy]
         if idle:
             self.end(min(idle, key=lambda s: s.last_seen))
+
+    def _remove_folder_when_idle(self, session: Session, _done: asyncio.Task[None]) -> None:
+        """A task of a signed-out session has ended: its folder goes once none applies."""
+        if not session.busy:
+            self._remove_folder(session)
 
     def _remove_folder(self, session: Session) -> None:
         if session.folder is not None:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from sync import api, schema
-from sync.diff import Mode, Scope
+from sync.diff import Mode, Plan, Scope
 from sync.errors import ExitCode
 from sync.load import TEXT_EXTENSIONS, WORKBOOK_EXTENSIONS
 from sync.model import Action, CellError, PlanItem
@@ -53,9 +53,9 @@ class PageContext:
 
 
 
-def nothing_to_send(upload: Upload) -> str:
+def nothing_to_send(planned: api.PlanResult) -> str:
     """The library's reason a plan sends nothing, as a sentence of the page."""
-    reason = api.nothing_to_send(upload.planned)
+    reason = api.nothing_to_send(planned)
     return f"{reason[:1].upper()}{reason[1:]}."
 
 def status_class(status: str) -> str:
@@ -276,9 +276,10 @@ def _detail(item: PlanItem, errors: list[CellError], names: dict[str, str]) -> M
                                    for name, value in item.values.items()
                                    if name not in (schema.PRODUCT_ID.name,
                                                    schema.LINE_NUMBER.name)])
-    if item.row is None and (item.record or {}).get(schema.PROCESS.name):
+    record = item.record or {}
+    if item.row is None and record.get(schema.PROCESS.name):
         process = schema.PROCESS.name
-        return parts().process_of(process, str(item.record[process]))
+        return parts().process_of(process, str(record[process]))
     return Markup("")
 
 
@@ -344,8 +345,7 @@ def rows_table(result: api.PlanResult, query: table.TableQuery | None = None,
                   shown=_footer(view, len(rows)))
 
 
-def _plan_notices(upload: Upload) -> list[tuple[str, str]]:
-    planned = upload.planned
+def _plan_notices(planned: api.PlanResult) -> list[tuple[str, str]]:
     plan = planned.plan
     out: list[tuple[str, str]] = []
     for warning in dict.fromkeys([*planned.warnings, *plan.warnings]):
@@ -358,9 +358,7 @@ def _plan_notices(upload: Upload) -> list[tuple[str, str]]:
     return out
 
 
-def _mirror_box(upload: Upload) -> Markup:
-    plan = upload.planned.plan
-    assert plan is not None
+def _mirror_box(plan: Plan) -> Markup:
     if plan.options.mode is not Mode.MIRROR:
         return Markup("")
     scope = ("the products this sheet names" if plan.options.scope is Scope.SHEET
@@ -387,7 +385,6 @@ def _apply_lists(planned: api.PlanResult) -> Markup:
     """Creates, updates and deletes as three lists; the deletes stand out (they cannot be
     taken back by planning again)."""
     plan = planned.plan
-    assert plan is not None
     by_kind: dict[Action, list[PlanItem]] = {Action.CREATE: [], Action.UPDATE: [],
                                               Action.DELETE: []}
     for item in plan.writes:
@@ -423,12 +420,14 @@ def _not_sent(planned: api.PlanResult) -> str:
 
 def plan_page(ctx: PageContext, upload: Upload, *, stale: bool,
               query: table.TableQuery | None = None) -> Markup:
-    planned = upload.planned
+    """The upload's plan (``PlanPutAsideError`` when it was put aside), or its apply's
+    progress and result."""
+    planned = upload.kept_plan
     plan = planned.plan
     changes = planned.changes
     applied = upload.state is not UploadState.PLANNED
     shown = upload.result if upload.result is not None else planned
-    notices = _plan_notices(upload) if not applied else []
+    notices = _plan_notices(planned) if not applied else []
     if upload.error:
         notices.append(("error", f"The apply stopped: {upload.error}"))
     if upload.result is not None:
@@ -443,7 +442,7 @@ def plan_page(ctx: PageContext, upload: Upload, *, stale: bool,
                          apply=parts().blocked_apply())
     elif writes == 0:
         actions = render("plan_actions.html", id=upload.id, csrf=ctx.csrf_field,
-                         apply=parts().muted(nothing_to_send(upload)))
+                         apply=parts().muted(nothing_to_send(planned)))
     elif stale:
         actions = render("plan_actions.html", id=upload.id, csrf=ctx.csrf_field,
                          apply=parts().muted("This plan is old: plan again before applying."))
@@ -471,7 +470,7 @@ def plan_page(ctx: PageContext, upload: Upload, *, stale: bool,
     body = render("plan.html", heading=heading, name=upload.name, host=ctx.host,
                   mode=plan.options.mode.value, planned_at=_clock(upload.planned_at),
                   state=upload.state.value, counts=counts_strip(shown.counts()),
-                  mirror=_mirror_box(upload), actions=actions, progress=progress,
+                  mirror=_mirror_box(plan), actions=actions, progress=progress,
                   table=rows_table(shown if upload.state is not UploadState.APPLYING
                                    else planned, query))
     return page(ctx, f"{title}: {upload.name}", body, notices=notices)
