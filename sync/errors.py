@@ -32,7 +32,8 @@ The tree, with the exit code each branch carries (a class inherits its parent's)
     ├── FormRefusedError            1  (web page) a posted form not read further
     ├── EmulatorRefusalError        1  (emulator) a request it refuses, with its HTTP status
     └── private control flow, each caught next to where it is raised:
-        _AttemptFailedError, _UnauthorizedError (client), _UploadTooLargeError (web),
+        _AttemptFailedError, _UnauthorizedError (client), _UploadTooLargeError,
+        _PlanPutAsideError (web),
         _CsvNotUtf8Error (load.text), _BadPlanError (savedplan),
         _TooMuchTextError, _RefusedPartError (sheetsize)
 
@@ -241,6 +242,10 @@ class _UploadTooLargeError(SyncError):
     def __init__(self, name: str) -> None:
         super().__init__(name)
         self.name = name
+
+
+class _PlanPutAsideError(SyncError):
+    """(web page) An upload's plan was put aside to save memory: plan the stored file again."""
 
 
 class _CsvNotUtf8Error(SyncError):

@@ -31,6 +31,7 @@ from sync.errors import (
     NotFoundError,
     SyncError,
     UsageError,
+    _PlanPutAsideError,
     _UploadTooLargeError,
 )
 from sync.report.palette import STATUS_ORDER, shade_of
@@ -42,7 +43,6 @@ from .forms import NO_TOKEN, Form, read_chunk, read_form
 from .html import Markup, render
 from .sessions import (
     MAX_UPLOADS_PER_SESSION,
-    PlanPutAsideError,
     Session,
     Upload,
     UploadState,
@@ -278,7 +278,7 @@ def _kept_plan(upload: Upload) -> api.PlanResult:
     """The upload's plan, unless it was put aside to save memory (then 410, "plan again")."""
     try:
         return upload.kept_plan
-    except PlanPutAsideError:
+    except _PlanPutAsideError:
         raise web.HTTPGone(reason="Plan put aside", text=PUT_ASIDE) from None
 
 

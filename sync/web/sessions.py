@@ -23,6 +23,7 @@ from pathlib import Path
 
 from sync import api
 from sync.connection import Connection
+from sync.errors import _PlanPutAsideError
 from sync.executor import Progress
 
 log = logging.getLogger(__name__)
@@ -51,10 +52,6 @@ class UploadState(StrEnum):
     PLANNED = "planned"      # plan shown, nothing written
     APPLYING = "applying"    # writes in flight
     APPLIED = "applied"      # finished (or stopped): the result is final
-
-
-class PlanPutAsideError(LookupError):
-    """The upload's plan was put aside to save memory: plan the stored file again."""
 
 
 @dataclass(eq=False)
@@ -88,9 +85,9 @@ class Upload:
 
     @property
     def kept_plan(self) -> api.PlanResult:
-        """The plan, for what needs one; ``PlanPutAsideError`` once it was put aside."""
+        """The plan, for what needs one; ``_PlanPutAsideError`` once it was put aside."""
         if self.planned is None:
-            raise PlanPutAsideError(f"the plan of {self.name} was put aside to save memory")
+            raise _PlanPutAsideError(f"the plan of {self.name} was put aside to save memory")
         return self.planned
 
     @property

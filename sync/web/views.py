@@ -420,7 +420,7 @@ def _not_sent(planned: api.PlanResult) -> str:
 
 def plan_page(ctx: PageContext, upload: Upload, *, stale: bool,
               query: table.TableQuery | None = None) -> Markup:
-    """The upload's plan (``PlanPutAsideError`` when it was put aside), or its apply's
+    """The upload's plan (``_PlanPutAsideError`` when it was put aside), or its apply's
     progress and result."""
     planned = upload.kept_plan
     plan = planned.plan
