@@ -13,6 +13,7 @@ caller then falls back to openpyxl.
 from __future__ import annotations
 
 import re
+import shutil
 import zipfile
 from collections.abc import Mapping, Sequence
 from typing import IO, Any
@@ -20,6 +21,7 @@ from typing import IO, Any
 from sync.model import LoadedSheet, ReportRow, ServerOnlyRow
 
 from ..errors import UnsupportedWorkbookError
+from ..zipdeflate import deflate_fast, open_member
 from . import xmlscan
 from .cells import escape_attr
 from .content import MESSAGE, SERVER_ONLY_SHEET, STATUS, SUMMARY_SHEET, SUMMARY_TITLE
@@ -33,6 +35,7 @@ from .styles import StyleBook
 __all__ = ["UnsupportedWorkbookError", "patch_workbook"]
 
 COMPRESS_LEVEL = 1
+_COPY_BYTES = 1 << 20
 _FIRST_ROW = re.compile(r"<row\b[^>]*?(?:/>|>.*?</row>)", re.S)
 
 
@@ -244,6 +247,14 @@ class _Patch:
                                            xmlscan.WORKBOOK_ORDER)
         self._set_workbook_body(body)
 
+    def _copy(self, name: str) -> None:
+        """An unchanged part, streamed: a large one (an export's hidden base sheet) is never
+        held whole, and ISA-L inflates and deflates it."""
+        with (open_member(self.pkg.source, name) as source,
+              self.out.open(zip_info(self.pkg.source, name), "w") as target):
+            deflate_fast(target)
+            shutil.copyfileobj(source, target, _COPY_BYTES)
+
     def _write_rest(self, skip: set[str]) -> None:
         """Copy every other part, changed or not, then the new ones."""
         written = set(skip)
@@ -253,9 +264,11 @@ class _Patch:
                 continue
             written.add(name)
             data = self.pkg.changed.get(name)
-            payload = self.pkg.source.read(name) if data is None else data
-            self.out.writestr(zip_info(self.pkg.source, name), payload,
-                              compresslevel=COMPRESS_LEVEL)
+            if data is None:
+                self._copy(name)
+            else:
+                self.out.writestr(zip_info(self.pkg.source, name), data,
+                                  compresslevel=COMPRESS_LEVEL)
         for name, data in self.pkg.changed.items():
             if name not in written and name not in self.pkg.dropped:
                 self.out.writestr(zip_info(self.pkg.source, name), data,
