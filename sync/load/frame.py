@@ -1,18 +1,20 @@
 """The LoadedSheet built from the header and the rows below it.
 
 Every column with a header is kept, and a header-less column only if it holds data; a column
-past the last one a spreadsheet holds is refused.  Workbook rows arrive as Python rows (their
-cells keep the reader's types); text rows as Arrow string columns, which the frame keeps as
-pandas' Arrow-backed strings (``string[pyarrow]``: its ``tolist``, which validation and the
-report call, is as quick as an object column's, where ``pd.ArrowDtype(pa.string())``'s makes
-each value one at a time, six times slower).
+past the last one a spreadsheet holds is refused.  Workbook rows (and the CSV lines pyarrow
+cannot read) arrive as Python rows in blocks, each cell of the reader's type, and are turned
+into columns block by block; text read by pyarrow arrives as Arrow string columns.  A
+column of text is kept as pandas' Arrow-backed strings (``string[pyarrow]``: its ``tolist``,
+which validation and the report call, is as quick as an object column's, where
+``pd.ArrowDtype(pa.string())``'s makes each value one at a time, six times slower).
 """
 
 from __future__ import annotations
 
 import bisect
 import itertools
-from collections.abc import Sequence
+import operator
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -39,30 +41,98 @@ def _is_blank_row(row: Sequence[Any]) -> bool:
     return True
 
 
-def assemble(file: Path, file_format: str, sheet_name: str | None, header: Header,
-             header_row: int, data: list[list[Any]], row_numbers: list[int],
-             decimal_comma: bool, warnings: list[str], where: str) -> LoadedSheet:
-    """Build the LoadedSheet from the header and the non-empty data rows below it."""
-    if not data:
-        raise InputError(f"{where} has a header (row {header_row}) but no data rows.")
-    width = max(len(header.texts), max(map(len, data)))
-    texts = header.texts + [""] * (width - len(header.texts))
-    # Keep every column with a header, and a header-less column only if it holds data.  It is
-    # decided on the plain rows, before the frame exists: a stray cell a million columns out
-    # then costs one look at each cell present, not a million column look-ups.
-    keep = _kept_columns(texts, data)
-    _check_width(keep, where)
-    if len(keep) < width or min(map(len, data)) < width:  # also pads short CSV lines
-        data = [[row[c] if c < len(row) else "" for c in keep] for row in data]
-    # Imported here: commands that read no sheet (export, undo) do without pandas.
-    import pandas as pd
+#: One block of data rows: the rows (cells as the reader gives them) and their 1-based row
+#: numbers in the sheet.
+Block = tuple[list[list[Any]], list[int]]
+#: Rows a reader hands over per block: only one block's cells are Python objects at a time.
+BLOCK_ROWS = 8_192
 
-    if file_format == "csv":  # text cells are all strings: the same columns as read_csv's
-        frame = pd.DataFrame(data, dtype=TEXT)
-    else:
-        frame = pd.DataFrame(data, dtype=object)
-    return _loaded(file, file_format, sheet_name, header, header_row, frame, row_numbers,
-                   [texts[c] for c in keep], keep, decimal_comma, warnings)
+
+def assemble(file: Path, file_format: str, sheet_name: str | None, header: Header,
+             header_row: int, blocks: Iterable[Block], decimal_comma: bool,
+             warnings: list[str], where: str) -> LoadedSheet:
+    """Build the LoadedSheet from the header and the non-empty data rows below it, taken
+    block by block into columns (``_Columns``)."""
+    columns = _Columns(header.texts)
+    row_numbers: list[int] = []
+    for rows, numbers in blocks:
+        if rows:
+            columns.add(rows)
+            row_numbers += numbers
+    if not row_numbers:
+        raise InputError(f"{where} has a header (row {header_row}) but no data rows.")
+    keep = columns.kept()
+    _check_width(keep, where)
+    texts = columns.texts
+    return _loaded(file, file_format, sheet_name, header, header_row, columns.frame(keep),
+                   row_numbers, [texts[c] for c in keep], keep, decimal_comma, warnings)
+
+
+class _Columns:
+    """Data rows gathered block by block into columns.  A column whose cells are all text
+    becomes an Arrow string column (``TEXT``, as a CSV's); any other keeps each cell's own
+    object, since validation reads numbers, dates and booleans by the reader's type.
+
+    Every column with a header is kept, and a header-less column only if it holds data.  It
+    is decided on the plain rows, before the frame exists: a stray cell a million columns out
+    then costs one look at each cell present, not a million column look-ups."""
+
+    def __init__(self, header_texts: list[str]) -> None:
+        self.texts = list(header_texts)   # one per column met so far ("" for none)
+        self._chunks: dict[int, list[pa.Array | list[Any]]] = {}   # kept columns only
+        self._rows = 0
+        self._used: set[int] = set()   # header-less columns holding a value
+
+    def add(self, rows: list[list[Any]]) -> None:
+        import pyarrow as pa
+
+        width = max(map(len, rows))
+        self.texts += [""] * (width - len(self.texts))
+        self._mark_used(rows)
+        kept = self.kept()
+        if kept and min(map(len, rows)) <= kept[-1]:   # a short CSV line: blank to the end
+            rows = [row + [""] * (kept[-1] + 1 - len(row)) for row in rows]
+        for column in kept:
+            chunks = self._chunks.get(column)
+            if chunks is None:   # a column first kept here is blank above
+                chunks = self._chunks[column] = [pa.repeat(pa.scalar("", pa.string()),
+                                                           self._rows)]
+            cells = list(map(operator.itemgetter(column), rows))
+            if set(map(type, cells)) == {str}:
+                chunks.append(pa.array(cells, pa.string()))
+            else:
+                chunks.append(cells)
+        self._rows += len(rows)
+
+    def _mark_used(self, rows: list[list[Any]]) -> None:
+        headerless = [c for c, text in enumerate(self.texts) if not text and c not in self._used]
+        for row in rows if headerless else ():
+            for column in headerless[:bisect.bisect_left(headerless, len(row))]:
+                if column not in self._used and not _blank_cell(row[column]):
+                    self._used.add(column)
+
+    def kept(self) -> list[int]:
+        return [c for c, text in enumerate(self.texts) if text or c in self._used]
+
+    def frame(self, keep: list[int]) -> pd.DataFrame:
+        import numpy as np
+        import pandas as pd
+        import pyarrow as pa
+
+        data: dict[int, Any] = {}
+        for i, column in enumerate(keep):
+            chunks = self._chunks[column]
+            if all(isinstance(chunk, pa.Array) for chunk in chunks):
+                data[i] = pd.arrays.ArrowStringArray(pa.chunked_array(chunks, pa.string()))
+            else:
+                cells = np.empty(self._rows, dtype=object)
+                at = 0
+                for chunk in chunks:
+                    values = chunk.to_pylist() if isinstance(chunk, pa.Array) else chunk
+                    cells[at:at + len(values)] = values
+                    at += len(values)
+                data[i] = cells
+        return pd.DataFrame(data)
 
 
 def assemble_columns(file: Path, header: Header, header_row: int, table: pa.Table,
@@ -137,19 +207,6 @@ def non_blank_rows(rows: list[list[Any]], start: int) -> list[int]:
     return [start + offset + 1 for offset, first in enumerate(firsts)
             if not (first is None or (first.__class__ is str and first.isspace()))
             or not _is_blank_row(tail[offset])]
-
-
-def _kept_columns(texts: list[str], data: list[list[Any]]) -> list[int]:
-    """Columns with a header, and header-less columns holding a value in some row."""
-    headerless = [c for c, text in enumerate(texts) if not text]
-    if not headerless:
-        return list(range(len(texts)))
-    used: set[int] = set()
-    for row in data:
-        for c in headerless[:bisect.bisect_left(headerless, len(row))]:
-            if c not in used and not _blank_cell(row[c]):
-                used.add(c)
-    return sorted(used.union(c for c, text in enumerate(texts) if text))
 
 
 def _blank_cell(cell: Any) -> bool:

@@ -123,7 +123,7 @@ def _read_with_csv(file: Path, text: str, delimiter: str, header: Header, header
                    warnings: list[str], name: str) -> LoadedSheet:
     """The lines below the header read by the ``csv`` module (see ``_read_columns``)."""
     data, numbers = _read_rows(text, delimiter, header_row, name)
-    return assemble(file, "csv", None, header, header_row, data, numbers, delimiter == ";",
+    return assemble(file, "csv", None, header, header_row, [(data, numbers)], delimiter == ";",
                     warnings, name)
 
 

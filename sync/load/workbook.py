@@ -6,6 +6,9 @@ second time beside the parse and puts the errors back into the cells calamine le
 
 from __future__ import annotations
 
+import itertools
+from collections import defaultdict
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
@@ -16,7 +19,7 @@ import python_calamine
 from sync.errors import InputError
 from sync.load.detect import refuse_encrypted
 from sync.load.formulaerrors import error_cells
-from sync.load.frame import assemble, non_blank_rows
+from sync.load.frame import BLOCK_ROWS, Block, assemble, non_blank_rows
 from sync.load.guards import check_ods, check_xlsx_sheet
 from sync.load.header import (
     HEADER_SEARCH_ROWS,
@@ -66,14 +69,9 @@ def load_workbook(file: Path, file_format: str, sheet: str | None) -> LoadedShee
             header = find_header(grid.head, name, partial(_sheet_row, sheet_name), best)
             if header is None:
                 continue
-            rows = grid.rows()
-            for (row, column), text in _finished(errors).items():
-                if row < len(rows) and column < len(rows[row]) and rows[row][column] == "":
-                    rows[row][column] = text
-            numbers = non_blank_rows(rows, header.position + 1)
-            data = [rows[number - 1] for number in numbers]
+            blocks = grid.blocks(header.position + 1, _finished(errors))
             return assemble(file, file_format, sheet_name, header, header.position + 1,
-                            data, numbers, False, [], f'{name}, sheet "{brief(sheet_name)}"')
+                            blocks, False, [], f'{name}, sheet "{brief(sheet_name)}"')
     if sheet is not None:
         subject = f'{name}: sheet "{brief(candidates[0])}" has no row'
         raise InputError(no_header_message(subject, "rows", best))
@@ -132,8 +130,34 @@ class _Grid:
             raise InputError(f'{self._file_name}: sheet "{self._sheet.name}" is damaged and '
                              "cannot be read; save the file again from Excel.") from None
 
-    def rows(self) -> list[list[Any]]:
-        return self._convert(None)
+    def blocks(self, start: int, errors: dict[tuple[int, int], str]) -> Iterator[Block]:
+        """The non-blank rows from index ``start`` (0 is row 1), ``BLOCK_ROWS`` at a time,
+        with the formula errors ``errors`` (by 0-based row and column) in the cells calamine
+        left blank."""
+        # iter_rows starts at row 1 but at the first column holding a cell (python-calamine
+        # 0.9): the columns before it are put back, so that every row starts at column A.
+        first_column = self._sheet.start[1] if self._sheet.start else 0
+        padding = [""] * first_column
+        by_row: dict[int, list[tuple[int, str]]] = defaultdict(list)
+        for (row, column), text in errors.items():
+            by_row[row].append((column, text))
+        try:
+            rows = enumerate(self._sheet.iter_rows())
+            while block := list(itertools.islice(rows, BLOCK_ROWS)):
+                cells = [padding + row if padding else row for at, row in block if at >= start]
+                if not cells:
+                    continue
+                first = block[-1][0] - len(cells) + 1
+                for row in range(first, first + len(cells)) if by_row else ():
+                    for column, text in by_row.get(row, ()):
+                        if column < len(cells[row - first]) and cells[row - first][column] == "":
+                            cells[row - first][column] = text
+                numbers = [first + n for n in non_blank_rows(cells, 0)]
+                yield [cells[n - first - 1] for n in numbers], numbers
+        except BaseException as exc:
+            reraise_interrupts(exc)
+            raise InputError(f'{self._file_name}: sheet "{self._sheet.name}" is damaged and '
+                             "cannot be read; save the file again from Excel.") from None
 
 
 def _read_sheet(book: python_calamine.CalamineWorkbook, name: str, sheet_name: str) -> _Grid:
