@@ -53,17 +53,35 @@ def too_much_text(name: str) -> InputError:
                       "a routing sheet needs far less.")
 
 
+@dataclass(slots=True)
+class TextMarks:
+    """What the first, roughest look at a sheet's text needs, counted by the pass that
+    measures the sheet's span (``sync.load.guards``): its value elements, its size, and
+    whether any cell may hold inline text."""
+
+    values: int = 0
+    size: int = 0
+    inline: bool = False
+
+    def add(self, xml: bytes | bytearray) -> None:
+        """Count a piece of the sheet's XML cut where a tag starts (no mark is split); the
+        caller adds the bytes it read to ``size``."""
+        self.values += xml.count(b"<v") + xml.count(b":v")
+        self.inline = self.inline or b"str" in xml or b"Str" in xml  # t="str", "inlineStr"
+
+
 def check_xlsx_text(package: zipfile.ZipFile, name: str, sheet_name: str,
-                    sheet_part: str) -> None:
+                    sheet_part: str, marks: TextMarks) -> None:
     """Refuse the sheet ``sheet_part`` of an .xlsx package if its cells, shared strings
-    counted once per reference, hold more than MAX_CELL_TEXT_BYTES of text."""
+    counted once per reference, hold more than MAX_CELL_TEXT_BYTES of text.  ``marks``: the
+    sheet's, counted as its span was measured."""
     try:
         lengths = _shared_lengths(package, name)
         total = sum(lengths)
         if total > MAX_CELL_TEXT_BYTES:
             raise _TooMuchTextError
         # Three looks, each slower and closer than the one before; most sheets pass the first.
-        if (total + _rough_bound(package, sheet_part, lengths) > MAX_CELL_TEXT_BYTES
+        if (total + _rough_bound(marks, lengths) > MAX_CELL_TEXT_BYTES
                 and total + _upper_bound(package, sheet_part, lengths) > MAX_CELL_TEXT_BYTES):
             _sheet_text(package, sheet_part, lengths, total)
     except _TooMuchTextError:
@@ -174,22 +192,11 @@ def _shared_lengths(package: zipfile.ZipFile, name: str) -> array[int]:
     return lengths
 
 
-def _rough_bound(package: zipfile.ZipFile, part: str, lengths: array[int]) -> int:
-    """At least the text the sheet's cells hold, from two byte counts: every value element
-    taken to refer to the longest shared string, and all of the part taken to be inline
-    text if any cell may hold some."""
-    longest = max(lengths, default=0)
-    values = size = 0
-    inline = False
-    with open_member(package, part) as stream:
-        tail = b""
-        while chunk := stream.read(_READ_BYTES):
-            size += len(chunk)
-            chunk = tail + chunk         # a mark cut in two by the read is counted (twice)
-            values += chunk.count(b"<v") + chunk.count(b":v")
-            inline = inline or b"str" in chunk or b"Str" in chunk   # t="str", t="inlineStr"
-            tail = chunk[-2:]
-    return values * longest + (size if inline else 0)
+def _rough_bound(marks: TextMarks, lengths: array[int]) -> int:
+    """At least the text the sheet's cells hold: every value element taken to refer to the
+    longest shared string, and all of the part taken to be inline text if any cell may hold
+    some."""
+    return marks.values * max(lengths, default=0) + (marks.size if marks.inline else 0)
 
 
 #: A shared-string cell as spreadsheet programs write it: the type, then the value element

@@ -13,7 +13,7 @@ import functools
 import re
 import zipfile
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
@@ -21,7 +21,7 @@ from xml.etree import ElementTree
 from sync.errors import InputError
 from sync.load.header import brief
 from sync.report.parts import EXCEL_MAX_ROWS as EXCEL_ROWS
-from sync.sheetsize import check_ods_text, check_xlsx_text
+from sync.sheetsize import TextMarks, check_ods_text, check_xlsx_text
 from sync.zipdeflate import open_member
 
 #: The last row an Excel sheet holds: the tallest sheet a planner can have.
@@ -79,7 +79,8 @@ class _Span:
     columns: int = 0
     unnamed_rows: int = 0
     unnamed_cells: int = 0
-    held: int = 0  # cell elements written
+    held: int = 0  # cell elements written (counted on the closer look only)
+    marks: TextMarks = field(default_factory=TextMarks)
 
     def cells(self, *, near: bool = False) -> int:
         rows, columns = self.rows, self.columns
@@ -113,9 +114,8 @@ def check_xlsx_sheet(file: Path, name: str, sheet_name: str, sheet_index: int) -
             if not parts or parts[0] not in members:  # unsure which part: check them all
                 parts = [m for m in members if m.lower().endswith(".xml")]
             for part in parts:
-                _check_span(package, part, name, sheet_name)
-            for part in parts:
-                check_xlsx_text(package, name, sheet_name, part)
+                check_xlsx_text(package, name, sheet_name, part,
+                                _check_span(package, part, name, sheet_name))
     except (OSError, zipfile.BadZipFile, EOFError, RuntimeError, zlib.error):
         return  # calamine meets the same damage and says so
 
@@ -128,25 +128,33 @@ def check_ods(file: Path, name: str) -> None:
         return  # calamine meets the same damage and says so
 
 
-def _check_span(package: zipfile.ZipFile, part: str, name: str, sheet_name: str) -> None:
+def _check_span(package: zipfile.ZipFile, part: str, name: str, sheet_name: str
+                ) -> TextMarks:
+    """Refuse a sheet spanning too many cells; the marks its text check needs, counted on
+    the way."""
     span = _xlsx_span(package, part, _FAR_REF)
-    if _too_large(span.cells(near=True), span.held):  # the quick scan's bound: look closer
-        span = _xlsx_span(package, part, _ANY_REF)
-    if _too_large(span.cells(), span.held):
-        rows = span.rows + span.unnamed_rows
-        columns = span.columns + span.unnamed_cells
-        raise InputError(
-            f'{name}, sheet "{brief(sheet_name)}" spans {rows:,} rows by '
-            f"{columns:,} columns, far more than a routing sheet needs; delete the "
-            "unused rows and columns (or copy the table to a new sheet) and save it "
-            "again.")
+    # Each value element stands in a cell: their count is a floor of the cells held, and
+    # the exact count (a second pass) is needed only where that floor leaves the span
+    # looking sparse.
+    if _too_large(span.cells(near=True), span.marks.values):  # the quick bound: look closer
+        span = _xlsx_span(package, part, _ANY_REF, count_cells=True)
+        if _too_large(span.cells(), span.held):
+            rows = span.rows + span.unnamed_rows
+            columns = span.columns + span.unnamed_cells
+            raise InputError(
+                f'{name}, sheet "{brief(sheet_name)}" spans {rows:,} rows by '
+                f"{columns:,} columns, far more than a routing sheet needs; delete the "
+                "unused rows and columns (or copy the table to a new sheet) and save it "
+                "again.")
+    return span.marks
 
 
 def _too_large(cells: int, held: int) -> bool:
     return cells > MAX_SHEET_CELLS or (cells > SPARSE_FROM and cells > MIN_FILL * held)
 
 
-def _xlsx_span(package: zipfile.ZipFile, part: str, references: re.Pattern[bytes]) -> _Span:
+def _xlsx_span(package: zipfile.ZipFile, part: str, references: re.Pattern[bytes], *,
+               count_cells: bool = False) -> _Span:
     """One pass over a sheet's XML, cut at tag starts so that no tag is split."""
     span = _Span()
     with open_member(package, part) as stream:
@@ -155,15 +163,16 @@ def _xlsx_span(package: zipfile.ZipFile, part: str, references: re.Pattern[bytes
         tags = _tag_patterns(prefix.group(1) + b":" if prefix else b"")
         pending = bytearray()
         while chunk:
+            span.marks.size += len(chunk)
             at = chunk.rfind(b"<")
             if at < 0:  # text, or inside a tag: runs of blanks mean nothing here
                 pending += _BLANKS.sub(b" ", chunk)
             else:
                 pending += chunk[:at]
-                _add_span(span, pending, references, tags)
+                _add_span(span, pending, references, tags, count_cells)
                 pending = bytearray(chunk[at:])
             chunk = stream.read(1 << 20)
-        _add_span(span, pending, references, tags)
+        _add_span(span, pending, references, tags, count_cells)
     return span
 
 
@@ -184,7 +193,8 @@ def _tag_patterns(prefix: bytes) -> tuple[Any, ...]:
 
 
 def _add_span(span: _Span, xml: bytearray, references: re.Pattern[bytes],
-              tags: tuple[Any, ...]) -> None:
+              tags: tuple[Any, ...], count_cells: bool) -> None:
+    span.marks.add(xml)
     found = references.findall(xml)
     if found:
         span.rows = max(span.rows, max(int(digits) for _, digits in found))
@@ -196,7 +206,8 @@ def _add_span(span: _Span, xml: bytearray, references: re.Pattern[bytes],
     odd_cell, unnamed_cell, odd_row, unnamed_row, cell = tags
     # A cell element written some other way (a line break after its name) is not counted:
     # only a large sparse sheet of them could be refused for it.
-    span.held += xml.count(cell + b" ") + xml.count(cell + b"/") + xml.count(cell + b">")
+    if count_cells:
+        span.held += xml.count(cell + b" ") + xml.count(cell + b"/") + xml.count(cell + b">")
     if odd_cell.search(xml):
         span.unnamed_cells += len(unnamed_cell.findall(xml))
     if odd_row.search(xml):
