@@ -35,7 +35,7 @@ from .client import FlowtracClient
 from .connection import Connection
 from .diff import changes_text
 from .errors import ExitCode, UsageError, fatal_exit_code
-from .executor import Execution, Executor, Progress
+from .executor import Execution, Executor, Progress, summary_of_writes
 from .history import RunRecord, record_for_undo, save, set_report
 from .journal import Journal, read_journal
 from .model import Action, PlanItem, Status
@@ -533,13 +533,9 @@ class UndoResult:
             "Runs undone": ", ".join(r.run_id for r in plan.runs),
             "Base URL": plan.base_url, "Started": plan.started,
             "Finished": self.finished or _now(), "Duration (s)": round(self.duration_s, 2)}
-        if self.journal is not None:
-            out["Undo journal"] = str(self.journal)
-        if self.execution is not None and self.execution.stopped:
-            out["Interrupted"] = "yes: run the undo again to continue"
-        out.update({f"Lines {status}": n for status, n in self.counts().items()})
-        for n, warning in enumerate(plan.warnings, 1):
-            out[f"Warning {n}"] = warning
+        out.update(summary_of_writes(
+            self.execution, self.counts(), plan.warnings, journal_label="Undo journal",
+            journal=self.journal, unit="Lines", again="run the undo again to continue"))
         return out
 
     def write_report(self, path: str | Path) -> Path:
