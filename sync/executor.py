@@ -210,15 +210,20 @@ class Executor:
     async def _run_step(self, step: _Step, execution: Execution) -> Outcome:
         item = step.item
         try:
+            if step.kind == "create":
+                return await self._create(item, execution)
+            record_id = item.record_id
+            if record_id is None:
+                # Plans take updates and deletes from listed lines, which all have ids: a
+                # write without one has nothing to send to, and is not guessed.
+                return Outcome(Status.FAILED, None, f"the plan names no line to {step.kind}")
             if step.kind == "delete":
-                return await self._delete(item, execution)
+                return await self._delete(item, record_id, execution)
             if step.kind == "park":
                 changes = {schema.LINE_NUMBER.name: step.park_line}
-                return await self._update(item, changes, execution, action="park")
-            if step.kind == "update":
-                changes = {name: after for name, (_before, after) in item.changes.items()}
-                return await self._update(item, changes, execution, action="update")
-            return await self._create(item, execution)
+                return await self._update(item, record_id, changes, execution, action="park")
+            changes = {name: after for name, (_before, after) in item.changes.items()}
+            return await self._update(item, record_id, changes, execution, action="update")
         except ServerError as exc:
             # (ServerUnavailableError, like every ConnectionProblemError, is not caught here:
             # the server is down or refuses everything, so the run stops; a rerun continues.)
@@ -273,10 +278,8 @@ class Executor:
                 return record
         return None
 
-    async def _update(self, item: PlanItem, changes: dict[str, Any], execution: Execution,
-                      *, action: str) -> Outcome:
-        record_id = item.record_id
-        assert record_id is not None
+    async def _update(self, item: PlanItem, record_id: str, changes: dict[str, Any],
+                      execution: Execution, *, action: str) -> Outcome:
         body = {schema.ID.wire_name: record_id, **schema.wire_body(changes)}
         lost: AmbiguousWriteError | None = None
         for attempt in range(self.retries + 1):
@@ -299,9 +302,7 @@ class Executor:
             return Outcome(Status.UPDATED, record_id, "", 200)
         return _lost(item, self.retries, lost)
 
-    async def _delete(self, item: PlanItem, execution: Execution) -> Outcome:
-        record_id = item.record_id
-        assert record_id is not None
+    async def _delete(self, item: PlanItem, record_id: str, execution: Execution) -> Outcome:
         lost_answer = False
         lost: AmbiguousWriteError | None = None
         for attempt in range(self.retries + 1):

@@ -496,10 +496,9 @@ def check_target(saved: SavedPlan, connection: Connection,
                              f"again (nothing sent).")
 
 
-def _stale_reason(write: SavedWrite, now: dict[str, Any] | None) -> str | None:
-    """Why the line an update or delete changes no longer is as the plan saw it, or None."""
-    if now is None:
-        return "deleted from the server after the plan was saved; not written"
+def _stale_reason(write: SavedWrite, now: dict[str, Any]) -> str | None:
+    """Why the line an update or delete changes, still on the server, no longer is as the
+    plan saw it, or None."""
     seen = write.server or {}
     shown = record_json(now) or {}
     changed = [name for name in _COMPARED if name in seen and shown.get(name) != seen[name]]
@@ -542,11 +541,14 @@ def _decide(saved: SavedPlan, current: Sequence[dict[str, Any]]
         if write.action is Action.CREATE:
             continue
         now = by_id.get(write.record_id or "")
+        if now is None:
+            step.status = STALE
+            step.message = "deleted from the server after the plan was saved; not written"
+            continue
         reason = _stale_reason(write, now)
         if reason is not None:
             step.status, step.message = STALE, reason
             continue
-        assert now is not None
         changes = {k: (now.get(k), v) for k, v in write.body.items()}
         step.item = PlanItem(write.action, None, now, write.product_id, changes=changes)
     # A create needs its line number free once the deletes and moves that are sent are done

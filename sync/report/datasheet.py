@@ -798,9 +798,8 @@ class DataSheet:
         if found:
             return found.group(1)
         prefix = "r" if "xmlns:r=" not in self.prolog else "rel"
-        root = re.search(r"<worksheet\b", self.prolog)
-        assert root is not None
-        at = root.end()
+        # The prolog ends with the root's start tag (``_scan``), and no "<" stands inside a tag.
+        at = self.prolog.rindex("<worksheet") + len("<worksheet")
         self.prolog = self.prolog[:at] + f' xmlns:{prefix}="{DOC_REL_NS}"' + self.prolog[at:]
         return prefix
 
