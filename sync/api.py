@@ -309,14 +309,14 @@ class ApplyResult(PlanResult):
 
     def _status(self, item: PlanItem) -> tuple[str, str | None, str]:
         outcome = self.execution.outcomes.get(item)
+        if outcome is None:                 # not written: what the plan said
+            return _DONE_STATUS[item.action].value, item.record_id, item.message
+        # The read-back only looks at items the execution wrote, so only they are overwritten.
         if self.read_back is not None and item in self.read_back.overwritten:
-            assert outcome is not None
             return Status.OVERWRITTEN.value, outcome.record_id, self.read_back.overwritten[item]
-        if outcome is not None:
-            # A written row's plan message (the cells a base kept) stays in the report.
-            kept = item.message if outcome.status is Status.UPDATED else ""
-            return outcome.status.value, outcome.record_id, outcome.message or kept
-        return _DONE_STATUS[item.action].value, item.record_id, item.message
+        # A written row's plan message (the cells a base kept) stays in the report.
+        kept = item.message if outcome.status is Status.UPDATED else ""
+        return outcome.status.value, outcome.record_id, outcome.message or kept
 
     def _unchanged_status(self) -> str:
         return _DONE_STATUS[Action.UNCHANGED].value

@@ -356,6 +356,9 @@ def plan(ctx: click.Context, file: str, **params: Any) -> int:
     return result.exit_code
 
 
+_APPLY_NEEDS_FILE = "apply needs FILE, or --plan P.json (nothing sent)"
+
+
 @main.command(epilog=exit_codes_help(*_SERVER_EXITS))
 @click.argument("file", type=click.Path(), required=False)
 @_run_options
@@ -378,7 +381,7 @@ def apply(ctx: click.Context, file: str | None, **params: Any) -> int:
     p = _from_config(ctx, params)
     out = Output(as_json=p["as_json"], quiet=p["quiet"])
     if file is None and not p.get("saved_plan"):
-        raise UsageError("apply needs FILE, or --plan P.json (nothing sent)")
+        raise UsageError(_APPLY_NEEDS_FILE)
     return _recorded(p, "apply", file or p.get("saved_plan"),
                      lambda ran: _apply(ctx, file, p, out, ran))
 
@@ -414,7 +417,8 @@ def _apply(ctx: click.Context, file: str | None, p: dict[str, Any], out: Output,
             raise UsageError(f"{', '.join(given)} cannot be given with --plan: the saved plan "
                              f"keeps the options it was made with (nothing sent)")
         return _apply_saved(p, file, connection, out, ran)
-    assert file is not None
+    if file is None:                   # apply() lets no FILE through only with --plan
+        raise UsageError(_APPLY_NEEDS_FILE)
     with _write_lock(connection, f"apply {Path(file).name}", p.get("wait")):
         return _apply_locked(file, p, connection, out, ran)
 

@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .errors import UsageError
+from .files import read_text_file
 
 #: Keys a config file may hold: the connection and the run options.  Names as on the
 #: command line, with ``_`` for ``-`` (``base_url``, ``max_delete``).
@@ -30,12 +31,10 @@ SECRET_KEYS = ("token", "pin")
 def load_config(path: str | Path) -> tuple[dict[str, Any], list[str]]:
     """Read a config file: its settings and any warnings (e.g. a secret others can read)."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UsageError(f"config file {path} does not exist") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"cannot read config file {path}: {exc.__class__.__name__}") from None
+    text = read_text_file(
+        path, missing=lambda: UsageError(f"config file {path} does not exist"),
+        unreadable=lambda exc: UsageError(
+            f"cannot read config file {path}: {exc.__class__.__name__}"))
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

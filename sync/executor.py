@@ -13,8 +13,9 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 from . import schema
@@ -60,6 +61,23 @@ class Execution:
     stopped: bool = False                 # interrupted (Ctrl-C) before all work was taken
     fatal: Exception | None = None        # cannot log in / reach the server: the run stopped
     writes_sent: int = 0
+
+
+def summary_of_writes(execution: Execution | None, counts: Mapping[str, int],
+                      warnings: Sequence[str], *, journal_label: str, journal: Path | None,
+                      unit: str, again: str) -> dict[str, Any]:
+    """The Summary rows that end a report of writes (a saved plan applied, an undo): the
+    journal, ``Interrupted`` with what to do ``again`` when the run stopped, each status's
+    count (``"<unit> <status>"``) and the warnings, numbered."""
+    out: dict[str, Any] = {}
+    if journal is not None:
+        out[journal_label] = str(journal)
+    if execution is not None and execution.stopped:
+        out["Interrupted"] = f"yes: {again}"
+    out.update({f"{unit} {status}": n for status, n in counts.items()})
+    for n, warning in enumerate(warnings, 1):
+        out[f"Warning {n}"] = warning
+    return out
 
 
 @dataclass
@@ -192,15 +210,20 @@ class Executor:
     async def _run_step(self, step: _Step, execution: Execution) -> Outcome:
         item = step.item
         try:
+            if step.kind == "create":
+                return await self._create(item, execution)
+            record_id = item.record_id
+            if record_id is None:
+                # Plans take updates and deletes from listed lines, which all have ids: a
+                # write without one has nothing to send to, and is not guessed.
+                return Outcome(Status.FAILED, None, f"the plan names no line to {step.kind}")
             if step.kind == "delete":
-                return await self._delete(item, execution)
+                return await self._delete(item, record_id, execution)
             if step.kind == "park":
                 changes = {schema.LINE_NUMBER.name: step.park_line}
-                return await self._update(item, changes, execution, action="park")
-            if step.kind == "update":
-                changes = {name: after for name, (_before, after) in item.changes.items()}
-                return await self._update(item, changes, execution, action="update")
-            return await self._create(item, execution)
+                return await self._update(item, record_id, changes, execution, action="park")
+            changes = {name: after for name, (_before, after) in item.changes.items()}
+            return await self._update(item, record_id, changes, execution, action="update")
         except ServerError as exc:
             # (ServerUnavailableError, like every ConnectionProblemError, is not caught here:
             # the server is down or refuses everything, so the run stops; a rerun continues.)
@@ -255,10 +278,8 @@ class Executor:
                 return record
         return None
 
-    async def _update(self, item: PlanItem, changes: dict[str, Any], execution: Execution,
-                      *, action: str) -> Outcome:
-        record_id = item.record_id
-        assert record_id is not None
+    async def _update(self, item: PlanItem, record_id: str, changes: dict[str, Any],
+                      execution: Execution, *, action: str) -> Outcome:
         body = {schema.ID.wire_name: record_id, **schema.wire_body(changes)}
         lost: AmbiguousWriteError | None = None
         for attempt in range(self.retries + 1):
@@ -281,9 +302,7 @@ class Executor:
             return Outcome(Status.UPDATED, record_id, "", 200)
         return _lost(item, self.retries, lost)
 
-    async def _delete(self, item: PlanItem, execution: Execution) -> Outcome:
-        record_id = item.record_id
-        assert record_id is not None
+    async def _delete(self, item: PlanItem, record_id: str, execution: Execution) -> Outcome:
         lost_answer = False
         lost: AmbiguousWriteError | None = None
         for attempt in range(self.retries + 1):

@@ -1,6 +1,7 @@
 """Files the tool writes for the user (reports, exports, templates): they appear complete or
 not at all.  Each is written to a hidden temporary file in the same folder, then renamed over
-the target, so a crash, a full disk or Ctrl-C never leaves half a workbook under its name."""
+the target, so a crash, a full disk or Ctrl-C never leaves half a workbook under its name.
+Text files the user gives (a config, a saved plan) are read by ``read_text_file``."""
 
 from __future__ import annotations
 
@@ -8,14 +9,14 @@ import glob
 import os
 import secrets
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
 from .errors import SyncError, UsageError
 
-__all__ = ["STALE_TEMP_SECONDS", "atomic_output", "check_target_folder"]
+__all__ = ["STALE_TEMP_SECONDS", "atomic_output", "check_target_folder", "read_text_file"]
 
 #: A temporary file older than this is left over from a run that was killed (a live write
 #: touches its file all along); the next write of the same target removes it.
@@ -29,6 +30,19 @@ def check_target_folder(target: Path, what: str) -> None:
         raise UsageError(f"The {what}'s folder {target.parent} does not exist.")
     if target.is_dir():
         raise UsageError(f"{target} is a folder; give a file name.")
+
+
+def read_text_file(path: Path, *, missing: Callable[[], SyncError],
+                   unreadable: Callable[[OSError | UnicodeDecodeError], SyncError]) -> str:
+    """The UTF-8 text of ``path``; the error ``missing()`` makes when there is no such file,
+    or ``unreadable(exc)`` when it cannot be read or is not UTF-8 (each caller words its
+    own sentence, and the traceback of the OS error is left out)."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise missing() from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise unreadable(exc) from None
 
 
 @contextmanager

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 from . import schema
 
@@ -140,6 +140,16 @@ class ValidatedSheet:
     sheet that needs no write costs no object per row.  The columns are the truth: a later
     stage changes a value with ``set_value`` and adds an error with ``add_error``."""
 
+    @overload
+    def __init__(self, sheet: LoadedSheet, rows: list[SheetRow], present: frozenset[str],
+                 key: tuple[str, ...]) -> None: ...
+
+    @overload
+    def __init__(self, sheet: LoadedSheet, rows: None, present: frozenset[str],
+                 key: tuple[str, ...], *, columns: dict[str, list[Any]], positions: list[int],
+                 row_numbers: list[int], problems: dict[int, list[CellError]] | None = None,
+                 absent: dict[int, list[str]] | None = None) -> None: ...
+
     def __init__(self, sheet: LoadedSheet, rows: list[SheetRow] | None, present: frozenset[str],
                  key: tuple[str, ...], *, columns: dict[str, list[Any]] | None = None,
                  positions: list[int] | None = None, row_numbers: list[int] | None = None,
@@ -158,7 +168,9 @@ class ValidatedSheet:
             absent = {i: [n for n in names if n not in row.values]
                       for i, row in enumerate(rows) if len(row.values) < len(names)}
             self._rows = dict(enumerate(rows))
-        assert columns is not None and positions is not None and row_numbers is not None
+        elif columns is None or positions is None or row_numbers is None:
+            raise TypeError("ValidatedSheet needs either rows, or columns, positions and "
+                            "row_numbers")
         #: field -> each row's canonical value (None where blank or unreadable)
         self.columns = columns
         #: each row's position in ``sheet.frame``, and its row number in the sheet

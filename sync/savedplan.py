@@ -58,7 +58,8 @@ from .errors import (
     _BadPlanError,
     fatal_exit_code,
 )
-from .executor import Execution, Executor, Progress
+from .executor import Execution, Executor, Progress, summary_of_writes
+from .files import read_text_file
 from .journal import Journal, record_json
 from .model import Action, PlanItem, Status
 from .readback import ReadBack, read_back
@@ -256,13 +257,13 @@ def load_plan(path: str | Path) -> SavedPlan:
     """Read and check a saved plan; InputError (exit 2, one sentence) when it cannot be
     used: missing, not JSON, another format or version, edited after saving."""
     source = Path(path)
-    try:
-        text = source.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(f"The plan {source} does not exist (nothing sent).") from None
-    except (OSError, UnicodeDecodeError) as exc:
+
+    def unreadable(exc: OSError | UnicodeDecodeError) -> InputError:
         why = getattr(exc, "strerror", None) or "it is not UTF-8 text"
-        raise InputError(f"Cannot read the plan {source}: {why} (nothing sent).") from None
+        return InputError(f"Cannot read the plan {source}: {why} (nothing sent).")
+
+    text = read_text_file(source, unreadable=unreadable, missing=lambda: InputError(
+        f"The plan {source} does not exist (nothing sent)."))
     try:
         document = json.loads(text)
         saved = _parse(document)
@@ -425,13 +426,10 @@ class SavedApplyResult:
             "Base URL": self.base_url, "Started": self.started,
             "Finished": self.finished or _now(), "Duration (s)": round(self.duration_s, 2),
             "Requests sent": self.requests, "Retries": self.retries}
-        if self.journal is not None:
-            out["Journal"] = str(self.journal)
-        if self.execution is not None and self.execution.stopped:
-            out["Interrupted"] = "yes: apply the plan again; the lines written are stale then"
-        out.update({f"Writes {status}": n for status, n in self.counts().items()})
-        for n, warning in enumerate(self.warnings, 1):
-            out[f"Warning {n}"] = warning
+        out.update(summary_of_writes(
+            self.execution, self.counts(), self.warnings, journal_label="Journal",
+            journal=self.journal, unit="Writes",
+            again="apply the plan again; the lines written are stale then"))
         return out
 
     def default_report_path(self) -> Path:
@@ -498,10 +496,9 @@ def check_target(saved: SavedPlan, connection: Connection,
                              f"again (nothing sent).")
 
 
-def _stale_reason(write: SavedWrite, now: dict[str, Any] | None) -> str | None:
-    """Why the line an update or delete changes no longer is as the plan saw it, or None."""
-    if now is None:
-        return "deleted from the server after the plan was saved; not written"
+def _stale_reason(write: SavedWrite, now: dict[str, Any]) -> str | None:
+    """Why the line an update or delete changes, still on the server, no longer is as the
+    plan saw it, or None."""
     seen = write.server or {}
     shown = record_json(now) or {}
     changed = [name for name in _COMPARED if name in seen and shown.get(name) != seen[name]]
@@ -544,11 +541,14 @@ def _decide(saved: SavedPlan, current: Sequence[dict[str, Any]]
         if write.action is Action.CREATE:
             continue
         now = by_id.get(write.record_id or "")
+        if now is None:
+            step.status = STALE
+            step.message = "deleted from the server after the plan was saved; not written"
+            continue
         reason = _stale_reason(write, now)
         if reason is not None:
             step.status, step.message = STALE, reason
             continue
-        assert now is not None
         changes = {k: (now.get(k), v) for k, v in write.body.items()}
         step.item = PlanItem(write.action, None, now, write.product_id, changes=changes)
     # A create needs its line number free once the deletes and moves that are sent are done

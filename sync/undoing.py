@@ -35,7 +35,7 @@ from .client import FlowtracClient
 from .connection import Connection
 from .diff import changes_text
 from .errors import ExitCode, UsageError, fatal_exit_code
-from .executor import Execution, Executor, Progress
+from .executor import Execution, Executor, Progress, summary_of_writes
 from .history import RunRecord, record_for_undo, save, set_report
 from .journal import Journal, read_journal
 from .model import Action, PlanItem, Status
@@ -136,7 +136,8 @@ def _fields(body: dict[str, Any] | None) -> dict[str, Any]:
 
 
 def _key_of(entry: dict[str, Any]) -> tuple[Any, Any]:
-    key = entry.get("key") if isinstance(entry.get("key"), dict) else {}
+    given = entry.get("key")
+    key = given if isinstance(given, dict) else {}
     product = schema.PRODUCT_ID.from_wire(key.get(schema.PRODUCT_ID.name))
     return product, schema.LINE_NUMBER.from_wire(key.get(_LINE))
 
@@ -221,11 +222,11 @@ def _take_result(entry: dict[str, Any], run_id: str, action: Any, record_id: str
             return
         body = sent[0] if sent else _fields(after)
         product, line = _key_of(entry)
-        history = _History(record_id, product, line, created=body)
-        history.left = {**body, **(_fields(after) if after else {})}
-        history.touched = set(history.left)
-        history.after = after
-        histories[record_id] = history
+        created = _History(record_id, product, line, created=body)
+        created.left = {**body, **(_fields(after) if after else {})}
+        created.touched = set(created.left)
+        created.after = after
+        histories[record_id] = created
         return
     sent = pending.pop((run_id, action, record_id), None)
     history = histories.get(record_id) if record_id else None
@@ -342,8 +343,8 @@ async def plan_undo(journal_path: str | Path, connection: Connection, *,
         current = await client.list_lines_for_products(products)
         requests = client.stats.requests
     by_id = {r[_ID]: r for r in current}
-    steps = [_decide(h, by_id, current) for h in histories]
-    steps = [s for s in steps if s is not None]
+    decided = [_decide(h, by_id, current) for h in histories]
+    steps = [s for s in decided if s is not None]
     steps += [_unanswered_create(h) for h in parsed.unanswered_creates]
     _check_lines(steps, current)
     touched = {s.record_id for s in steps if s.item is not None}
@@ -371,7 +372,7 @@ def _check_server(runs: Iterable[JournalRun], connection: Connection, path: Path
 
 
 def _decide(h: _History, by_id: dict[str, dict[str, Any]],
-            current: list[dict[str, Any]]) -> UndoStep | None:
+            current: Sequence[dict[str, Any]]) -> UndoStep | None:
     now = by_id.get(h.record_id or "")
     step = UndoStep(h.did, h.record_id, h.product_id, h.line_number, "")
     if h.created is not None:
@@ -440,12 +441,13 @@ def _changed_since(h: _History, now: dict[str, Any]) -> str | None:
     return None
 
 
-def _same_line(values: dict[str, Any], current: list[dict[str, Any]]) -> str | None:
+def _same_line(values: dict[str, Any], current: Sequence[dict[str, Any]]) -> str | None:
     """The id of a current line holding exactly these values (a re-create done before)."""
     for record in current:
         if all(record.get(name) == value for name, value in values.items()) and all(
                 record.get(name) is None for name in _WRITABLE if name not in values):
-            return record[_ID]
+            ident: str = record[_ID]
+            return ident
     return None
 
 
@@ -455,7 +457,7 @@ def _unanswered_create(h: _History) -> UndoStep:
                     "the server and delete it by hand if it should not be there")
 
 
-def _check_lines(steps: list[UndoStep], current: list[dict[str, Any]]) -> None:
+def _check_lines(steps: list[UndoStep], current: Sequence[dict[str, Any]]) -> None:
     """Two lines may not end on one product + line number: a restore or re-create that
     would land on a taken line (e.g. a line added since the run) becomes a conflict."""
     by_id = {s.record_id: s for s in steps if s.item is not None and s.record_id}
@@ -531,13 +533,9 @@ class UndoResult:
             "Runs undone": ", ".join(r.run_id for r in plan.runs),
             "Base URL": plan.base_url, "Started": plan.started,
             "Finished": self.finished or _now(), "Duration (s)": round(self.duration_s, 2)}
-        if self.journal is not None:
-            out["Undo journal"] = str(self.journal)
-        if self.execution is not None and self.execution.stopped:
-            out["Interrupted"] = "yes: run the undo again to continue"
-        out.update({f"Lines {status}": n for status, n in self.counts().items()})
-        for n, warning in enumerate(plan.warnings, 1):
-            out[f"Warning {n}"] = warning
+        out.update(summary_of_writes(
+            self.execution, self.counts(), plan.warnings, journal_label="Undo journal",
+            journal=self.journal, unit="Lines", again="run the undo again to continue"))
         return out
 
     def write_report(self, path: str | Path) -> Path:

@@ -1,16 +1,18 @@
 """Test helpers shared across suites (importable: pytest puts tests/ on sys.path).
 
-Sheets written from canonical rows, and server state as comparable rows."""
+Sheets written from canonical rows, server state as comparable rows, and a report's
+statuses counted."""
 
 from __future__ import annotations
 
 import csv
+import io
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from openpyxl import Workbook
+from openpyxl import Workbook, load_workbook
 
 from sync import schema
 from sync.connection import Connection
@@ -48,6 +50,24 @@ def write_sheet(path: Path, rows: Sequence[dict[str, Any]],
 
 def server_rows(store) -> list[dict[str, Any]]:
     return [schema.record_from_wire(raw) for raw in store.lines()]
+
+
+def product_lines(records: Iterable[dict[str, Any]], product: Any) -> list[dict[str, Any]]:
+    """The records of one product, in line-number order."""
+    return sorted((r for r in records if r["product_id"] == product),
+                  key=lambda r: r["line_number"])
+
+
+def report_statuses(xlsx: bytes) -> dict[str, int]:
+    """How many rows of a report workbook's first sheet hold each ``sync_status``."""
+    rows = list(load_workbook(io.BytesIO(xlsx)).worksheets[0].iter_rows(values_only=True))
+    header = next(i for i, r in enumerate(rows) if "sync_status" in r)
+    column = rows[header].index("sync_status")
+    statuses: dict[str, int] = {}
+    for row in rows[header + 1:]:
+        if row[column]:
+            statuses[row[column]] = statuses.get(row[column], 0) + 1
+    return statuses
 
 
 def state(rows: Iterable[dict[str, Any]]) -> list[tuple]:

@@ -40,7 +40,8 @@ class RunningEmulator:
     @property
     def peak_in_flight(self) -> int:
         """Most requests in flight at once since the last (re)start."""
-        return self._app()[STATE].peak_in_flight if self._runner else 0
+        runner = self._runner
+        return runner.app[STATE].peak_in_flight if runner is not None else 0
 
     async def start(self) -> None:
         runner = web.AppRunner(
@@ -71,10 +72,6 @@ class RunningEmulator:
             self.store.close()
             self.store = Store(self.config.db_path)
         await self.start()
-
-    def _app(self) -> web.Application:
-        assert self._runner is not None
-        return self._runner.app
 
 
 @asynccontextmanager
@@ -157,8 +154,10 @@ class EmulatorThread:
 
     def restart(self) -> None:
         """``RunningEmulator.restart`` from the caller's thread."""
-        assert self._loop is not None
-        asyncio.run_coroutine_threadsafe(self._running().restart(), self._loop).result()
+        loop = self._loop
+        if loop is None:            # never started
+            raise RuntimeError("The emulator thread is not running.")
+        asyncio.run_coroutine_threadsafe(self._running().restart(), loop).result()
 
     def __enter__(self) -> EmulatorThread:
         return self.start()

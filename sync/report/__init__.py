@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from pathlib import Path
 from typing import IO, Any, Literal
@@ -159,7 +159,12 @@ def _openpyxl(sheet: LoadedSheet, rows: Mapping[int, ReportRow],
     rewrite_workbook(sheet, rows, server_only, summary, handle)
 
 
-_ENGINES = {"patch": patch_workbook, "openpyxl": _openpyxl, "new": write_new_workbook}
+# What every engine is called with: the sheet, the report's rows, the server-only rows, the
+# summary and the open output file.
+_WriteReport = Callable[[LoadedSheet, Mapping[int, ReportRow], Sequence[ServerOnlyRow],
+                         Mapping[str, Any], IO[bytes]], None]
+_ENGINES: dict[str, _WriteReport] = {
+    "patch": patch_workbook, "openpyxl": _openpyxl, "new": write_new_workbook}
 _WHAT = {
     "patch": "edit the workbook in place",
     "openpyxl": "keep the workbook with openpyxl",

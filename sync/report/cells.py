@@ -180,9 +180,10 @@ def _number_cell(ref: str, value: numbers.Real | Decimal, styles: RowStyles) -> 
             return text_cell(ref, format(value, "f"), styles.plain)  # Excel would round it
         number = format(value.normalize(), "f")
     elif isinstance(value, numbers.Integral):
-        if abs(value) >= _MAX_EXACT_INT:
+        whole = int(value)
+        if abs(whole) >= _MAX_EXACT_INT:
             return text_cell(ref, str(value), styles.plain)        # e.g. a long barcode
-        number = str(int(value))
+        number = str(whole)
     else:
         number = repr(float(value))
     s = f' s="{styles.plain}"' if styles.plain else ""

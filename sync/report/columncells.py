@@ -74,4 +74,5 @@ def rows_xml(rows: pa.Array, cells: Sequence[pa.Array]) -> str:
     """``<row r="N">...</row>`` for each row of the block, as one text."""
     joined = pc.binary_join_element_wise('<row r="', rows, '">', *cells, "</row>", "")
     one_list = pa.ListArray.from_arrays(pa.array([0, len(joined)], pa.int32()), joined)
-    return pc.binary_join(one_list, "")[0].as_py()
+    text: str = pc.binary_join(one_list, "")[0].as_py()   # pyarrow is untyped: name the str
+    return text

@@ -122,26 +122,27 @@ class DataSheet:
         cells right of the data."""
         known = max([column_index(x) for x in self.sheet.letters] or [len(self.sheet.headers)])
         header_row = header_row_of(self.sheet)
-        cells = addressed = styled = attributes = 0
         self.beyond = known                # the last column holding a value below the header
         self.regular: bool | None = None   # None: decided block by block in ``chunks``
         self.tail: str | None = None
-        look_beyond = True
+        blocks = self._blocks()
+        _, head = next(blocks)             # blocks_of yields the head first
+        text = head if isinstance(head, str) else head.text
+        root = re.search(r"<worksheet\b[^>]*>", text)
+        if root is None:
+            raise UnsupportedWorkbookError("the data sheet is not a plain worksheet")
+        self.prolog, self.head = text[: root.end()], text[root.end():]
+        dimension = re.search(r'<dimension\b[^>]*\bref="([^"]+)"', self.head)
+        ref = _REF.fullmatch(dimension.group(1)) if dimension else None
+        if ref and column_index(ref.group(3) or ref.group(1)) <= known:
+            return                         # the used range ends within the loaded columns
         beyond = _value_cells_beyond(known)
-        for kind, item in self._blocks():
+        if beyond is None:                 # no column right of the loaded ones
+            return
+        cells = addressed = styled = attributes = 0
+        for kind, item in blocks:
             text = item if isinstance(item, str) else item.text
-            if kind == "head":
-                root = re.search(r"<worksheet\b[^>]*>", text)
-                if root is None:
-                    raise UnsupportedWorkbookError("the data sheet is not a plain worksheet")
-                self.prolog, self.head = text[: root.end()], text[root.end():]
-                dimension = re.search(r'<dimension\b[^>]*\bref="([^"]+)"', self.head)
-                ref = _REF.fullmatch(dimension.group(1)) if dimension else None
-                if ref and column_index(ref.group(3) or ref.group(1)) <= known:
-                    look_beyond = False      # the used range ends within the loaded columns
-                if not look_beyond or beyond is None:
-                    return
-            elif kind == "rows":
+            if kind == "rows":
                 _check_rows(text)
                 cells += text.count("<c")
                 addressed += text.count('<c r="')
@@ -199,7 +200,8 @@ class DataSheet:
         # earlier report's colour is there to clear: the report cells are only appended.
         self.appends = self.fast_layout and not self.report_in_sheet and not earlier_colours
         # The block being rewritten, and whether its rows may take _fast_row (None: unknown).
-        self._block, self._block_fast = RowBlock("", [], [], frozenset()), self.fast_layout
+        self._block = RowBlock("", [], [], frozenset())
+        self._block_fast: bool | None = self.fast_layout
         self._endings: dict[tuple[str, bool], str] = {}   # see _ending_template
         # Ids the plan took from the server are canonical uuids, plain text all of them: one
         # check in C for the whole sheet rather than one per row.
@@ -738,6 +740,8 @@ class DataSheet:
                 for i, name in enumerate(REPORT_COLUMNS)}
 
     def _tail(self) -> str:
+        if self.tail is None:      # blocks_of ends with the tail or raises: a broken stream
+            raise UnsupportedWorkbookError("the data sheet is cut short")
         tail = xmlscan.remove_children(self.tail, {"autoFilter", "sortState"})
         if self.sheet_filter_ref:
             tail = xmlscan.insert_in_order(tail, f'<autoFilter ref="{self.sheet_filter_ref}"/>',
@@ -794,9 +798,8 @@ class DataSheet:
         if found:
             return found.group(1)
         prefix = "r" if "xmlns:r=" not in self.prolog else "rel"
-        root = re.search(r"<worksheet\b", self.prolog)
-        assert root is not None
-        at = root.end()
+        # The prolog ends with the root's start tag (``_scan``), and no "<" stands inside a tag.
+        at = self.prolog.rindex("<worksheet") + len("<worksheet")
         self.prolog = self.prolog[:at] + f' xmlns:{prefix}="{DOC_REL_NS}"' + self.prolog[at:]
         return prefix
 

@@ -13,6 +13,7 @@ import csv
 import io
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import IO, Any
 
 import pandas as pd
@@ -20,12 +21,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from sync.model import LoadedSheet, ReportRow, ServerOnlyRow
+from sync.schema import is_formula_like
 
 from .cells import (
     RowStyles,
     column_index,
     column_letter,
-    is_formula_like,
     text_cell,
     value_cell,
 )
@@ -241,7 +242,7 @@ def _rows_block(layout: _Layout, styles: _Styles, notes: list[Note],
             bad = invalid.get(col, set())
             cells.append(column_cells(
                 letter, _frame_block(frame.iloc[start:stop, pos]), rows, attrs,
-                lambda at, value, ref, bad=bad: input_cell(at, value, ref, bad), bad))
+                partial(input_cell, bad=bad), bad))
     return rows_xml(rows, cells)
 
 

@@ -20,8 +20,9 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
 from sync.model import LoadedSheet, ReportRow, ServerOnlyRow
+from sync.schema import is_formula_like
 
-from .cells import is_formula_like, writable_text
+from .cells import writable_text
 from .content import (
     MESSAGE,
     REPORT_COLUMNS,

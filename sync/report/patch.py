@@ -97,10 +97,9 @@ class _Patch:
 
     def _sheets(self) -> list[SheetEntry]:
         rels = {rid: target for rid, _, target, _ in self.pkg.relationships(self.pkg.workbook_part)}
-        sheets_el = xmlscan.find_child(self._workbook_body(), "sheets")
-        if sheets_el is None:
-            raise UnsupportedWorkbookError("the workbook lists no sheets")
-        body = self._workbook_body()[sheets_el.start:sheets_el.end]
+        workbook = self._workbook_body()
+        sheets_el = _sheets_element(workbook)
+        body = workbook[sheets_el.start:sheets_el.end]
         out = []
         for match in re.finditer(r"<(?:\w+:)?sheet\b[^>]*/?>", body):
             a = xmlscan.attrs(match.group(0))
@@ -109,18 +108,21 @@ class _Patch:
                                    rels.get(rid, "")))
         return out
 
-    def _workbook_body(self) -> str:
+    def _workbook_bounds(self) -> tuple[int, int]:
+        """Where the workbook element's content starts and ends in the part."""
         start = re.search(r"<workbook\b[^>]*>", self.workbook)
         end = self.workbook.rfind("</workbook>")
         if start is None or end < 0:
             raise UnsupportedWorkbookError("unreadable workbook part")
-        return self.workbook[start.end():end]
+        return start.end(), end
+
+    def _workbook_body(self) -> str:
+        start, end = self._workbook_bounds()
+        return self.workbook[start:end]
 
     def _set_workbook_body(self, body: str) -> None:
-        start = re.search(r"<workbook\b[^>]*>", self.workbook)
-        assert start is not None
-        end = self.workbook.rfind("</workbook>")
-        self.workbook = self.workbook[: start.end()] + body + self.workbook[end:]
+        start, end = self._workbook_bounds()
+        self.workbook = self.workbook[:start] + body + self.workbook[end:]
 
     # ------------------------------------------------------------------ main
 
@@ -178,8 +180,7 @@ class _Patch:
         item = (f'<sheet name="{escape_attr(unique)}" sheetId="{entry.sheet_id}" '
                 f'{self.r_prefix}:id="{rid}"/>')
         body = self._workbook_body()
-        sheets_el = xmlscan.find_child(body, "sheets")
-        assert sheets_el is not None
+        sheets_el = _sheets_element(body)
         element = body[sheets_el.start:sheets_el.end]
         close = element.rfind("</")
         if close < 0 or element.endswith("/>"):
@@ -273,6 +274,14 @@ class _Patch:
             if name not in written and name not in self.pkg.dropped:
                 self.out.writestr(zip_info(self.pkg.source, name), data,
                                   compresslevel=COMPRESS_LEVEL)
+
+
+def _sheets_element(workbook_body: str) -> xmlscan.Child:
+    """The workbook's ``<sheets>`` list, which every workbook has (else it is refused)."""
+    sheets_el = xmlscan.find_child(workbook_body, "sheets")
+    if sheets_el is None:
+        raise UnsupportedWorkbookError("the workbook lists no sheets")
+    return sheets_el
 
 
 def _is_our_summary(first_row: list[str]) -> bool:

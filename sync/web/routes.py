@@ -464,9 +464,11 @@ async def upload(request: web.Request) -> web.Response:
 
 async def _plan_and_show(request: web.Request, session: Session, path: Path,
                          options: api.SyncOptions) -> web.Response:
-    assert session.connection is not None
+    connection = session.connection
+    if connection is None:     # signed out (in another tab) while the file was coming in
+        return _html(views.signin_page(_ctx(request), error="Sign in first."), 401)
     try:
-        planned = await runs.make_plan(path, session.connection, options,
+        planned = await runs.make_plan(path, connection, options,
                                        memory_mb=_state(request).settings.upload_memory_mb)
     except (InputError, UsageError) as exc:
         return _home(request, str(exc), 400)

@@ -145,7 +145,6 @@ class TablePage:
 def entries(result: api.PlanResult) -> list[Entry]:
     """Every row of ``result`` in sheet order, then the server's lines the sheet lacks."""
     plan = result.plan
-    assert plan is not None
     status = result.item_status
     return [Entry(n, *status(item), item, plan)
             for n, item in enumerate(chain(plan.items, plan.server_only))]

@@ -8,7 +8,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import openpyxl
-from sheetkit import server_rows, state, token_connection, write_sheet
+from sheetkit import product_lines, server_rows, state, token_connection, write_sheet
 
 from sync import api, schema
 from sync.connection import Connection
@@ -117,8 +117,7 @@ async def test_line_numbers_permuted_within_a_product(emulator, tmp_path):
     emu = await emulator(dataset=generate_dataset(2, 4))
     records = server_rows(emu.store)
     product = records[0]["product_id"]
-    lines = sorted((r for r in records if r["product_id"] == product),
-                   key=lambda r: r["line_number"])
+    lines = product_lines(records, product)
     # Rotate: 1->2, 2->3, 3->4, 4->1 (matched by id, so the server must never see a clash).
     rows = [{"id": r["id"], **{k: r.get(k) for k in ("product_id", "process_id")},
              "line_number": r["line_number"] % 4 + 1} for r in lines]

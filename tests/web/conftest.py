@@ -110,6 +110,13 @@ class WebPage:
             assert asyncio.get_running_loop().time() < deadline, progress
             await asyncio.sleep(0.05)
 
+    async def apply_and_wait(self, path: Path = SAMPLE) -> str:
+        """Upload ``path``, apply its plan and wait until it is applied; the plan's path."""
+        plan = await self.upload(path)
+        await self.apply(plan)
+        await self.wait_applied(plan)
+        return plan
+
     def seen(self, text: str) -> bool:
         return any(text.encode() in body for body in self.bodies) or any(
             text in h for h in self.headers)

@@ -8,7 +8,7 @@ import json
 import re
 
 import openpyxl
-from sheetkit import server_rows, write_sheet
+from sheetkit import report_statuses, server_rows, write_sheet
 
 from sync.emulator import EmulatorConfig
 
@@ -97,16 +97,9 @@ async def test_reconciliation_report_is_an_xlsx_with_every_status(web):
     assert response.status == 200
     assert response.headers["Content-Disposition"] == \
         'attachment; filename="routing.report.xlsx"'
-    workbook = openpyxl.load_workbook(io.BytesIO(await response.read()))
-    sheet = workbook.worksheets[0]
-    rows = list(sheet.iter_rows(values_only=True))
-    header = next(i for i, r in enumerate(rows) if "sync_status" in r)
-    column = rows[header].index("sync_status")
-    statuses: dict[str, int] = {}
-    for row in rows[header + 1:]:
-        if row[column]:
-            statuses[row[column]] = statuses.get(row[column], 0) + 1
-    assert statuses == FINAL
+    body = await response.read()
+    workbook = openpyxl.load_workbook(io.BytesIO(body))
+    assert report_statuses(body) == FINAL
     assert "Summary" in workbook.sheetnames and "Notes" in workbook.sheetnames  # own sheets kept
 
     journal = await page.get(f"{plan}/journal.jsonl")
@@ -149,9 +142,7 @@ async def test_stale_plan_must_be_planned_again(web):
 async def test_after_apply_plan_again_finds_nothing_to_do(web):
     page = await web()
     await page.sign_in()
-    plan = await page.upload(SAMPLE)
-    await page.apply(plan)
-    await page.wait_applied(plan)
+    plan = await page.apply_and_wait()
     response = await page.post(f"{plan}/replan", {})
     text = await response.text()
     assert "Nothing to do: Flowtrac already matches the sheet." in text

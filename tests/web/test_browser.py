@@ -9,7 +9,6 @@ Set FLOWTRAC_DOCS_SCREENSHOT=1 to also refresh the planner's guide's screenshots
 from __future__ import annotations
 
 import base64
-import io
 import os
 import re
 import shutil
@@ -17,8 +16,8 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import openpyxl
 import pytest
+from sheetkit import report_statuses
 
 from sync.web import WebSettings, running_web
 
@@ -32,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "tests" / "artifacts"
 
 try:
-    from playwright.async_api import Browser, Page, async_playwright
+    from playwright.async_api import Browser, Locator, Page, async_playwright
     from playwright.async_api import expect as _expect
 except ImportError:  # pragma: no cover - depends on the machine
     async_playwright = None  # type: ignore[assignment]
@@ -86,18 +85,6 @@ async def _shot(page: Page, name: str, *, full: bool = True, docs: str | None = 
         await page.screenshot(path=str(ROOT / "docs" / "img" / docs), full_page=False)
 
 
-def _statuses(path: Path) -> dict[str, int]:
-    sheet = openpyxl.load_workbook(io.BytesIO(path.read_bytes())).worksheets[0]
-    rows = list(sheet.iter_rows(values_only=True))
-    header = next(i for i, r in enumerate(rows) if "sync_status" in r)
-    column = rows[header].index("sync_status")
-    counts: dict[str, int] = {}
-    for row in rows[header + 1:]:
-        if row[column]:
-            counts[row[column]] = counts.get(row[column], 0) + 1
-    return counts
-
-
 async def _drop_file(page: Page, path: Path) -> None:
     """Drag and drop, as the planner does it: a drop event carrying the file."""
     data = base64.b64encode(path.read_bytes()).decode()
@@ -110,6 +97,26 @@ async def _drop_file(page: Page, path: Path) -> None:
         }""", [path.name, data])
     await page.dispatch_event("#dropzone", "dragenter", {"dataTransfer": transfer})
     await page.dispatch_event("#dropzone", "drop", {"dataTransfer": transfer})
+
+
+async def _apply_sample(page: Page, url: str) -> None:
+    """Sign in to the demo at ``url``, plan the sample sheet and confirm its apply."""
+    await page.goto(url)
+    await page.click("#demo-signin")
+    await page.set_input_files("#file", str(SAMPLE))
+    await page.click("#upload-submit")
+    await _expect(page.locator("h1")).to_have_text("Plan: what would change")
+    await page.click("#apply-open")
+    await page.click("#apply-confirm")
+
+
+async def _download(page: Page, link: Locator, name: str) -> Path:
+    """Click ``link`` and keep the file it downloads as ``name`` in the artifacts."""
+    async with page.expect_download() as download:
+        await link.click()
+    target = ARTIFACTS / name
+    await (await download.value).save_as(target)
+    return target
 
 
 async def _count(page: Page, status: str) -> str:
@@ -173,11 +180,9 @@ async def test_planner_does_the_whole_loop_in_a_browser(browser, demo):
     await expect(page.locator("#rows tbody tr")).to_have_count(26)
 
     # Download the plan report.
-    async with page.expect_download() as planned:
-        await page.click("#download-plan")
-    plan_report = ARTIFACTS / "routing.plan.xlsx"
-    await (await planned.value).save_as(plan_report)
-    assert _statuses(plan_report) == {"would create": 2, "would update": 4, "unchanged": 20}
+    plan_report = await _download(page, page.locator("#download-plan"), "routing.plan.xlsx")
+    assert report_statuses(plan_report.read_bytes()) == {
+        "would create": 2, "would update": 4, "unchanged": 20}
 
     # 4. Apply after the explicit confirmation naming the numbers and the host.
     host = demo.state.host
@@ -210,7 +215,7 @@ async def test_planner_does_the_whole_loop_in_a_browser(browser, demo):
     report = ARTIFACTS / "routing.report.xlsx"
     await (await result.value).save_as(report)
     assert (await result.value).suggested_filename == "routing.report.xlsx"
-    assert _statuses(report) == {"created": 2, "updated": 4, "unchanged": 20}
+    assert report_statuses(report.read_bytes()) == {"created": 2, "updated": 4, "unchanged": 20}
 
     # Only one apply per upload: no apply button any more, and a replayed form is refused.
     await expect(page.locator("#apply-open")).to_have_count(0)

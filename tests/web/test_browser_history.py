@@ -8,12 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sheetkit import report_statuses
 
 from sync.history import History
 from sync.web import WebSettings, running_web
 
-from .conftest import SAMPLE
-from .test_browser import ARTIFACTS, _page, _shot, _statuses, browser  # noqa: F401 - fixture
+from .test_browser import _apply_sample, _download, _page, _shot, browser  # noqa: F401 - fixture
 
 
 @pytest.fixture
@@ -31,13 +31,7 @@ async def test_apply_then_find_the_run_in_history_and_download_its_report(
     from playwright.async_api import expect
 
     page, problems = await _page(browser)
-    await page.goto(demo_history.url)
-    await page.click("#demo-signin")
-    await page.set_input_files("#file", str(SAMPLE))
-    await page.click("#upload-submit")
-    await expect(page.locator("h1")).to_have_text("Plan: what would change")
-    await page.click("#apply-open")
-    await page.click("#apply-confirm")
+    await _apply_sample(page, demo_history.url)
     await expect(page.locator("#download-result")).to_be_visible(timeout=30_000)
 
     await page.click("#nav-history")
@@ -50,9 +44,7 @@ async def test_apply_then_find_the_run_in_history_and_download_its_report(
     await expect(row.locator("td[data-exit]")).to_have_text("0")
     await expect(row.get_by_role("link", name="journal")).to_be_visible()
     await _shot(page, "history-01-runs.png")
-    async with page.expect_download() as download:
-        await row.get_by_role("link", name="report").click()
-    report = ARTIFACTS / "routing.history.report.xlsx"
-    await (await download.value).save_as(report)
-    assert _statuses(report) == {"created": 2, "updated": 4, "unchanged": 20}
+    report = await _download(page, row.get_by_role("link", name="report"),
+                             "routing.history.report.xlsx")
+    assert report_statuses(report.read_bytes()) == {"created": 2, "updated": 4, "unchanged": 20}
     assert not problems, problems

@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sheetkit import report_statuses
 
 from sync.web import WebSettings, running_web
 
-from .conftest import SAMPLE
-from .test_browser import ARTIFACTS, _page, _shot, _statuses, browser  # noqa: F401 - fixture
+from .test_browser import _apply_sample, _download, _page, _shot, browser  # noqa: F401 - fixture
 
 
 @pytest.fixture
@@ -30,13 +30,7 @@ async def test_sign_out_mid_apply_then_find_the_run_under_earlier_runs(browser, 
     from playwright.async_api import expect
 
     page, problems = await _page(browser)
-    await page.goto(demo_kept.url)
-    await page.click("#demo-signin")
-    await page.set_input_files("#file", str(SAMPLE))
-    await page.click("#upload-submit")
-    await expect(page.locator("h1")).to_have_text("Plan: what would change")
-    await page.click("#apply-open")
-    await page.click("#apply-confirm")
+    await _apply_sample(page, demo_kept.url)
     await expect(page.locator("#progress")).to_be_visible()
 
     # Sign out while it runs: the page says what happens before it happens.
@@ -58,9 +52,7 @@ async def test_sign_out_mid_apply_then_find_the_run_under_earlier_runs(browser, 
         await page.reload()
     await expect(runs).to_contain_text("created 2")
     await _shot(page, "runs-02-earlier-runs.png")
-    async with page.expect_download() as download:
-        await runs.get_by_role("link", name="report").click()
-    report = ARTIFACTS / "routing.earlier.report.xlsx"
-    await (await download.value).save_as(report)
-    assert _statuses(report) == {"created": 2, "updated": 4, "unchanged": 20}
+    report = await _download(page, runs.get_by_role("link", name="report"),
+                             "routing.earlier.report.xlsx")
+    assert report_statuses(report.read_bytes()) == {"created": 2, "updated": 4, "unchanged": 20}
     assert not problems, problems

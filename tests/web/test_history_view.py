@@ -17,6 +17,7 @@ from pathlib import Path
 
 from aiohttp.test_utils import TestClient, TestServer
 from click.testing import CliRunner
+from sheetkit import report_statuses
 
 from sync.cli import main
 from sync.demo import ROUTING_CSV, SAMPLE_DIR, demo_dataset
@@ -25,7 +26,7 @@ from sync.history import History
 from sync.web import WebSettings, make_app
 
 from .conftest import BADGE, PIN, SAMPLE, TOKEN, WebPage
-from .test_run_records import FINAL, report_statuses
+from .test_run_records import FINAL
 
 OTHER_BADGE, OTHER_PIN = "7002", "pin-Wd55-other"
 _ROW = re.compile(r'<tr data-run="([0-9a-f]+)" data-who="([^"]*)">(.*?)</tr>', re.S)

@@ -7,7 +7,7 @@ import asyncio
 import html
 import re
 
-from sheetkit import server_rows, write_sheet
+from sheetkit import product_lines, server_rows, write_sheet
 
 from sync.emulator import EmulatorConfig
 from sync.web import views
@@ -36,8 +36,7 @@ async def test_the_apply_dialog_lists_each_kind_says_what_is_not_sent(web, tmp_p
     await page.sign_in()
     lines = server_rows(page.emulator.store)
     product = lines[0]["product_id"]
-    mine = sorted((r for r in lines if r["product_id"] == product),
-                  key=lambda r: r["line_number"])
+    mine = product_lines(lines, product)
     others = [r for r in lines if r["product_id"] != product]
     # product 1: one line updated, a new one, its last line left out (a delete); one row of
     # another product is invalid (that product keeps all its lines).

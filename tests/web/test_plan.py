@@ -9,7 +9,7 @@ import stat
 from pathlib import Path
 
 import openpyxl
-from sheetkit import server_rows
+from sheetkit import product_lines, report_statuses, server_rows
 
 from sync import api
 from sync.connection import Connection
@@ -145,8 +145,7 @@ async def test_mirror_shows_the_delete_scope_and_the_guard(web, tmp_path):
     await page.sign_in()
     lines = server_rows(page.emulator.store)
     product = lines[0]["product_id"]
-    mine = sorted((r for r in lines if r["product_id"] == product),
-                  key=lambda r: r["line_number"])
+    mine = product_lines(lines, product)
     sheet = _write_csv(tmp_path / "mirror.csv", ["product_id", "line_number", "process_id"],
                        [[r["product_id"], r["line_number"], r["process_id"]] for r in mine[:-1]])
     plan = await page.upload(sheet, mode="mirror")
@@ -178,7 +177,7 @@ async def test_plan_report_download_is_an_xlsx_with_plan_statuses(web):
     response = await page.get(f"{plan}/plan.xlsx")
     assert response.status == 200
     assert response.headers["Content-Disposition"] == 'attachment; filename="routing.plan.xlsx"'
-    statuses = _statuses(await response.read())
+    statuses = report_statuses(await response.read())
     assert statuses == {"would create": 2, "would update": 4, "unchanged": 20}
 
 
@@ -226,13 +225,3 @@ def _session(page):
     return page.state.sessions().get(cookie.value)
 
 
-def _statuses(xlsx: bytes) -> dict[str, int]:
-    ws = openpyxl.load_workbook(io.BytesIO(xlsx)).worksheets[0]
-    rows = list(ws.iter_rows(values_only=True))
-    header_index = next(i for i, r in enumerate(rows) if "sync_status" in r)
-    column = rows[header_index].index("sync_status")
-    counts: dict[str, int] = {}
-    for row in rows[header_index + 1:]:
-        if row[column]:
-            counts[row[column]] = counts.get(row[column], 0) + 1
-    return counts

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import html
-import io
 import json
 import os
 import re
@@ -16,9 +15,9 @@ from contextlib import AsyncExitStack
 from dataclasses import replace
 from pathlib import Path
 
-import openpyxl
 from aiohttp.test_utils import TestClient, TestServer
 from click.testing import CliRunner
+from sheetkit import report_statuses
 
 from sync.cli import main
 from sync.demo import demo_dataset
@@ -35,16 +34,10 @@ def run_ids(text: str) -> list[str]:
     return _RUN_LINK.findall(text)
 
 
-def report_statuses(body: bytes) -> dict[str, int]:
-    rows = list(openpyxl.load_workbook(io.BytesIO(body)).worksheets[0].iter_rows(
-        values_only=True))
-    header = next(i for i, r in enumerate(rows) if "sync_status" in r)
-    column = rows[header].index("sync_status")
-    statuses: dict[str, int] = {}
-    for row in rows[header + 1:]:
-        if row[column]:
-            statuses[row[column]] = statuses.get(row[column], 0) + 1
-    return statuses
+async def the_run_id(page: WebPage) -> str:
+    """The id of the one earlier run the start page lists."""
+    (run_id,) = run_ids(await (await page.get("/")).text())
+    return run_id
 
 
 async def home_once_ended(page: WebPage, timeout_s: float = 20) -> str:
@@ -60,9 +53,7 @@ async def home_once_ended(page: WebPage, timeout_s: float = 20) -> str:
 async def test_report_and_journal_outlive_sign_out_and_stay_downloadable(web, tmp_path):
     page = await web()
     await page.sign_in()
-    plan = await page.upload(SAMPLE)
-    await page.apply(plan)
-    await page.wait_applied(plan)
+    plan = await page.apply_and_wait()
     await page.post("/signout", {})
     assert (await page.get(plan)).status == 404                 # the session is gone
 
@@ -88,23 +79,19 @@ async def test_report_and_journal_outlive_sign_out_and_stay_downloadable(web, tm
 async def test_they_outlive_an_expired_session_too(web):
     page = await web(session_idle_s=60)
     await page.sign_in()
-    plan = await page.upload(SAMPLE)
-    await page.apply(plan)
-    await page.wait_applied(plan)
+    await page.apply_and_wait()
     assert page.state.sessions().sweep(time.monotonic() + 61) == 1
     await page.get("/")                                           # a new session
     await page.sign_in()
-    (run_id,) = run_ids(await (await page.get("/")).text())
+    run_id = await the_run_id(page)
     assert (await page.get(f"/runs/{run_id}/journal.jsonl")).status == 200
 
 
 async def test_a_record_naming_files_outside_its_folder_is_ignored(web, tmp_path):
     page = await web()
     await page.sign_in()
-    plan = await page.upload(SAMPLE)
-    await page.apply(plan)
-    await page.wait_applied(plan)
-    (run_id,) = run_ids(await (await page.get("/")).text())
+    await page.apply_and_wait()
+    run_id = await the_run_id(page)
     (record,) = (tmp_path / "data").glob(f"*/badge-{BADGE}/{run_id}/run.json")
     outside = tmp_path / "outside.report.xlsx"
     outside.write_bytes(b"not for download")
@@ -123,14 +110,12 @@ async def test_runs_are_listed_again_after_the_server_restarts(emulator, tmp_pat
     async with TestClient(TestServer(make_app(settings), host="127.0.0.1")) as client:
         page = WebPage(client, emu)
         await page.sign_in()
-        plan = await page.upload(SAMPLE)
-        await page.apply(plan)
-        await page.wait_applied(plan)
+        await page.apply_and_wait()
     # The server stopped: the session's temporary folder is gone, the run records are not.
     async with TestClient(TestServer(make_app(settings), host="127.0.0.1")) as client:
         page = WebPage(client, emu)
         await page.sign_in()
-        (run_id,) = run_ids(await (await page.get("/")).text())
+        run_id = await the_run_id(page)
         report = await page.get(f"/runs/{run_id}/report.xlsx")
         assert report_statuses(await report.read()) == FINAL
 
@@ -138,10 +123,8 @@ async def test_runs_are_listed_again_after_the_server_restarts(emulator, tmp_pat
 async def test_another_user_neither_sees_nor_downloads_them(web, tmp_path):
     page = await web()
     await page.sign_in()
-    plan = await page.upload(SAMPLE)
-    await page.apply(plan)
-    await page.wait_applied(plan)
-    (run_id,) = run_ids(await (await page.get("/")).text())
+    await page.apply_and_wait()
+    run_id = await the_run_id(page)
     await page.post("/signout", {})
     urls = [f"/runs/{run_id}/report.xlsx", f"/runs/{run_id}/journal.jsonl"]
     for url in urls:                                              # signed out
@@ -163,12 +146,10 @@ async def test_another_user_neither_sees_nor_downloads_them(web, tmp_path):
 async def test_a_token_sign_in_finds_its_runs_and_the_token_is_never_stored(web, tmp_path):
     page = await web()
     await page.sign_in("", "", token=TOKEN)
-    plan = await page.upload(SAMPLE)
-    await page.apply(plan)
-    await page.wait_applied(plan)
+    await page.apply_and_wait()
     await page.post("/signout", {})
     await page.sign_in("", "", token=TOKEN)
-    (run_id,) = run_ids(await (await page.get("/")).text())
+    run_id = await the_run_id(page)
     assert (await page.get(f"/runs/{run_id}/journal.jsonl")).status == 200
     await page.post("/signout", {})
     await page.sign_in()                                          # the badge user: not theirs
