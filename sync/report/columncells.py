@@ -38,18 +38,24 @@ def column_cells(letter: str, values: pa.Array | Sequence[Any], rows: pa.Array,
     ``rows``: the sheet row numbers as text; ``attrs``: each row's `` s="N"`` style attribute
     for plain text and blanks ("" for none); ``forced``: rows whose cell always goes through
     ``fallback`` (it has a style of its own)."""
-    refs = pc.binary_join_element_wise(letter, rows, "")
+    # A block's rows mostly share one style: it is then one scalar part of each join.
+    styles = pc.unique(attrs)
+    attr: str | pa.Array = styles[0].as_py() if len(styles) == 1 else attrs
     if isinstance(values, pa.Array) and pa.types.is_string(values.type):
         plain = pc.and_(pc.match_substring_regex(values, _PLAIN),
                         pc.invert(pc.match_substring(values, _ESCAPE_LIKE)))
         plain = pc.fill_null(pc.and_(plain, pc.less_equal(pc.utf8_length(values),
                                                           MAX_CELL_TEXT)), False)
-        blank = pc.fill_null(pc.equal(values, ""), True)
-        text = pc.binary_join_element_wise('<c r="', refs, '"', attrs,
-                                           ' t="inlineStr"><is><t>', values, "</t></is></c>", "")
-        empty = pc.if_else(pc.equal(attrs, ""), "",
-                           pc.binary_join_element_wise('<c r="', refs, '"', attrs, "/>", ""))
-        cells = pc.if_else(plain, text, pc.if_else(blank, empty, pa.scalar(None, pa.string())))
+        text = _joined('<c r="', letter, rows, '"', attr, ' t="inlineStr"><is><t>', values,
+                       "</t></is></c>")
+        cells = pc.if_else(plain, text, pa.scalar(None, pa.string()))
+        blank = pc.fill_null(pc.equal(values, ""), True)   # never plain: disjoint
+        if pc.any(blank).as_py():
+            empty = (pa.scalar("") if attr == "" else
+                     _joined('<c r="', letter, rows, '"', attr, "/>"))
+            if isinstance(attr, pa.Array):
+                empty = pc.if_else(pc.equal(attr, ""), "", empty)
+            cells = pc.if_else(blank, empty, cells)
         rest = set(pc.indices_nonzero(pc.is_null(cells)).to_pylist()) | set(forced)
         if not rest:
             return cells
@@ -60,14 +66,26 @@ def column_cells(letter: str, values: pa.Array | Sequence[Any], rows: pa.Array,
         cells = pa.nulls(len(listed), pa.string())
         rest_sorted = list(range(len(listed)))
         picked = listed
-    ref_text = refs.to_pylist() if len(rest_sorted) > len(refs) // 8 else None
-    replacements = [fallback(i, value, ref_text[i] if ref_text else refs[i].as_py())
+    numbers = rows.to_pylist() if len(rest_sorted) > len(rows) // 8 else None
+    replacements = [fallback(i, value, letter + (numbers[i] if numbers else rows[i].as_py()))
                     for i, value in zip(rest_sorted, picked, strict=True)]
     mask = pa.array([False] * len(cells))
     if rest_sorted:
         mask = pc.is_in(pa.array(range(len(cells)), pa.int64()),
                         value_set=pa.array(rest_sorted, pa.int64()))
     return pc.replace_with_mask(cells, mask, pa.array(replacements, pa.string()))
+
+
+def _joined(*parts: str | pa.Array) -> pa.Array:
+    """The parts joined row by row, neighbouring texts first joined into one scalar part (the
+    kernel's cost goes by the number of parts)."""
+    merged: list[str | pa.Array] = []
+    for part in parts:
+        if isinstance(part, str) and merged and isinstance(merged[-1], str):
+            merged[-1] += part
+        else:
+            merged.append(part)
+    return pc.binary_join_element_wise(*merged, "")
 
 
 def rows_xml(rows: pa.Array, cells: Sequence[pa.Array]) -> str:
