@@ -11,9 +11,13 @@ from sync.cli import main
 
 
 def _commands(command: click.Command, path: str) -> Iterator[tuple[str, click.Command]]:
+    """Every command under ``command``, as click finds them (lazily loaded ones included)."""
     yield path, command
     if isinstance(command, click.Group):
-        for name, sub in command.commands.items():
+        context = click.Context(command)
+        for name in command.list_commands(context):
+            sub = command.get_command(context, name)
+            assert sub is not None, name
             yield from _commands(sub, f"{path} {name}")
 
 
