@@ -212,7 +212,6 @@ class PlanResult(ValidationResult):
         marked: dict[int, ReportRow] = {}
         for item in items.decided.values():
             row = item.row
-            assert row is not None
             status, sync_id, message = self._status(item)
             warnings = warned.get(row.index)
             if warnings:
@@ -741,7 +740,6 @@ def first_problems(result: ValidationResult, limit: int = 10) -> list[str]:
     plan = result.plan
     rows = result.report_rows()
     for item in plan.items.made():          # an unchanged row is no problem
-        assert item.row is not None
         row = rows[item.row.index]
         if row.status in PROBLEM_STATUSES:
             lines.append(row.message if row.status == Status.INVALID.value
