@@ -391,7 +391,7 @@ def _recorded(p: dict[str, Any], command: str, file: str | None,
     """Run a command that writes (``body``) so that it is recorded in the run history and
     notified, also when an error stops it; ``body`` puts its record in ``ran["record"]``."""
     _notify_urls(p)
-    started = history.now()
+    started = history.timestamp()
     ran: dict[str, Any] = {}
     try:
         code = body(ran)
