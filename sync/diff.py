@@ -208,6 +208,11 @@ def changes_text(changes: dict[str, tuple[Any, Any]],
     )
 
 
+def values_text(values: Mapping[str, Any]) -> str:
+    """``line_number: 3; active: Active`` as the report shows a new line's values."""
+    return "; ".join(f"{name}: {schema.display(name, value)}" for name, value in values.items())
+
+
 def _process_names(validated: ValidatedSheet, listing: Listing) -> dict[str, str]:
     names = {ident: name for ident, name in zip(listing.column(schema.PROCESS_ID.name),
                                                  listing.column(schema.PROCESS.name),

@@ -35,7 +35,7 @@ import json
 import os
 import tempfile
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -47,7 +47,7 @@ from . import schema
 from .api import PlanResult, SyncOptions, default_journal_path
 from .client import FlowtracClient
 from .connection import Connection
-from .diff import Blank, Mode, Scope, changes_text
+from .diff import Blank, Mode, Scope, changes_text, values_text
 from .errors import (
     ExitCode,
     InputError,
@@ -374,7 +374,7 @@ class SavedStep:
         if w.action is Action.UPDATE:
             return changes_text({k: (w.before.get(k), v) for k, v in w.body.items()})
         if w.action is Action.CREATE:
-            return "; ".join(f"{k}: {schema.display(k, v)}" for k, v in w.body.items())
+            return values_text(w.body)
         return ""
 
 
@@ -396,10 +396,7 @@ class SavedApplyResult:
     warnings: list[str] = field(default_factory=list)
 
     def counts(self) -> dict[str, int]:
-        out: dict[str, int] = {}
-        for step in self.steps:
-            out[step.status] = out.get(step.status, 0) + 1
-        return out
+        return dict(Counter(step.status for step in self.steps))
 
     @property
     def exit_code(self) -> ExitCode:

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,7 +32,7 @@ from typing import Any
 from . import schema
 from .client import FlowtracClient
 from .connection import Connection
-from .diff import changes_text
+from .diff import changes_text, values_text
 from .errors import ExitCode, UsageError, fatal_exit_code
 from .executor import Execution, Executor, Progress, summary_of_writes
 from .history import RunRecord, record_for_undo, save, set_report, timestamp
@@ -271,8 +271,7 @@ class UndoStep:
         if self.item is None:
             return ""
         if self.item.action is Action.CREATE:
-            return "; ".join(f"{name}: {schema.display(name, value)}"
-                             for name, value in self.item.values.items())
+            return values_text(self.item.values)
         return changes_text(self.item.changes)
 
 
@@ -301,10 +300,7 @@ class UndoPlan:
         return out
 
     def counts(self) -> dict[str, int]:
-        out: dict[str, int] = {}
-        for step in self.steps:
-            out[step.status] = out.get(step.status, 0) + 1
-        return out
+        return dict(Counter(step.status for step in self.steps))
 
     def problems(self, limit: int = 10) -> list[str]:
         return [_problem_line(s) for s in self.steps if s.status in _BAD][:limit]
