@@ -291,9 +291,7 @@ class ApplyResult(PlanResult):
 
     def write_report(self, path: str | Path | None = None) -> Path:
         written = super().write_report(path)
-        if self.run_record is not None:
-            self.run_record.report = str(written)
-            set_report(self.history, self.run_record)
+        set_report(self.history, self.run_record, written)
         return written
 
     def default_report_path(self) -> Path:

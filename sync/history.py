@@ -221,12 +221,16 @@ def save(history: str | Path | None, record: RunRecord) -> str | None:
     return None
 
 
-def set_report(history: str | Path | None, record: RunRecord) -> None:
-    """Note where the run's report went (written after the run was recorded)."""
+def set_report(history: str | Path | None, record: RunRecord | None, report: Path) -> None:
+    """Note in the run's record, and in the history it was saved in, where its report went
+    (written after the run was recorded); a run without a record has nothing to note."""
+    if record is None:
+        return
+    record.report = str(report)
     if history is None:
         return
     try:
-        History(history).set_report(record.run_id, record.report or "")
+        History(history).set_report(record.run_id, record.report)
     except (sqlite3.Error, OSError) as exc:
         log.warning("%s", cannot_write(history, exc))
 

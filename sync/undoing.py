@@ -537,9 +537,7 @@ class UndoResult:
         summary = list(self.summary().items())
         written = write_table_workbook(path, [("Undo", headers, rows),
                                               ("Summary", ["", ""], summary)], "undo report")
-        if self.run_record is not None:
-            self.run_record.report = str(written)
-            set_report(self.history, self.run_record)
+        set_report(self.history, self.run_record, written)
         return written
 
     def to_json(self) -> dict[str, Any]:
