@@ -9,7 +9,6 @@ reconciliation report.
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import logging
 import re
 import time
@@ -26,7 +25,7 @@ from .connection import Connection
 from .diff import Blank, Mode, Plan, PlanOptions, Scope, changes_text, diff
 from .errors import ExitCode, SafetyLimitError, fatal_exit_code
 from .executor import Execution, Executor, Progress
-from .history import RunRecord, record_for_apply, save, set_report
+from .history import RunRecord, record_for_apply, save, set_report, timestamp
 from .journal import Journal
 from .listing import Listing
 from .load import load_sheet
@@ -82,10 +81,6 @@ class SyncOptions:
                               retries=self.retries)
 
 
-def _now() -> str:
-    return dt.datetime.now().astimezone().isoformat(sep=" ", timespec="seconds")
-
-
 # --------------------------------------------------------------------------- results
 
 @dataclass
@@ -94,7 +89,7 @@ class ValidationResult:
 
     validated: ValidatedSheet
     options: SyncOptions = field(default_factory=SyncOptions)
-    started: str = field(default_factory=_now)
+    started: str = field(default_factory=timestamp)
     finished: str | None = None
     warnings: list[str] = field(default_factory=list)
     #: The command that made this result, as the report's Summary and ``--json`` name it:
@@ -139,7 +134,7 @@ class ValidationResult:
         return out
 
     def _run_summary(self) -> dict[str, Any]:
-        return {"Started": self.started, "Finished": self.finished or _now()}
+        return {"Started": self.started, "Finished": self.finished or timestamp()}
 
     @property
     def exit_code(self) -> ExitCode:
@@ -212,7 +207,6 @@ class PlanResult(ValidationResult):
         marked: dict[int, ReportRow] = {}
         for item in items.decided.values():
             row = item.row
-            assert row is not None
             status, sync_id, message = self._status(item)
             warnings = warned.get(row.index)
             if warnings:
@@ -255,7 +249,7 @@ class PlanResult(ValidationResult):
         options = self.plan.options
         return {"Mode": options.mode.value, "Scope": options.scope.value,
                 "Base URL": self.base_url, "Started": self.started,
-                "Finished": self.finished or _now(), "Requests sent": self.requests,
+                "Finished": self.finished or timestamp(), "Requests sent": self.requests,
                 "Retries": self.retries, "Server lines in scope": self.plan.in_scope,
                 "Delete limit": self.plan.delete_limit}
 
@@ -297,9 +291,7 @@ class ApplyResult(PlanResult):
 
     def write_report(self, path: str | Path | None = None) -> Path:
         written = super().write_report(path)
-        if self.run_record is not None:
-            self.run_record.report = str(written)
-            set_report(self.history, self.run_record)
+        set_report(self.history, self.run_record, written)
         return written
 
     def default_report_path(self) -> Path:
@@ -372,7 +364,7 @@ class ApplyResult(PlanResult):
 def validate_file(path: str | Path, options: SyncOptions | None = None) -> ValidationResult:
     """Load and check a sheet offline."""
     options = options or SyncOptions()
-    started = _now()
+    started = timestamp()
     return _validated(_load(path, options), options, started)
 
 
@@ -499,7 +491,7 @@ async def plan_async(path: str | Path, connection: Connection,
     of the products the sheet lists are fetched; the products found only by validation (ids
     written another way, names) are fetched after."""
     options = options or SyncOptions()
-    started = _now()
+    started = timestamp()
     return await _plan_loaded(_load(path, options), connection, options,
                               started)
 
@@ -533,7 +525,7 @@ async def _plan_loaded(sheet: LoadedSheet, connection: Connection, options: Sync
         await _name_products(the_plan, client)
         await _read_only_edits(the_plan, checked.validated, client)
         _log_stage("diffed", time.perf_counter() - fetched)
-        return PlanResult(checked.validated, options, started, _now(),
+        return PlanResult(checked.validated, options, started, timestamp(),
                           checked.warnings + warnings, connection.base_url,
                           client.stats.requests, client.stats.retries, plan=the_plan,
                           base_source=base)
@@ -543,7 +535,7 @@ def plan(path: str | Path, connection: Connection,
          options: SyncOptions | None = None) -> PlanResult:
     # The sheet is read before the event loop starts: nothing waits on the loop meanwhile.
     options = options or SyncOptions()
-    started = _now()
+    started = timestamp()
     sheet = _load(path, options)
     return asyncio.run(_plan_loaded(sheet, connection, options, started))
 
@@ -552,7 +544,7 @@ def plan_sheet(sheet: LoadedSheet, connection: Connection,
                options: SyncOptions | None = None) -> PlanResult:
     """``plan`` of a sheet already read (the web page reads uploads in a child process)."""
     options = options or SyncOptions()
-    return asyncio.run(_plan_loaded(sheet, connection, options, _now()))
+    return asyncio.run(_plan_loaded(sheet, connection, options, timestamp()))
 
 
 async def execute_async(planned: PlanResult, connection: Connection, *,
@@ -585,7 +577,7 @@ async def execute_async(planned: PlanResult, connection: Connection, *,
             requests, retries = client.stats.requests, client.stats.retries
         log.write(event="end", writes=execution.writes_sent, interrupted=execution.stopped)
     warnings = list(planned.warnings) + ([checked.error] if checked and checked.error else [])
-    result = ApplyResult(planned.validated, options, planned.started, _now(), warnings,
+    result = ApplyResult(planned.validated, options, planned.started, timestamp(), warnings,
                          planned.base_url, planned.requests + requests,
                          planned.retries + retries, time.monotonic() - started, checked,
                          plan=planned.plan, execution=execution,
@@ -741,7 +733,6 @@ def first_problems(result: ValidationResult, limit: int = 10) -> list[str]:
     plan = result.plan
     rows = result.report_rows()
     for item in plan.items.made():          # an unchanged row is no problem
-        assert item.row is not None
         row = rows[item.row.index]
         if row.status in PROBLEM_STATUSES:
             lines.append(row.message if row.status == Status.INVALID.value

@@ -127,6 +127,9 @@ _WAIT_OPTION = click.option(
     "--wait", type=click.FloatRange(min=0), default=0, show_default=True, metavar="SECONDS",
     help="Wait this long for another apply, undo or web apply to the same Flowtrac on this "
          "machine to finish; then stop with exit code 3, nothing sent.")
+#: The answer to "send these writes?" given up front, for a run without a terminal.
+_YES_OPTION = click.option("-y", "--yes", is_flag=True,
+                           help="Do not ask; required without a terminal.")
 
 
 @contextlib.contextmanager
@@ -384,7 +387,7 @@ _APPLY_NEEDS_FILE = "apply needs FILE, or --plan P.json (nothing sent)"
                    "stale and not written.")
 @click.option("--journal", type=click.Path(dir_okay=False),
               help="Journal path (default: <input>.journal.jsonl beside the report).")
-@click.option("-y", "--yes", is_flag=True, help="Do not ask; required without a terminal.")
+@_YES_OPTION
 @_WAIT_OPTION
 @_history_options
 @_connection_options
@@ -407,7 +410,7 @@ def _recorded(p: dict[str, Any], command: str, file: str | None,
     """Run a command that writes (``body``) so that it is recorded in the run history and
     notified, also when an error stops it; ``body`` puts its record in ``ran["record"]``."""
     _notify_urls(p)
-    started = history.now()
+    started = history.timestamp()
     ran: dict[str, Any] = {}
     try:
         code = body(ran)
@@ -729,7 +732,7 @@ _NIL_UUID = "00000000-0000-0000-0000-000000000000"
                    "e.g. an interrupted run and the rerun that finished it; 'all' for every "
                    "run.  Without JOURNAL: the run of this id in the run history (see "
                    "'runs'), from its journal.")
-@click.option("-y", "--yes", is_flag=True, help="Do not ask; required without a terminal.")
+@_YES_OPTION
 @click.option("--dry-run", is_flag=True, help="Only show and report what would be undone.")
 @click.option("--report", "undo_report", type=click.Path(dir_okay=False),
               help="Report path (default: <journal name>.undo.xlsx beside the journal).")

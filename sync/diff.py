@@ -18,7 +18,7 @@ import numpy as np
 
 from . import mergebase, schema
 from .listing import MISSING, Listing
-from .model import WRITE_ACTIONS, Action, PlanItem, SheetRow, ValidatedSheet
+from .model import WRITE_ACTIONS, Action, PlanItem, RowItem, SheetRow, ValidatedSheet
 
 
 class Mode(StrEnum):
@@ -46,16 +46,16 @@ class PlanOptions:
     max_delete: int | None = None     # None: the larger of 10 and 25% of in-scope records
 
 
-class PlanItems(Sequence[PlanItem]):
+class PlanItems(Sequence[RowItem]):
     """The plan's item of every sheet row, in sheet order.
 
     A row the plan leaves unchanged (most rows of a large sheet) is held as the position of
-    its line in the listing only; its ``PlanItem`` is made the first time someone asks for
+    its line in the listing only; its ``RowItem`` is made the first time someone asks for
     it.  ``decided`` holds the items made by the diff itself: writes, conflicts, invalid and
     skipped rows."""
 
     def __init__(self, validated: ValidatedSheet, listing: Listing, line_at: np.ndarray,
-                 decided: dict[int, PlanItem]) -> None:
+                 decided: dict[int, RowItem]) -> None:
         self.validated = validated
         self.listing = listing
         #: Each row's line (the one its item is about) as a position in ``listing``, or -1.
@@ -66,12 +66,12 @@ class PlanItems(Sequence[PlanItem]):
         return len(self.validated)
 
     @overload
-    def __getitem__(self, at: int) -> PlanItem: ...
+    def __getitem__(self, at: int) -> RowItem: ...
 
     @overload
-    def __getitem__(self, at: slice) -> list[PlanItem]: ...
+    def __getitem__(self, at: slice) -> list[RowItem]: ...
 
-    def __getitem__(self, at: int | slice) -> PlanItem | list[PlanItem]:
+    def __getitem__(self, at: int | slice) -> RowItem | list[RowItem]:
         if isinstance(at, slice):
             return [self[i] for i in range(*at.indices(len(self)))]
         if at < 0:
@@ -81,12 +81,12 @@ class PlanItems(Sequence[PlanItem]):
         item = self.decided.get(at)
         if item is None:
             record = self.listing[int(self.line_at[at])]
-            item = PlanItem(Action.UNCHANGED, self.validated.row(at), record,
-                            record.get(schema.PRODUCT_ID.name))
+            item = RowItem(Action.UNCHANGED, self.validated.row(at), record,
+                           record.get(schema.PRODUCT_ID.name))
             self.decided[at] = item       # the same object next time (outcomes key on it)
         return item
 
-    def __iter__(self) -> Iterator[PlanItem]:
+    def __iter__(self) -> Iterator[RowItem]:
         return map(self.__getitem__, range(len(self)))
 
     @property
@@ -102,7 +102,7 @@ class PlanItems(Sequence[PlanItem]):
         order, without making a record per row."""
         return self.listing.values(name, self.line_at)
 
-    def made(self) -> list[PlanItem]:
+    def made(self) -> list[RowItem]:
         """The items made so far, in sheet order: every row the diff decided (writes,
         conflicts, invalid and skipped rows), and the unchanged rows someone asked for."""
         return [self.decided[at] for at in sorted(self.decided)]
@@ -208,6 +208,11 @@ def changes_text(changes: dict[str, tuple[Any, Any]],
     )
 
 
+def values_text(values: Mapping[str, Any]) -> str:
+    """``line_number: 3; active: Active`` as the report shows a new line's values."""
+    return "; ".join(f"{name}: {schema.display(name, value)}" for name, value in values.items())
+
+
 def _process_names(validated: ValidatedSheet, listing: Listing) -> dict[str, str]:
     names = {ident: name for ident, name in zip(listing.column(schema.PROCESS_ID.name),
                                                  listing.column(schema.PROCESS.name),
@@ -264,7 +269,7 @@ def diff(validated: ValidatedSheet, records: Iterable[dict[str, Any]],
     # are found by comparing whole columns with the matched lines', and get no item.
     line_at = listing.positions(validated.column(id_name))
     same = _unchanged(validated, line_at, listing, managed)
-    decided: dict[int, PlanItem] = {}
+    decided: dict[int, RowItem] = {}
     for at in np.flatnonzero(~same).tolist():
         decided[at] = _decide_row(validated.row(at), listing, by_key, key_of, key, managed,
                                   options, base if base is not None else {})
@@ -288,7 +293,7 @@ def diff(validated: ValidatedSheet, records: Iterable[dict[str, Any]],
         for p in positions:
             items[p].action = Action.CONFLICT
             items[p].changes = {}
-            items[p].message = (f"rows {_row_refs(r for r in rows if r)} all match line "
+            items[p].message = (f"rows {_row_refs(rows)} all match line "
                                 f"{line_id}; keep one of them")
 
     made = items.made()
@@ -303,7 +308,7 @@ def diff(validated: ValidatedSheet, records: Iterable[dict[str, Any]],
     # A line that an invalid row names by id is that row's line, shown with it: listing it
     # again as "not in the sheet" would count it twice.
     named_by_invalid = {item.row.values.get(id_name) for item in made
-                        if item.action is Action.INVALID and item.row is not None} - {None}
+                        if item.action is Action.INVALID} - {None}
     unclaimed = in_scope & np.fromiter(
         (i not in claims and i not in named_by_invalid for i in listed_ids), dtype=bool,
         count=len(listing))
@@ -410,12 +415,12 @@ class _Managed:
 def _decide_row(row: SheetRow, listing: Listing, by_key: _ByKey,
                 key_of: Callable[[dict[str, Any]], tuple[Any, ...]], key: Sequence[str],
                 managed: _Managed, options: PlanOptions,
-                base: Mapping[str, dict[str, Any]]) -> PlanItem:
+                base: Mapping[str, dict[str, Any]]) -> RowItem:
     values = row.values
     product_id = values.get(schema.PRODUCT_ID.name)
     if not row.valid:
-        return PlanItem(Action.INVALID, row, None, product_id,
-                        message="; ".join(str(e) for e in row.errors))
+        return RowItem(Action.INVALID, row, None, product_id,
+                       message="; ".join(str(e) for e in row.errors))
 
     record_id = values.get(schema.ID.name)
     if record_id is not None:
@@ -423,52 +428,52 @@ def _decide_row(row: SheetRow, listing: Listing, by_key: _ByKey,
         if record is None and record_id in base:
             return _gone(row, base[record_id], managed)
         if record is None:
-            return PlanItem(Action.CONFLICT, row, None, product_id,
-                            message=f"the server has no line with id {record_id} (deleted since "
-                                    f"the sheet was made?); clear the id to create it again")
+            return RowItem(Action.CONFLICT, row, None, product_id,
+                           message=f"the server has no line with id {record_id} (deleted since "
+                                   f"the sheet was made?); clear the id to create it again")
         if product_id is not None and product_id != record.get(schema.PRODUCT_ID.name):
-            return PlanItem(Action.CONFLICT, row, record, record.get(schema.PRODUCT_ID.name),
-                            message=f"product_id cannot be changed on an existing line (the "
-                                    f"server has {record.get(schema.PRODUCT_ID.name)})")
+            return RowItem(Action.CONFLICT, row, record, record.get(schema.PRODUCT_ID.name),
+                           message=f"product_id cannot be changed on an existing line (the "
+                                   f"server has {record.get(schema.PRODUCT_ID.name)})")
         return _compare(row, record, managed, options, base.get(record_id))
 
     candidates = by_key.get(key_of(values))
     if len(candidates) > 1:
         ids = ", ".join(sorted(c[schema.ID.name] for c in candidates))
-        return PlanItem(Action.CONFLICT, row, None, product_id,
-                        message=f"{len(candidates)} lines on the server have this "
-                                f"{' + '.join(key)} ({ids}); give the id of the one to change")
+        return RowItem(Action.CONFLICT, row, None, product_id,
+                       message=f"{len(candidates)} lines on the server have this "
+                               f"{' + '.join(key)} ({ids}); give the id of the one to change")
     if candidates:
         return _compare(row, candidates[0], managed, options)
 
     if options.mode is Mode.UPDATE:
-        return PlanItem(Action.SKIP, row, None, product_id,
-                        message="no such line on the server; the update mode does not create lines")
+        return RowItem(Action.SKIP, row, None, product_id,
+                       message="no such line on the server; the update mode does not create lines")
     create = {f.name: values[f.name] for f in schema.WRITABLE
               if values.get(f.name) is not None}
     create.setdefault(schema.ACTIVE.name, schema.ACTIVE.default)
-    return PlanItem(Action.CREATE, row, None, product_id, values=create)
+    return RowItem(Action.CREATE, row, None, product_id, values=create)
 
 
-def _gone(row: SheetRow, base_line: dict[str, Any], managed: _Managed) -> PlanItem:
+def _gone(row: SheetRow, base_line: dict[str, Any], managed: _Managed) -> RowItem:
     """A line of the base that the server no longer has: deleted there since the export."""
     product_id = base_line.get(schema.PRODUCT_ID.name)
     edited = mergebase.edited_since(row.values, base_line, managed.fields)
     if edited:
-        return PlanItem(Action.CONFLICT, row, None, product_id,
-                        message=f"deleted on the server since the export, but this row "
-                                f"changes {', '.join(edited)}; clear the id to create it again")
-    return PlanItem(Action.GONE, row, None, product_id,
-                    message="deleted on the server since the export; nothing to do")
+        return RowItem(Action.CONFLICT, row, None, product_id,
+                       message=f"deleted on the server since the export, but this row "
+                               f"changes {', '.join(edited)}; clear the id to create it again")
+    return RowItem(Action.GONE, row, None, product_id,
+                   message="deleted on the server since the export; nothing to do")
 
 
 def _compare(row: SheetRow, record: dict[str, Any], managed: _Managed,
-             options: PlanOptions, base_line: dict[str, Any] | None = None) -> PlanItem:
+             options: PlanOptions, base_line: dict[str, Any] | None = None) -> RowItem:
     product_id = record.get(schema.PRODUCT_ID.name)
     changes: dict[str, tuple[Any, Any]] = {}
     values = row.values
     if managed.all_equal(values, record):
-        return PlanItem(Action.UNCHANGED, row, record, product_id)
+        return RowItem(Action.UNCHANGED, row, record, product_id)
     if base_line is not None:
         return _merge(row, record, managed, options, base_line)
     for name, blank_leaves, same in managed.fields:
@@ -482,42 +487,42 @@ def _compare(row: SheetRow, record: dict[str, Any], managed: _Managed,
     if not changes:
         # Already as the sheet wants it, even if edited since (e.g. by our own earlier run):
         # a rerun converges instead of turning into conflicts.
-        return PlanItem(Action.UNCHANGED, row, record, product_id)
+        return RowItem(Action.UNCHANGED, row, record, product_id)
     sheet_edited = row.values.get(schema.EDITED.name)
     if sheet_edited is not None and sheet_edited != record.get(schema.EDITED.name):
         who = record.get(schema.EDITED_BY.name)
-        return PlanItem(Action.CONFLICT, row, record, product_id,
-                        message=f"changed on the server at {record.get(schema.EDITED.name)}"
-                                f"{' by ' + str(who) if who else ''} after this sheet was made; "
-                                f"export again and redo the edit")
+        return RowItem(Action.CONFLICT, row, record, product_id,
+                       message=f"changed on the server at {record.get(schema.EDITED.name)}"
+                               f"{' by ' + str(who) if who else ''} after this sheet was made; "
+                               f"export again and redo the edit")
     if options.mode is Mode.INSERT:
-        return PlanItem(Action.SKIP, row, record, product_id,
-                        message=f"line exists and differs ({changes_text(changes)}); "
-                                f"the insert mode does not update lines")
-    return PlanItem(Action.UPDATE, row, record, product_id, changes=changes)
+        return RowItem(Action.SKIP, row, record, product_id,
+                       message=f"line exists and differs ({changes_text(changes)}); "
+                               f"the insert mode does not update lines")
+    return RowItem(Action.UPDATE, row, record, product_id, changes=changes)
 
 
 def _merge(row: SheetRow, record: dict[str, Any], managed: _Managed, options: PlanOptions,
-           base_line: dict[str, Any]) -> PlanItem:
+           base_line: dict[str, Any]) -> RowItem:
     """A row with a base, decided cell by cell (``mergebase.decide_cell``): only the cells
     the planner changed are sent, those only the server changed are kept, and a cell both
     changed differently makes the row a conflict naming that cell."""
     product_id = record.get(schema.PRODUCT_ID.name)
     cells = mergebase.merge_cells(row.values, base_line, record, managed.fields)
     if cells.conflicts:
-        return PlanItem(Action.CONFLICT, row, record, product_id,
-                        message=mergebase.conflict_message(cells, record),
-                        kept=cells.kept, conflicts=cells.conflicts)
+        return RowItem(Action.CONFLICT, row, record, product_id,
+                       message=mergebase.conflict_message(cells, record),
+                       kept=cells.kept, conflicts=cells.conflicts)
     kept = mergebase.kept_message(cells, record)
     if not cells.changes:
-        return PlanItem(Action.UNCHANGED, row, record, product_id, message=kept,
-                        kept=cells.kept)
+        return RowItem(Action.UNCHANGED, row, record, product_id, message=kept,
+                       kept=cells.kept)
     if options.mode is Mode.INSERT:
-        return PlanItem(Action.SKIP, row, record, product_id,
-                        message=f"line exists and differs ({changes_text(cells.changes)}); "
-                                f"the insert mode does not update lines", kept=cells.kept)
-    return PlanItem(Action.UPDATE, row, record, product_id, changes=cells.changes,
-                    message=kept, kept=cells.kept)
+        return RowItem(Action.SKIP, row, record, product_id,
+                       message=f"line exists and differs ({changes_text(cells.changes)}); "
+                               f"the insert mode does not update lines", kept=cells.kept)
+    return RowItem(Action.UPDATE, row, record, product_id, changes=cells.changes,
+                   message=kept, kept=cells.kept)
 
 
 def _check_line_collisions(items: PlanItems, staying: list[int]) -> None:
@@ -573,7 +578,7 @@ def _check_line_collisions(items: PlanItems, staying: list[int]) -> None:
                                 f"({taken_by})")
 
 
-def _server_only(items: Sequence[PlanItem], unmatched: list[dict[str, Any]],
+def _server_only(items: Sequence[RowItem], unmatched: list[dict[str, Any]],
                  options: PlanOptions) -> list[PlanItem]:
     if options.mode is not Mode.MIRROR:
         return [PlanItem(Action.KEEP, None, r, r.get(schema.PRODUCT_ID.name),
@@ -586,7 +591,7 @@ def _server_only(items: Sequence[PlanItem], unmatched: list[dict[str, Any]],
     protected: dict[str, int] = {}
     protect_all: int | None = None
     for item in items:
-        if item.action is not Action.INVALID or item.row is None:
+        if item.action is not Action.INVALID:
             continue
         product_id = item.row.values.get(schema.PRODUCT_ID.name)
         if product_id is not None:

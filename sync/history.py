@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from .undoing import UndoResult
 
 __all__ = ["History", "RunRecord", "default_history_path", "new_run_id", "record_for_apply",
-           "record_for_error", "record_for_undo", "save", "set_report", "who_for"]
+           "record_for_error", "record_for_undo", "save", "set_report", "timestamp", "who_for"]
 
 log = logging.getLogger("sync.history")
 
@@ -75,7 +75,9 @@ def new_run_id() -> str:
     return uuid.uuid4().hex[:12]
 
 
-def now() -> str:
+def timestamp() -> str:
+    """The local time to the second, as run records, results, the write lock and an export's
+    base sheet write it."""
     return dt.datetime.now().astimezone().isoformat(sep=" ", timespec="seconds")
 
 
@@ -219,12 +221,16 @@ def save(history: str | Path | None, record: RunRecord) -> str | None:
     return None
 
 
-def set_report(history: str | Path | None, record: RunRecord) -> None:
-    """Note where the run's report went (written after the run was recorded)."""
+def set_report(history: str | Path | None, record: RunRecord | None, report: Path) -> None:
+    """Note in the run's record, and in the history it was saved in, where its report went
+    (written after the run was recorded); a run without a record has nothing to note."""
+    if record is None:
+        return
+    record.report = str(report)
     if history is None:
         return
     try:
-        History(history).set_report(record.run_id, record.report or "")
+        History(history).set_report(record.run_id, record.report)
     except (sqlite3.Error, OSError) as exc:
         log.warning("%s", cannot_write(history, exc))
 
@@ -271,7 +277,7 @@ def record_for_apply(result: PlanResult, *, run_id: str, who: str | None,
     from .api import first_problems
 
     duration = getattr(result, "duration_s", None)
-    return RunRecord(run_id, "apply", result.started, result.finished or now(), who,
+    return RunRecord(run_id, "apply", result.started, result.finished or timestamp(), who,
                      url_for_message(result.base_url), str(result.path),
                      file_sha256(result.path), result.options.mode.value, result.counts(),
                      int(result.exit_code), round(duration, 3) if duration else None,
@@ -283,7 +289,7 @@ def record_for_saved_plan(result: SavedApplyResult, *, run_id: str, who: str | N
                           report: str | Path | None = None) -> RunRecord:
     """The record of ``apply --plan``: its file is the saved plan applied."""
     saved = result.saved
-    return RunRecord(run_id, "apply", result.started, result.finished or now(), who,
+    return RunRecord(run_id, "apply", result.started, result.finished or timestamp(), who,
                      url_for_message(result.base_url), str(saved.path),
                      file_sha256(saved.path), saved.options.mode.value, result.counts(),
                      int(result.exit_code), round(result.duration_s, 3),
@@ -296,7 +302,7 @@ def record_for_undo(result: UndoResult, *, run_id: str, who: str | None) -> RunR
     """The record of an undo: its file is the journal undone."""
     plan = result.plan
     journal = str(result.journal) if result.journal else None
-    return RunRecord(run_id, "undo", plan.started, result.finished or now(), who,
+    return RunRecord(run_id, "undo", plan.started, result.finished or timestamp(), who,
                      url_for_message(plan.base_url), str(plan.journal),
                      file_sha256(plan.journal), "undo", result.counts(),
                      int(result.exit_code), round(result.duration_s, 3), None, journal,
@@ -308,7 +314,7 @@ def record_for_error(command: str, error: BaseException, *, exit_code: int, serv
                      started: str) -> RunRecord:
     """The record of a run stopped by an error before it had a result (cannot log in, an
     unreadable sheet): the error's sentence is its one problem."""
-    return RunRecord(new_run_id(), command, started, now(), who, url_for_message(server),
+    return RunRecord(new_run_id(), command, started, timestamp(), who, url_for_message(server),
                      file, file_sha256(file), mode, {}, exit_code, problems=[str(error)])
 
 

@@ -17,7 +17,6 @@ sheet as large as the planner's, and says nothing of a base that had no say.
 
 from __future__ import annotations
 
-import datetime as dt
 import itertools
 import operator
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -30,6 +29,7 @@ import python_calamine
 
 from . import schema
 from .errors import InputError
+from .history import timestamp
 from .load.guards import check_xlsx_sheet
 from .load.header import brief
 from .model import CellError, LoadedSheet, Outcome, PlanItem, Status
@@ -73,8 +73,7 @@ def _same_server(a: str, b: str) -> bool:
 def base_rows(base_url: str, lines: Iterable[Mapping[str, Any]],
               exported: str | None = None) -> list[list[str | None]]:
     """The ``_base`` sheet's cells, row by row: every value as the text the server sends."""
-    exported = exported or dt.datetime.now().astimezone().isoformat(sep=" ",
-                                                                    timespec="seconds")
+    exported = exported or timestamp()
     rows: list[list[str | None]] = [
         [FORMAT, "Written by flowtrac-sync export: do not edit."],
         ["server", base_url],

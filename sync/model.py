@@ -259,6 +259,13 @@ class PlanItem:
         return None
 
 
+@dataclass(slots=True, eq=False)
+class RowItem(PlanItem):
+    """The plan item of a sheet row: ``Plan.items`` holds one for every row of the sheet."""
+
+    row: SheetRow
+
+
 @dataclass(slots=True)
 class Outcome:
     """What happened to one plan item when it was executed."""

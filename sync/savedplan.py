@@ -30,13 +30,12 @@ changed or deleted since, or a create whose line number another line took since,
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import hashlib
 import json
 import os
 import tempfile
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -48,7 +47,7 @@ from . import schema
 from .api import PlanResult, SyncOptions, default_journal_path
 from .client import FlowtracClient
 from .connection import Connection
-from .diff import Blank, Mode, Scope, changes_text
+from .diff import Blank, Mode, Scope, changes_text, values_text
 from .errors import (
     ExitCode,
     InputError,
@@ -60,6 +59,7 @@ from .errors import (
 )
 from .executor import Execution, Executor, Progress, summary_of_writes
 from .files import read_text_file
+from .history import timestamp
 from .journal import Journal, record_json
 from .model import Action, PlanItem, Status
 from .readback import ReadBack, read_back
@@ -85,10 +85,6 @@ _ACTIONS = {a.value: a for a in (Action.CREATE, Action.UPDATE, Action.DELETE)}
 #: Statuses that make exit code 1, in the order a summary names them.
 PROBLEMS = (STALE, Status.FAILED.value, Status.SKIPPED.value, Status.OVERWRITTEN.value)
 _BAD = frozenset(PROBLEMS)
-
-
-def _now() -> str:
-    return dt.datetime.now().astimezone().isoformat(sep=" ", timespec="seconds")
 
 
 def sheet_sha256(path: str | Path) -> str:
@@ -158,7 +154,7 @@ class SavedPlan:
     writes: list[SavedWrite]
     lines_seen: dict[str, dict[str, Any]]  # product -> {line id: its line number}
     sheet_file: str = ""                  # the input's file name
-    created: str = field(default_factory=_now)
+    created: str = field(default_factory=timestamp)
     tool_version: str = field(default_factory=_tool_version)
     sheet_name: str | None = None
     path: Path | None = None               # where it was read from or written to
@@ -378,7 +374,7 @@ class SavedStep:
         if w.action is Action.UPDATE:
             return changes_text({k: (w.before.get(k), v) for k, v in w.body.items()})
         if w.action is Action.CREATE:
-            return "; ".join(f"{k}: {schema.display(k, v)}" for k, v in w.body.items())
+            return values_text(w.body)
         return ""
 
 
@@ -391,7 +387,7 @@ class SavedApplyResult:
     steps: list[SavedStep]
     execution: Execution | None = None
     read_back: ReadBack | None = None
-    started: str = field(default_factory=_now)
+    started: str = field(default_factory=timestamp)
     finished: str | None = None
     duration_s: float = 0.0
     requests: int = 0
@@ -400,10 +396,7 @@ class SavedApplyResult:
     warnings: list[str] = field(default_factory=list)
 
     def counts(self) -> dict[str, int]:
-        out: dict[str, int] = {}
-        for step in self.steps:
-            out[step.status] = out.get(step.status, 0) + 1
-        return out
+        return dict(Counter(step.status for step in self.steps))
 
     @property
     def exit_code(self) -> ExitCode:
@@ -424,7 +417,7 @@ class SavedApplyResult:
             "Sheet sha256": saved.sheet_sha256,
             "Mode": saved.options.mode.value, "Scope": saved.options.scope.value,
             "Base URL": self.base_url, "Started": self.started,
-            "Finished": self.finished or _now(), "Duration (s)": round(self.duration_s, 2),
+            "Finished": self.finished or timestamp(), "Duration (s)": round(self.duration_s, 2),
             "Requests sent": self.requests, "Retries": self.retries}
         out.update(summary_of_writes(
             self.execution, self.counts(), self.warnings, journal_label="Journal",
@@ -584,7 +577,7 @@ async def apply_saved(saved: SavedPlan, connection: Connection, *,
     ``stale``.  Refuses another server, or a ``sheet`` other than the plan's (UsageError,
     nothing sent).  After the writes, the lines written are read back (``sync.readback``)."""
     check_target(saved, connection, sheet)
-    started, began = _now(), time.monotonic()
+    started, began = timestamp(), time.monotonic()
     journal_path = Path(journal) if journal else None
     with Journal(journal_path, base_url=connection.base_url) as log:
         async with FlowtracClient(connection, concurrency=concurrency, rate=rate,
@@ -612,5 +605,5 @@ async def apply_saved(saved: SavedPlan, connection: Connection, *,
             step.status, step.message = Status.OVERWRITTEN.value, checked.overwritten[step.item]
     warnings = [checked.error] if checked is not None and checked.error else []
     return SavedApplyResult(saved, connection.base_url, steps, execution, checked, started,
-                            _now(), time.monotonic() - began, requests, retried, journal_path,
+                            timestamp(), time.monotonic() - began, requests, retried, journal_path,
                             warnings)

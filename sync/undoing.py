@@ -22,9 +22,8 @@ their own, so an undo can itself be undone.
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,10 +32,10 @@ from typing import Any
 from . import schema
 from .client import FlowtracClient
 from .connection import Connection
-from .diff import changes_text
+from .diff import changes_text, values_text
 from .errors import ExitCode, UsageError, fatal_exit_code
 from .executor import Execution, Executor, Progress, summary_of_writes
-from .history import RunRecord, record_for_undo, save, set_report
+from .history import RunRecord, record_for_undo, save, set_report, timestamp
 from .journal import Journal, read_journal
 from .model import Action, PlanItem, Status
 from .templating import write_table_workbook
@@ -62,10 +61,6 @@ _ID = schema.ID.name
 #: ``--run all``: every run of the journal (e.g. a migration run in several goes).
 ALL_RUNS = "all"
 _EDITED = schema.EDITED.name
-
-
-def _now() -> str:
-    return dt.datetime.now().astimezone().isoformat(sep=" ", timespec="seconds")
 
 
 # --------------------------------------------------------------------------- the journal
@@ -276,8 +271,7 @@ class UndoStep:
         if self.item is None:
             return ""
         if self.item.action is Action.CREATE:
-            return "; ".join(f"{name}: {schema.display(name, value)}"
-                             for name, value in self.item.values.items())
+            return values_text(self.item.values)
         return changes_text(self.item.changes)
 
 
@@ -291,7 +285,7 @@ class UndoPlan:
     steps: list[UndoStep]
     context: list[PlanItem]               # other lines of the products: the executor's map
     warnings: list[str] = field(default_factory=list)
-    started: str = field(default_factory=_now)
+    started: str = field(default_factory=timestamp)
     requests: int = 0
 
     @property
@@ -306,10 +300,7 @@ class UndoPlan:
         return out
 
     def counts(self) -> dict[str, int]:
-        out: dict[str, int] = {}
-        for step in self.steps:
-            out[step.status] = out.get(step.status, 0) + 1
-        return out
+        return dict(Counter(step.status for step in self.steps))
 
     def problems(self, limit: int = 10) -> list[str]:
         return [_problem_line(s) for s in self.steps if s.status in _BAD][:limit]
@@ -532,7 +523,7 @@ class UndoResult:
             "Journal": str(plan.journal),
             "Runs undone": ", ".join(r.run_id for r in plan.runs),
             "Base URL": plan.base_url, "Started": plan.started,
-            "Finished": self.finished or _now(), "Duration (s)": round(self.duration_s, 2)}
+            "Finished": self.finished or timestamp(), "Duration (s)": round(self.duration_s, 2)}
         out.update(summary_of_writes(
             self.execution, self.counts(), plan.warnings, journal_label="Undo journal",
             journal=self.journal, unit="Lines", again="run the undo again to continue"))
@@ -546,9 +537,7 @@ class UndoResult:
         summary = list(self.summary().items())
         written = write_table_workbook(path, [("Undo", headers, rows),
                                               ("Summary", ["", ""], summary)], "undo report")
-        if self.run_record is not None:
-            self.run_record.report = str(written)
-            set_report(self.history, self.run_record)
+        set_report(self.history, self.run_record, written)
         return written
 
     def to_json(self) -> dict[str, Any]:
@@ -606,7 +595,7 @@ async def execute_undo(plan: UndoPlan, connection: Connection, *,
                     Action.UPDATE: "restored to its values before the run",
                     Action.CREATE: f"re-created as {step.new_id} (an id cannot come back)"}
             _status(step, DONE[action], outcome.message or done[action])
-    result = UndoResult(plan, execution, _now(), time.monotonic() - started, journal_path)
+    result = UndoResult(plan, execution, timestamp(), time.monotonic() - started, journal_path)
     if history is not None:
         result.run_record = record_for_undo(result, run_id=log.run_id, who=who)
         warning = save(history, result.run_record)
@@ -626,6 +615,6 @@ async def undo_async(journal_path: str | Path, connection: Connection, *, yes: b
     plan = await plan_undo(journal_path, connection, runs=runs, concurrency=concurrency,
                            rate=rate, retries=retries)
     if not yes or not plan.writes:
-        return UndoResult(plan, None, _now())
+        return UndoResult(plan, None, timestamp())
     return await execute_undo(plan, connection, journal=journal, concurrency=concurrency,
                               rate=rate, retries=retries, on_progress=on_progress)

@@ -290,16 +290,15 @@ def _key_column(name: str, names: list[str], columns: list[list[Any]]) -> list[A
     row without the id is keyed by the name as written: the same text always resolves to the
     same product, so those copies are duplicates already.  Copies that meet only once names
     are resolved (a name and a barcode of one product) are found by ``sync.references``."""
-    own = columns[names.index(name)] if name in names else None
     reference = schema.REFERENCE_FOR.get(name)
     if reference is None or reference.name not in names:
-        assert own is not None  # match_key made sure the sheet gives the field
-        return own
+        return columns[names.index(name)]  # match_key made sure the sheet gives the field
     texts = columns[names.index(reference.name)]
     stand_ins = [text if text is None or text.__class__ is _Bad else (reference.name, text)
                  for text in texts]
-    if own is None:
+    if name not in names:
         return stand_ins
+    own = columns[names.index(name)]
     return [given if given is not None else stand_in
             for given, stand_in in zip(own, stand_ins, strict=True)]
 

@@ -14,7 +14,6 @@ Nothing in the file is a secret: the base URL is only hashed into the file's nam
 
 from __future__ import annotations
 
-import datetime as dt
 import fcntl
 import hashlib
 import json
@@ -25,6 +24,7 @@ from typing import IO, Any
 
 from .connection import url_for_message
 from .errors import UsageError, WriterBusyError
+from .history import timestamp
 
 __all__ = ["WriteLock", "lock_folder"]
 
@@ -112,7 +112,7 @@ class WriteLock:
         # Whatever a dead holder left in the file is replaced by this run's details.
         handle.truncate(0)
         handle.write(json.dumps({"pid": os.getpid(), "holder": self.holder,
-                                 "started": _now()}))
+                                 "started": timestamp()}))
         handle.flush()
         self._file = handle
         return True
@@ -143,7 +143,3 @@ class WriteLock:
         waited = f" after waiting {wait_s:g} s" if wait_s > 0 else ""
         return WriterBusyError(f"another run is writing to {url_for_message(self.base_url)}"
                                f"{waited}: {who}; nothing was sent ({self.advice})")
-
-
-def _now() -> str:
-    return dt.datetime.now().astimezone().isoformat(sep=" ", timespec="seconds")

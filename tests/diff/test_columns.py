@@ -59,7 +59,7 @@ def test_a_sheet_the_server_matches_makes_no_row_or_item_per_line(
         tmp_path: Path, records: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch) -> None:
     sheet = load_sheet(write_sheet(tmp_path / "lines.csv", records))
     rows = Made(monkeypatch, sync.model, "SheetRow")
-    items = Made(monkeypatch, sync.model, "PlanItem")
+    items = Made(monkeypatch, sync.model, "RowItem")
 
     validated = validate(sheet)
     plan = diff(validated, records, PlanOptions(mode=Mode.MIRROR))
@@ -77,7 +77,7 @@ def test_only_the_rows_that_write_or_fail_get_an_item(
     edited.append({**line(ROWS), "id": None})            # a new line
     sheet = load_sheet(write_sheet(tmp_path / "lines.csv", edited))
     rows = Made(monkeypatch, sync.model, "SheetRow")
-    items = Made(monkeypatch, sync.model, "PlanItem")
+    items = Made(monkeypatch, sync.model, "RowItem")
 
     validated = validate(sheet)
     assert [e.row_number for e in validated.errors] == [22]
