@@ -417,18 +417,15 @@ async def _fetch_current(validated: ValidatedSheet, client: FlowtracClient, scop
     sheet's products (or all), plus lines the sheet names by id that live elsewhere.
 
     ``lines`` holds (or will) the lines of the products in ``fetched``, asked for while the
-    sheet was validated.  Their products and processes exist, so only the sheet's other ids
-    are checked against the catalog; the products found only by validation or by name are
-    fetched after.  Returns the reference warnings and the lines."""
-    records = await lines
-    # A row giving both a name and an id (an export's) is read against the line it names
-    # (``references``: which of the two was edited), so those lines are fetched first.
-    fields = validated.sheet.fields
-    if any(r.name in fields and r.target.name in fields for r in schema.REFERENCES):
-        await _add_missing_lines(validated, client, records)
-    existing = {field.name: set(records.column(field.name))
-                for field in (schema.PRODUCT_ID, schema.PROCESS_ID)}
-    warnings = await check_references(validated, client, existing, records)
+    sheet was validated; the sheet's names are looked up in the catalog while they arrive.
+    The products found only by validation or by name are fetched after.  Returns the
+    reference warnings and the lines."""
+    listed = asyncio.ensure_future(_lines_for_references(validated, client, lines))
+    try:
+        warnings = await check_references(validated, client, listed)
+        records = await listed
+    finally:
+        listed.cancel()
     if scope is Scope.SHEET:
         more = _sheet_products(validated) - fetched
         if more:
@@ -437,6 +434,18 @@ async def _fetch_current(validated: ValidatedSheet, client: FlowtracClient, scop
             records.extend(compress(found, new.tolist()))
     await _add_missing_lines(validated, client, records)
     return warnings, records
+
+
+async def _lines_for_references(validated: ValidatedSheet, client: FlowtracClient,
+                                lines: asyncio.Future[Listing]) -> Listing:
+    """The lines the reference check reads: a row giving both a name and an id (an
+    export's) is read against the line it names (which of the two was edited), so the lines
+    it names elsewhere are fetched too."""
+    records = await lines
+    fields = validated.sheet.fields
+    if any(r.name in fields and r.target.name in fields for r in schema.REFERENCES):
+        await _add_missing_lines(validated, client, records)
+    return records
 
 
 async def _add_missing_lines(validated: ValidatedSheet, client: FlowtracClient,

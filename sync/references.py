@@ -39,6 +39,7 @@ and a row that needs a name resolved becomes invalid: it cannot be sent without 
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -252,8 +253,7 @@ def _readers(client: FlowtracClient, reference: schema.Reference
 
 
 async def check_references(validated: ValidatedSheet, client: FlowtracClient,
-                           existing: Mapping[str, set[str]] | None = None,
-                           current: Listing | None = None) -> list[str]:
+                           current: Listing | Awaitable[Listing] | None = None) -> list[str]:
     """Resolve the sheet's names to ids and check the ids it gives; returns warnings.
 
     Fills ``row.values[<id field>]`` from the names, adds row errors for names that match
@@ -261,24 +261,26 @@ async def check_references(validated: ValidatedSheet, client: FlowtracClient,
     not have.  Never raises for a catalog this login may not read (see the module text).
     Each distinct name is looked up once, so the work per row is a few dictionary lookups.
 
-    ``existing``: per id field, ids known to exist without asking the catalog (the products
-    and processes of the lines already fetched: a line names only what the server has).
-    ``current``: the server's lines by id, to tell which of a disagreeing name and id the
-    planner edited (see the module text)."""
+    ``current``: the server's lines, to tell which of a disagreeing name and id the planner
+    edited (see the module text); their products and processes are known to exist without
+    asking the catalog (a line names only what the server has).  It may still be on its way
+    (an awaitable): the names are looked up meanwhile, as they need no line."""
     sheet = validated.sheet
     checkable = validated.valid_rows()   # errors go to rows valid before this stage
-    existing = existing or {}
-    outcomes = await all_or_nothing([
-        _ask(validated, checkable, client, ref, ref.name in sheet.fields,
-             existing.get(ref.target.name, set()))
-        for ref in schema.REFERENCES])
+    lines = asyncio.ensure_future(_listing(current))
+    try:
+        outcomes = await all_or_nothing([
+            _ask(validated, checkable, client, ref, ref.name in sheet.fields, lines)
+            for ref in schema.REFERENCES])
+        listing = await lines
+    finally:
+        lines.cancel()
     warnings: list[str] = []
     filled = False
     for outcome in outcomes:
         if outcome.refusal is not None:
             warnings.append(_refusal_warning(outcome, outcome.reference.name in sheet.fields))
-        filled |= _settle(validated, checkable, outcome,
-                          current if current is not None else Listing())
+        filled |= _settle(validated, checkable, outcome, listing)
     if filled:
         _mark_resolved_duplicates(validated)
     # The ids resolved from names are the sheet's ids now: the diff manages them.
@@ -287,13 +289,21 @@ async def check_references(validated: ValidatedSheet, client: FlowtracClient,
     return warnings
 
 
+async def _listing(current: Listing | Awaitable[Listing] | None) -> Listing:
+    if current is None:
+        return Listing()
+    if isinstance(current, Listing):
+        return current
+    return await current
+
+
 async def _ask(validated: ValidatedSheet, checkable: list[bool], client: FlowtracClient,
-               ref: schema.Reference, has_names: bool, existing: set[str]) -> _Outcome:
+               ref: schema.Reference, has_names: bool, lines: Awaitable[Listing]) -> _Outcome:
     """Look up the names and check the ids of one reference, both at once.
 
     Names of invalid rows are looked up too (their ids protect their product in mirror mode);
-    only the ids of valid rows are checked, and of those only the ones not ``existing``.
-    ``has_names``: the sheet has the name column."""
+    only the ids of valid rows are checked, and of those only the ones the server's ``lines``
+    do not name.  ``has_names``: the sheet has the name column."""
     target, name = ref.target.name, ref.name
     ids = set(compress(validated.column(target), checkable)) - {None}
     names = ([v for v in dict.fromkeys(validated.column(name)) if v is not None]
@@ -304,6 +314,7 @@ async def _ask(validated: ValidatedSheet, checkable: list[bool], client: Flowtra
 
     async def check_ids() -> None:
         if ids:
+            existing = set((await lines).column(target))
             unknown = ids - existing
             try:
                 outcome.known_ids = (ids & existing) | (await exist(unknown) if unknown
