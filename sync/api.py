@@ -19,6 +19,8 @@ from itertools import chain, compress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+import numpy as np
+
 from . import mergebase, schema
 from .client import FlowtracClient
 from .connection import Connection
@@ -451,8 +453,9 @@ async def _lines_for_references(validated: ValidatedSheet, client: FlowtracClien
 async def _add_missing_lines(validated: ValidatedSheet, client: FlowtracClient,
                              records: Listing) -> None:
     """Fetch the lines the sheet names by id that ``records`` lacks (another product's)."""
-    have = set(records.column(schema.ID.name))
-    missing = sorted(set(validated.column(schema.ID.name)) - have - {None})
+    ids = validated.column(schema.ID.name)
+    unlisted = np.flatnonzero(records.positions(ids) < 0).tolist()
+    missing = sorted({ids[at] for at in unlisted} - {None})
     if missing:
         records.extend(await client.list_lines_by_ids(missing))
 

@@ -48,6 +48,8 @@ from itertools import compress
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote
 
+import numpy as np
+
 from . import schema
 from .client import FlowtracClient, all_or_nothing, read_in_batch
 from .errors import CatalogUnreadableError, ServerError
@@ -277,10 +279,11 @@ async def check_references(validated: ValidatedSheet, client: FlowtracClient,
         lines.cancel()
     warnings: list[str] = []
     filled = False
+    line_at = listing.positions(validated.column(schema.ID.name))   # each row's line
     for outcome in outcomes:
         if outcome.refusal is not None:
             warnings.append(_refusal_warning(outcome, outcome.reference.name in sheet.fields))
-        filled |= _settle(validated, checkable, outcome, listing)
+        filled |= _settle(validated, checkable, outcome, listing, line_at)
     if filled:
         _mark_resolved_duplicates(validated)
     # The ids resolved from names are the sheet's ids now: the diff manages them.
@@ -347,8 +350,9 @@ def _refusal_warning(outcome: _Outcome, has_names: bool) -> str:
 
 
 def _settle(validated: ValidatedSheet, checkable: list[bool], outcome: _Outcome,
-            current: Listing) -> bool:
+            current: Listing, line_at: np.ndarray) -> bool:
     """Apply one reference's outcome to every row; True when any resolved id was filled in.
+    ``line_at``: each row's line in ``current`` (-1: none).
 
     An invalid row gets its id filled in but no further error."""
     ref = outcome.reference
@@ -362,7 +366,7 @@ def _settle(validated: ValidatedSheet, checkable: list[bool], outcome: _Outcome,
     ids = validated.column(schema.ID.name)
     row_numbers = validated.row_numbers
     # Each row's line's value of the target, as the server has it.
-    on_servers = current.values(target, current.positions(ids))
+    on_servers = current.values(target, line_at)
     # A row giving a name and a known id (an export's) is judged by the name, the id and its
     # line's id alone: each such triple once (``_both_given``), and the rows whose triple
     # needs nothing (the name says the id the line has) are not looked at one by one.
