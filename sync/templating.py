@@ -377,7 +377,7 @@ def _list_sources(lists: NameLists) -> dict[str, str]:
     return out
 
 
-def _lists_sheet_xml(lists: NameLists) -> Iterator[str]:
+def _lists_sheet_xml(lists: NameLists) -> Iterator[str | bytes]:
     """One column of names per reference, under a header: every text safe as a formula."""
     columns = [lists.of(r.name) for r in schema.REFERENCES]
     height = max(map(len, columns), default=0)
@@ -391,7 +391,7 @@ def _header_note(column: Column, index: int) -> Note:
 
 
 def _data_sheet_xml(columns: Sequence[Column], rows: Iterator[Sequence[Any]],
-                    last: str, sources: Mapping[str, str]) -> Iterator[str]:
+                    last: str, sources: Mapping[str, str]) -> Iterator[str | bytes]:
     letters = [column_letter(i) for i in range(1, len(columns) + 1)]
     return worksheet_chunks(row_chunks(_data_rows(columns, letters, rows)),
                             widths={i: c.width for i, c in enumerate(columns, 1)},
@@ -475,7 +475,7 @@ _RULES: dict[schema.Kind, tuple[str, str | None, str, str]] = {
 
 def _table_sheet_xml(rows: Sequence[tuple[Sequence[Any], int]], widths: Mapping[int, float],
                      *, header_row: int | None, filter_ref: str | None = None
-                     ) -> Iterator[str]:
+                     ) -> Iterator[str | bytes]:
     """A small sheet of (cells, style) rows; every text cell safe from formula evaluation."""
     return worksheet_chunks(row_chunks(_table_rows(rows)), widths=widths, frozen_rows=header_row,
                             filter_ref=filter_ref)

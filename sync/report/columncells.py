@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -88,9 +89,12 @@ def _joined(*parts: str | pa.Array) -> pa.Array:
     return pc.binary_join_element_wise(*merged, "")
 
 
-def rows_xml(rows: pa.Array, cells: Sequence[pa.Array]) -> str:
-    """``<row r="N">...</row>`` for each row of the block, as one text."""
+def rows_xml(rows: pa.Array, cells: Sequence[pa.Array]) -> bytes:
+    """``<row r="N">...</row>`` for each row of the block, as one UTF-8 text."""
     joined = pc.binary_join_element_wise('<row r="', rows, '">', *cells, "</row>", "")
-    one_list = pa.ListArray.from_arrays(pa.array([0, len(joined)], pa.int32()), joined)
-    text: str = pc.binary_join(one_list, "")[0].as_py()   # pyarrow is untyped: name the str
-    return text
+    # A string array holds its values end to end in one buffer: that buffer, between the
+    # first row's start and the last row's end, is the block's XML.
+    _, offsets, data = joined.buffers()
+    ends = np.frombuffer(offsets, dtype=np.int32)
+    xml: bytes = data[int(ends[joined.offset]):int(ends[joined.offset + len(joined)])].to_pybytes()
+    return xml

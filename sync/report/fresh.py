@@ -161,7 +161,8 @@ class _Layout:
         return widths
 
 
-def _data_sheet(layout: _Layout, styles: _Styles, notes: list[Note]) -> Iterator[str]:
+def _data_sheet(layout: _Layout, styles: _Styles, notes: list[Note]
+                ) -> Iterator[str | bytes]:
     """The data sheet's XML in chunks; fills ``notes`` with the invalid cells' comments."""
     return worksheet_chunks(_data_rows(layout, styles, notes), widths=layout.widths(),
                             frozen_rows=layout.header_row, selected=True,
@@ -169,7 +170,8 @@ def _data_sheet(layout: _Layout, styles: _Styles, notes: list[Note]) -> Iterator
                             notes=notes)
 
 
-def _data_rows(layout: _Layout, styles: _Styles, notes: list[Note]) -> Iterator[str]:
+def _data_rows(layout: _Layout, styles: _Styles, notes: list[Note]
+               ) -> Iterator[str | bytes]:
     """The header row, then the data rows in blocks of ``_CHUNK_ROWS``."""
     sheet, report = layout.sheet, layout.report
     header = styles.header
@@ -196,7 +198,7 @@ def _data_rows(layout: _Layout, styles: _Styles, notes: list[Note]) -> Iterator[
 
 
 def _rows_block(layout: _Layout, styles: _Styles, notes: list[Note],
-                order: list[tuple[int, str, int | None, int]], start: int, stop: int) -> str:
+                order: list[tuple[int, str, int | None, int]], start: int, stop: int) -> bytes:
     """The XML of the data rows at frame positions ``start`` to ``stop``, column by column;
     only the rows a run marked are looked at one by one (their invalid cells and notes)."""
     frame, ids_at = layout.sheet.frame, layout.id_source

@@ -58,16 +58,16 @@ class NewSheet:
     r:id="rId1"/>`` where it has any: ``worksheet_chunks`` does that)."""
 
     name: str
-    chunks: Iterable[str]
+    chunks: Iterable[str | bytes]
     notes: list[Note] = field(default_factory=list)
     filter_ref: str | None = None     # the autofilter range, for the workbook's defined name
     state: str | None = None          # "hidden" or "veryHidden"
 
 
-def worksheet_chunks(rows: Iterable[str], *, widths: Mapping[int, float],
+def worksheet_chunks(rows: Iterable[str | bytes], *, widths: Mapping[int, float],
                      frozen_rows: int | None = None, selected: bool = False,
                      dimension: str | None = None, filter_ref: str | None = None,
-                     after_data: str = "", notes: Sequence[Note] = ()) -> Iterator[str]:
+                     after_data: str = "", notes: Sequence[Note] = ()) -> Iterator[str | bytes]:
     """A worksheet's XML around its ``<row>`` chunks: the used range, the frozen header, the
     column widths, then the autofilter, ``after_data`` (validations, protection: what goes
     between the autofilter and the margins) and the notes' drawing.  ``notes`` is looked at

@@ -20,9 +20,10 @@ from sync.zipdeflate import deflate_fast
 _AHEAD = 4
 
 
-def write_text_chunks(stream: IO[bytes], chunks: Iterable[str]) -> None:
-    """Write ``chunks`` as UTF-8 into ``stream`` (a zip member being written), compressing in
-    a background thread; raises what the producer or the writer raised."""
+def write_text_chunks(stream: IO[bytes], chunks: Iterable[str | bytes]) -> None:
+    """Write ``chunks`` (text, or its UTF-8 bytes already) as UTF-8 into ``stream`` (a zip
+    member being written), compressing in a background thread; raises what the producer or
+    the writer raised."""
     deflate_fast(stream)
     queue: Queue[bytes | None] = Queue(maxsize=_AHEAD)
     failures: list[BaseException] = []
@@ -42,7 +43,7 @@ def write_text_chunks(stream: IO[bytes], chunks: Iterable[str]) -> None:
         for chunk in chunks:
             if failures:
                 break
-            queue.put(chunk.encode("utf-8"))
+            queue.put(chunk.encode("utf-8") if isinstance(chunk, str) else chunk)
     finally:
         queue.put(None)
         writer.join()

@@ -53,4 +53,5 @@ def test_values_that_are_not_text_are_written_one_by_one():
     cells = column_cells("C", [1.5, None], rows, pa.array(["", ""]),
                          lambda at, v, ref: value_cell(ref, v, RowStyles(0, 0, 0, 0, 0)))
     assert cells.to_pylist() == ['<c r="C2"><v>1.5</v></c>', ""]
-    assert rows_xml(rows, [cells]) == '<row r="2"><c r="C2"><v>1.5</v></c></row><row r="3"></row>'
+    assert rows_xml(rows, [cells]) == (b'<row r="2"><c r="C2"><v>1.5</v></c></row>'
+                                       b'<row r="3"></row>')
