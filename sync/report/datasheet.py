@@ -7,7 +7,6 @@ import itertools
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from operator import attrgetter
 from typing import Any
 
 from sync import schema
@@ -35,6 +34,7 @@ from .content import (
     width_for,
 )
 from .extra_sheets import row_styles
+from .outcomes import ReportColumns
 from .package import Package, SheetEntry
 from .palette import INVALID_CELL, OWN_COLOURS, Shade, shade_of
 from .parts import (
@@ -84,7 +84,7 @@ class DataSheet:
         self.book = book
         self.entry = entry
         self.sheet = sheet
-        self.rows = rows
+        self.rows = ReportColumns.of(rows)
         if entry.part in self.pkg.changed:
             raise UnsupportedWorkbookError("the data sheet is also a report sheet")
         self.rels = self.pkg.relationships(entry.part)
@@ -205,8 +205,7 @@ class DataSheet:
         self._endings: dict[tuple[str, bool], str] = {}   # see _ending_template
         # Ids the plan took from the server are canonical uuids, plain text all of them: one
         # check in C for the whole sheet rather than one per row.
-        self._plain_ids = schema.ID.all_canonical(
-            list(filter(None, map(attrgetter("sync_id"), self.rows.values()))))
+        self._plain_ids = schema.ID.all_canonical(self.rows.sync_ids())
 
     def mark(self, number: int) -> _Mark:
         """What the report writes into the data row with this sheet row number."""

@@ -54,11 +54,13 @@ class ReportColumns(Mapping[int, ReportRow]):
         self._marked_at = sorted(self._marked)
         self._positions = np.asarray(positions, dtype=np.int64)
         self._status = status
-        self._ids = pa.array(ids, pa.string())
+        self._given_ids = ids                  # for a row at a time (``__getitem__``)
+        self._ids = pa.array(ids, pa.string())  # for blocks
         # Frame position -> index into ``positions`` (-1: not there).
         size = int(self._positions.max()) + 1 if len(self._positions) else 0
         self._slot = np.full(size, -1, dtype=np.int64)
         self._slot[self._positions] = np.arange(len(self._positions))
+        self._slots: list[int] | None = None
 
     @classmethod
     def of(cls, rows: Mapping[int, ReportRow]) -> ReportColumns:
@@ -69,10 +71,12 @@ class ReportColumns(Mapping[int, ReportRow]):
         row = self._marked.get(position)
         if row is not None:
             return row
-        at = self._slot[position] if 0 <= position < len(self._slot) else -1
+        if self._slots is None:   # rows asked one at a time: a list indexes faster than numpy
+            self._slots = self._slot.tolist()
+        at = self._slots[position] if 0 <= position < len(self._slots) else -1
         if at < 0:
             raise KeyError(position)
-        return ReportRow(self._status, self._ids[int(at)].as_py())
+        return ReportRow(self._status, self._given_ids[at])
 
     def __iter__(self) -> Iterator[int]:
         if not len(self._positions):
@@ -84,6 +88,13 @@ class ReportColumns(Mapping[int, ReportRow]):
             return len(self._marked)
         return len(self._positions) + sum(
             1 for p in self._marked_at if not (p < len(self._slot) and self._slot[p] >= 0))
+
+    def sync_ids(self) -> list[str]:
+        """Every id the rows' report gives (none made into a row), and the ids of unchanged
+        rows a marked row replaces: a superset, for a check that holds for all of them."""
+        given = [row.sync_id for row in self._marked.values() if row.sync_id]
+        given += filter(None, self._given_ids)
+        return given
 
     def status_counts(self) -> Counter[str]:
         """Rows by status (blank statuses left out), without making a row object."""
