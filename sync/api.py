@@ -400,7 +400,7 @@ def _listed_products(sheet: LoadedSheet) -> set[str]:
     position = sheet.fields.get(schema.PRODUCT_ID.name)
     if position is None:
         return set()
-    return {v for v in set(sheet.frame.iloc[:, position].tolist())
+    return {v for v in set(sheet.cells(position))
             if schema.PRODUCT_ID.is_canonical(v)}
 
 

@@ -85,6 +85,10 @@ class CellError:
         return f"{where}: {self.message}"
 
 
+#: Rows ``LoadedSheet.cells`` looks at to tell a column of distinct texts (ids, stamps).
+_SAMPLE_ROWS = 4096
+
+
 @dataclass
 class LoadedSheet:
     """A sheet as read: raw cells plus where everything sits in the original file."""
@@ -108,6 +112,32 @@ class LoadedSheet:
     def unknown_columns(self) -> list[str]:
         known = set(self.fields.values())
         return [h for i, h in enumerate(self.headers) if i not in known]
+
+    def cells(self, position: int) -> list[Any]:
+        """The cells of the frame column at ``position`` as Python values.  A column of text
+        is dictionary-encoded first, so that each distinct text is one object: a million rows
+        naming a few thousand products hold a few thousand strings, not a million."""
+        import numpy as np
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        column = self.frame.iloc[:, position]
+        cells: list[Any]
+        if column.dtype == object:
+            cells = column.tolist()
+            return cells
+        texts = pa.array(column.array)
+        if isinstance(texts, pa.ChunkedArray):
+            texts = texts.combine_chunks()
+        head = texts.slice(0, _SAMPLE_ROWS)
+        if pc.count_distinct(head).as_py() * 2 > len(head):  # mostly distinct (ids): no gain
+            cells = column.tolist()
+            return cells
+        encoded = pc.dictionary_encode(texts)
+        distinct = np.empty(len(encoded.dictionary), dtype=object)
+        distinct[:] = encoded.dictionary.to_pylist()
+        shared: list[Any] = distinct[encoded.indices.to_numpy()].tolist()
+        return shared
 
     def letter_of(self, field_name: str) -> str | None:
         pos = self.fields.get(field_name)

@@ -558,7 +558,6 @@ def read_only_edits(validated: ValidatedSheet, items: PlanItems,
     it, the line would differ by no edit of the planner's).  ``items``: the plan's items,
     whose lines are compared.  ``product_names``: the catalog's names, for a
     ``product (read-only)`` column."""
-    frame = validated.sheet.frame
     fields = validated.sheet.fields
     out: dict[int, list[str]] = defaultdict(list)
     edited = schema.EDITED.name
@@ -569,7 +568,7 @@ def read_only_edits(validated: ValidatedSheet, items: PlanItems,
                 if p >= 0 and (stamps is None or edited in validated.absent.get(at, ())
                                or stamps[at] == line_stamps[at])]
     for column in columns:
-        cells = frame.iloc[:, column.position].tolist()
+        cells = validated.sheet.cells(column.position)
         if column.shows == _PRODUCT:
             servers = [product_names.get(p or "") for p in
                        items.line_values(schema.PRODUCT_ID.name)]

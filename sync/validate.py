@@ -65,12 +65,12 @@ def validate(sheet: LoadedSheet, *, key: Sequence[str] | None = None) -> Validat
     bad_columns: list[int] = []
     for i, (name, position) in enumerate(ordered):
         values, has_bad = parse_column(schema.SHEET_BY_NAME[name],
-                                       sheet.frame.iloc[:, position].tolist(),
+                                       sheet.cells(position),
                                        decimal_comma=sheet.decimal_comma)
         fallback = sheet.fallbacks.get(name)
         if fallback is not None:  # fill blank cells from the second column (e.g. sync_id)
             spare, spare_bad = parse_column(schema.SHEET_BY_NAME[name],
-                                            sheet.frame.iloc[:, fallback].tolist(),
+                                            sheet.cells(fallback),
                                             decimal_comma=sheet.decimal_comma)
             values = [s if v is None else v for v, s in zip(values, spare, strict=True)]
             has_bad = has_bad or spare_bad

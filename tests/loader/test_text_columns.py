@@ -98,3 +98,14 @@ def test_a_large_csv_takes_a_few_times_its_size_in_memory(tmp_path: Path) -> Non
     figures = json.loads(run.stdout)
     assert figures["rows"] == 200_000
     assert figures["grown_kb"] * 1024 < 7 * path.stat().st_size, figures
+
+
+def test_a_columns_cells_share_one_object_per_repeated_text(tmp_path: Path) -> None:
+    """``LoadedSheet.cells``: what validation reads, each distinct text once in memory."""
+    lines = "".join(f"P{n % 3},Q,{n},note\r\n" for n in range(6000))
+    sheet = load_sheet(_csv(tmp_path, f"{HEADER}\r\n{lines}".encode()))
+    products = sheet.cells(sheet.fields["product_id"])
+    assert products == [f"P{n % 3}" for n in range(6000)]
+    assert len({id(cell) for cell in products}) == 3
+    numbers = sheet.cells(sheet.fields["line_number"])   # distinct texts: as they are
+    assert numbers == [str(n) for n in range(6000)]
