@@ -428,14 +428,19 @@ async def _fetch_current(validated: ValidatedSheet, client: FlowtracClient, scop
         records = await listed
     finally:
         listed.cancel()
-    if scope is Scope.SHEET:
-        more = _sheet_products(validated) - fetched
-        if more:
-            found = await client.list_lines_for_products(sorted(more))
-            new = records.positions(found.column(schema.ID.name)) < 0
-            records.extend(compress(found, new.tolist()))
-    await _add_missing_lines(validated, client, records)
+    more = _sheet_products(validated) - fetched if scope is Scope.SHEET else set()
+    if more:
+        found = await client.list_lines_for_products(sorted(more))
+        new = records.positions(found.column(schema.ID.name)) < 0
+        records.extend(compress(found, new.tolist()))
+    if more or not _names_beside_ids(validated):   # else the reference check asked already
+        await _add_missing_lines(validated, client, records)
     return warnings, records
+
+
+def _names_beside_ids(validated: ValidatedSheet) -> bool:
+    fields = validated.sheet.fields
+    return any(r.name in fields and r.target.name in fields for r in schema.REFERENCES)
 
 
 async def _lines_for_references(validated: ValidatedSheet, client: FlowtracClient,
@@ -444,8 +449,7 @@ async def _lines_for_references(validated: ValidatedSheet, client: FlowtracClien
     export's) is read against the line it names (which of the two was edited), so the lines
     it names elsewhere are fetched too."""
     records = await lines
-    fields = validated.sheet.fields
-    if any(r.name in fields and r.target.name in fields for r in schema.REFERENCES):
+    if _names_beside_ids(validated):
         await _add_missing_lines(validated, client, records)
     return records
 
