@@ -142,13 +142,17 @@ class _Grid:
         for (row, column), text in errors.items():
             by_row[row].append((column, text))
         try:
-            rows = enumerate(self._sheet.iter_rows())
-            while block := list(itertools.islice(rows, BLOCK_ROWS)):
-                cells = [padding + row if padding else row for at, row in block if at >= start]
-                if not cells:
+            rows = self._sheet.iter_rows()
+            end = 0   # the index past the last row read
+            while cells := list(itertools.islice(rows, BLOCK_ROWS)):
+                first, end = end, end + len(cells)
+                if end <= start:
                     continue
-                first = block[-1][0] - len(cells) + 1
-                for row in range(first, first + len(cells)) if by_row else ():
+                if first < start:
+                    cells, first = cells[start - first:], start
+                if padding:
+                    cells = [padding + row for row in cells]
+                for row in range(first, end) if by_row else ():
                     for column, text in by_row.get(row, ()):
                         if column < len(cells[row - first]) and cells[row - first][column] == "":
                             cells[row - first][column] = text
