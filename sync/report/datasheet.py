@@ -34,7 +34,7 @@ from .content import (
     width_for,
 )
 from .extra_sheets import row_styles
-from .outcomes import ReportColumns
+from .outcomes import MARKED, ReportColumns
 from .package import Package, SheetEntry
 from .palette import INVALID_CELL, OWN_COLOURS, Shade, shade_of
 from .parts import (
@@ -364,16 +364,17 @@ class DataSheet:
             return None
         numbers, parts = block.numbers, block.parts
         values = list(map(int, numbers))
+        unmarked = self._unmarked_endings(values)
         out: list[str] = []
         append, ending_of, row = out.append, self._ending, self._row
         count = len(targets)
-        for number, part in zip(values, parts[:-1], strict=True):
+        for number, part, quick in zip(values, parts[:-1], unmarked, strict=True):
             while next_target < count and targets[next_target] < number:
                 append(row(targets[next_target], None))
                 next_target += 1
             if next_target < count and targets[next_target] == number:
                 next_target += 1
-                ending = ending_of(number)
+                ending = quick if quick is not None else ending_of(number)
                 if ending is not None:
                     append(part)
                     append(ending)
@@ -384,6 +385,20 @@ class DataSheet:
                 append("</row>")
         append(parts[-1])
         return "".join(out), next_target
+
+    def _unmarked_endings(self, numbers: list[int]) -> list[str | None]:
+        """``_ending`` of each row the run left unmarked (most rows of a large sheet), from
+        its status and id alone; None for every other row, which ``_ending`` looks at."""
+        if not self._plain_ids:
+            return [None] * len(numbers)
+        ids = self.rows.unmarked_ids([self.positions.get(n, -1) for n in numbers])
+        status = self.rows.unmarked_status
+        with_id, without_id = (self._ending_template(status, True),
+                               self._ending_template(status, False))
+        return [None if ident is MARKED or number == self.header_row
+                else (with_id.format(r=number, i=ident) if with_id else None)
+                if ident is not None else (without_id.format(r=number) if without_id else None)
+                for number, ident in zip(numbers, ids, strict=True)]
 
     def _ending(self, number: int) -> str | None:
         """The report cells and ``</row>`` of a data row that keeps its look; None for a

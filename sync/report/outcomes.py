@@ -22,6 +22,9 @@ import pyarrow.compute as pc
 
 from sync.model import ReportRow
 
+#: ``ReportColumns.unmarked_ids`` of a row that is to be looked at on its own.
+MARKED = object()
+
 
 @dataclass(frozen=True, slots=True)
 class ReportBlock:
@@ -88,6 +91,21 @@ class ReportColumns(Mapping[int, ReportRow]):
             return len(self._marked)
         return len(self._positions) + sum(
             1 for p in self._marked_at if not (p < len(self._slot) and self._slot[p] >= 0))
+
+    @property
+    def unmarked_status(self) -> str:
+        """The status of every row at ``positions`` that no marked row replaces."""
+        return self._status
+
+    def unmarked_ids(self, positions: Sequence[int]) -> list[str | None | object]:
+        """The id of each row at ``positions`` that keeps the unmarked status (None: the
+        report gives it none), or ``MARKED`` for a row marked, or not one of ``positions``:
+        the rows a writer takes one at a time, without a ``ReportRow`` made for each."""
+        if self._slots is None:
+            self._slots = self._slot.tolist()
+        slots, marked, ids, size = self._slots, self._marked, self._given_ids, len(self._slots)
+        return [MARKED if p in marked or not 0 <= p < size or slots[p] < 0 else ids[slots[p]]
+                for p in positions]
 
     def sync_ids(self) -> list[str]:
         """Every id the rows' report gives (none made into a row), and the ids of unchanged

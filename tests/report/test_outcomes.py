@@ -5,6 +5,7 @@ from collections import Counter
 
 from sync.model import ReportRow
 from sync.report import ReportColumns
+from sync.report.outcomes import MARKED
 
 CONFLICT = ReportRow("conflict", "id-3", "", "rows 4, 5 both match", [])
 WARNED = ReportRow("unchanged", None, "", "read-only cell changed")
@@ -23,6 +24,15 @@ def test_rows_in_scope_get_the_default_and_marked_rows_their_own() -> None:
     assert rows[3] is CONFLICT and rows[5] is WARNED
     assert rows.get(1) is None and rows.get(4) is None and rows.get(99) is None
     assert list(rows) == [0, 2, 3, 5] and len(rows) == 4
+
+
+def test_unmarked_rows_give_their_ids_and_every_other_row_is_left_to_a_look_of_its_own(
+        ) -> None:
+    rows = _columns()
+    assert rows.unmarked_status == "unchanged"
+    assert rows.unmarked_ids([0, 1, 2, 3, 5, 99, -1]) == [
+        "id-0", MARKED, "id-2", MARKED, MARKED, MARKED, MARKED]
+    assert rows.sync_ids() == ["id-3", "id-0", "id-2", "id-3"]
 
 
 def test_a_block_gives_the_four_columns_and_the_marked_rows_by_offset() -> None:
