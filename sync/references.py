@@ -578,7 +578,8 @@ def read_only_edits(validated: ValidatedSheet, items: PlanItems,
             server = servers[at]
             if server is None and column.shows == _PRODUCT:
                 continue            # the catalog could not name it: nothing to compare
-            if _cell_text(cells[positions[at]]) != _cell_text(server):
+            cell = cells[positions[at]]
+            if cell != server and _cell_text(cell) != _cell_text(server):  # the same text: alike
                 out[positions[at]].append(f"{column.letter}{numbers[at]}: "
                                           f"{column.header!r} changed, but it is never sent"
                                           + _instead(column.shows, fields))
