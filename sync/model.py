@@ -117,27 +117,24 @@ class LoadedSheet:
         """The cells of the frame column at ``position`` as Python values.  A column of text
         is dictionary-encoded first, so that each distinct text is one object: a million rows
         naming a few thousand products hold a few thousand strings, not a million."""
-        import numpy as np
+        import numpy as np  # imported here: commands that read no sheet do without them
         import pyarrow as pa
         import pyarrow.compute as pc
 
         column = self.frame.iloc[:, position]
-        cells: list[Any]
-        if column.dtype == object:
-            cells = column.tolist()
-            return cells
-        texts = pa.array(column.array)
-        if isinstance(texts, pa.ChunkedArray):
-            texts = texts.combine_chunks()
-        head = texts.slice(0, _SAMPLE_ROWS)
-        if pc.count_distinct(head).as_py() * 2 > len(head):  # mostly distinct (ids): no gain
-            cells = column.tolist()
-            return cells
-        encoded = pc.dictionary_encode(texts)
-        distinct = np.empty(len(encoded.dictionary), dtype=object)
-        distinct[:] = encoded.dictionary.to_pylist()
-        shared: list[Any] = distinct[encoded.indices.to_numpy()].tolist()
-        return shared
+        if column.dtype != object:
+            texts = pa.array(column.array)
+            if isinstance(texts, pa.ChunkedArray):
+                texts = texts.combine_chunks()
+            head = texts.slice(0, _SAMPLE_ROWS)
+            if pc.count_distinct(head).as_py() * 2 <= len(head):  # mostly distinct: no gain
+                encoded = pc.dictionary_encode(texts)
+                distinct = np.empty(len(encoded.dictionary), dtype=object)
+                distinct[:] = encoded.dictionary.to_pylist()
+                shared: list[Any] = distinct[encoded.indices.to_numpy()].tolist()
+                return shared
+        cells: list[Any] = column.tolist()
+        return cells
 
     def letter_of(self, field_name: str) -> str | None:
         pos = self.fields.get(field_name)

@@ -9,7 +9,8 @@ and spaces), keeping only counts, and refuses a sheet whose cells would hold mor
 ``MAX_CELL_TEXT_BYTES`` of text.
 
 The XML is read in pieces of a megabyte.  A sheet is first cleared, where it can be, by
-counting bytes (most are); only a sheet that cannot be cleared so is parsed, with expat, its
+counting bytes (most are: ``TextMarks``, counted on the pass of ``sync.load.guards`` that
+measures the sheet's span); only a sheet that cannot be cleared so is parsed, with expat, its
 character data counted as it arrives and never joined, so the check stays within a few
 megabytes whatever the file holds.  A document type declaration (the way to entity
 expansion) is refused: no spreadsheet program writes one, and the reader calls such a part

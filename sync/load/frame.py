@@ -197,16 +197,15 @@ def _loaded(file: Path, file_format: str, sheet_name: str | None, header: Header
     )
 
 
-def non_blank_rows(rows: list[list[Any]], start: int) -> list[int]:
-    """1-based numbers of the rows from ``rows[start]`` on that hold a value.
+def non_blank_rows(rows: list[list[Any]]) -> list[int]:
+    """1-based positions of the rows that hold a value.
 
     Most rows have a plain value early on; ``filter`` finds the first truthy cell in C, and
     only rows without one (all "", or zeros) or starting with whitespace get the slow look."""
-    tail = rows[start:]
-    firsts = map(next, map(filter, itertools.repeat(None), tail), itertools.repeat(None))
-    return [start + offset + 1 for offset, first in enumerate(firsts)
+    firsts = map(next, map(filter, itertools.repeat(None), rows), itertools.repeat(None))
+    return [offset + 1 for offset, first in enumerate(firsts)
             if not (first is None or (first.__class__ is str and first.isspace()))
-            or not _is_blank_row(tail[offset])]
+            or not _is_blank_row(rows[offset])]
 
 
 def _blank_cell(cell: Any) -> bool:

@@ -115,20 +115,24 @@ def _worksheet_names(book: python_calamine.CalamineWorkbook) -> list[str]:
 
 
 class _Grid:
-    """A sheet's cells from A1, read once: the first rows for the header search, all on demand."""
+    """A sheet's cells from A1, read once: the first rows for the header search, then all of
+    them in blocks."""
 
     def __init__(self, sheet: python_calamine.CalamineSheet, file_name: str):
         self._sheet = sheet
         self._file_name = file_name
         self.head = self._convert(HEADER_SEARCH_ROWS)
 
-    def _convert(self, nrows: int | None) -> list[list[Any]]:
+    def _convert(self, nrows: int) -> list[list[Any]]:
         try:
             return self._sheet.to_python(skip_empty_area=False, nrows=nrows)
         except BaseException as exc:
             reraise_interrupts(exc)
-            raise InputError(f'{self._file_name}: sheet "{self._sheet.name}" is damaged and '
-                             "cannot be read; save the file again from Excel.") from None
+            raise self._damaged() from None
+
+    def _damaged(self) -> InputError:
+        return InputError(f'{self._file_name}: sheet "{self._sheet.name}" is damaged and '
+                          "cannot be read; save the file again from Excel.")
 
     def blocks(self, start: int, errors: dict[tuple[int, int], str]) -> Iterator[Block]:
         """The non-blank rows from index ``start`` (0 is row 1), ``BLOCK_ROWS`` at a time,
@@ -156,12 +160,11 @@ class _Grid:
                     for column, text in by_row.get(row, ()):
                         if column < len(cells[row - first]) and cells[row - first][column] == "":
                             cells[row - first][column] = text
-                numbers = [first + n for n in non_blank_rows(cells, 0)]
+                numbers = [first + n for n in non_blank_rows(cells)]
                 yield [cells[n - first - 1] for n in numbers], numbers
         except BaseException as exc:
             reraise_interrupts(exc)
-            raise InputError(f'{self._file_name}: sheet "{self._sheet.name}" is damaged and '
-                             "cannot be read; save the file again from Excel.") from None
+            raise self._damaged() from None
 
 
 def _read_sheet(book: python_calamine.CalamineWorkbook, name: str, sheet_name: str) -> _Grid:
