@@ -10,7 +10,6 @@ import asyncio
 import contextlib
 import dataclasses
 import functools
-import importlib
 import logging
 import signal
 import sqlite3
@@ -31,6 +30,7 @@ from .client import FlowtracClient
 from .config import CONNECTION_KEYS, RUN_KEYS, mask
 from .connection import Connection, url_for_message
 from .diff import Blank, Mode, Scope
+from .emulator.command import emulator
 from .errors import (
     EXIT_CODE_MEANINGS,
     ConnectionProblemError,
@@ -44,6 +44,7 @@ from .errors import (
 from .executor import Progress
 from .options import SERVER_OPTIONS, TRANSPORT_OPTIONS, fill_from_config, with_options
 from .output import Output, print_json
+from .web.command import serve
 from .writelock import WriteLock
 
 _Result = TypeVar("_Result")
@@ -60,26 +61,7 @@ _SERVER_EXITS = (ExitCode.OK, ExitCode.ROWS_NOT_DONE, ExitCode.USAGE, ExitCode.S
                  ExitCode.CONNECTION, ExitCode.INTERRUPTED)
 
 
-class _Commands(click.Group):
-    """The commands; the two with packages of their own (the emulator, the web page) are
-    imported when one of them is run or listed, so that the others do without aiohttp's
-    server side and openpyxl (click's lazily loaded subcommands)."""
-
-    _ELSEWHERE = {"emulator": ("sync.emulator.command", "emulator"),
-                  "serve": ("sync.web.command", "serve")}
-
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted([*super().list_commands(ctx), *self._ELSEWHERE])
-
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        if cmd_name in self._ELSEWHERE:
-            module, name = self._ELSEWHERE[cmd_name]
-            command: click.Command = getattr(importlib.import_module(module), name)
-            return command
-        return super().get_command(ctx, cmd_name)
-
-
-@click.group(cls=_Commands, epilog=exit_codes_help())
+@click.group(epilog=exit_codes_help())
 @click.version_option(package_name="flowtrac-sync")
 def main() -> None:
     """Keep Flowtrac's product-process lines in step with a spreadsheet."""
@@ -576,8 +558,7 @@ def _run_with_progress(planned: api.PlanResult, connection: Connection, journal:
 def demo(output: str) -> None:
     """The whole loop against the built-in emulator: plan, apply, and a second run that
     finds nothing to do.  Needs no account and no network beyond loopback."""
-    # Imported here, as the emulator's and the web page's commands are: no other command
-    # needs the sample files' writer (openpyxl) or the emulator.
+    # Imported here: no other command needs the sample files' writer (openpyxl).
     from .demo import ROUTING_XLSX, copy_samples, demo_dataset
     from .emulator import DEMO_TOKEN, EmulatorThread
 
@@ -926,6 +907,8 @@ def runs_show(ctx: click.Context, run_id: str, **params: Any) -> int:
     return ExitCode.OK
 
 
+main.add_command(emulator)
+main.add_command(serve)
 
 
 if __name__ == "__main__":
