@@ -38,3 +38,10 @@ def test_the_walk_sees_every_command() -> None:
              if " " in path}
     assert {"validate", "plan", "apply", "export", "template", "undo", "runs", "config",
             "config check", "emulator", "demo", "serve"} <= names
+
+
+def test_every_command_is_registered_where_the_reference_generator_looks() -> None:
+    """mkdocs-click documents a group's registered commands (``commands``): a command found
+    only through ``get_command`` (loaded lazily) would be missing from docs/cli.md."""
+    context = click.Context(main)
+    assert sorted(main.commands) == main.list_commands(context)
