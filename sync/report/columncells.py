@@ -51,11 +51,12 @@ def column_cells(letter: str, values: pa.Array | Sequence[Any], rows: pa.Array,
                        "</t></is></c>")
         cells = pc.if_else(plain, text, pa.scalar(None, pa.string()))
         blank = pc.fill_null(pc.equal(values, ""), True)   # never plain: disjoint
-        if pc.any(blank).as_py():
-            empty = (pa.scalar("") if attr == "" else
-                     _joined('<c r="', letter, rows, '"', attr, "/>"))
-            if isinstance(attr, pa.Array):
-                empty = pc.if_else(pc.equal(attr, ""), "", empty)
+        if pc.any(blank).as_py():   # a blank cell is written only where it has a style
+            styled = _joined('<c r="', letter, rows, '"', attr, "/>")
+            if isinstance(attr, str):
+                empty = styled if attr else pa.scalar("")
+            else:
+                empty = pc.if_else(pc.equal(attr, ""), "", styled)
             cells = pc.if_else(blank, empty, cells)
         rest = set(pc.indices_nonzero(pc.is_null(cells)).to_pylist()) | set(forced)
         if not rest:

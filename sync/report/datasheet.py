@@ -393,11 +393,8 @@ class DataSheet:
             return [None] * len(numbers)
         ids = self.rows.unmarked_ids([self.positions.get(n, -1) for n in numbers])
         status = self.rows.unmarked_status
-        with_id, without_id = (self._ending_template(status, True),
-                               self._ending_template(status, False))
         return [None if ident is MARKED or number == self.header_row
-                else (with_id.format(r=number, i=ident) if with_id else None)
-                if ident is not None else (without_id.format(r=number) if without_id else None)
+                else self._filled_ending(number, status, ident or None)
                 for number, ident in zip(numbers, ids, strict=True)]
 
     def _ending(self, number: int) -> str | None:
@@ -414,6 +411,11 @@ class DataSheet:
             status, ident = row.status or "", row.sync_id or None
             if ident is not None and not self._plain_ids and not _plain_text(ident):
                 return None
+        return self._filled_ending(number, status, ident)
+
+    def _filled_ending(self, number: int, status: str, ident: Any) -> str | None:
+        """The report cells and ``</row>`` of data row ``number`` of this status and id, from
+        their template; None for a status whose rows are shaded."""
         template = self._ending_template(status, ident is not None)
         return template.format(r=number, i=ident) if template else None
 

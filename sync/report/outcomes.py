@@ -74,12 +74,17 @@ class ReportColumns(Mapping[int, ReportRow]):
         row = self._marked.get(position)
         if row is not None:
             return row
-        if self._slots is None:   # rows asked one at a time: a list indexes faster than numpy
-            self._slots = self._slot.tolist()
-        at = self._slots[position] if 0 <= position < len(self._slots) else -1
+        slots = self._slot_list()
+        at = slots[position] if 0 <= position < len(slots) else -1
         if at < 0:
             raise KeyError(position)
         return ReportRow(self._status, self._given_ids[at])
+
+    def _slot_list(self) -> list[int]:
+        """``_slot`` as a list, for rows asked one at a time: it indexes faster than numpy."""
+        if self._slots is None:
+            self._slots = self._slot.tolist()
+        return self._slots
 
     def __iter__(self) -> Iterator[int]:
         if not len(self._positions):
@@ -101,9 +106,8 @@ class ReportColumns(Mapping[int, ReportRow]):
         """The id of each row at ``positions`` that keeps the unmarked status (None: the
         report gives it none), or ``MARKED`` for a row marked, or not one of ``positions``:
         the rows a writer takes one at a time, without a ``ReportRow`` made for each."""
-        if self._slots is None:
-            self._slots = self._slot.tolist()
-        slots, marked, ids, size = self._slots, self._marked, self._given_ids, len(self._slots)
+        slots, marked, ids = self._slot_list(), self._marked, self._given_ids
+        size = len(slots)
         return [MARKED if p in marked or not 0 <= p < size or slots[p] < 0 else ids[slots[p]]
                 for p in positions]
 
