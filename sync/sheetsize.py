@@ -57,10 +57,11 @@ def too_much_text(name: str) -> InputError:
 @dataclass(slots=True)
 class TextMarks:
     """What the first, roughest look at a sheet's text needs, counted by the pass that
-    measures the sheet's span (``sync.load.guards``): its value elements, its size, and
-    whether any cell may hold inline text."""
+    measures the sheet's span (``sync.load.guards``): its value and inline-text elements,
+    its size, and whether any cell may hold inline text."""
 
     values: int = 0
+    inline_texts: int = 0
     size: int = 0
     inline: bool = False
 
@@ -68,6 +69,7 @@ class TextMarks:
         """Count a piece of the sheet's XML cut where a tag starts (no mark is split); the
         caller adds the bytes it read to ``size``."""
         self.values += xml.count(b"<v") + xml.count(b":v")
+        self.inline_texts += xml.count(b"<is") + xml.count(b":is")
         self.inline = self.inline or b"str" in xml or b"Str" in xml  # t="str", "inlineStr"
 
 

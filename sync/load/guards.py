@@ -14,6 +14,8 @@ import re
 import zipfile
 import zlib
 from dataclasses import dataclass, field
+from itertools import compress
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
@@ -63,9 +65,10 @@ MAX_CSV_FIELD_CHARS = 4 << 20
 # Cell and row references (r="B7"; any case, spacing and quotes XML allows) that may reach past
 # 26 columns or 99,999 rows: two or more letters, or six or more digits.  Most sheets hold
 # none or few, so the first look is one quick scan; only a sheet it cannot clear is scanned
-# again for every reference (_ANY_REF).
-_FAR_REF = re.compile(rb'r\s*=\s*["\'](?=[A-Za-z]{2}|[A-Za-z]?[0-9]{6})([A-Za-z]*)([0-9]+)["\']')
-_ANY_REF = re.compile(rb'r\s*=\s*["\']([A-Za-z]*)([0-9]+)["\']')
+# again for every reference (_ANY_REF).  Leading zeros stay out of the digits captured, so
+# that the longest run of digits is the largest row.
+_FAR_REF = re.compile(rb'r\s*=\s*["\'](?=[A-Za-z]{2}|[A-Za-z]?[0-9]{6})([A-Za-z]*)0*([0-9]+)["\']')
+_ANY_REF = re.compile(rb'r\s*=\s*["\']([A-Za-z]*)0*([0-9]+)["\']')
 _ROOT_PREFIX = re.compile(rb"<([A-Za-z_][\w.-]*):worksheet\b")
 _NEAR_COLUMNS, _NEAR_ROWS = 26, 99_999
 
@@ -133,10 +136,11 @@ def _check_span(package: zipfile.ZipFile, part: str, name: str, sheet_name: str
     """Refuse a sheet spanning too many cells; the marks its text check needs, counted on
     the way."""
     span = _xlsx_span(package, part, _FAR_REF)
-    # Each value element stands in a cell: their count is a floor of the cells held, and
-    # the exact count (a second pass) is needed only where that floor leaves the span
-    # looking sparse.
-    if _too_large(span.cells(near=True), span.marks.values):  # the quick bound: look closer
+    # Each value or inline-text element stands in a cell: their count is a floor of the
+    # cells held, and the exact count (a second pass) is needed only where that floor leaves
+    # the span looking sparse.
+    held = span.marks.values + span.marks.inline_texts
+    if _too_large(span.cells(near=True), held):  # the quick bound: look closer
         span = _xlsx_span(package, part, _ANY_REF, count_cells=True)
         if _too_large(span.cells(), span.held):
             rows = span.rows + span.unnamed_rows
@@ -197,8 +201,12 @@ def _add_span(span: _Span, xml: bytearray, references: re.Pattern[bytes],
     span.marks.add(xml)
     found = references.findall(xml)
     if found:
-        span.rows = max(span.rows, max(int(digits) for _, digits in found))
-        for letters in {letters.upper() for letters, _ in found}:  # a sheet has few columns
+        # Per reference only C-level steps: a full-height sheet has millions of them.
+        digits = list(map(itemgetter(1), found))
+        longest = max(map(len, digits))
+        span.rows = max(span.rows, int(max(compress(digits, map(longest.__eq__,
+                                                                 map(len, digits))))))
+        for letters in {letters.upper() for letters in set(map(itemgetter(0), found))}:
             column = 0
             for char in letters:
                 column = column * 26 + char - 64

@@ -149,11 +149,11 @@ def test_the_limits_leave_room_beyond_the_full_height_sheet(full_height: Path) -
     assert EXCEL_MAX_ROWS * len(HEADERS) * 2 < guards.MAX_SHEET_CELLS  # room for more columns
 
 
-def _stray_cell_sheet(path: Path, ref: str) -> Path:
-    """A two-row table and one stray cell at ``ref``."""
+def _stray_cell_sheet(path: Path, ref: str, row_two: str = "A2") -> Path:
+    """A two-row table and one stray cell at ``ref``; row 2's cell is at ``row_two``."""
     rows = ('<row r="1">' + "".join(_text(f"{chr(65 + i)}1", h) for i, h in
                                     enumerate(HEADERS[:4])) + "</row>"
-            + '<row r="2">' + _text("A2", "x") + "</row>"
+            + '<row r="2">' + _text(row_two, "x") + "</row>"
             + f'<row r="{ref.lstrip("ABCDEFGHIJKLMNOPQRSTUVWXYZ")}">{_text(ref, "far")}</row>')
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as package:
         for part, xml in _PARTS.items():
@@ -176,6 +176,16 @@ def test_a_stray_cell_within_the_span_limit_is_refused_as_sparse(
     with pytest.raises(InputError, match=rf'^stray.xlsx, sheet "Lines" spans {rows} rows by '
                                          rf"{columns} columns, far more than a routing sheet"):
         guards.check_xlsx_sheet(path, "stray.xlsx", "Lines", 0)
+
+
+def test_leading_zeros_do_not_hide_a_far_cell(tmp_path: Path) -> None:
+    """A reference written with leading zeros (A00000002 is A2) has more digits than the far
+    one but is the nearer: the far cell is still found."""
+    from sync.errors import InputError
+
+    path = _stray_cell_sheet(tmp_path / "zeros.xlsx", "Z300000", row_two="A00000002")
+    with pytest.raises(InputError, match="spans 300,000 rows by 26 columns"):
+        guards.check_xlsx_sheet(path, "zeros.xlsx", "Lines", 0)
 
 
 def test_a_table_under_the_sparse_floor_is_read_whatever_its_shape(tmp_path: Path) -> None:
