@@ -13,7 +13,7 @@ import logging
 import re
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from itertools import chain, compress
 from pathlib import Path
@@ -159,7 +159,7 @@ class ValidationResult:
         """Frame position -> report row, for the rows the report marks (invalid ones)."""
         return dict(self.row_status())
 
-    def _replace_sheets(self) -> dict[str, str]:
+    def _replace_sheets(self) -> dict[str, Iterable[str]]:
         """Sheets of the planner's workbook the report writes anew (none but after an apply)."""
         return {}
 
@@ -315,7 +315,7 @@ class ApplyResult(PlanResult):
     def _unchanged_status(self) -> str:
         return _DONE_STATUS[Action.UNCHANGED].value
 
-    def _replace_sheets(self) -> dict[str, str]:
+    def _replace_sheets(self) -> dict[str, Iterable[str]]:
         """The base the report carries, with what this run wrote (``mergebase.refreshed``), so
         that the report edited and planned again merges against what it shows."""
         if self.base is None:

@@ -479,15 +479,22 @@ class FlowtracClient:
 
     # ------------------------------------------------------------------ JSON answers
 
-    async def _get_list(self, path: str, params: list[tuple[str, str]] | None,
-                        span: tuple[int, int] = (-1, _UUID_END)) -> list[dict[str, Any]]:
-        """The records a listing answers, limited to ids within ``span`` (see ``_narrower``).
+    async def _get_list(self, path: str, params: list[tuple[str, str]] | None
+                        ) -> list[dict[str, Any]]:
+        """The records a listing answers (``_get_parts``, joined)."""
+        return [r for part in await self._get_parts(path, params, _records) for r in part]
+
+    async def _get_parts(self, path: str, params: list[tuple[str, str]] | None,
+                         convert: Callable[[list[dict[str, Any]]], _T],
+                         span: tuple[int, int] = (-1, _UUID_END)) -> list[_T]:
+        """The records a listing answers, limited to ids within ``span`` (see ``_narrower``),
+        each answer's turned by ``convert`` as soon as it is in.
 
         An answer over ``max_listing_bytes`` is asked for again as narrower listings, one
         after the other so that no more than one answer is held at a time."""
         try:
-            return await self._get_list_once(path, [*(params or []), *_span_filters(span)]
-                                             or None)
+            return [convert(await self._get_list_once(
+                path, [*(params or []), *_span_filters(span)] or None))]
         except _ListingTooLargeError:
             parts = _narrower(params or [], span, self.max_id_splits)
             if parts is None:
@@ -495,10 +502,10 @@ class FlowtracClient:
         self.stats.narrowed += 1
         log.info("GET /%s answered over %s: asked for again in %d parts", path,
                  _size(self.max_listing_bytes), len(parts))
-        records: list[dict[str, Any]] = []
+        converted: list[_T] = []
         for part_params, part_span in parts:
-            records.extend(await self._get_list(path, part_params, part_span))
-        return records
+            converted += await self._get_parts(path, part_params, convert, part_span)
+        return converted
 
     async def _get_list_once(self, path: str, params: list[tuple[str, str]] | None
                              ) -> list[dict[str, Any]]:
@@ -554,7 +561,10 @@ class FlowtracClient:
 
     async def list_lines(self, filters: list[tuple[str, str]] | None = None) -> Listing:
         """GET product-processes with ``(column[-op], value)`` filters; canonical lines."""
-        return Listing.from_wire(await self._get_list(LINES_PATH, filters))
+        listing = Listing()
+        for part in await self._get_parts(LINES_PATH, filters, Listing.from_wire):
+            listing.extend(part)   # each answer columns at once: one held as records at most
+        return listing
 
     async def list_lines_for_products(self, product_ids: Iterable[str]) -> Listing:
         """Every line of these products: ``product_id-in`` batches fetched concurrently."""
@@ -759,6 +769,10 @@ async def _read_limited(resp: aiohttp.ClientResponse, max_bytes: int) -> bytes |
             return None
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def _records(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return records
 
 
 def _size(n: int) -> str:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any
@@ -25,6 +25,7 @@ from .client import FlowtracClient
 from .connection import Connection
 from .errors import ServerError, ServerUnavailableError, UsageError
 from .files import atomic_output, check_target_folder
+from .listing import Listing
 from .report.parts import EXCEL_MAX_ROWS
 from .schema import is_formula_like
 from .templating import (
@@ -143,17 +144,27 @@ async def export(connection: Connection, out_path: str | Path, *,
     async with FlowtracClient(connection, concurrency=concurrency) as client:
         await client.login()
         product_ids = await resolve_products(client, products) if products else None
-        lines = await _fetch_lines(client, query, product_ids)
+        listing, kept = await _fetch_lines(client, query, product_ids)
         names, lists = await name_lists(client, warnings)
-    for line in lines:
-        product_id = line.get(schema.PRODUCT_ID.name)
-        line[ROW_PRODUCT_NAME] = names.get(product_id) if product_id else None
-    lines.sort(key=_export_order)
+    # The lines stay columns; each row's record is made when it is written, so a million
+    # lines are never held as dicts.
+    line_products = listing.column(schema.PRODUCT_ID.name)
+    product_names = [names.get(p) if p else None for p in line_products]
+    numbers, ids = listing.column(schema.LINE_NUMBER.name), listing.column(schema.ID.name)
+    order = sorted(kept, key=lambda at: _export_order(product_names[at], line_products[at],
+                                                      numbers[at], ids[at]))
+
+    def lines() -> Iterator[dict[str, Any]]:
+        for at in order:
+            line = listing[at]
+            line[ROW_PRODUCT_NAME] = product_names[at]
+            yield line
+
     columns = export_columns()
-    rows = ([line.get(c.key) for c in columns] for line in lines)
-    if fmt == "xlsx" and len(lines) + 1 > excel_max_rows:
+    rows = ([line.get(c.key) for c in columns] for line in lines())
+    if fmt == "xlsx" and len(order) + 1 > excel_max_rows:
         fmt, csv_target = "csv", target.with_suffix(".csv")
-        warnings.append(f"{len(lines):,} lines do not fit an Excel sheet ({excel_max_rows:,} "
+        warnings.append(f"{len(order):,} lines do not fit an Excel sheet ({excel_max_rows:,} "
                         f"rows with the header): exported as CSV to {csv_target.name} instead "
                         f"of {target.name}; plan and apply read it as they read the workbook.")
         target = csv_target
@@ -161,9 +172,9 @@ async def export(connection: Connection, out_path: str | Path, *,
         _write_csv(target, columns, rows)
     else:
         # The base of a three-way merge (``sync.mergebase``): the lines as exported, hidden.
-        base = mergebase.base_rows(connection.base_url, lines)
-        write_data_workbook(target, columns, rows, len(lines), "export", lists, base)
-    return Exported(target, len(lines), fmt, warnings)
+        base = mergebase.base_rows(connection.base_url, lines())
+        write_data_workbook(target, columns, rows, len(order), "export", lists, base)
+    return Exported(target, len(order), fmt, warnings)
 
 
 async def export_lines(connection: Connection, out_path: str | Path, *,
@@ -174,18 +185,20 @@ async def export_lines(connection: Connection, out_path: str | Path, *,
                          fmt=fmt)).path
 
 
-def _export_order(line: dict[str, Any]) -> tuple[Any, ...]:
-    name = line.get(ROW_PRODUCT_NAME)
-    number = line.get(schema.LINE_NUMBER.name)
-    return (name is None, str(name or "").casefold(), str(line.get(schema.PRODUCT_ID.name)),
-            number if isinstance(number, int) else 2**63, str(line.get(schema.ID.name)))
+def _export_order(name: str | None, product_id: Any, number: Any, line_id: Any
+                  ) -> tuple[Any, ...]:
+    return (name is None, str(name or "").casefold(), str(product_id),
+            number if isinstance(number, int) else 2**63, str(line_id))
 
 
 async def _fetch_lines(client: FlowtracClient, query: list[tuple[str, str]],
-                       product_ids: list[str] | None) -> list[dict[str, Any]]:
+                       product_ids: list[str] | None) -> tuple[Listing, list[int]]:
+    """The lines, and the positions of those to export: a line that two product batches
+    both answered is exported once."""
     try:
         if product_ids is None:
-            return list(await client.list_lines(query or None))
+            listing = await client.list_lines(query or None)
+            return listing, list(range(len(listing)))
         column = f"{schema.PRODUCT_ID.filter_name}-in"
         batches = [product_ids[i:i + _ID_BATCH] for i in range(0, len(product_ids), _ID_BATCH)]
         found = await asyncio.gather(*(client.list_lines([*query, (column, ",".join(b))])
@@ -194,11 +207,13 @@ async def _fetch_lines(client: FlowtracClient, query: list[tuple[str, str]],
         if exc.status == 400 and query:
             raise UsageError(f"the server refused the filter: {exc}") from None
         raise
-    unique: dict[Any, dict[str, Any]] = {}
+    listing = Listing()
     for batch in found:
-        for line in batch:
-            unique.setdefault(line.get(schema.ID.name), line)
-    return list(unique.values())
+        listing.extend(batch)
+    first: dict[Any, int] = {}
+    for at, line_id in enumerate(listing.column(schema.ID.name)):
+        first.setdefault(line_id, at)
+    return listing, sorted(first.values())
 
 
 # --------------------------------------------------------------------------- csv writing

@@ -71,32 +71,39 @@ def _same_server(a: str, b: str) -> bool:
 
 
 def base_rows(base_url: str, lines: Iterable[Mapping[str, Any]],
-              exported: str | None = None) -> list[list[str | None]]:
+              exported: str | None = None) -> Iterator[list[str | None]]:
     """The ``_base`` sheet's cells, row by row: every value as the text the server sends."""
-    exported = exported or timestamp()
-    rows: list[list[str | None]] = [
-        [FORMAT, "Written by flowtrac-sync export: do not edit."],
-        ["server", base_url],
-        ["exported", exported],
-        [_PREFIX + f.name for f in FIELDS],
-    ]
-    rows += [[f.to_wire(line.get(f.name)) for f in FIELDS] for line in lines]
-    return rows
+    yield [FORMAT, "Written by flowtrac-sync export: do not edit."]
+    yield ["server", base_url]
+    yield ["exported", exported or timestamp()]
+    yield [_PREFIX + f.name for f in FIELDS]
+    for line in lines:
+        yield [f.to_wire(line.get(f.name)) for f in FIELDS]
 
 
-def base_sheet_xml(rows: Sequence[Sequence[str | None]]) -> str:
-    """The ``_base`` worksheet: text cells in the default style (whatever the workbook's
-    styles are, so a report can put it back in the planner's workbook), protected without a
-    password: the protection guards against a slip, the hiding does the rest."""
-    parts = [WORKSHEET_OPEN, "<sheetData>"]
-    for number, cells in enumerate(rows, 1):
-        r = str(number)
-        xml = "".join(text_cell(f"{column_letter(i)}{r}", text, 0)
-                      for i, text in enumerate(cells, 1) if text is not None)
-        parts.append(f'<row r="{r}">{xml}</row>')
-    parts.append('</sheetData><sheetProtection sheet="1" objects="1" scenarios="1"/>'
-                 "</worksheet>")
-    return "".join(parts)
+#: Rows of the ``_base`` sheet made into one piece of XML: a million-line base is never held
+#: whole.
+_XML_BLOCK_ROWS = 4096
+
+
+def base_sheet_xml(rows: Iterable[Sequence[str | None]]) -> Iterator[str]:
+    """The ``_base`` worksheet, a block of rows at a time: text cells in the default style
+    (whatever the workbook's styles are, so a report can put it back in the planner's
+    workbook), protected without a password: the protection guards against a slip, the
+    hiding does the rest."""
+    yield WORKSHEET_OPEN + "<sheetData>"
+    numbered = enumerate(rows, 1)
+    while block := list(itertools.islice(numbered, _XML_BLOCK_ROWS)):
+        yield "".join(_base_row(number, cells) for number, cells in block)
+    yield ('</sheetData><sheetProtection sheet="1" objects="1" scenarios="1"/>'
+           "</worksheet>")
+
+
+def _base_row(number: int, cells: Sequence[str | None]) -> str:
+    r = str(number)
+    xml = "".join(text_cell(f"{column_letter(i)}{r}", text, 0)
+                  for i, text in enumerate(cells, 1) if text is not None)
+    return f'<row r="{r}">{xml}</row>'
 
 
 def refreshed(base: Base, items: Iterable[PlanItem],

@@ -343,7 +343,7 @@ _READ_ONLY_CELLS = RowStyles(_READ_ONLY, _READ_ONLY_QUOTED, _READ_ONLY, _READ_ON
 def write_data_workbook(target: Path, columns: Sequence[Column],
                          rows: Iterator[Sequence[Any]], row_count: int, what: str,
                          lists: NameLists | None = None,
-                         base: Sequence[Sequence[Any]] | None = None) -> None:
+                         base: Iterable[Sequence[Any]] | None = None) -> None:
     """The planner's workbook: the Lines sheet (header notes, dropdowns, frozen header,
     autofilter, greyed read-only columns), the Instructions sheet, with ``lists`` the
     Lists sheet the name dropdowns read, and with ``base`` the hidden, protected base sheet
@@ -360,7 +360,7 @@ def write_data_workbook(target: Path, columns: Sequence[Column],
     if lists is not None and sources:
         sheets.append(NewSheet(LISTS_SHEET, _lists_sheet_xml(lists)))
     if base is not None:
-        sheets.append(NewSheet(mergebase.BASE_SHEET, [mergebase.base_sheet_xml(base)],
+        sheets.append(NewSheet(mergebase.BASE_SHEET, mergebase.base_sheet_xml(base),
                                state="veryHidden"))
     write_workbook(target, sheets, _BOOK, what)
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import partial
 from pathlib import Path
 from typing import IO, Any, Literal
@@ -75,15 +75,16 @@ def write_report(sheet: LoadedSheet, rows: Mapping[int, ReportRow],
                  server_only: Sequence[ServerOnlyRow], summary: Mapping[str, Any],
                  path: str | Path, *, engine: Engine = "auto",
                  excel_max_rows: int = EXCEL_MAX_ROWS, notes: list[str] | None = None,
-                 replace_sheets: Mapping[str, str] | None = None) -> Path:
+                 replace_sheets: Mapping[str, Iterable[str]] | None = None) -> Path:
     """Write the report to ``path`` and return it.
 
     ``rows`` maps a frame row's position to what happened to it (rows left out get a blank
     status); ``summary`` is rendered as label/value pairs on the Summary sheet.  ``engine``
     forces one way of writing (tests, benchmarks); ``auto`` picks the best that works.
     A sentence for the user (the rows went to a CSV beside it) is added to ``notes``.
-    ``replace_sheets``: sheet name -> worksheet XML replacing that sheet of the planner's
-    workbook (only the patch engine does; the others keep the sheet as it was)."""
+    ``replace_sheets``: sheet name -> worksheet XML (in pieces, read once) replacing that
+    sheet of the planner's workbook (only the patch engine does; the others keep the sheet
+    as it was)."""
     target = Path(path)
     rows = ReportColumns.of(rows)
     _refuse_input_as_target(Path(sheet.path), target)
@@ -128,7 +129,7 @@ def _write_rows_beside(sheet: LoadedSheet, rows: Mapping[int, ReportRow],
 
 def _write(sheet: LoadedSheet, rows: Mapping[int, ReportRow],
            server_only: Sequence[ServerOnlyRow], summary: Mapping[str, Any], target: Path,
-           order: list[Engine], replace_sheets: Mapping[str, str]) -> None:
+           order: list[Engine], replace_sheets: Mapping[str, Iterable[str]]) -> None:
     with atomic_output(target, "report") as handle:
         for attempt, name in enumerate(order):
             try:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 import shutil
 import zipfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import IO, Any
 
 from sync.model import LoadedSheet, ReportRow, ServerOnlyRow
@@ -41,11 +41,13 @@ _FIRST_ROW = re.compile(r"<row\b[^>]*?(?:/>|>.*?</row>)", re.S)
 
 def patch_workbook(sheet: LoadedSheet, rows: Mapping[int, ReportRow],
                    server_only: Sequence[ServerOnlyRow], summary: Mapping[str, Any],
-                   target: IO[bytes], replace_sheets: Mapping[str, str] | None = None) -> None:
+                   target: IO[bytes], replace_sheets: Mapping[str, Iterable[str]] | None = None
+                   ) -> None:
     """Write the planner's workbook with the report added into ``target``.
 
-    ``replace_sheets``: sheet name -> the worksheet XML that replaces that sheet's, where the
-    workbook has it (the three-way merge's refreshed base, ``sync.mergebase``)."""
+    ``replace_sheets``: sheet name -> the worksheet XML, in pieces, that replaces that
+    sheet's, where the workbook has it (the three-way merge's refreshed base,
+    ``sync.mergebase``); it is streamed like the data sheet."""
     try:
         source = zipfile.ZipFile(sheet.path)
     except (OSError, zipfile.BadZipFile) as exc:
@@ -55,7 +57,7 @@ def patch_workbook(sheet: LoadedSheet, rows: Mapping[int, ReportRow],
         patch = _Patch(source, out, sheet, rows, server_only, summary)
         for entry in patch.sheets:
             if replace_sheets and entry.name in replace_sheets and entry.part:
-                patch.pkg.changed[entry.part] = replace_sheets[entry.name]
+                patch.streamed[entry.part] = replace_sheets[entry.name]
         patch.run()
 
 
@@ -67,6 +69,7 @@ class _Patch:
                  summary: Mapping[str, Any]):
         self.pkg = Package(source)
         self.out = out
+        self.streamed: dict[str, Iterable[str]] = {}   # part -> XML replacing it, in pieces
         self.sheet = sheet
         self.rows = rows
         self.server_only = server_only
@@ -265,7 +268,10 @@ class _Patch:
                 continue
             written.add(name)
             data = self.pkg.changed.get(name)
-            if data is None:
+            if name in self.streamed:
+                with self.out.open(zip_info(self.pkg.source, name), "w") as stream:
+                    write_text_chunks(stream, self.streamed[name])
+            elif data is None:
                 self._copy(name)
             else:
                 self.out.writestr(zip_info(self.pkg.source, name), data,
