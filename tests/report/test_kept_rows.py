@@ -156,7 +156,8 @@ def _large_workbook(path: Path, rows: int) -> Path:
             '</fill></fills><borders count="1"><border/></borders><cellStyleXfs count="1"><xf '
             'numFmtId="0" fontId="0" fillId="0" borderId="0"/></cellStyleXfs><cellXfs count="1">'
             '<xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/></cellXfs>'
-            '</styleSheet>'),
+            '<cellStyles count="1"><cellStyle name="Normal" xfId="0" builtinId="0"/>'
+            '</cellStyles></styleSheet>'),
         "xl/worksheets/sheet1.xml": (
             f'<?xml version="1.0" encoding="UTF-8"?><worksheet xmlns="{main}" xmlns:r="{rel}">'
             f'<sheetData>{"".join(lines)}</sheetData></worksheet>'),
