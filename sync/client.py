@@ -530,17 +530,10 @@ class FlowtracClient:
                                          f"where a list of records was expected.")
         return data
 
-    def _record_from_answer(self, raw: bytes | None) -> dict[str, Any] | None:
-        """The canonical record in a write's answer, or None when it holds no usable one."""
-        if not raw:
-            return None
-        try:
-            data = json.loads(raw)
-        except ValueError:
-            return None
-        if isinstance(data, list) and len(data) == 1:
-            data = data[0]
-        if not isinstance(data, dict):
+    def _record_from_answer(self, data: dict[str, Any] | None) -> dict[str, Any] | None:
+        """The canonical record in a write's answer (``_write_answer``), or None when it holds
+        no usable one."""
+        if data is None:
             return None
         record = schema.record_from_wire(data)
         record_id = record.get(schema.ID.name)
@@ -637,46 +630,51 @@ class FlowtracClient:
         none (find it by key).  AmbiguousWriteError when the answer was lost."""
         raw = await self._call("POST", LINES_PATH, payload=schema.wire_body(values),
                                max_bytes=MAX_WRITE_BYTES)
-        return self._record_from_answer(raw)
+        return self._record_from_answer(self._write_answer("POST", raw))
 
     async def update_line(self, record_id: str, changes: dict[str, Any]
                           ) -> dict[str, Any] | None:
         """PUT only ``changes`` to the line ``record_id``; the record as answered, or None."""
         payload = {schema.ID.wire_name: record_id, **schema.wire_body(changes)}
         raw = await self._call("PUT", LINES_PATH, payload=payload, max_bytes=MAX_WRITE_BYTES)
-        self._check_write_answer("PUT", raw)
-        return self._record_from_answer(raw)
+        return self._record_from_answer(self._write_answer("PUT", raw))
 
     async def delete_line(self, record_id: str) -> None:
         """DELETE the line; NotFoundError (status 404) when the server has no such line."""
         raw = await self._call("DELETE", LINES_PATH, payload={schema.ID.wire_name: record_id},
                                max_bytes=MAX_WRITE_BYTES)
-        self._check_write_answer("DELETE", raw)
-        self._record_from_answer(raw)  # a 200 {"error": ...} is a refusal
+        # A 200 {"error": ...} is a refusal.
+        self._record_from_answer(self._write_answer("DELETE", raw))
 
-    def _check_write_answer(self, method: str, raw: bytes | None) -> None:
-        """A success status whose body is no answer a server gives to a write (an HTML page
-        from a proxy, JSON cut off, a body too large to read): the write may or may not have
-        been done, so it is ambiguous (the executor checks the server), never taken as done.
-        An empty body, a JSON object or a one-record list is an answer."""
-        what = f"{method} /{LINES_PATH}"
+    def _write_answer(self, method: str, raw: bytes | None) -> dict[str, Any] | None:
+        """The object a write's success answer holds (a JSON object or a one-record list);
+        None for an empty body.
+
+        Any other body is no answer a server gives to a write (an HTML page from a proxy,
+        JSON cut off, a body too large to read): the write may or may not have been done.
+        For a POST that is None too (the executor finds the line by its key); a PUT or a
+        DELETE is ambiguous (LostAnswerError: the executor checks the server), never taken
+        as done."""
         if raw is None:
             shape = f"more than {_size(MAX_WRITE_BYTES)}"
         elif not raw.strip():
-            return
+            return None
         else:
             try:
                 data = json.loads(raw)
             except ValueError:
                 shape = describe_unusable(raw, self._mask)
             else:
-                if isinstance(data, dict) or (isinstance(data, list) and len(data) == 1
-                                              and isinstance(data[0], dict)):
-                    return
+                if isinstance(data, list) and len(data) == 1:
+                    data = data[0]
+                if isinstance(data, dict):
+                    return data
                 shape = "JSON of another shape"
+        if method == "POST":
+            return None
         self.stats.ambiguous += 1
-        raise LostAnswerError(f"{what} was answered with {shape} instead of a result; "
-                              "the write may or may not have been committed.", 200)
+        raise LostAnswerError(f"{method} /{LINES_PATH} was answered with {shape} instead of a "
+                              "result; the write may or may not have been committed.", 200)
 
 
 def _narrower(params: list[tuple[str, str]], span: tuple[int, int], splits_left: int
