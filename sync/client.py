@@ -530,9 +530,10 @@ class FlowtracClient:
                                          f"where a list of records was expected.")
         return data
 
-    def _record_from_answer(self, data: dict[str, Any] | None) -> dict[str, Any] | None:
-        """The canonical record in a write's answer (``_write_answer``), or None when it holds
-        no usable one."""
+    def _record_from_answer(self, method: str, raw: bytes | None) -> dict[str, Any] | None:
+        """The canonical record in a write's answer, or None when it holds no usable one
+        (``_write_answer`` says which answers are no answer at all)."""
+        data = self._write_answer(method, raw)
         if data is None:
             return None
         record = schema.record_from_wire(data)
@@ -630,21 +631,21 @@ class FlowtracClient:
         none (find it by key).  AmbiguousWriteError when the answer was lost."""
         raw = await self._call("POST", LINES_PATH, payload=schema.wire_body(values),
                                max_bytes=MAX_WRITE_BYTES)
-        return self._record_from_answer(self._write_answer("POST", raw))
+        return self._record_from_answer("POST", raw)
 
     async def update_line(self, record_id: str, changes: dict[str, Any]
                           ) -> dict[str, Any] | None:
         """PUT only ``changes`` to the line ``record_id``; the record as answered, or None."""
         payload = {schema.ID.wire_name: record_id, **schema.wire_body(changes)}
         raw = await self._call("PUT", LINES_PATH, payload=payload, max_bytes=MAX_WRITE_BYTES)
-        return self._record_from_answer(self._write_answer("PUT", raw))
+        return self._record_from_answer("PUT", raw)
 
     async def delete_line(self, record_id: str) -> None:
         """DELETE the line; NotFoundError (status 404) when the server has no such line."""
         raw = await self._call("DELETE", LINES_PATH, payload={schema.ID.wire_name: record_id},
                                max_bytes=MAX_WRITE_BYTES)
         # A 200 {"error": ...} is a refusal.
-        self._record_from_answer(self._write_answer("DELETE", raw))
+        self._record_from_answer("DELETE", raw)
 
     def _write_answer(self, method: str, raw: bytes | None) -> dict[str, Any] | None:
         """The object a write's success answer holds (a JSON object or a one-record list);
