@@ -15,6 +15,7 @@ from aioresponses import CallbackResult
 
 from sync import schema
 from sync.client import FlowtracClient
+from sync.connection import Connection
 from sync.errors import (
     AmbiguousWriteError,
     AuthError,
@@ -426,3 +427,40 @@ def test_retry_after_values(value, seconds):
     from sync.client import _retry_after
 
     assert _retry_after(value) == seconds
+
+
+async def test_an_export_lists_a_line_once_when_the_server_ignores_the_product_filter(
+        server, monkeypatch, tmp_path):
+    """A server that answers every ``product_id-in`` batch with all its lines: each line is
+    exported once, in product-name order."""
+    import csv
+    import re as regex
+
+    from sync import exporting
+
+    monkeypatch.setattr(exporting, "_ID_BATCH", 1)    # one batch per product
+    other_product, other_line = PRODUCT.replace("7c9e", "8c9e"), RECORD_ID.replace("0F8F", "1F8F")
+    products = [{"product_id": PRODUCT, "product": "Bracket", "barcode": "B-1"},
+                {"product_id": other_product, "product": "Axle", "barcode": "A-1"}]
+
+    def catalog(url, **kwargs):
+        query = parse_qs(urlsplit(str(url)).query)
+        wanted = (query.get("product") or query.get("barcode") or [None])[0]
+        return CallbackResult(payload=[p for p in products if wanted in (None, p["product"],
+                                                                         p["barcode"])])
+
+    server.get(PRODUCTS, callback=catalog, repeat=True)
+    server.get(regex.compile(r"^https://acme\.flowtrac\.com/api/processes(\?.*)?$"),
+               payload=[], repeat=True)
+    server.get(LINES, payload=[wire_record(), wire_record(id=other_line,
+                                                         product_id=other_product)],
+               repeat=True)
+    connection = Connection.from_options(company="acme", token=TOKEN, badge=None)
+    exported = await exporting.export(connection, tmp_path / "lines.csv",
+                                      products=["Bracket", "Axle"])
+    assert len([c for c in server.sent("GET") if "product_id-in" in str(c.kwargs)]) == 2
+    with exported.path.open(encoding="utf-8-sig", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert exported.lines == 2
+    assert [(r["product"], r["id"]) for r in rows] == [("Axle", other_line.lower()),
+                                                      ("Bracket", RECORD_ID.lower())]
