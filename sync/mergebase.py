@@ -113,15 +113,17 @@ def refreshed(base: Base, items: Iterable[PlanItem],
     added.  Cells it kept stay as they were, as the sheet still shows them: were they taken
     from the server, the next plan would take the sheet's old value for an edit and send it
     back."""
-    lines = {key: dict(line) for key, line in base.lines.items()}
+    lines = dict(base.lines)   # a line the run did not write is shared with the old base
     for item in items:
         outcome = outcomes.get(item)
         if outcome is None or not outcome.record_id:
             continue
         if outcome.status is Status.UPDATED and item.record is not None:
-            line = lines.setdefault(outcome.record_id, {f.name: item.record.get(f.name)
-                                                        for f in FIELDS})
+            old = lines.get(outcome.record_id)
+            line = dict(old) if old is not None else {f.name: item.record.get(f.name)
+                                                      for f in FIELDS}
             line.update({name: after for name, (_before, after) in item.changes.items()})
+            lines[outcome.record_id] = line
         elif outcome.status is Status.CREATED:
             lines[outcome.record_id] = {**{f.name: item.values.get(f.name) for f in FIELDS},
                                         schema.ID.name: outcome.record_id}
