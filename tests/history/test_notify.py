@@ -14,11 +14,15 @@ from click.testing import CliRunner
 
 from sync.cli import main
 from sync.demo import ROUTING_CSV, SAMPLE_DIR, demo_dataset
-from sync.emulator import DEMO_BADGE, DEMO_PIN
+from sync.emulator import DEMO_BADGE, DEMO_PIN, EmulatorConfig
 from sync.history import History, RunRecord
 from sync.notify import notify, payload, send
 
 SECRET_PIN = "pin-notify-4242x"
+
+
+#: A PIN no port, run id or figure in a summary can hold by chance (the demo's is 4321).
+UNGUESSABLE_PIN = "pin-Vh29-secret"
 
 
 def run(*args: str):
@@ -56,12 +60,13 @@ def closed_port() -> int:
 
 def test_a_failed_apply_posts_its_summary_to_every_webhook(emulator_thread, webhook,
                                                            tmp_path):
-    emu = emulator_thread(dataset=demo_dataset())
+    emu = emulator_thread(EmulatorConfig(users={DEMO_BADGE: UNGUESSABLE_PIN}), demo_dataset())
     first, second = webhook(), webhook()
     history = tmp_path / "h.sqlite3"
     path = sheet_with_a_bad_row(tmp_path)
     applied = run("apply", str(path), "--yes", "--history", str(history),
-                  "--notify", first.url, "--notify", second.url, *badge_login(emu))
+                  "--notify", first.url, "--notify", second.url,
+                  *badge_login(emu, UNGUESSABLE_PIN))
     assert applied.exit_code == 1, applied.stderr
 
     [record] = History(history).runs()
@@ -76,7 +81,7 @@ def test_a_failed_apply_posts_its_summary_to_every_webhook(emulator_thread, webh
     assert body["text"].startswith(f"flowtrac-sync apply {path.name} on "
                                    f"{emu.base_url.split('/')[2]}: FAILED (exit 1)")
     assert "4 updated" in body["text"] and record.run_id in body["text"]
-    assert DEMO_PIN not in json.dumps(body) and "warning" not in applied.stderr
+    assert UNGUESSABLE_PIN not in json.dumps(body) and "warning" not in applied.stderr
 
 
 def test_by_default_only_failures_are_told_and_always_tells_every_run(emulator_thread,
