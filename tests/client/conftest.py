@@ -21,6 +21,7 @@ PIN = "98127"
 BASE = "https://acme.flowtrac.com/api"
 LINES = re.compile(r"^https://acme\.flowtrac\.com/api/product-processes(\?.*)?$")
 PRODUCTS = re.compile(r"^https://acme\.flowtrac\.com/api/products(\?.*)?$")
+PROCESSES = re.compile(r"^https://acme\.flowtrac\.com/api/processes(\?.*)?$")
 LOGIN = re.compile(r"^https://acme\.flowtrac\.com/api/device-login/$")
 
 

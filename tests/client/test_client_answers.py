@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import json
 import logging
@@ -13,7 +14,7 @@ import aiohttp
 import pytest
 from aioresponses import CallbackResult
 
-from sync import schema
+from sync import exporting, schema
 from sync.client import FlowtracClient
 from sync.connection import Connection
 from sync.errors import (
@@ -27,7 +28,7 @@ from sync.errors import (
     ServerUnavailableError,
 )
 
-from .conftest import LINES, LOGIN, PIN, PRODUCTS, TOKEN
+from .conftest import LINES, LOGIN, PIN, PROCESSES, PRODUCTS, TOKEN
 
 RECORD_ID = "0F8FAD5B-D9CB-469F-A165-70867728950E"
 PRODUCT = "7c9e6679-7425-40de-944b-e07fc1f90ae7"
@@ -433,11 +434,6 @@ async def test_an_export_lists_a_line_once_when_the_server_ignores_the_product_f
         server, monkeypatch, tmp_path):
     """A server that answers every ``product_id-in`` batch with all its lines: each line is
     exported once, in product-name order."""
-    import csv
-    import re as regex
-
-    from sync import exporting
-
     monkeypatch.setattr(exporting, "_ID_BATCH", 1)    # one batch per product
     other_product, other_line = PRODUCT.replace("7c9e", "8c9e"), RECORD_ID.replace("0F8F", "1F8F")
     products = [{"product_id": PRODUCT, "product": "Bracket", "barcode": "B-1"},
@@ -450,8 +446,7 @@ async def test_an_export_lists_a_line_once_when_the_server_ignores_the_product_f
                                                                          p["barcode"])])
 
     server.get(PRODUCTS, callback=catalog, repeat=True)
-    server.get(regex.compile(r"^https://acme\.flowtrac\.com/api/processes(\?.*)?$"),
-               payload=[], repeat=True)
+    server.get(PROCESSES, payload=[], repeat=True)
     server.get(LINES, payload=[wire_record(), wire_record(id=other_line,
                                                          product_id=other_product)],
                repeat=True)
