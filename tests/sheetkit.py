@@ -21,6 +21,9 @@ from sync.emulator import DEMO_BADGE, DEMO_PIN, DEMO_TOKEN
 #: The columns a test sheet holds (everything a planner can set).
 SHEET_FIELDS: tuple[schema.Field, ...] = (schema.ID, *schema.WRITABLE)
 STATE_FIELDS: tuple[str, ...] = tuple(f.name for f in schema.WRITABLE)
+#: A PIN for checks that no output holds it: unlike the demo's 4321, no port, run id,
+#: checksum or duration in that output can hold it by chance.
+UNGUESSABLE_PIN = "pin-Vh29-secret"
 
 
 def _cell(value: Any) -> Any:

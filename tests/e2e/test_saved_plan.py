@@ -10,7 +10,7 @@ from pathlib import Path
 
 import openpyxl
 from click.testing import CliRunner
-from sheetkit import server_rows, token_connection, write_sheet
+from sheetkit import UNGUESSABLE_PIN, server_rows, token_connection, write_sheet
 
 from sync import api, savedplan, schema
 from sync.cli import main
@@ -276,19 +276,18 @@ def test_plan_over_the_delete_limit_is_not_saved(emulator_thread, tmp_path):
 
 
 def test_plan_json_holds_no_secret(emulator_thread, tmp_path):
-    # A PIN no port, id or timestamp in the plan can hold by chance (the demo's is 4321).
-    pin = "pin-Kp47-secret"
-    emu = emulator_thread(EmulatorConfig(users={DEMO_BADGE: pin}), generate_dataset(4, 3))
+    emu = emulator_thread(EmulatorConfig(users={DEMO_BADGE: UNGUESSABLE_PIN}),
+                          generate_dataset(4, 3))
     sheet, _expect = _sheet(tmp_path, emu.store)
     by_badge = tmp_path / "badge.json"
     result = run("plan", str(sheet), "--save-plan", str(by_badge), "--base-url", emu.base_url,
-                 "--badge", DEMO_BADGE, "--pin", pin)
+                 "--badge", DEMO_BADGE, "--pin", UNGUESSABLE_PIN)
     assert result.exit_code == 0, result.output
     by_token = tmp_path / "token.json"
     _save(emu, sheet, by_token)
     for path in (by_badge, by_token):
         text = path.read_text(encoding="utf-8")
-        assert pin not in text and DEMO_TOKEN not in text
+        assert UNGUESSABLE_PIN not in text and DEMO_TOKEN not in text
         assert "cookie" not in text.lower() and "user=" not in text
 
 

@@ -13,7 +13,7 @@ import threading
 from pathlib import Path
 
 from click.testing import CliRunner
-from sheetkit import badge_connection, server_rows, state, token_connection
+from sheetkit import UNGUESSABLE_PIN, badge_connection, server_rows, state, token_connection
 
 from sync import api
 from sync import undoing as undo_lib
@@ -48,13 +48,11 @@ def sheet_with_a_bad_row(tmp_path: Path) -> Path:
 
 
 def test_apply_is_recorded_and_runs_lists_and_shows_it(emulator_thread, tmp_path):
-    # A PIN that no port, run id or checksum in the record can hold by chance.
-    pin = "pin-Rt63-secret"
-    emu = emulator_thread(EmulatorConfig(users={DEMO_BADGE: pin}), demo_dataset())
+    emu = emulator_thread(EmulatorConfig(users={DEMO_BADGE: UNGUESSABLE_PIN}), demo_dataset())
     history = tmp_path / "h.sqlite3"
     path = sheet_with_a_bad_row(tmp_path)
     applied = run("apply", str(path), "--yes", "--history", str(history),
-                  "--base-url", emu.base_url, "--badge", DEMO_BADGE, "--pin", pin)
+                  "--base-url", emu.base_url, "--badge", DEMO_BADGE, "--pin", UNGUESSABLE_PIN)
     assert applied.exit_code == 1, applied.stderr
 
     [record] = runs_json(history)
@@ -68,7 +66,7 @@ def test_apply_is_recorded_and_runs_lists_and_shows_it(emulator_thread, tmp_path
     assert f'"run": "{record["run_id"]}"' in Path(record["journal"]).read_text()
     assert record["started"] <= record["finished"] and record["duration_s"] > 0
     assert len(record["problems"]) == 1 and "lots" in record["problems"][0]
-    assert pin not in history.read_bytes().decode("latin-1")
+    assert UNGUESSABLE_PIN not in history.read_bytes().decode("latin-1")
 
     shown = run("runs", "show", record["run_id"][:6], "--history", str(history))
     assert shown.exit_code == 0, shown.stderr

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from click.testing import CliRunner
+from sheetkit import UNGUESSABLE_PIN
 
 from sync.cli import main
 from sync.demo import ROUTING_CSV, SAMPLE_DIR, demo_dataset
@@ -19,10 +20,6 @@ from sync.history import History, RunRecord
 from sync.notify import notify, payload, send
 
 SECRET_PIN = "pin-notify-4242x"
-
-
-#: A PIN no port, run id or figure in a summary can hold by chance (the demo's is 4321).
-UNGUESSABLE_PIN = "pin-Vh29-secret"
 
 
 def run(*args: str):
