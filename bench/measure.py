@@ -3,6 +3,12 @@
 Every figure of the benchmark comes from a child process measured from the outside: wall time
 from just before ``Popen`` to ``os.wait4`` returning (so interpreter start and imports count),
 and peak resident memory from the rusage that ``wait4`` hands back for exactly that child.
+
+Children run with Python's default bytecode cache, whatever the calling shell says
+(``PYTHONDONTWRITEBYTECODE`` is dropped from their environment): the libraries of the floors
+were compiled when pip installed them, and flowtrac-sync's own modules (an editable install)
+are compiled on their first import and cached from then on, as on a user's machine.  With
+the variable set, every ``plan`` would compile the project afresh and the floors would not.
 """
 
 from __future__ import annotations
@@ -17,6 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 PYTHON = sys.executable
+#: The environment of every child (see the module text).
+CHILD_ENV = {name: value for name, value in os.environ.items()
+             if name != "PYTHONDONTWRITEBYTECODE"}
 
 
 @dataclass
@@ -40,7 +49,7 @@ def run_child(args: Sequence[str], *, env: dict[str, str] | None = None,
     with out_path.open("w+b") as out, err_path.open("w+b") as err:
         started = time.perf_counter()
         child = subprocess.Popen(list(args), stdout=out, stderr=err, stdin=subprocess.DEVNULL,
-                                 env=env, cwd=cwd)
+                                 env=CHILD_ENV if env is None else env, cwd=cwd)
         _pid, status, usage = os.wait4(child.pid, 0)
         wall = time.perf_counter() - started
         child.returncode = os.waitstatus_to_exitcode(status)
@@ -67,7 +76,7 @@ class EmulatorProcess:
         log = self.log.open("wb")
         self._process = subprocess.Popen(
             [PYTHON, "-m", "sync.emulator", "--port", "0", *self.options],
-            stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL)
+            stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL, env=CHILD_ENV)
         assert self._process.stdout is not None
         for raw in self._process.stdout:
             line = raw.decode().strip()

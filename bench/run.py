@@ -49,7 +49,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from measure import PYTHON, ChildRun, EmulatorProcess, median, run_child
+from measure import CHILD_ENV, PYTHON, ChildRun, EmulatorProcess, median, run_child
 from workload import (
     CHANGES_PER_PRODUCT,
     plan_changes,
@@ -259,7 +259,7 @@ def measure_page(sheet: Path, connection: list[str]) -> dict[str, Any]:
         [CLI, "serve", "--base-url", base_url, "--port", str(port), "--max-upload-mb", "60",
          "--data-dir", str(WORK / "page-data"), "--history", str(WORK / "page-history.db")],
         stdout=subprocess.DEVNULL, stderr=(WORK / "serve.log").open("wb"),
-        stdin=subprocess.DEVNULL)
+        stdin=subprocess.DEVNULL, env=CHILD_ENV)
     try:
         wait_until_up(page_url, serve)
         pages: list[float] = []
