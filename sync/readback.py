@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from . import schema
 from .errors import SyncError
 from .executor import Execution
+from .listing import Listing
 from .model import PlanItem, Status
 
 __all__ = ["ReadBack", "read_back"]
@@ -39,8 +40,7 @@ _WRITTEN = (Status.CREATED, Status.UPDATED)
 class LineLister(Protocol):
     """What the read-back needs of ``sync.client.FlowtracClient``."""
 
-    async def list_lines_for_products(self, product_ids: Iterable[str]
-                                      ) -> Sequence[dict[str, Any]]: ...
+    async def list_lines_for_products(self, product_ids: Iterable[str]) -> Listing: ...
 
 
 @dataclass
@@ -92,10 +92,13 @@ async def read_back(client: LineLister, items: list[PlanItem], execution: Execut
                         f"writer changed them after this run ({exc})")
         result.seconds = time.monotonic() - started
         return result
-    by_id = {r.get(_ID): r for r in records}
-    by_key: dict[tuple[Any, Any], list[dict[str, Any]]] = defaultdict(list)
-    for line in records:
-        by_key[(line.get(schema.PRODUCT_ID.name), line.get(_LINE))].append(line)
+    # Where the lines of each key are, from the listing's columns: a line is made a record
+    # only when it is compared or named.
+    ids = records.column(_ID)
+    lines_on: dict[tuple[Any, Any], list[int]] = defaultdict(list)
+    keys = zip(records.column(schema.PRODUCT_ID.name), records.column(_LINE), strict=True)
+    for at, key in enumerate(keys):
+        lines_on[key].append(at)
     # Where each line stood when the run planned, and which lines this run wrote where.
     # Looked up by the id of any record the server answers, one without an id included.
     planned_key: dict[str | None, tuple[str | None, Any]] = {
@@ -104,7 +107,7 @@ async def read_back(client: LineLister, items: list[PlanItem], execution: Execut
     for item, record_id in done:
         written = _written(item)
         key = _key(item, written)
-        record = by_id.get(record_id)
+        record = records.get(record_id)
         if record is None:
             result.overwritten[item] = ("deleted from the server by another writer after this "
                                         "run wrote it")
@@ -114,10 +117,10 @@ async def read_back(client: LineLister, items: list[PlanItem], execution: Execut
             result.overwritten[item] = (f"changed again on the server{_by(record)} after this "
                                         f"run wrote it: {_changes(changed, written, record)}")
             continue
-        others = [r for r in by_key[key] if r.get(_ID) not in ours
-                  and planned_key.get(r.get(_ID)) != key]
+        others = [at for at in lines_on[key]
+                  if ids[at] not in ours and planned_key.get(ids[at]) != key]
         if others:
-            other = others[0]
+            other = records[others[0]]
             result.overwritten[item] = (f"line {key[1]} of this product now has two lines on "
                                         f"the server: another writer put line "
                                         f"{other.get(_ID)} on it{_by(other)} after this run "
