@@ -43,10 +43,7 @@ def column_cells(letter: str, values: pa.Array | Sequence[Any], rows: pa.Array,
     styles = pc.unique(attrs)
     attr: str | pa.Array = styles[0].as_py() if len(styles) == 1 else attrs
     if isinstance(values, pa.Array) and pa.types.is_string(values.type):
-        plain = pc.and_(pc.match_substring_regex(values, _PLAIN),
-                        pc.invert(pc.match_substring(values, _ESCAPE_LIKE)))
-        plain = pc.fill_null(pc.and_(plain, pc.less_equal(pc.utf8_length(values),
-                                                          MAX_CELL_TEXT)), False)
+        plain = _plain(values)
         text = _joined('<c r="', letter, rows, '"', attr, ' t="inlineStr"><is><t>', values,
                        "</t></is></c>")
         cells = pc.if_else(plain, text, pa.scalar(None, pa.string()))
@@ -76,6 +73,22 @@ def column_cells(letter: str, values: pa.Array | Sequence[Any], rows: pa.Array,
         mask = pc.is_in(pa.array(range(len(cells)), pa.int64()),
                         value_set=pa.array(rest_sorted, pa.int64()))
     return pc.replace_with_mask(cells, mask, pa.array(replacements, pa.string()))
+
+
+def _plain(values: pa.Array) -> pa.Array:
+    """Which of the texts a cell holds as they are.  Most columns of a block repeat a few
+    values (products, processes, statuses, users): their texts are tested once each."""
+    encoded = pc.dictionary_encode(values)
+    if len(encoded.dictionary) * 2 > len(values):
+        return _plain_each(values)
+    return pc.fill_null(_plain_each(encoded.dictionary).take(encoded.indices), False)
+
+
+def _plain_each(values: pa.Array) -> pa.Array:
+    plain = pc.and_(pc.match_substring_regex(values, _PLAIN),
+                    pc.invert(pc.match_substring(values, _ESCAPE_LIKE)))
+    return pc.fill_null(pc.and_(plain, pc.less_equal(pc.utf8_length(values), MAX_CELL_TEXT)),
+                        False)
 
 
 def _joined(*parts: str | pa.Array) -> pa.Array:

@@ -48,8 +48,9 @@ from .palette import INVALID_CELL, Shade, shade_of
 from .parts import MAX_COMMENTS, Note, note, sheet_name_from
 from .styles import StyleBook
 
-#: Rows per write to the zip stream: big enough to amortise, small enough to bound memory.
-_CHUNK_ROWS = 2_000
+#: Rows per block: each Arrow kernel call and each write to the zip stream covers this many
+#: rows (the fixed cost of a call is spread over the block), and memory is bounded by it.
+_CHUNK_ROWS = 8_192
 #: Rows looked at to size the input's own columns.
 _WIDTH_SAMPLE = 2_000
 
