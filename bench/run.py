@@ -203,8 +203,9 @@ def measure_noop(sheet: Path, connection: list[str], readers: dict[str, str],
     read plus the fetch floor (the same lines, as many requests as the plan sent)."""
     rows = count_rows(sheet)
     ids_file = sheet.with_suffix(".product_ids.txt")
+    # -v: each run logs its stages' durations (a few lines on stderr), read off the median run.
     plan_args = [CLI, "plan", str(sheet), "--json", "--concurrency", str(CONCURRENCY),
-                 "--report", str(WORK / f"{sheet.stem}.plan.xlsx"),
+                 "--report", str(WORK / f"{sheet.stem}.plan.xlsx"), "-v",
                  *connection]
     base_url, token = connection[1], connection[3]
     plans: list[ChildRun] = []
@@ -243,7 +244,7 @@ def measure_noop(sheet: Path, connection: list[str], readers: dict[str, str],
         "read_floor_s": floors[fastest], "read_floor_reader": fastest,
         "fetch_floor_s": median(fetches), "floor_s": floors[fastest] + median(fetches),
         "read_s_all": reads, "fetch_s_all": fetches,
-        "statistic": f"median of {repeats} runs each", "stages_s": plan_stages(plan_args),
+        "statistic": f"median of {repeats} runs each", "stages_s": plan_stages(middle),
     }
 
 
@@ -305,10 +306,9 @@ def wait_until_up(url: str, process: subprocess.Popen[bytes], timeout_s: float =
     raise SystemExit(f"serve did not answer at {url} in {timeout_s:.0f} s")
 
 
-def plan_stages(plan_args: list[str]) -> dict[str, float]:
-    """Where a no-op plan's time goes: one more run with ``-v``, whose log names each stage's
-    duration; the rest is start-up (interpreter, imports) and exit."""
-    run = run_child([*plan_args, "-v"])
+def plan_stages(run: ChildRun) -> dict[str, float]:
+    """Where a no-op plan's time went: its ``-v`` log names each stage's duration; the rest is
+    start-up (interpreter, imports), output and exit."""
     stages = {name: float(seconds)
               for name, seconds in re.findall(r"stage (.+?) in ([0-9.]+) s", run.stderr)}
     stages["start-up, output and exit"] = max(0.0, run.wall_s - sum(stages.values()))
@@ -479,7 +479,7 @@ def print_figures(figures: dict[str, Any], results: dict[str, Any]) -> None:
         print(f"  floor {noop['floor_s']:.2f} s = read {noop['read_floor_s']:.2f} s "
               f"({noop['read_floor_reader']}) + fetch {noop['fetch_floor_s']:.2f} s "
               "(fetch_floor.py), each a child process with interpreter start and imports")
-        print("  stages (one more run, -v): "
+        print("  stages (the median run's -v log): "
               + ", ".join(f"{name} {s:.2f} s" for name, s in noop["stages_s"].items()))
     for key, ok in results["targets_met"].items():
         op, bound = TARGETS[key]
