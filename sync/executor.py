@@ -13,9 +13,8 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Protocol
 
 from . import schema
@@ -61,23 +60,6 @@ class Execution:
     stopped: bool = False                 # interrupted (Ctrl-C) before all work was taken
     fatal: Exception | None = None        # cannot log in / reach the server: the run stopped
     writes_sent: int = 0
-
-
-def summary_of_writes(execution: Execution | None, counts: Mapping[str, int],
-                      warnings: Sequence[str], *, journal_label: str, journal: Path | None,
-                      unit: str, again: str) -> dict[str, Any]:
-    """The Summary rows that end a report of writes (a saved plan applied, an undo): the
-    journal, ``Interrupted`` with what to do ``again`` when the run stopped, each status's
-    count (``"<unit> <status>"``) and the warnings, numbered."""
-    out: dict[str, Any] = {}
-    if journal is not None:
-        out[journal_label] = str(journal)
-    if execution is not None and execution.stopped:
-        out["Interrupted"] = f"yes: {again}"
-    out.update({f"{unit} {status}": n for status, n in counts.items()})
-    for n, warning in enumerate(warnings, 1):
-        out[f"Warning {n}"] = warning
-    return out
 
 
 @dataclass

@@ -57,13 +57,14 @@ from .errors import (
     _BadPlanError,
     fatal_exit_code,
 )
-from .executor import Execution, Executor, Progress, summary_of_writes
+from .executor import Execution, Executor, Progress
 from .files import read_text_file
 from .history import timestamp
 from .journal import Journal, record_json
 from .model import Action, PlanItem, Status
 from .readback import ReadBack, read_back
 from .report import default_report_path, unused_path
+from .report.content import summary_of_writes
 from .templating import write_table_workbook
 
 __all__ = ["FORMAT", "VERSION", "PROBLEMS", "STALE", "SavedApplyResult", "SavedPlan",
@@ -420,8 +421,8 @@ class SavedApplyResult:
             "Finished": self.finished or timestamp(), "Duration (s)": round(self.duration_s, 2),
             "Requests sent": self.requests, "Retries": self.retries}
         out.update(summary_of_writes(
-            self.execution, self.counts(), self.warnings, journal_label="Journal",
-            journal=self.journal, unit="Writes",
+            self.execution is not None and self.execution.stopped, self.counts(), self.warnings,
+            journal_label="Journal", journal=self.journal, unit="Writes",
             again="apply the plan again; the lines written are stale then"))
         return out
 

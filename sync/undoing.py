@@ -34,10 +34,11 @@ from .client import FlowtracClient
 from .connection import Connection
 from .diff import changes_text, values_text
 from .errors import ExitCode, UsageError, fatal_exit_code
-from .executor import Execution, Executor, Progress, summary_of_writes
+from .executor import Execution, Executor, Progress
 from .history import RunRecord, record_for_undo, save, set_report, timestamp
 from .journal import Journal, read_journal
 from .model import Action, PlanItem, Status
+from .report.content import summary_of_writes
 from .templating import write_table_workbook
 
 __all__ = [
@@ -525,8 +526,9 @@ class UndoResult:
             "Base URL": plan.base_url, "Started": plan.started,
             "Finished": self.finished or timestamp(), "Duration (s)": round(self.duration_s, 2)}
         out.update(summary_of_writes(
-            self.execution, self.counts(), plan.warnings, journal_label="Undo journal",
-            journal=self.journal, unit="Lines", again="run the undo again to continue"))
+            self.execution is not None and self.execution.stopped, self.counts(), plan.warnings,
+            journal_label="Undo journal", journal=self.journal, unit="Lines",
+            again="run the undo again to continue"))
         return out
 
     def write_report(self, path: str | Path) -> Path:

@@ -8,6 +8,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from operator import attrgetter
+from pathlib import Path
 from typing import Any
 
 from sync import schema
@@ -171,6 +172,23 @@ def summary_lines(summary: Mapping[str, Any], rows: Mapping[int, ReportRow],
     else:
         lines += counts_table(rows, server_only)
     return lines
+
+
+def summary_of_writes(stopped: bool, counts: Mapping[str, int], warnings: Sequence[str], *,
+                      journal_label: str, journal: Path | None, unit: str, again: str
+                      ) -> dict[str, Any]:
+    """The Summary rows that end a report of writes (a saved plan applied, an undo): the
+    journal, ``Interrupted`` with what to do ``again`` when the run ``stopped``, each
+    status's count (``"<unit> <status>"``) and the warnings, numbered."""
+    out: dict[str, Any] = {}
+    if journal is not None:
+        out[journal_label] = str(journal)
+    if stopped:
+        out["Interrupted"] = f"yes: {again}"
+    out.update({f"{unit} {status}": n for status, n in counts.items()})
+    for n, warning in enumerate(warnings, 1):
+        out[f"Warning {n}"] = warning
+    return out
 
 
 def _plain(value: Any) -> Any:
