@@ -2,7 +2,7 @@
 
 A zip package's unpacked size and its parts' packing, an .xlsx sheet's cell span (the reader
 allocates rows x columns up to the last cell at once) and its text (``sync.sheetsize``), an
-.ods file's text.
+.xlsb sheet's span (from its binary records), an .ods file's text.
 Each refusal is one sentence (``InputError``); damage the checks cannot follow is left to the
 reader, which says so itself.
 """
@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from itertools import compress
 from operator import itemgetter
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 from xml.etree import ElementTree
 
 from sync.errors import InputError
@@ -121,6 +121,102 @@ def check_xlsx_sheet(file: Path, name: str, sheet_name: str, sheet_index: int) -
                                 _check_span(package, part, name, sheet_name))
     except (OSError, zipfile.BadZipFile, EOFError, RuntimeError, zlib.error):
         return  # calamine meets the same damage and says so
+
+
+def check_xlsb(file: Path, name: str) -> None:
+    """Refuse, before calamine reads it, an .xlsb workbook with a sheet whose cells span more
+    than MAX_SHEET_CELLS (or sparsely more than SPARSE_FROM), as ``check_xlsx_sheet`` does
+    for an .xlsx.  Every binary part is looked at, without working out which one holds which
+    sheet: a part that holds no cell records spans nothing."""
+    try:
+        with zipfile.ZipFile(file) as package:
+            for part in package.namelist():
+                if part.lower().endswith(".bin"):
+                    _check_xlsb_part(package, part, name)
+    except (OSError, zipfile.BadZipFile, EOFError, RuntimeError, zlib.error):
+        return  # calamine meets the same damage and says so
+
+
+#: The .xlsb records of a cell, by type: True for those that start with their column
+#: (BrtCellBlank to BrtFmlaError, BrtCellRString), False for the short forms (BrtShortBlank to
+#: BrtShortIsst), which stand one column after the cell before them.  A cell's row is that of
+#: the BrtRowHdr record (type 0) before it.
+_XLSB_CELLS = {**dict.fromkeys([*range(1, 12), 62], True), **dict.fromkeys(range(12, 19), False)}
+
+
+def _check_xlsb_part(package: zipfile.ZipFile, part: str, name: str) -> None:
+    with open_member(package, part) as stream:
+        rows, columns, held = _xlsb_span(stream)
+    if _too_large(rows * columns, held):
+        raise InputError(f"{name} has a sheet that spans {rows:,} rows by {columns:,} columns, "
+                         "far more than a routing sheet needs; delete the unused rows and "
+                         "columns (or copy the table to a new sheet) and save it again.")
+
+
+def _xlsb_span(stream: IO[bytes]) -> tuple[int, int, int]:
+    """Rows and columns up to a binary part's last cell, and the cells it holds, from its
+    records: each is its type and size as 7-bit varints (at most 2 and 4 bytes), then its
+    data.  The part is read a megabyte at a time; a record longer than what is left of the
+    buffer is skipped without being held.  Most records have a one-byte type and size: they
+    take the short path."""
+    rows = columns = held = row = 0
+    column = -1
+    cells = _XLSB_CELLS
+    buffer, at, end = b"", 0, 0
+    while True:
+        if end - at < 16:   # room for a header and four bytes of data
+            buffer, at = buffer[at:] + stream.read(1 << 20), 0
+            end = len(buffer)
+            if not end:
+                break
+        kind = buffer[at]
+        size = buffer[at + 1] if at + 1 < end else 0x80
+        if kind < 0x80 and size < 0x80:
+            at += 2
+        else:
+            try:
+                kind, size, at = _record_header(buffer, at)
+            except IndexError:  # the part ends inside a header
+                break
+        placed = cells.get(kind)
+        if placed is not None:
+            held += 1
+            if row >= rows:
+                rows = row + 1
+            column = int.from_bytes(buffer[at:at + 4], "little") if placed else column + 1
+            if column >= columns:
+                columns = column + 1
+        elif not kind:
+            row = int.from_bytes(buffer[at:at + 4], "little")
+            column = -1
+        at += size
+        if at > end:
+            left = at - end
+            while left:
+                skipped = len(stream.read(min(left, 1 << 20)))
+                if not skipped:
+                    return rows, columns, held
+                left -= skipped
+            buffer, at, end = b"", 0, 0
+    return rows, columns, held
+
+
+def _record_header(buffer: bytes, at: int) -> tuple[int, int, int]:
+    """A record's type and size, and where its data starts (IndexError if cut off)."""
+    kind = buffer[at]
+    at += 1
+    if kind & 0x80:
+        kind = (kind & 0x7F) | (buffer[at] & 0x7F) << 7
+        at += 1
+    size = shift = 0
+    for _ in range(4):
+        byte = buffer[at]
+        at += 1
+        size |= (byte & 0x7F) << shift
+        shift += 7
+        if not byte & 0x80:
+            break
+    return kind, size, at
 
 
 def check_ods(file: Path, name: str) -> None:

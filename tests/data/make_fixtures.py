@@ -616,10 +616,93 @@ def write_far_cell(path: Path) -> None:
     _raw_xlsx(path, _sheet_xml(rows))
 
 
+def _biff12(kind: int, data: bytes = b"") -> bytes:
+    """One record of an .xlsb part: its type and size as 7-bit varints, then its data."""
+    def varint(n: int) -> bytes:
+        out = bytearray()
+        while True:
+            out.append((n & 0x7F) | (0x80 if n >> 7 else 0))
+            n >>= 7
+            if not n:
+                return bytes(out)
+    return varint(kind) + varint(len(data)) + data
+
+
+def _wide(text: str) -> bytes:
+    return struct.pack("<I", len(text)) + text.encode("utf-16-le")
+
+
+def _raw_xlsb(path: Path, cells: dict[tuple[int, int], Any], sheet_name: str = "Lines") -> None:
+    """A minimal .xlsb (no library writes one): the workbook and one sheet of ``cells`` (0-based
+    row, column -> text or number; None leaves the cell out), numbers as BrtCellReal and text
+    as BrtCellSt."""
+    records = [_biff12(129), _biff12(148, struct.pack("<4I", 0, 0, 0, 0)), _biff12(145)]
+    rows: dict[int, list[tuple[int, Any]]] = {}
+    for (row, column), value in sorted(cells.items()):
+        if value is not None:
+            rows.setdefault(row, []).append((column, value))
+    for row, values in rows.items():
+        records.append(_biff12(0, struct.pack("<IIHHBBI", row, 0, 300, 0, 0, 0, 0)))
+        for column, value in values:
+            if isinstance(value, str):
+                records.append(_biff12(6, struct.pack("<II", column, 0) + _wide(value)))
+            else:
+                records.append(_biff12(5, struct.pack("<IId", column, 0, float(value))))
+    sheet = b"".join([*records, _biff12(146), _biff12(130)])
+    book = (_biff12(131) + _biff12(143)
+            + _biff12(156, struct.pack("<II", 0, 1) + _wide("rId1") + _wide(sheet_name))
+            + _biff12(144) + _biff12(132))
+    binary = "application/vnd.ms-excel"
+    parts = {
+        "[Content_Types].xml": (
+            f'{_XML_HEAD}<Types xmlns="http://schemas.openxmlformats.org/package/2006/'
+            f'content-types"><Default Extension="rels" ContentType="application/vnd.'
+            f'openxmlformats-package.relationships+xml"/><Override PartName="/xl/workbook.bin" '
+            f'ContentType="{binary}.sheet.binary.macroEnabled.main"/><Override PartName="/xl/'
+            f'worksheets/sheet1.bin" ContentType="{binary}.worksheet"/></Types>'),
+        "_rels/.rels": (
+            f'{_XML_HEAD}<Relationships xmlns="{_PKG_REL_NS}"><Relationship Id="rId1" '
+            f'Type="{_REL_NS}/officeDocument" Target="xl/workbook.bin"/></Relationships>'),
+        "xl/_rels/workbook.bin.rels": (
+            f'{_XML_HEAD}<Relationships xmlns="{_PKG_REL_NS}"><Relationship Id="rId1" '
+            f'Type="{_SHEET_TYPE}" Target="worksheets/sheet1.bin"/></Relationships>'),
+    }
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as package:
+        for name, text in parts.items():
+            package.writestr(_stable(name), text)
+        package.writestr(_stable("xl/workbook.bin"), book)
+        package.writestr(_stable("xl/worksheets/sheet1.bin"), sheet)
+
+
+def _stable(name: str) -> zipfile.ZipInfo:
+    """A member with a fixed date, so that regenerating a fixture leaves its bytes alone."""
+    info = zipfile.ZipInfo(name, date_time=(2024, 3, 1, 8, 30, 0))
+    info.compress_type = zipfile.ZIP_DEFLATED
+    return info
+
+
+def write_xlsb_fixture() -> Path:
+    """The fixture lines as an .xlsb (sheet "Routing")."""
+    grid = [HEADERS, *ROWS]
+    cells = {(r, c): value for r, row in enumerate(grid) for c, value in enumerate(row)}
+    path = DATA / "routing_raw.xlsb"
+    _raw_xlsb(path, cells, "Routing")
+    return path
+
+
+def write_far_cell_xlsb(path: Path) -> None:
+    """``write_far_cell`` as an .xlsb: the reader would allocate the whole span there too."""
+    grid = [_REQUIRED_HEADERS, [PRODUCTS[0], PROCESSES[0], 1]]
+    cells = {(r, c): value for r, row in enumerate(grid) for c, value in enumerate(row)}
+    cells[1_048_575, 16_383] = "stray"
+    _raw_xlsb(path, cells)
+
+
 def write_hostile_corpus() -> None:
     BAD.mkdir(exist_ok=True)
     write_zip_bomb(BAD / "zip_bomb.xlsx", inflated_mb=300)
     write_far_cell(BAD / "far_cell.xlsx")
+    write_far_cell_xlsb(BAD / "far_cell.xlsb")
 
     # A declared used range of the whole grid, three cells used: the declaration costs nothing.
     rows = (_text_row(1, _REQUIRED_HEADERS) + _text_row(2, [PRODUCTS[0], PROCESSES[0], "-1"]))
@@ -749,6 +832,7 @@ def main() -> int:
     write_title_block_fixture()
     write_xlsxwriter_fixture()
     write_two_sheets_fixture()
+    write_xlsb_fixture()
     write_libreoffice_fixtures(openpyxl_file)
     write_bad_corpus(openpyxl_file)
     write_hostile_corpus()

@@ -27,6 +27,7 @@ SAME_ROWS = {
     "routing_lo.xlsm": ("xlsx", "Routing", False),
     "routing_lo.xls": ("xls", "Routing", False),
     "routing_lo.ods": ("ods", "Routing", False),
+    "routing_raw.xlsb": ("xlsb", "Routing", False),
     "routing_xlsxwriter.xlsx": ("xlsx", "Lines", False),
 }
 

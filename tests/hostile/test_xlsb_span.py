@@ -1,0 +1,70 @@
+"""An .xlsb sheet's cell span is checked before calamine reads it, as an .xlsx sheet's is:
+calamine allocates rows x columns up to the last cell at once, so one stray cell far out
+would abort the process.  The check walks the binary records; these files are made with
+the fixtures' own .xlsb writer, and one that would abort a reader without the check is
+validated in a child process (``validate_driver.py``), so that it could not take pytest down."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from sync.errors import InputError
+from sync.load import load_sheet
+from sync.load.guards import MAX_SHEET_CELLS, SPARSE_FROM
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+DRIVER = Path(__file__).with_name("validate_driver.py")
+
+
+@pytest.fixture(scope="module")
+def fx() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("xlsb_make_fixtures", DATA / "make_fixtures.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _sheet(fx: ModuleType, extra: dict[tuple[int, int], object]) -> dict[tuple[int, int], object]:
+    grid = [["product_id", "process_id", "line_number"], [fx.PRODUCTS[0], fx.PROCESSES[0], 1]]
+    cells: dict[tuple[int, int], object] = {
+        (r, c): value for r, row in enumerate(grid) for c, value in enumerate(row)}
+    cells.update(extra)
+    return cells
+
+
+def test_a_far_cell_behind_a_record_longer_than_the_read_buffer_is_found(
+        tmp_path: Path, fx: ModuleType) -> None:
+    """A 1.2 MB text record (its size a multi-byte varint, longer than one read) is skipped
+    over, and the stray cell after it still counts."""
+    path = tmp_path / "long_then_far.xlsb"
+    fx._raw_xlsb(path, _sheet(fx, {(2, 0): "x" * 600_000, (1_048_575, 16_383): "stray"}))
+    child = subprocess.run([sys.executable, str(DRIVER), str(path)], capture_output=True,
+                           text=True, timeout=120)
+    assert child.returncode == 0, f"the validate process died: {child.stderr[-2000:]}"
+    result = next(json.loads(line) for line in child.stdout.splitlines() if '"file"' in line)
+    assert result["exit_code"] == 2
+    assert "spans 1,048,576 rows by 16,384 columns" in result["stderr"]
+
+
+def test_a_sparse_span_is_refused_and_a_dense_one_of_the_same_height_is_read(
+        tmp_path: Path, fx: ModuleType) -> None:
+    """As for an .xlsx: past SPARSE_FROM cells a sheet must be filled, under MAX_SHEET_CELLS."""
+    rows = SPARSE_FROM // 30 + 1
+    assert rows * 31 > SPARSE_FROM and rows * 31 < MAX_SHEET_CELLS
+    sparse = tmp_path / "sparse.xlsb"
+    fx._raw_xlsb(sparse, _sheet(fx, {(rows - 1, 30): "stray"}))
+    with pytest.raises(InputError, match=f"spans {rows:,} rows by 31 columns"):
+        load_sheet(sparse)
+
+    dense = tmp_path / "dense.xlsb"
+    fx._raw_xlsb(dense, _sheet(fx, {(2, 30): "note"}))
+    sheet = load_sheet(dense)
+    assert sheet.file_format == "xlsb" and sheet.row_numbers == [2, 3]
