@@ -126,15 +126,36 @@ def check_xlsx_sheet(file: Path, name: str, sheet_name: str, sheet_index: int) -
 def check_xlsb(file: Path, name: str) -> None:
     """Refuse, before calamine reads it, an .xlsb workbook with a sheet whose cells span more
     than MAX_SHEET_CELLS (or sparsely more than SPARSE_FROM), as ``check_xlsx_sheet`` does
-    for an .xlsx.  Every binary part is looked at, without working out which one holds which
-    sheet: a part that holds no cell records spans nothing."""
+    for an .xlsx.  Every record part the workbook links to is looked at, without working out
+    which one holds which sheet: a part that holds no cell records spans nothing."""
     try:
         with zipfile.ZipFile(file) as package:
-            for part in package.namelist():
-                if part.lower().endswith(".bin"):
-                    _check_xlsb_part(package, part, name)
+            for part in _xlsb_record_parts(package):
+                _check_xlsb_part(package, part, name)
     except (OSError, zipfile.BadZipFile, EOFError, RuntimeError, zlib.error):
         return  # calamine meets the same damage and says so
+
+
+def _xlsb_record_parts(package: zipfile.ZipFile) -> list[str]:
+    """The binary parts the workbook's relationships name (its sheets, styles, strings ...),
+    the macro project left out: it and printer settings are binary blobs of another kind,
+    whose bytes would read as nonsense records.  Without readable relationships, the parts
+    under ``xl/worksheets/``."""
+    members = set(package.namelist())
+    parts = []
+    try:
+        rels = ElementTree.fromstring(package.read("xl/_rels/workbook.bin.rels"))
+    except (KeyError, ElementTree.ParseError):
+        rels = None
+    for element in rels.iter() if rels is not None else ():
+        target = element.get("Target", "")
+        if (element.tag.endswith("Relationship") and target.lower().endswith(".bin")
+                and not element.get("Type", "").endswith("/vbaProject")):
+            part = target.lstrip("/") if target.startswith("/") else "xl/" + target
+            if part in members:
+                parts.append(part)
+    return parts or sorted(m for m in members
+                           if m.startswith("xl/worksheets/") and m.lower().endswith(".bin"))
 
 
 #: The .xlsb records of a cell, by type: True for those that start with their column

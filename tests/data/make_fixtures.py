@@ -632,10 +632,12 @@ def _wide(text: str) -> bytes:
     return struct.pack("<I", len(text)) + text.encode("utf-16-le")
 
 
-def _raw_xlsb(path: Path, cells: dict[tuple[int, int], Any], sheet_name: str = "Lines") -> None:
+def _raw_xlsb(path: Path, cells: dict[tuple[int, int], Any], sheet_name: str = "Lines", *,
+              blobs: dict[str, tuple[str | None, bytes]] | None = None) -> None:
     """A minimal .xlsb (no library writes one): the workbook and one sheet of ``cells`` (0-based
     row, column -> text or number; None leaves the cell out), numbers as BrtCellReal and text
-    as BrtCellSt."""
+    as BrtCellSt.  ``blobs``: more parts, by name: (the workbook's relationship type for it,
+    or None for none; its bytes)."""
     records = [_biff12(129), _biff12(148, struct.pack("<4I", 0, 0, 0, 0)), _biff12(145)]
     rows: dict[int, list[tuple[int, Any]]] = {}
     for (row, column), value in sorted(cells.items()):
@@ -665,13 +667,18 @@ def _raw_xlsb(path: Path, cells: dict[tuple[int, int], Any], sheet_name: str = "
             f'Type="{_REL_NS}/officeDocument" Target="xl/workbook.bin"/></Relationships>'),
         "xl/_rels/workbook.bin.rels": (
             f'{_XML_HEAD}<Relationships xmlns="{_PKG_REL_NS}"><Relationship Id="rId1" '
-            f'Type="{_SHEET_TYPE}" Target="worksheets/sheet1.bin"/></Relationships>'),
+            f'Type="{_SHEET_TYPE}" Target="worksheets/sheet1.bin"/>'
+            + "".join(f'<Relationship Id="rId{n}" Type="{kind}" Target="{name[3:]}"/>'
+                      for n, (name, (kind, _)) in enumerate((blobs or {}).items(), 2) if kind)
+            + "</Relationships>"),
     }
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as package:
         for name, text in parts.items():
             package.writestr(_stable(name), text)
         package.writestr(_stable("xl/workbook.bin"), book)
         package.writestr(_stable("xl/worksheets/sheet1.bin"), sheet)
+        for name, (_, data) in (blobs or {}).items():
+            package.writestr(_stable(name), data)
 
 
 def _stable(name: str) -> zipfile.ZipInfo:

@@ -68,3 +68,17 @@ def test_a_sparse_span_is_refused_and_a_dense_one_of_the_same_height_is_read(
     fx._raw_xlsb(dense, _sheet(fx, {(2, 30): "note"}))
     sheet = load_sheet(dense)
     assert sheet.file_format == "xlsb" and sheet.row_numbers == [2, 3]
+
+
+def test_binary_parts_that_hold_no_records_are_not_read_as_sheets(
+        tmp_path: Path, fx: ModuleType) -> None:
+    """Printer settings and a macro project are binary blobs, not records: bytes in them that
+    would read as a row header and a cell far out do not make the workbook refused."""
+    far = b"\x00\x04\xff\xff\x0f\x00" + b"\x01\x08\xff\x3f\x00\x00\x00\x00\x00\x00"
+    path = tmp_path / "with_blobs.xlsb"
+    fx._raw_xlsb(path, _sheet(fx, {}), blobs={
+        "xl/printerSettings/printerSettings1.bin": (None, far * 4),
+        "xl/vbaProject.bin": ("http://schemas.microsoft.com/office/2006/relationships/vbaProject",
+                              b"\xd0\xcf\x11\xe0" + far * 4)})
+    sheet = load_sheet(path)
+    assert sheet.file_format == "xlsb" and sheet.row_numbers == [2]
