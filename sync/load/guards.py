@@ -151,7 +151,7 @@ def _xlsb_record_parts(package: zipfile.ZipFile) -> list[str]:
         target = element.get("Target", "")
         if (element.tag.endswith("Relationship") and target.lower().endswith(".bin")
                 and not element.get("Type", "").endswith("/vbaProject")):
-            part = target.lstrip("/") if target.startswith("/") else "xl/" + target
+            part = _workbook_part(target)
             if part in members:
                 parts.append(part)
     return parts or sorted(m for m in members
@@ -169,9 +169,7 @@ def _check_xlsb_part(package: zipfile.ZipFile, part: str, name: str) -> None:
     with open_member(package, part) as stream:
         rows, columns, held = _xlsb_span(stream)
     if _too_large(rows * columns, held):
-        raise InputError(f"{name} has a sheet that spans {rows:,} rows by {columns:,} columns, "
-                         "far more than a routing sheet needs; delete the unused rows and "
-                         "columns (or copy the table to a new sheet) and save it again.")
+        raise _span_refused(f"{name} has a sheet that spans", rows, columns)
 
 
 def _xlsb_span(stream: IO[bytes]) -> tuple[int, int, int]:
@@ -262,12 +260,14 @@ def _check_span(package: zipfile.ZipFile, part: str, name: str, sheet_name: str
         if _too_large(span.cells(), span.held):
             rows = span.rows + span.unnamed_rows
             columns = span.columns + span.unnamed_cells
-            raise InputError(
-                f'{name}, sheet "{brief(sheet_name)}" spans {rows:,} rows by '
-                f"{columns:,} columns, far more than a routing sheet needs; delete the "
-                "unused rows and columns (or copy the table to a new sheet) and save it "
-                "again.")
+            raise _span_refused(f'{name}, sheet "{brief(sheet_name)}" spans', rows, columns)
     return span.marks
+
+
+def _span_refused(subject: str, rows: int, columns: int) -> InputError:
+    return InputError(f"{subject} {rows:,} rows by {columns:,} columns, far more than a routing "
+                      "sheet needs; delete the unused rows and columns (or copy the table to a "
+                      "new sheet) and save it again.")
 
 
 def _too_large(cells: int, held: int) -> bool:
@@ -351,7 +351,11 @@ def xlsx_sheet_part(package: zipfile.ZipFile, sheet_name: str, sheet_index: int)
     rels = ElementTree.fromstring(package.read("xl/_rels/workbook.xml.rels"))
     for element in rels.iter():
         if element.tag.endswith("Relationship") and element.get("Id") == rel_id:
-            target = element.get("Target", "")
-            return target.lstrip("/") if target.startswith("/") else "xl/" + target
+            return _workbook_part(element.get("Target", ""))
     return f"xl/worksheets/sheet{sheet_index + 1}.xml"
+
+
+def _workbook_part(target: str) -> str:
+    """The zip member a workbook relationship's target names (relative to ``xl/``)."""
+    return target.lstrip("/") if target.startswith("/") else "xl/" + target
 
