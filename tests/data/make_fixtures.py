@@ -198,15 +198,21 @@ def save_stable(book: Any, path: Path) -> None:
     _rezip(buffer.getvalue(), path)
 
 
+def _stable(name: str) -> zipfile.ZipInfo:
+    """A deflated member with a fixed date, so that regenerating a fixture leaves its bytes
+    alone."""
+    info = zipfile.ZipInfo(name, date_time=_ZIP_TIME)
+    info.compress_type = zipfile.ZIP_DEFLATED
+    return info
+
+
 def _rezip(data: bytes, path: Path) -> None:
     with zipfile.ZipFile(io.BytesIO(data)) as source, zipfile.ZipFile(path, "w") as target:
         for item in source.infolist():
             body = source.read(item)
             if item.filename == "docProps/core.xml":
                 body = _MODIFIED.sub(rb"\g<1>2024-03-01T08:30:00Z\g<2>", body)
-            info = zipfile.ZipInfo(item.filename, date_time=_ZIP_TIME)
-            info.compress_type = zipfile.ZIP_DEFLATED
-            target.writestr(info, body)
+            target.writestr(_stable(item.filename), body)
 
 
 def write_openpyxl_fixture() -> Path:
@@ -550,9 +556,7 @@ def _raw_xlsx(path: Path | io.BytesIO, sheet_xml: str | bytes, *, workbook_extra
                "xl/worksheets/sheet1.xml": sheet_xml, **(parts or {})}
     with zipfile.ZipFile(path, "w") as package:
         for name, body in members.items():
-            info = zipfile.ZipInfo(name, date_time=_ZIP_TIME)
-            info.compress_type = zipfile.ZIP_DEFLATED
-            package.writestr(info, body)
+            package.writestr(_stable(name), body)
 
 
 _REQUIRED_HEADERS = ["product_id", "process_id", "line_number"]
@@ -655,7 +659,7 @@ def _raw_xlsb(path: Path, cells: dict[tuple[int, int], Any], sheet_name: str = "
             + _biff12(156, struct.pack("<II", 0, 1) + _wide("rId1") + _wide(sheet_name))
             + _biff12(144) + _biff12(132))
     binary = "application/vnd.ms-excel"
-    parts = {
+    members: dict[str, str | bytes] = {
         "[Content_Types].xml": (
             f'{_XML_HEAD}<Types xmlns="http://schemas.openxmlformats.org/package/2006/'
             f'content-types"><Default Extension="rels" ContentType="application/vnd.'
@@ -671,36 +675,28 @@ def _raw_xlsb(path: Path, cells: dict[tuple[int, int], Any], sheet_name: str = "
             + "".join(f'<Relationship Id="rId{n}" Type="{kind}" Target="{name[3:]}"/>'
                       for n, (name, (kind, _)) in enumerate((blobs or {}).items(), 2) if kind)
             + "</Relationships>"),
-    }
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as package:
-        for name, text in parts.items():
-            package.writestr(_stable(name), text)
-        package.writestr(_stable("xl/workbook.bin"), book)
-        package.writestr(_stable("xl/worksheets/sheet1.bin"), sheet)
-        for name, (_, data) in (blobs or {}).items():
-            package.writestr(_stable(name), data)
+        "xl/workbook.bin": book, "xl/worksheets/sheet1.bin": sheet,
+        **{name: data for name, (_, data) in (blobs or {}).items()}}
+    with zipfile.ZipFile(path, "w") as package:
+        for name, body in members.items():
+            package.writestr(_stable(name), body)
 
 
-def _stable(name: str) -> zipfile.ZipInfo:
-    """A member with a fixed date, so that regenerating a fixture leaves its bytes alone."""
-    info = zipfile.ZipInfo(name, date_time=(2024, 3, 1, 8, 30, 0))
-    info.compress_type = zipfile.ZIP_DEFLATED
-    return info
+def xlsb_cells(grid: list[list[Any]]) -> dict[tuple[int, int], Any]:
+    """Rows of values (the first is row 0) as ``_raw_xlsb``'s cells."""
+    return {(r, c): value for r, row in enumerate(grid) for c, value in enumerate(row)}
 
 
 def write_xlsb_fixture() -> Path:
     """The fixture lines as an .xlsb (sheet "Routing")."""
-    grid = [HEADERS, *ROWS]
-    cells = {(r, c): value for r, row in enumerate(grid) for c, value in enumerate(row)}
     path = DATA / "routing_raw.xlsb"
-    _raw_xlsb(path, cells, "Routing")
+    _raw_xlsb(path, xlsb_cells([HEADERS, *ROWS]), "Routing")
     return path
 
 
 def write_far_cell_xlsb(path: Path) -> None:
     """``write_far_cell`` as an .xlsb: the reader would allocate the whole span there too."""
-    grid = [_REQUIRED_HEADERS, [PRODUCTS[0], PROCESSES[0], 1]]
-    cells = {(r, c): value for r, row in enumerate(grid) for c, value in enumerate(row)}
+    cells = xlsb_cells([_REQUIRED_HEADERS, [PRODUCTS[0], PROCESSES[0], 1]])
     cells[1_048_575, 16_383] = "stray"
     _raw_xlsb(path, cells)
 

@@ -8,7 +8,6 @@ its own peak memory: a reader that blew up would fail the test, not kill pytest.
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import json
 import subprocess
@@ -29,7 +28,6 @@ from sync.errors import InputError
 from sync.load import guards, load_sheet
 from sync.sheetsize import MAX_CELL_TEXT_BYTES
 
-DATA = Path(__file__).resolve().parents[1] / "data"
 DRIVER = Path(__file__).with_name("validate_driver.py")
 MAX_RSS_MB = 600
 TOO_MUCH = (f"cells hold more than {MAX_CELL_TEXT_BYTES >> 20} MB of text; a routing sheet "
@@ -46,15 +44,6 @@ _ODS_MANIFEST = (
     'manifest:full-path="/" manifest:media-type="application/vnd.oasis.opendocument.'
     'spreadsheet"/><manifest:file-entry manifest:full-path="content.xml" '
     'manifest:media-type="text/xml"/></manifest:manifest>')
-
-
-@pytest.fixture(scope="module")
-def fx() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bombs_make_fixtures", DATA / "make_fixtures.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def validate_in_child(path: Path) -> dict:

@@ -10,7 +10,6 @@ killing pytest."""
 from __future__ import annotations
 
 import csv
-import importlib.util
 import io
 import json
 import os
@@ -67,16 +66,7 @@ PRODUCT = "a0000001-0000-4000-8000-000000000001"
 PROCESS = "b0000001-0000-4000-8000-000000000001"
 
 
-def _fixture_module() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("hostile_make_fixtures",
-                                                  DATA / "make_fixtures.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def made_files(folder: Path) -> list[Path]:
+def made_files(folder: Path, fx: ModuleType) -> list[Path]:
     """The hostile files that are made rather than committed."""
     lines = folder / "five_million_empty_lines.csv"
     lines.write_bytes(f"{HEADER}\r\n".encode() + b"\r\n" * 5_000_000
@@ -91,14 +81,14 @@ def made_files(folder: Path) -> list[Path]:
     huge.write_bytes(f"{HEADER}\r\n{PRODUCT},{PROCESS},1,".encode() + b"y" * (1 << 20)
                      + b"\r\n")
     bomb = folder / "zip_bomb_under_the_limit.xlsx"
-    _fixture_module().write_zip_bomb(bomb, inflated_mb=250)
+    fx.write_zip_bomb(bomb, inflated_mb=250)
     loop = folder / "symlink_loop.csv"
     os.symlink(loop, loop)
     return [lines, columns, far, huge, bomb, loop]
 
 
 @pytest.fixture(scope="module")
-def validated(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]:
+def validated(tmp_path_factory: pytest.TempPathFactory, fx: ModuleType) -> dict[str, dict]:
     """Every hostile file validated in a child process: name -> result."""
     folder = tmp_path_factory.mktemp("hostile")
     corpus = []
@@ -106,7 +96,7 @@ def validated(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]:
         copy = folder / source.name  # reports are written beside the input: not in the repo
         copy.write_bytes(source.read_bytes())
         corpus.append(copy)
-    files = corpus + made_files(folder)
+    files = corpus + made_files(folder, fx)
     child = subprocess.run([sys.executable, str(DRIVER), *map(str, files)],
                            capture_output=True, text=True, timeout=240)
     lines = [json.loads(line) for line in child.stdout.splitlines() if line.startswith("{")]

@@ -6,7 +6,6 @@ validated in a child process (``validate_driver.py``), so that it could not take
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -19,23 +18,12 @@ from sync.errors import InputError
 from sync.load import load_sheet
 from sync.load.guards import MAX_SHEET_CELLS, SPARSE_FROM
 
-DATA = Path(__file__).resolve().parents[1] / "data"
 DRIVER = Path(__file__).with_name("validate_driver.py")
 
 
-@pytest.fixture(scope="module")
-def fx() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("xlsb_make_fixtures", DATA / "make_fixtures.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def _sheet(fx: ModuleType, extra: dict[tuple[int, int], object]) -> dict[tuple[int, int], object]:
-    grid = [["product_id", "process_id", "line_number"], [fx.PRODUCTS[0], fx.PROCESSES[0], 1]]
-    cells: dict[tuple[int, int], object] = {
-        (r, c): value for r, row in enumerate(grid) for c, value in enumerate(row)}
+    cells = fx.xlsb_cells([["product_id", "process_id", "line_number"],
+                           [fx.PRODUCTS[0], fx.PROCESSES[0], 1]])
     cells.update(extra)
     return cells
 
