@@ -29,7 +29,7 @@ from xml.etree import ElementTree
 from xml.parsers import expat
 
 from sync.errors import InputError, _RefusedPartError, _TooMuchTextError
-from sync.report.parts import EXCEL_MAX_ROWS
+from sync.report.parts import EXCEL_MAX_ROWS, target_part
 from sync.zipdeflate import open_member
 
 #: The most cell text (UTF-8 bytes) a sheet may expand to: a kilobyte a row of a full-height
@@ -154,8 +154,7 @@ def _shared_strings_part(package: zipfile.ZipFile) -> str | None:
     if rels is not None:
         for element in rels.iter():
             if element.get("Type", "").endswith(_SHARED_STRINGS_TYPE):
-                target = element.get("Target", "")
-                part = target.lstrip("/") if target.startswith("/") else "xl/" + target
+                part = target_part("xl/workbook.xml", element.get("Target", ""))
                 if part in names:
                     return part
     return "xl/sharedStrings.xml" if "xl/sharedStrings.xml" in names else None

@@ -23,6 +23,7 @@ from xml.etree import ElementTree
 from sync.errors import InputError
 from sync.load.header import brief
 from sync.report.parts import EXCEL_MAX_ROWS as EXCEL_ROWS
+from sync.report.parts import target_part
 from sync.sheetsize import TextMarks, check_ods_text, check_xlsx_text
 from sync.zipdeflate import open_member
 
@@ -151,7 +152,7 @@ def _xlsb_record_parts(package: zipfile.ZipFile) -> list[str]:
         target = element.get("Target", "")
         if (element.tag.endswith("Relationship") and target.lower().endswith(".bin")
                 and not element.get("Type", "").endswith("/vbaProject")):
-            part = _workbook_part(target)
+            part = target_part("xl/workbook.bin", target)
             if part in members:
                 parts.append(part)
     return parts or sorted(m for m in members
@@ -351,11 +352,5 @@ def xlsx_sheet_part(package: zipfile.ZipFile, sheet_name: str, sheet_index: int)
     rels = ElementTree.fromstring(package.read("xl/_rels/workbook.xml.rels"))
     for element in rels.iter():
         if element.tag.endswith("Relationship") and element.get("Id") == rel_id:
-            return _workbook_part(element.get("Target", ""))
+            return target_part("xl/workbook.xml", element.get("Target", ""))
     return f"xl/worksheets/sheet{sheet_index + 1}.xml"
-
-
-def _workbook_part(target: str) -> str:
-    """The zip member a workbook relationship's target names (relative to ``xl/``)."""
-    return target.lstrip("/") if target.startswith("/") else "xl/" + target
-

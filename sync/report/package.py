@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from ..errors import UnsupportedWorkbookError
 from . import xmlscan
 from .cells import escape_attr
-from .parts import CT_WORKBOOK, PKG_REL_NS, REL_OFFICE_DOCUMENT
+from .parts import CT_WORKBOOK, PKG_REL_NS, REL_OFFICE_DOCUMENT, target_part
 
 
 class Package:
@@ -66,13 +66,11 @@ class Package:
             return []
         root = ET.fromstring(self.text(rels))
         out = []
-        base = posixpath.dirname(part)
         for rel in root:
             target = rel.get("Target", "")
             external = rel.get("TargetMode") == "External"
             if not external:
-                target = (target.lstrip("/") if target.startswith("/")
-                          else posixpath.normpath(posixpath.join(base, target)))
+                target = target_part(part, target)
             out.append((rel.get("Id", ""), rel.get("Type", ""), target, external))
         return out
 

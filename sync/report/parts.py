@@ -6,6 +6,7 @@ package parts.
 
 from __future__ import annotations
 
+import posixpath
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -174,6 +175,14 @@ def vml_xml(notes: Sequence[Note], first_block: int) -> str:
             "</x:ClientData></v:shape>"
         )
     return head + "".join(shapes) + "</xml>"
+
+
+def target_part(source_part: str, target: str) -> str:
+    """The zip member a relationship of ``source_part`` names: a target starting with ``/``
+    from the package's root, any other from the source part's folder."""
+    if target.startswith("/"):
+        return target.lstrip("/")
+    return posixpath.normpath(posixpath.join(posixpath.dirname(source_part), target))
 
 
 def relationships_xml(rels: Sequence[tuple[str, str, str]]) -> str:
