@@ -114,6 +114,10 @@ class ValidationResult:
     def errors(self) -> list[CellError]:
         return self.validated.errors
 
+    def problems(self, limit: int = 10) -> list[str]:
+        """The first few row problems, as one line each, for a terminal summary."""
+        return [str(e) for e in self.errors][:limit]
+
     def row_status(self) -> list[tuple[int, ReportRow]]:
         validated = self.validated
         return [(validated.positions[at], ReportRow("invalid", errors=errors,
@@ -196,6 +200,19 @@ class PlanResult(ValidationResult):
         them, without the changes text: cheap enough for every row of a large plan."""
         status, _sync_id, message = self._status(item)
         return status, message
+
+    def problems(self, limit: int = 10) -> list[str]:
+        lines: list[str] = []
+        rows = self.report_rows()
+        for item in self.plan.items.made():          # an unchanged row is no problem
+            row = rows[item.row.index]
+            if row.status in PROBLEM_STATUSES:
+                lines.append(row.message if row.status == Status.INVALID.value
+                             else f"row {item.row.row_number} ({self.plan.describe_line(item)}): "
+                                  f"{row.status}: {row.message}")
+                if len(lines) == limit:
+                    break
+        return lines
 
     def row_status(self) -> list[tuple[int, ReportRow]]:
         return list(self.report_rows().items())
@@ -739,24 +756,6 @@ def _rows(n: int) -> str:
 #: Row statuses that make exit code 1, in the order a summary names them.
 PROBLEM_STATUSES = (Status.FAILED.value, Status.INVALID.value, Status.CONFLICT.value,
                     Status.OVERWRITTEN.value)
-
-
-def first_problems(result: ValidationResult, limit: int = 10) -> list[str]:
-    """The first few row problems, as one line each, for a terminal summary."""
-    if not isinstance(result, PlanResult):
-        return [str(e) for e in result.errors][:limit]
-    lines: list[str] = []
-    plan = result.plan
-    rows = result.report_rows()
-    for item in plan.items.made():          # an unchanged row is no problem
-        row = rows[item.row.index]
-        if row.status in PROBLEM_STATUSES:
-            lines.append(row.message if row.status == Status.INVALID.value
-                         else f"row {item.row.row_number} ({plan.describe_line(item)}): "
-                              f"{row.status}: {row.message}")
-            if len(lines) == limit:
-                break
-    return lines
 
 
 def first_changes(result: PlanResult, limit: int = 10) -> list[str]:

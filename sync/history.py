@@ -274,15 +274,13 @@ def record_for_apply(result: PlanResult, *, run_id: str, who: str | None,
                      report: str | Path | None = None) -> RunRecord:
     """The record of an apply: one that sent writes (an ApplyResult) or one that stopped
     at its plan (nothing to send, a safety limit)."""
-    from .api import first_problems
-
     duration = getattr(result, "duration_s", None)
     return RunRecord(run_id, "apply", result.started, result.finished or timestamp(), who,
                      url_for_message(result.base_url), str(result.path),
                      file_sha256(result.path), result.options.mode.value, result.counts(),
                      int(result.exit_code), round(duration, 3) if duration else None,
                      str(report) if report else None, str(journal) if journal else None,
-                     first_problems(result, MAX_PROBLEMS))
+                     result.problems(MAX_PROBLEMS))
 
 
 def record_for_saved_plan(result: SavedApplyResult, *, run_id: str, who: str | None,

@@ -176,7 +176,7 @@ class Output:
                       f"deletes planned, delete limit {plan.delete_limit}.", markup=False)
 
     def _problems(self, result: api.ValidationResult, *, console: Console) -> None:
-        self._first_problems(api.first_problems(result), console=console)
+        self._first_problems(result.problems(), console=console)
 
     def _first_problems(self, problems: Sequence[str], *, console: Console) -> None:
         if not problems:

@@ -163,7 +163,7 @@ async def test_both_changed_one_cell_differently_is_a_conflict_on_that_cell(
     applied = await api.execute_async(planned, conn)
     assert applied.exit_code == 1
     assert _server(emu)[line["id"]] == server     # a conflicting row sends nothing
-    problems = api.first_problems(applied)
+    problems = applied.problems()
     assert problems and problems[0].startswith(f"row {row} ")
 
 
