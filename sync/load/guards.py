@@ -127,8 +127,8 @@ def check_xlsx_sheet(file: Path, name: str, sheet_name: str, sheet_index: int) -
 def check_xlsb(file: Path, name: str) -> None:
     """Refuse, before calamine reads it, an .xlsb workbook with a sheet whose cells span more
     than MAX_SHEET_CELLS (or sparsely more than SPARSE_FROM), as ``check_xlsx_sheet`` does
-    for an .xlsx.  Every record part the workbook links to is looked at, without working out
-    which one holds which sheet: a part that holds no cell records spans nothing."""
+    for an .xlsx.  Every record part that could be read as a sheet is looked at, without
+    working out which one holds which sheet: a part that holds no cell records spans nothing."""
     try:
         with zipfile.ZipFile(file) as package:
             for part in _xlsb_record_parts(package):
@@ -138,25 +138,64 @@ def check_xlsb(file: Path, name: str) -> None:
 
 
 def _xlsb_record_parts(package: zipfile.ZipFile) -> list[str]:
-    """The binary parts the workbook's relationships name (its sheets, styles, strings ...),
-    the macro project left out: it and printer settings are binary blobs of another kind,
-    whose bytes would read as nonsense records.  Without readable relationships, the parts
-    under ``xl/worksheets/``."""
+    """The parts the workbook's sheet entries name, whatever type their relationships give
+    (calamine reads them as sheets all the same), and the other binary parts the
+    relationships name (styles, strings ...) but the macro project: it and printer settings
+    are binary blobs of another kind, whose bytes would read as nonsense records.  Without
+    readable relationships, the parts under ``xl/worksheets/``."""
     members = set(package.namelist())
-    parts = []
     try:
         rels = ElementTree.fromstring(package.read("xl/_rels/workbook.bin.rels"))
     except (KeyError, ElementTree.ParseError):
         rels = None
-    for element in rels.iter() if rels is not None else ():
+    relationships = [e for e in (rels.iter() if rels is not None else ())
+                     if e.tag.endswith("Relationship")]
+    parts = _xlsb_sheet_parts(package, {e.get("Id"): e.get("Target", "")
+                                        for e in relationships})
+    for element in relationships:
         target = element.get("Target", "")
-        if (element.tag.endswith("Relationship") and target.lower().endswith(".bin")
+        if (target.lower().endswith(".bin")
                 and not element.get("Type", "").endswith("/vbaProject")):
-            part = target_part("xl/workbook.bin", target)
-            if part in members:
-                parts.append(part)
-    return parts or sorted(m for m in members
+            parts.append(target_part("xl/workbook.bin", target))
+    found = [part for part in dict.fromkeys(parts) if part in members]
+    return found or sorted(m for m in members
                            if m.startswith("xl/worksheets/") and m.lower().endswith(".bin"))
+
+
+#: BrtBundleSh, a sheet's entry in the workbook part, and BrtEndBundleShs after the last one.
+_XLSB_SHEET_ENTRY, _XLSB_SHEET_ENTRIES_END = 0x9C, 0x90
+#: How much of the workbook part is read for its sheet entries (they come first; a real
+#: workbook part is a few kilobytes).
+_XLSB_WORKBOOK_BYTES = 1 << 24
+
+
+def _xlsb_sheet_parts(package: zipfile.ZipFile, targets: dict[str | None, str]) -> list[str]:
+    """The parts the sheet entries of ``xl/workbook.bin`` name through the relationship
+    ``targets`` (by id): each target taken as calamine does (``xl/`` and the target) and as a
+    package path, for the members to pick from."""
+    try:
+        with open_member(package, "xl/workbook.bin") as stream:
+            book = stream.read(_XLSB_WORKBOOK_BYTES)
+    except KeyError:
+        return []
+    parts: list[str] = []
+    at = 0
+    while at < len(book):
+        try:
+            kind, size, at = _record_header(book, at)
+        except IndexError:  # the part ends inside a header
+            break
+        if kind == _XLSB_SHEET_ENTRIES_END:
+            break
+        if kind == _XLSB_SHEET_ENTRY and size >= 12:
+            # hsState and iTabID (four bytes each), then the relationship id as UTF-16 text.
+            length = int.from_bytes(book[at + 8:at + 12], "little")
+            rel_id = book[at + 12:at + 12 + 2 * length].decode("utf-16-le", "replace")
+            target = targets.get(rel_id)
+            if target is not None:
+                parts += ["xl/" + target, target_part("xl/workbook.bin", target)]
+        at += size
+    return parts
 
 
 #: The .xlsb records of a cell, by type: True for those that start with their column

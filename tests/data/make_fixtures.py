@@ -637,11 +637,13 @@ def _wide(text: str) -> bytes:
 
 
 def _raw_xlsb(path: Path, cells: dict[tuple[int, int], Any], sheet_name: str = "Lines", *,
-              blobs: dict[str, tuple[str | None, bytes]] | None = None) -> None:
+              blobs: dict[str, tuple[str | None, bytes]] | None = None,
+              sheet_type: str = _SHEET_TYPE) -> None:
     """A minimal .xlsb (no library writes one): the workbook and one sheet of ``cells`` (0-based
     row, column -> text or number; None leaves the cell out), numbers as BrtCellReal and text
     as BrtCellSt.  ``blobs``: more parts, by name: (the workbook's relationship type for it,
-    or None for none; its bytes)."""
+    or None for none; its bytes).  ``sheet_type``: the type of the sheet's relationship
+    (readers go by the sheet's entry in the workbook, whatever that type says)."""
     records = [_biff12(129), _biff12(148, struct.pack("<4I", 0, 0, 0, 0)), _biff12(145)]
     rows: dict[int, list[tuple[int, Any]]] = {}
     for (row, column), value in sorted(cells.items()):
@@ -671,7 +673,7 @@ def _raw_xlsb(path: Path, cells: dict[tuple[int, int], Any], sheet_name: str = "
             f'Type="{_REL_NS}/officeDocument" Target="xl/workbook.bin"/></Relationships>'),
         "xl/_rels/workbook.bin.rels": (
             f'{_XML_HEAD}<Relationships xmlns="{_PKG_REL_NS}"><Relationship Id="rId1" '
-            f'Type="{_SHEET_TYPE}" Target="worksheets/sheet1.bin"/>'
+            f'Type="{sheet_type}" Target="worksheets/sheet1.bin"/>'
             + "".join(f'<Relationship Id="rId{n}" Type="{kind}" Target="{name[3:]}"/>'
                       for n, (name, (kind, _)) in enumerate((blobs or {}).items(), 2) if kind)
             + "</Relationships>"),

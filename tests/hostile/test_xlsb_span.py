@@ -70,3 +70,22 @@ def test_binary_parts_that_hold_no_records_are_not_read_as_sheets(
                               b"\xd0\xcf\x11\xe0" + far * 4)})
     sheet = load_sheet(path)
     assert sheet.file_format == "xlsb" and sheet.row_numbers == [2]
+
+
+def test_a_sheet_whose_relationship_says_macro_project_is_still_checked(
+        tmp_path: Path, fx: ModuleType) -> None:
+    """calamine reads the part a sheet entry of the workbook names, whatever type its
+    relationship gives: a far cell in a sheet whose relationship calls it the macro project
+    (with printer settings beside it, so that other binary parts are linked) is refused, not
+    left to abort the reader."""
+    path = tmp_path / "sheet_typed_as_macros.xlsb"
+    fx._raw_xlsb(path, _sheet(fx, {(1_048_575, 16_383): "stray"}),
+                 sheet_type="http://schemas.microsoft.com/office/2006/relationships/vbaProject",
+                 blobs={"xl/printerSettings/printerSettings1.bin": (
+                     f"{fx._REL_NS}/printerSettings", b"\x00" * 64)})
+    child = subprocess.run([sys.executable, str(DRIVER), str(path)], capture_output=True,
+                           text=True, timeout=120)
+    assert child.returncode == 0, f"the validate process died: {child.stderr[-2000:]}"
+    result = next(json.loads(line) for line in child.stdout.splitlines() if '"file"' in line)
+    assert result["exit_code"] == 2
+    assert "spans 1,048,576 rows by 16,384 columns" in result["stderr"]
