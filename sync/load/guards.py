@@ -13,6 +13,8 @@ import functools
 import re
 import zipfile
 import zlib
+from array import array
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import compress
 from operator import itemgetter
@@ -24,7 +26,14 @@ from sync.errors import InputError
 from sync.load.header import brief
 from sync.report.parts import EXCEL_MAX_ROWS as EXCEL_ROWS
 from sync.report.parts import target_part
-from sync.sheetsize import TextMarks, check_ods_text, check_xlsx_text
+from sync.sheetsize import (
+    MAX_CELL_TEXT_BYTES,
+    MAX_SHARED_STRINGS,
+    TextMarks,
+    check_ods_text,
+    check_xlsx_text,
+    too_much_text,
+)
 from sync.zipdeflate import open_member
 
 #: The last row an Excel sheet holds: the tallest sheet a planner can have.
@@ -131,8 +140,9 @@ def check_xlsb(file: Path, name: str) -> None:
     working out which one holds which sheet: a part that holds no cell records spans nothing."""
     try:
         with zipfile.ZipFile(file) as package:
+            strings = _xlsb_string_lengths(package, name)
             for part in _xlsb_record_parts(package):
-                _check_xlsb_part(package, part, name)
+                _check_xlsb_part(package, part, name, strings)
     except (OSError, zipfile.BadZipFile, EOFError, RuntimeError, zlib.error):
         return  # calamine meets the same damage and says so
 
@@ -198,36 +208,99 @@ def _xlsb_sheet_parts(package: zipfile.ZipFile, targets: dict[str | None, str]) 
     return parts
 
 
-#: The .xlsb records of a cell, by type: True for those that start with their column
-#: (BrtCellBlank to BrtFmlaError, BrtCellRString), False for the short forms (BrtShortBlank to
-#: BrtShortIsst), which stand one column after the cell before them.  A cell's row is that of
-#: the BrtRowHdr record (type 0) before it.
-_XLSB_CELLS = {**dict.fromkeys([*range(1, 12), 62], True), **dict.fromkeys(range(12, 19), False)}
+#: The .xlsb records of a cell, by type: whether it starts with its column (BrtCellBlank to
+#: BrtFmlaError, BrtCellRString) or is a short form (BrtShortBlank to BrtShortIsst), which
+#: stands one column after the cell before it; then, for a cell showing a shared string
+#: (BrtCellIsst, BrtShortIsst), where in its data the string's index is, and for one holding
+#: its own text (BrtCellSt, BrtFmlaString, BrtShortSt), where the text's length in
+#: characters is (0: neither).  A cell's row is that of the BrtRowHdr record (type 0) before
+#: it.  A shared string counts once per cell showing it: the reader makes a copy for each.
+_XLSB_CELLS: dict[int, tuple[bool, int, int]] = {
+    **dict.fromkeys([*range(1, 12), 62], (True, 0, 0)),
+    **dict.fromkeys(range(12, 19), (False, 0, 0)),
+    7: (True, 8, 0), 18: (False, 4, 0), 6: (True, 0, 8), 8: (True, 0, 8), 17: (False, 0, 4)}
+#: BrtSSTItem, an entry of ``xl/sharedStrings.bin`` (the part calamine reads, by that name).
+_XLSB_STRING = 0x13
 
 
-def _check_xlsb_part(package: zipfile.ZipFile, part: str, name: str) -> None:
+def _check_xlsb_part(package: zipfile.ZipFile, part: str, name: str,
+                     strings: Sequence[int]) -> None:
     with open_member(package, part) as stream:
-        rows, columns, held = _xlsb_span(stream)
-    if _too_large(rows * columns, held):
-        raise _span_refused(f"{name} has a sheet that spans", rows, columns)
+        span = _xlsb_span(stream, strings)
+    if _too_large(span.rows * span.columns, span.held):
+        raise _span_refused(f"{name} has a sheet that spans", span.rows, span.columns)
+    if span.text > MAX_CELL_TEXT_BYTES:
+        raise too_much_text(name)
 
 
-def _xlsb_span(stream: IO[bytes]) -> tuple[int, int, int]:
-    """Rows and columns up to a binary part's last cell, and the cells it holds, from its
-    records: each is its type and size as 7-bit varints (at most 2 and 4 bytes), then its
-    data.  The part is read a megabyte at a time; a record longer than what is left of the
-    buffer is skipped without being held.  Most records have a one-byte type and size: they
-    take the short path."""
-    rows = columns = held = row = 0
+@dataclass(slots=True)
+class _XlsbSpan:
+    rows: int = 0       # up to the last cell's row
+    columns: int = 0    # up to the rightmost cell's column
+    held: int = 0       # cell records
+    text: int = 0       # characters of text the cells show, a shared string once per cell
+
+
+def _xlsb_span(stream: IO[bytes], strings: Sequence[int]) -> _XlsbSpan:
+    """Rows and columns up to a binary part's last cell, the cells it holds and the text they
+    show (``strings``: the length of each shared string)."""
+    rows = columns = held = text = row = 0
     column = -1
     cells = _XLSB_CELLS
+    for kind, buffer, at in _xlsb_records(stream):
+        cell = cells.get(kind)
+        if cell is not None:
+            placed, shared_at, text_at = cell
+            held += 1
+            if row >= rows:
+                rows = row + 1
+            column = int.from_bytes(buffer[at:at + 4], "little") if placed else column + 1
+            if column >= columns:
+                columns = column + 1
+            if shared_at:
+                index = int.from_bytes(buffer[at + shared_at:at + shared_at + 4], "little")
+                text += strings[index] if index < len(strings) else 0
+            elif text_at:
+                text += int.from_bytes(buffer[at + text_at:at + text_at + 4], "little")
+        elif not kind:
+            row = int.from_bytes(buffer[at:at + 4], "little")
+            column = -1
+    return _XlsbSpan(rows, columns, held, text)
+
+
+def _xlsb_string_lengths(package: zipfile.ZipFile, name: str) -> array[int]:
+    """The length in characters of each entry of ``xl/sharedStrings.bin``, in table order;
+    more than MAX_SHARED_STRINGS entries are refused, as an .xlsx's are."""
+    lengths: array[int] = array("q")
+    try:
+        stream = open_member(package, "xl/sharedStrings.bin")
+    except KeyError:
+        return lengths
+    with stream:
+        for kind, buffer, at in _xlsb_records(stream):
+            if kind == _XLSB_STRING:
+                if len(lengths) >= MAX_SHARED_STRINGS:
+                    raise InputError(f"{name} holds more than {MAX_SHARED_STRINGS:,} shared "
+                                     "strings, far more than a routing sheet needs; it is "
+                                     "refused.")
+                # A flags byte, then the text's length in characters and the text.
+                lengths.append(int.from_bytes(buffer[at + 1:at + 5], "little"))
+    return lengths
+
+
+def _xlsb_records(stream: IO[bytes]) -> Iterator[tuple[int, bytes, int]]:
+    """Each record of a binary part: its type, and a buffer holding its data from ``at`` (at
+    least twelve bytes of it, unless the part ends first).  A record is its type and size as
+    7-bit varints (at most 2 and 4 bytes), then its data.  The part is read a megabyte at a
+    time; a record longer than what is left of the buffer is skipped without being held.
+    Most records have a one-byte type and size: they take the short path."""
     buffer, at, end = b"", 0, 0
     while True:
-        if end - at < 16:   # room for a header and four bytes of data
+        if end - at < 18:   # room for the longest header and twelve bytes of data
             buffer, at = buffer[at:] + stream.read(1 << 20), 0
             end = len(buffer)
             if not end:
-                break
+                return
         kind = buffer[at]
         size = buffer[at + 1] if at + 1 < end else 0x80
         if kind < 0x80 and size < 0x80:
@@ -236,28 +309,17 @@ def _xlsb_span(stream: IO[bytes]) -> tuple[int, int, int]:
             try:
                 kind, size, at = _record_header(buffer, at)
             except IndexError:  # the part ends inside a header
-                break
-        placed = cells.get(kind)
-        if placed is not None:
-            held += 1
-            if row >= rows:
-                rows = row + 1
-            column = int.from_bytes(buffer[at:at + 4], "little") if placed else column + 1
-            if column >= columns:
-                columns = column + 1
-        elif not kind:
-            row = int.from_bytes(buffer[at:at + 4], "little")
-            column = -1
+                return
+        yield kind, buffer, at
         at += size
         if at > end:
             left = at - end
             while left:
                 skipped = len(stream.read(min(left, 1 << 20)))
                 if not skipped:
-                    return rows, columns, held
+                    return
                 left -= skipped
             buffer, at, end = b"", 0, 0
-    return rows, columns, held
 
 
 def _record_header(buffer: bytes, at: int) -> tuple[int, int, int]:

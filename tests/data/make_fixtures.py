@@ -31,6 +31,8 @@ import sys
 import tempfile
 import zipfile
 import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -636,14 +638,22 @@ def _wide(text: str) -> bytes:
     return struct.pack("<I", len(text)) + text.encode("utf-16-le")
 
 
+@dataclass(frozen=True)
+class XlsbShared:
+    """An .xlsb cell that shows entry ``index`` of the shared strings (BrtCellIsst)."""
+
+    index: int
+
+
 def _raw_xlsb(path: Path, cells: dict[tuple[int, int], Any], sheet_name: str = "Lines", *,
               blobs: dict[str, tuple[str | None, bytes]] | None = None,
-              sheet_type: str = _SHEET_TYPE) -> None:
+              sheet_type: str = _SHEET_TYPE, shared_strings: Sequence[str] = ()) -> None:
     """A minimal .xlsb (no library writes one): the workbook and one sheet of ``cells`` (0-based
-    row, column -> text or number; None leaves the cell out), numbers as BrtCellReal and text
-    as BrtCellSt.  ``blobs``: more parts, by name: (the workbook's relationship type for it,
-    or None for none; its bytes).  ``sheet_type``: the type of the sheet's relationship
-    (readers go by the sheet's entry in the workbook, whatever that type says)."""
+    row, column -> text, number or ``XlsbShared``; None leaves the cell out), numbers as
+    BrtCellReal and text as BrtCellSt.  ``blobs``: more parts, by name: (the workbook's
+    relationship type for it, or None for none; its bytes).  ``sheet_type``: the type of the
+    sheet's relationship (readers go by the sheet's entry in the workbook, whatever that type
+    says).  ``shared_strings``: the entries of ``xl/sharedStrings.bin``, if any."""
     records = [_biff12(129), _biff12(148, struct.pack("<4I", 0, 0, 0, 0)), _biff12(145)]
     rows: dict[int, list[tuple[int, Any]]] = {}
     for (row, column), value in sorted(cells.items()):
@@ -652,7 +662,9 @@ def _raw_xlsb(path: Path, cells: dict[tuple[int, int], Any], sheet_name: str = "
     for row, values in rows.items():
         records.append(_biff12(0, struct.pack("<IIHHBBI", row, 0, 300, 0, 0, 0, 0)))
         for column, value in values:
-            if isinstance(value, str):
+            if isinstance(value, XlsbShared):
+                records.append(_biff12(7, struct.pack("<III", column, 0, value.index)))
+            elif isinstance(value, str):
                 records.append(_biff12(6, struct.pack("<II", column, 0) + _wide(value)))
             else:
                 records.append(_biff12(5, struct.pack("<IId", column, 0, float(value))))
@@ -679,6 +691,14 @@ def _raw_xlsb(path: Path, cells: dict[tuple[int, int], Any], sheet_name: str = "
             + "</Relationships>"),
         "xl/workbook.bin": book, "xl/worksheets/sheet1.bin": sheet,
         **{name: data for name, (_, data) in (blobs or {}).items()}}
+    if shared_strings:
+        count = struct.pack("<II", len(shared_strings), len(shared_strings))
+        members["xl/sharedStrings.bin"] = b"".join(
+            [_biff12(159, count), *(_biff12(19, b"\x00" + _wide(t)) for t in shared_strings),
+             _biff12(160)])
+        members["xl/_rels/workbook.bin.rels"] = str(members["xl/_rels/workbook.bin.rels"]).replace(
+            "</Relationships>", f'<Relationship Id="rIdStrings" Type="{_REL_NS}/sharedStrings" '
+                                'Target="sharedStrings.bin"/></Relationships>')
     with zipfile.ZipFile(path, "w") as package:
         for name, body in members.items():
             package.writestr(_stable(name), body)

@@ -15,7 +15,7 @@ from types import ModuleType
 import pytest
 
 from sync.errors import InputError
-from sync.load import load_sheet
+from sync.load import guards, load_sheet
 from sync.load.guards import MAX_SHEET_CELLS, SPARSE_FROM
 
 DRIVER = Path(__file__).with_name("validate_driver.py")
@@ -89,3 +89,33 @@ def test_a_sheet_whose_relationship_says_macro_project_is_still_checked(
     result = next(json.loads(line) for line in child.stdout.splitlines() if '"file"' in line)
     assert result["exit_code"] == 2
     assert "spans 1,048,576 rows by 16,384 columns" in result["stderr"]
+
+
+def test_a_shared_string_shown_by_many_cells_counts_once_per_cell(
+        tmp_path: Path, fx: ModuleType) -> None:
+    """The reader makes a copy of a shared string for each cell showing it: one 1 MB string
+    shown by 1,100 cells (a 10 KB file) is more than a gigabyte of text, refused before it is
+    read, as the same .xlsx is."""
+    header = {(0, 3): "description"}
+    bomb = tmp_path / "one_string_many_cells.xlsb"
+    fx._raw_xlsb(bomb, _sheet(fx, {**header, **{(row, 3): fx.XlsbShared(0)
+                                               for row in range(1, 1_101)}}),
+                 shared_strings=["y" * 2**20])
+    assert bomb.stat().st_size < 100_000
+    with pytest.raises(InputError, match="cells hold more than 1024 MB of text"):
+        load_sheet(bomb)
+
+    few = tmp_path / "one_string_few_cells.xlsb"
+    fx._raw_xlsb(few, _sheet(fx, {**header, (1, 3): fx.XlsbShared(1)}),
+                 shared_strings=["y" * 2**20, "Deburr before painting"])
+    sheet = load_sheet(few)
+    assert sheet.cells(sheet.fields["description"]) == ["Deburr before painting"]
+
+
+def test_more_shared_strings_than_the_limit_are_refused(
+        tmp_path: Path, fx: ModuleType, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(guards, "MAX_SHARED_STRINGS", 2)
+    path = tmp_path / "many_strings.xlsb"
+    fx._raw_xlsb(path, _sheet(fx, {}), shared_strings=["a", "b", "c"])
+    with pytest.raises(InputError, match="holds more than 2 shared strings"):
+        load_sheet(path)
