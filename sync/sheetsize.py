@@ -54,6 +54,12 @@ def too_much_text(name: str) -> InputError:
                       "a routing sheet needs far less.")
 
 
+def too_many_strings(name: str) -> InputError:
+    """The one sentence for a workbook with more shared strings than MAX_SHARED_STRINGS."""
+    return InputError(f"{name} holds more than {MAX_SHARED_STRINGS:,} shared strings, far more "
+                      "than a routing sheet needs; it is refused.")
+
+
 @dataclass(slots=True)
 class TextMarks:
     """What the first, roughest look at a sheet's text needs, counted by the pass that
@@ -173,8 +179,7 @@ def _shared_lengths(package: zipfile.ZipFile, name: str) -> array[int]:
         local = _local(tag)
         if local == "si":
             if len(lengths) >= MAX_SHARED_STRINGS:
-                raise InputError(f"{name} holds more than {MAX_SHARED_STRINGS:,} shared "
-                                 "strings, far more than a routing sheet needs; it is refused.")
+                raise too_many_strings(name)
             lengths.append(0)
         elif local == "t":
             depth_t += 1

@@ -8,25 +8,21 @@ file named as such; a renamed file so gets a clear sentence instead of a parser'
 from __future__ import annotations
 
 import codecs
-import io
 import stat
-import struct
 import zipfile
 from pathlib import Path
 from typing import NoReturn
 
-import olefile
-
 from sync.errors import InputError, OleDamagedError
 from sync.load.guards import check_zip_members
 from sync.load.header import brief
+from sync.load.xls import OLE_MAGIC, Ole
 
 WORKBOOK_EXTENSIONS = frozenset({".xlsx", ".xlsm", ".xlsb", ".xls", ".ods"})
 TEXT_EXTENSIONS = frozenset({".csv", ".tsv", ".txt"})
 
 _ZIP_MAGIC = b"PK\x03\x04"
 _EMPTY_ZIP_MAGIC = b"PK\x05\x06"
-OLE_MAGIC = bytes.fromhex("D0CF11E0A1B11AE1")
 _KNOWN_BINARIES = (
     (b"\x89PNG\r\n\x1a\n", "a PNG image"),
     (b"%PDF", "a PDF document"),
@@ -153,44 +149,3 @@ def _ole_format(file: Path) -> str:
     if "WordDocument" in streams:
         refuse_document(name, "a Word document")
     raise InputError(f"{name} is an Office file but not an Excel workbook.")
-
-
-
-
-class Ole:
-    """The streams of an OLE2 compound file, read by ``olefile``.
-
-    Used to tell an .xls workbook from an encrypted .xlsx (which is an OLE2 file holding
-    EncryptionInfo) and to find formula-error cells that calamine reports as blank.  A
-    structure that does not hold together (a chain that loops or leaves the file, a stream
-    larger than the file) is OleDamagedError."""
-
-    def __init__(self, data: bytes):
-        if len(data) < 512 or not data.startswith(OLE_MAGIC):
-            raise OleDamagedError
-        try:
-            self._file = olefile.OleFileIO(io.BytesIO(data))
-            paths = self._file.listdir(streams=True, storages=False)
-        except _OLE_ERRORS:
-            raise OleDamagedError from None
-        # A stream by its own name, wherever it sits; one at the top level first.
-        self._paths: dict[str, list[str]] = {}
-        for path in sorted(paths, key=len):
-            self._paths.setdefault(path[-1], path)
-
-    def stream_names(self) -> set[str]:
-        return set(self._paths)
-
-    def read(self, name: str) -> bytes:
-        try:
-            with self._file.openstream(self._paths[name]) as stream:
-                data: bytes = stream.read()
-                return data
-        except (*_OLE_ERRORS, KeyError):
-            raise OleDamagedError from None
-
-
-#: What ``olefile`` raises on a damaged file (mostly OSError; the others from struct reads
-#: past the end of the data).
-_OLE_ERRORS = (OSError, struct.error, IndexError, ValueError, OverflowError, MemoryError,
-               EOFError, RecursionError)

@@ -10,14 +10,13 @@ from __future__ import annotations
 import re
 import struct
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
 
 from sync.errors import OleDamagedError
-from sync.load.detect import Ole
 from sync.load.guards import xlsx_sheet_part
+from sync.load.xls import Ole, biff_substream, sheet_offsets, workbook_stream
 from sync.zipdeflate import open_member
 
 _ERROR_CODES = {0x00: "#NULL!", 0x07: "#DIV/0!", 0x0F: "#VALUE!", 0x17: "#REF!",
@@ -148,18 +147,12 @@ def _ods_walk(stream: Any, sheet_name: str) -> dict[tuple[int, int], str]:
 
 
 def _xls_error_cells(data: bytes, sheet_name: str) -> dict[tuple[int, int], str]:
-    streams = Ole(data)
-    workbook = streams.read("Workbook") if "Workbook" in streams.stream_names() else \
-        streams.read("Book")
-    biff8 = "Workbook" in streams.stream_names()
-    offset = None
-    for kind, body in _biff_substream(workbook, 0):
-        if kind == 0x0085 and _biff_sheet_name(body, biff8) == sheet_name:  # BOUNDSHEET
-            offset = struct.unpack_from("<I", body)[0]
+    workbook, biff8 = workbook_stream(Ole(data))
+    offset = dict(sheet_offsets(workbook, biff8)).get(sheet_name)
     if offset is None:
         return {}
     cells: dict[tuple[int, int], str] = {}
-    for kind, body in _biff_substream(workbook, offset):
+    for kind, body in biff_substream(workbook, offset):
         if kind == 0x0006 and len(body) >= 14:  # FORMULA with its cached result
             row, column = struct.unpack_from("<HH", body)
             result = body[6:14]
@@ -170,31 +163,3 @@ def _xls_error_cells(data: bytes, sheet_name: str) -> dict[tuple[int, int], str]
             if body[7] == 1:
                 cells[(row, column)] = _ERROR_CODES.get(body[6], "#VALUE!")
     return cells
-
-
-def _biff_substream(stream: bytes, offset: int) -> Iterator[tuple[int, bytes]]:
-    """Records from the BOF at ``offset`` to its matching EOF (embedded charts nest)."""
-    depth = 0
-    while offset + 4 <= len(stream):
-        kind, length = struct.unpack_from("<HH", stream, offset)
-        body = stream[offset + 4: offset + 4 + length]
-        offset += 4 + length
-        if kind in (0x0809, 0x0409, 0x0209, 0x0009):  # BOF (BIFF8, 4, 3, 2)
-            depth += 1
-        elif kind == 0x000A:  # EOF
-            depth -= 1
-            if depth <= 0:
-                return
-        elif depth == 1:
-            yield kind, body
-
-
-def _biff_sheet_name(body: bytes, biff8: bool) -> str:
-    length = body[6]
-    if not biff8:
-        return body[7: 7 + length].decode("cp1252", "replace")
-    if body[7] & 1:
-        return body[8: 8 + 2 * length].decode("utf-16-le", "replace")
-    return body[8: 8 + length].decode("latin-1")
-
-

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import re
+import struct
 import zipfile
 import zlib
 from array import array
@@ -22,7 +23,8 @@ from pathlib import Path
 from typing import IO, Any
 from xml.etree import ElementTree
 
-from sync.errors import InputError
+from sync.errors import InputError, OleDamagedError
+from sync.load import xls
 from sync.load.header import brief
 from sync.report.parts import EXCEL_MAX_ROWS as EXCEL_ROWS
 from sync.report.parts import target_part
@@ -32,6 +34,7 @@ from sync.sheetsize import (
     TextMarks,
     check_ods_text,
     check_xlsx_text,
+    too_many_strings,
     too_much_text,
 )
 from sync.zipdeflate import open_member
@@ -234,14 +237,14 @@ def _check_xlsb_part(package: zipfile.ZipFile, part: str, name: str,
 
 
 @dataclass(slots=True)
-class _XlsbSpan:
+class _BinarySpan:
     rows: int = 0       # up to the last cell's row
     columns: int = 0    # up to the rightmost cell's column
     held: int = 0       # cell records
     text: int = 0       # characters of text the cells show, a shared string once per cell
 
 
-def _xlsb_span(stream: IO[bytes], strings: Sequence[int]) -> _XlsbSpan:
+def _xlsb_span(stream: IO[bytes], strings: Sequence[int]) -> _BinarySpan:
     """Rows and columns up to a binary part's last cell, the cells it holds and the text they
     show (``strings``: the length of each shared string)."""
     rows = columns = held = text = row = 0
@@ -265,7 +268,7 @@ def _xlsb_span(stream: IO[bytes], strings: Sequence[int]) -> _XlsbSpan:
         elif not kind:
             row = int.from_bytes(buffer[at:at + 4], "little")
             column = -1
-    return _XlsbSpan(rows, columns, held, text)
+    return _BinarySpan(rows, columns, held, text)
 
 
 def _xlsb_string_lengths(package: zipfile.ZipFile, name: str) -> array[int]:
@@ -280,9 +283,7 @@ def _xlsb_string_lengths(package: zipfile.ZipFile, name: str) -> array[int]:
         for kind, buffer, at in _xlsb_records(stream):
             if kind == _XLSB_STRING:
                 if len(lengths) >= MAX_SHARED_STRINGS:
-                    raise InputError(f"{name} holds more than {MAX_SHARED_STRINGS:,} shared "
-                                     "strings, far more than a routing sheet needs; it is "
-                                     "refused.")
+                    raise too_many_strings(name)
                 # A flags byte, then the text's length in characters and the text.
                 lengths.append(int.from_bytes(buffer[at + 1:at + 5], "little"))
     return lengths
@@ -338,6 +339,76 @@ def _record_header(buffer: bytes, at: int) -> tuple[int, int, int]:
         if not byte & 0x80:
             break
     return kind, size, at
+
+
+def check_xls(file: Path, name: str) -> None:
+    """Refuse, before calamine reads it, an .xls workbook with a sheet whose cells span more
+    than SPARSE_FROM cells sparsely (the format's own cap, 65,536 rows by 256 columns, is
+    below MAX_SHEET_CELLS) or show more than MAX_CELL_TEXT_BYTES of text, a shared string
+    counted once per cell showing it, as for an .xlsx."""
+    try:
+        workbook, biff8 = xls.workbook_stream(xls.Ole(file.read_bytes()))
+    except (OleDamagedError, OSError):
+        return  # calamine meets the same damage and says so
+    if xls.shared_string_count(workbook) > MAX_SHARED_STRINGS:
+        raise too_many_strings(name)
+    strings = xls.shared_string_lengths(workbook)
+    for _sheet, offset in xls.sheet_offsets(workbook, biff8):
+        span = _xls_span(workbook, offset, strings)
+        if _too_large(span.rows * span.columns, span.held):
+            raise _span_refused(f"{name} has a sheet that spans", span.rows, span.columns)
+        if span.text > MAX_CELL_TEXT_BYTES:
+            raise too_much_text(name)
+
+
+#: The .xls cell records, by type: where in the data the text's length in characters is
+#: (LABEL, RSTRING), -1 for a cell showing a shared string (LABELSST: its index at 6), 0 for
+#: the other cells (FORMULA, NUMBER, BOOLERR, RK).  Each starts with its row and column;
+#: MULRK (several numbers of a row) ends with its last column.  Blank cells (BLANK,
+#: MULBLANK: a border or a colour without a value) are left out, as calamine leaves them.
+_XLS_CELLS = {0x0204: 6, 0x00D6: 6, 0x00FD: -1, 0x0006: 0, 0x0203: 0, 0x0205: 0, 0x027E: 0}
+_XLS_CELL_RUNS = frozenset({0x00BD})   # MULRK
+_BIFF_BOF, _BIFF_EOF = frozenset({0x0809, 0x0409, 0x0209, 0x0009}), 0x000A
+
+
+def _xls_span(workbook: bytes, offset: int, strings: Sequence[int]) -> _BinarySpan:
+    """The span, cells and text of the sheet whose substream starts at ``offset``: its
+    records walked in place (a large sheet has a million), nested substreams (an embedded
+    chart's) left out."""
+    rows = columns = held = text = 0
+    depth, at, end = 0, offset, len(workbook)
+    unpack = struct.unpack_from
+    while at + 4 <= end:
+        kind, length = unpack("<HH", workbook, at)
+        data, at = at + 4, at + 4 + length
+        text_at = _XLS_CELLS.get(kind)
+        if text_at is None:
+            if kind in _XLS_CELL_RUNS and length >= 6 and depth == 1:
+                row, column = unpack("<HH", workbook, data)
+                last = unpack("<H", workbook, data + length - 2)[0]
+                held += max(0, last - column + 1)
+                rows, columns = max(rows, row + 1), max(columns, last + 1)
+            elif kind in _BIFF_BOF:
+                depth += 1
+            elif kind == _BIFF_EOF:
+                depth -= 1
+                if depth <= 0:
+                    break
+            continue
+        if length < 4 or depth != 1 or at > end:
+            continue
+        row, column = unpack("<HH", workbook, data)
+        held += 1
+        if row >= rows:
+            rows = row + 1
+        if column >= columns:
+            columns = column + 1
+        if text_at == -1 and length >= 10:
+            index = unpack("<I", workbook, data + 6)[0]
+            text += strings[index] if index < len(strings) else 0
+        elif text_at and length >= text_at + 2:
+            text += unpack("<H", workbook, data + text_at)[0]
+    return _BinarySpan(rows, columns, held, text)
 
 
 def check_ods(file: Path, name: str) -> None:

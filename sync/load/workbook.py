@@ -20,7 +20,7 @@ from sync.errors import InputError
 from sync.load.detect import refuse_encrypted
 from sync.load.formulaerrors import error_cells
 from sync.load.frame import BLOCK_ROWS, Block, assemble, non_blank_rows
-from sync.load.guards import check_ods, check_xlsb, check_xlsx_sheet
+from sync.load.guards import check_ods, check_xls, check_xlsb, check_xlsx_sheet
 from sync.load.header import (
     HEADER_SEARCH_ROWS,
     Closest,
@@ -41,6 +41,8 @@ def load_workbook(file: Path, file_format: str, sheet: str | None) -> LoadedShee
         check_ods(file, name)
     elif file_format == "xlsb":
         check_xlsb(file, name)
+    elif file_format == "xls":
+        check_xls(file, name)
     try:
         if file.suffix.lower() in _EXTENSIONS[file_format]:
             book = python_calamine.CalamineWorkbook.from_path(str(file))

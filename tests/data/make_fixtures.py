@@ -848,6 +848,35 @@ def write_hostile_corpus() -> None:
     (BAD / "bom_only.csv").write_bytes(b"\xef\xbb\xbf\r\n")
 
 
+def write_xls_bombs() -> None:
+    """The .xls files of the corpus, saved by LibreOffice from hand-made .xlsx sources: one
+    text of 32,767 characters (the most a cell holds) shared by 33,000 cells, 1,081 million
+    characters for a reader that copies it into each (a file of about a megabyte), and one
+    stray cell at IV65536, the far corner of the format."""
+    if soffice() is None:
+        print("soffice not found: the .xls files of the bad corpus left as they are")
+        return
+    with tempfile.TemporaryDirectory() as work:
+        source = Path(work) / "shared_text_bomb.xlsx"
+        rows = _text_row(1, [*_REQUIRED_HEADERS, "description"]) + "".join(
+            _row_xml(r, [f'<c r="D{r}" t="s"><v>0</v></c>']) for r in range(2, 33_002)) + \
+            _text_row(33_002, ["", "", "", "Deburr"])   # a string after the long one
+        strings = (f'{_XML_HEAD}<sst xmlns="{_MAIN_NS}" count="33000" uniqueCount="1"><si>'
+                   f'<t>{"y" * 32_767}</t></si></sst>')
+        _raw_xlsx(source, _sheet_xml(rows), parts={"xl/sharedStrings.xml": strings},
+                  workbook_rels_extra=f'<Relationship Id="rId2" Type="{_REL_NS}/sharedStrings"'
+                                      ' Target="sharedStrings.xml"/>',
+                  content_types_extra='<Override PartName="/xl/sharedStrings.xml" ContentType='
+                                      '"application/vnd.openxmlformats-officedocument.'
+                                      'spreadsheetml.sharedStrings+xml"/>')
+        convert(source, BAD / "shared_text_bomb.xls", LIBREOFFICE_FILTERS[".xls"])
+        source = Path(work) / "far_cell.xlsx"
+        rows = (_text_row(1, _REQUIRED_HEADERS) + _text_row(2, [PRODUCTS[0], PROCESSES[0], "1"])
+                + _row_xml(65536, [_text_cell("IV65536", "stray")]))
+        _raw_xlsx(source, _sheet_xml(rows))
+        convert(source, BAD / "far_cell.xls", LIBREOFFICE_FILTERS[".xls"])
+
+
 # --------------------------------------------------------------------------- main
 
 
@@ -861,6 +890,7 @@ def main() -> int:
     write_libreoffice_fixtures(openpyxl_file)
     write_bad_corpus(openpyxl_file)
     write_hostile_corpus()
+    write_xls_bombs()
     print(f"fixtures written to {DATA}")
     return 0
 

@@ -14,6 +14,7 @@ from types import ModuleType
 
 import pytest
 
+from sync import sheetsize
 from sync.errors import InputError
 from sync.load import guards, load_sheet
 from sync.load.guards import MAX_SHEET_CELLS, SPARSE_FROM
@@ -115,6 +116,7 @@ def test_a_shared_string_shown_by_many_cells_counts_once_per_cell(
 def test_more_shared_strings_than_the_limit_are_refused(
         tmp_path: Path, fx: ModuleType, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(guards, "MAX_SHARED_STRINGS", 2)
+    monkeypatch.setattr(sheetsize, "MAX_SHARED_STRINGS", 2)   # the sentence's figure
     path = tmp_path / "many_strings.xlsb"
     fx._raw_xlsb(path, _sheet(fx, {}), shared_strings=["a", "b", "c"])
     with pytest.raises(InputError, match="holds more than 2 shared strings"):
