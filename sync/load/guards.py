@@ -342,21 +342,24 @@ def _record_header(buffer: bytes, at: int) -> tuple[int, int, int]:
 
 
 def check_xls(file: Path, name: str) -> None:
-    """Refuse, before calamine reads it, an .xls workbook with a sheet whose cells span more
+    """Refuse, before calamine opens it, an .xls workbook with a sheet whose cells span more
     than SPARSE_FROM cells sparsely (the format's own cap, 65,536 rows by 256 columns, is
     below MAX_SHEET_CELLS) or show more than MAX_CELL_TEXT_BYTES of text, a shared string
-    counted once per cell showing it, as for an .xlsx."""
+    counted once per cell showing it.  calamine reads every sheet of an .xls as it opens it,
+    each from its first cell to its last: so every sheet is checked, and a sheet's span runs
+    from its first row and column that hold a cell."""
     try:
         workbook, biff8 = xls.workbook_stream(xls.Ole(file.read_bytes()))
     except (OleDamagedError, OSError):
         return  # calamine meets the same damage and says so
-    if xls.shared_string_count(workbook) > MAX_SHARED_STRINGS:
-        raise too_many_strings(name)
     strings = xls.shared_string_lengths(workbook)
-    for _sheet, offset in xls.sheet_offsets(workbook, biff8):
+    if len(strings) > MAX_SHARED_STRINGS:
+        raise too_many_strings(name)
+    for sheet_name, offset in xls.sheet_offsets(workbook, biff8):
         span = _xls_span(workbook, offset, strings)
         if _too_large(span.rows * span.columns, span.held):
-            raise _span_refused(f"{name} has a sheet that spans", span.rows, span.columns)
+            raise _span_refused(f'{name}, sheet "{brief(sheet_name)}" spans', span.rows,
+                                span.columns)
         if span.text > MAX_CELL_TEXT_BYTES:
             raise too_much_text(name)
 
@@ -372,10 +375,11 @@ _BIFF_BOF, _BIFF_EOF = frozenset({0x0809, 0x0409, 0x0209, 0x0009}), 0x000A
 
 
 def _xls_span(workbook: bytes, offset: int, strings: Sequence[int]) -> _BinarySpan:
-    """The span, cells and text of the sheet whose substream starts at ``offset``: its
-    records walked in place (a large sheet has a million), nested substreams (an embedded
-    chart's) left out."""
-    rows = columns = held = text = 0
+    """The span (from the first row and column holding a cell to the last), cells and text
+    of the sheet whose substream starts at ``offset``: its records walked in place (a large
+    sheet has a million), nested substreams (an embedded chart's) left out."""
+    top = left = 1 << 16
+    bottom = right = held = text = 0
     depth, at, end = 0, offset, len(workbook)
     unpack = struct.unpack_from
     while at + 4 <= end:
@@ -384,10 +388,11 @@ def _xls_span(workbook: bytes, offset: int, strings: Sequence[int]) -> _BinarySp
         text_at = _XLS_CELLS.get(kind)
         if text_at is None:
             if kind in _XLS_CELL_RUNS and length >= 6 and depth == 1:
-                row, column = unpack("<HH", workbook, data)
+                row, first = unpack("<HH", workbook, data)
                 last = unpack("<H", workbook, data + length - 2)[0]
-                held += max(0, last - column + 1)
-                rows, columns = max(rows, row + 1), max(columns, last + 1)
+                held += max(0, last - first + 1)
+                top, bottom = min(top, row), max(bottom, row + 1)
+                left, right = min(left, first), max(right, last + 1)
             elif kind in _BIFF_BOF:
                 depth += 1
             elif kind == _BIFF_EOF:
@@ -399,16 +404,22 @@ def _xls_span(workbook: bytes, offset: int, strings: Sequence[int]) -> _BinarySp
             continue
         row, column = unpack("<HH", workbook, data)
         held += 1
-        if row >= rows:
-            rows = row + 1
-        if column >= columns:
-            columns = column + 1
+        if row < top:
+            top = row
+        if row >= bottom:
+            bottom = row + 1
+        if column < left:
+            left = column
+        if column >= right:
+            right = column + 1
         if text_at == -1 and length >= 10:
             index = unpack("<I", workbook, data + 6)[0]
             text += strings[index] if index < len(strings) else 0
         elif text_at and length >= text_at + 2:
             text += unpack("<H", workbook, data + text_at)[0]
-    return _BinarySpan(rows, columns, held, text)
+    if not held:
+        return _BinarySpan()
+    return _BinarySpan(bottom - top, right - left, held, text)
 
 
 def check_ods(file: Path, name: str) -> None:

@@ -41,7 +41,7 @@ def load_workbook(file: Path, file_format: str, sheet: str | None) -> LoadedShee
         check_ods(file, name)
     elif file_format == "xlsb":
         check_xlsb(file, name)
-    elif file_format == "xls":
+    elif file_format == "xls":   # calamine reads every sheet of an .xls as it opens it
         check_xls(file, name)
     try:
         if file.suffix.lower() in _EXTENSIONS[file_format]:

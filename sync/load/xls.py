@@ -77,14 +77,6 @@ def sheet_offsets(workbook: bytes, biff8: bool) -> list[tuple[str, int]]:
             if kind == _BOUNDSHEET and len(body) >= 8]
 
 
-def shared_string_count(workbook: bytes) -> int:
-    """How many distinct strings the SST record says it holds (0 without one)."""
-    for kind, body in biff_substream(workbook, 0):
-        if kind == _SST and len(body) >= 8:
-            return int(struct.unpack_from("<I", body, 4)[0])
-    return 0
-
-
 def shared_string_lengths(workbook: bytes) -> array[int]:
     """The length in characters of each shared string, in table order.
 

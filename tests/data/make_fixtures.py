@@ -32,7 +32,6 @@ import tempfile
 import zipfile
 import zlib
 from collections.abc import Sequence
-from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -638,11 +637,13 @@ def _wide(text: str) -> bytes:
     return struct.pack("<I", len(text)) + text.encode("utf-16-le")
 
 
-@dataclass(frozen=True)
 class XlsbShared:
-    """An .xlsb cell that shows entry ``index`` of the shared strings (BrtCellIsst)."""
+    """An .xlsb cell that shows entry ``index`` of the shared strings (BrtCellIsst).  A plain
+    class: some tests load this file under another module name, where a dataclass's string
+    annotations cannot be resolved."""
 
-    index: int
+    def __init__(self, index: int) -> None:
+        self.index = index
 
 
 def _raw_xlsb(path: Path, cells: dict[tuple[int, int], Any], sheet_name: str = "Lines", *,
@@ -852,7 +853,8 @@ def write_xls_bombs() -> None:
     """The .xls files of the corpus, saved by LibreOffice from hand-made .xlsx sources: one
     text of 32,767 characters (the most a cell holds) shared by 33,000 cells, 1,081 million
     characters for a reader that copies it into each (a file of about a megabyte), and one
-    stray cell at IV65536, the far corner of the format."""
+    stray cell at IV65536, the far corner of the format; and a good workbook whose second
+    sheet holds one cell there and nothing else."""
     if soffice() is None:
         print("soffice not found: the .xls files of the bad corpus left as they are")
         return
@@ -875,6 +877,18 @@ def write_xls_bombs() -> None:
                 + _row_xml(65536, [_text_cell("IV65536", "stray")]))
         _raw_xlsx(source, _sheet_xml(rows))
         convert(source, BAD / "far_cell.xls", LIBREOFFICE_FILTERS[".xls"])
+        # The lines, and a notes sheet whose one value is at IV65536: calamine holds a sheet
+        # from its first cell, so that sheet is one cell and the workbook loads.
+        import openpyxl
+
+        book = openpyxl.Workbook()
+        book.active.title = "Routing"
+        book.active.append(_REQUIRED_HEADERS)
+        book.active.append([PRODUCTS[0], PROCESSES[0], 1])
+        book.create_sheet("Notes")["IV65536"] = "far away"
+        book.save(Path(work) / "far_notes.xlsx")
+        convert(Path(work) / "far_notes.xlsx", DATA / "routing_far_notes_lo.xls",
+                LIBREOFFICE_FILTERS[".xls"])
 
 
 # --------------------------------------------------------------------------- main
