@@ -238,8 +238,8 @@ def _check_xlsb_part(package: zipfile.ZipFile, part: str, name: str,
 
 @dataclass(slots=True)
 class _BinarySpan:
-    rows: int = 0       # up to the last cell's row
-    columns: int = 0    # up to the rightmost cell's column
+    rows: int = 0       # the rows the cells span
+    columns: int = 0    # the columns the cells span
     held: int = 0       # cell records
     text: int = 0       # characters of text the cells show, a shared string once per cell
 
@@ -370,37 +370,26 @@ def check_xls(file: Path, name: str) -> None:
 #: MULRK (several numbers of a row) ends with its last column.  Blank cells (BLANK,
 #: MULBLANK: a border or a colour without a value) are left out, as calamine leaves them.
 _XLS_CELLS = {0x0204: 6, 0x00D6: 6, 0x00FD: -1, 0x0006: 0, 0x0203: 0, 0x0205: 0, 0x027E: 0}
-_XLS_CELL_RUNS = frozenset({0x00BD})   # MULRK
-_BIFF_BOF, _BIFF_EOF = frozenset({0x0809, 0x0409, 0x0209, 0x0009}), 0x000A
+_XLS_MULRK = 0x00BD
 
 
 def _xls_span(workbook: bytes, offset: int, strings: Sequence[int]) -> _BinarySpan:
     """The span (from the first row and column holding a cell to the last), cells and text
-    of the sheet whose substream starts at ``offset``: its records walked in place (a large
-    sheet has a million), nested substreams (an embedded chart's) left out."""
+    of the sheet whose substream starts at ``offset``."""
     top = left = 1 << 16
     bottom = right = held = text = 0
-    depth, at, end = 0, offset, len(workbook)
     unpack = struct.unpack_from
-    while at + 4 <= end:
-        kind, length = unpack("<HH", workbook, at)
-        data, at = at + 4, at + 4 + length
+    for kind, data, length in xls.biff_records(workbook, offset):
         text_at = _XLS_CELLS.get(kind)
         if text_at is None:
-            if kind in _XLS_CELL_RUNS and length >= 6 and depth == 1:
+            if kind == _XLS_MULRK and length >= 6:   # row, first column, numbers, last column
                 row, first = unpack("<HH", workbook, data)
                 last = unpack("<H", workbook, data + length - 2)[0]
                 held += max(0, last - first + 1)
                 top, bottom = min(top, row), max(bottom, row + 1)
                 left, right = min(left, first), max(right, last + 1)
-            elif kind in _BIFF_BOF:
-                depth += 1
-            elif kind == _BIFF_EOF:
-                depth -= 1
-                if depth <= 0:
-                    break
             continue
-        if length < 4 or depth != 1 or at > end:
+        if length < 4:
             continue
         row, column = unpack("<HH", workbook, data)
         held += 1

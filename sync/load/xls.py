@@ -21,6 +21,7 @@ from sync.errors import OleDamagedError
 OLE_MAGIC = bytes.fromhex("D0CF11E0A1B11AE1")
 
 _BOUNDSHEET, _SST, _CONTINUE = 0x0085, 0x00FC, 0x003C
+_BOF, _EOF = frozenset({0x0809, 0x0409, 0x0209, 0x0009}), 0x000A   # BOF of BIFF8, 4, 3, 2
 
 
 class Ole:
@@ -142,19 +143,28 @@ def shared_string_lengths(workbook: bytes) -> array[int]:
 
 def biff_substream(stream: bytes, offset: int) -> Iterator[tuple[int, bytes]]:
     """Records from the BOF at ``offset`` to its matching EOF (embedded charts nest)."""
-    depth = 0
-    while offset + 4 <= len(stream):
-        kind, length = struct.unpack_from("<HH", stream, offset)
-        body = stream[offset + 4: offset + 4 + length]
+    for kind, at, length in biff_records(stream, offset):
+        yield kind, stream[at:at + length]
+
+
+def biff_records(stream: bytes, offset: int) -> Iterator[tuple[int, int, int]]:
+    """Each record's type, where its data starts and its length, from the BOF at ``offset``
+    to its matching EOF; the records of nested substreams (an embedded chart's) and those cut
+    off by the end of the stream are left out.  No record is copied: a large sheet has a
+    million."""
+    depth, end = 0, len(stream)
+    unpack = struct.unpack_from
+    while offset + 4 <= end:
+        kind, length = unpack("<HH", stream, offset)
         offset += 4 + length
-        if kind in (0x0809, 0x0409, 0x0209, 0x0009):  # BOF (BIFF8, 4, 3, 2)
+        if kind in _BOF:
             depth += 1
-        elif kind == 0x000A:  # EOF
+        elif kind == _EOF:
             depth -= 1
             if depth <= 0:
                 return
-        elif depth == 1:
-            yield kind, body
+        elif depth == 1 and offset <= end:
+            yield kind, offset - length, length
 
 
 def biff_sheet_name(body: bytes, biff8: bool) -> str:
