@@ -5,8 +5,8 @@ the sheet is read, so one 32 MB string referred to by 100 cells, a file of a few
 takes gigabytes.  An .ods cell repeated across columns and rows is copied the same way.  The
 unpacked-size and cell-count checks never see it, so this module streams the package's XML
 (shared-string lengths, the sheet's references to them, inline strings, repeated .ods cells
-and spaces), keeping only counts, and refuses a sheet whose cells would hold more than
-``MAX_CELL_TEXT_BYTES`` of text.
+and spaces), keeping only counts, and refuses a sheet whose cells would hold more text than
+``text_limit`` allows a file of its size.
 
 The XML is read in pieces of a megabyte.  A sheet is first cleared, where it can be, by
 counting bytes (most are: ``TextMarks``, counted on the pass of ``sync.load.guards`` that
@@ -37,6 +37,11 @@ from sync.zipdeflate import open_member
 #: a few kilobytes whose cells all show one huge string, takes gigabytes.  At a kilobyte a row
 #: even the first, roughest look clears a full-height sheet of inline strings.
 MAX_CELL_TEXT_BYTES = EXCEL_MAX_ROWS * 1024
+#: ... and at most four times what the file unpacks to (a cell's XML outweighs the text it
+#: shows; a text bomb shows thousands of times its own size), but never less than 64 MB.
+#: Text costs several times its size once read, so a small file stays far below a gigabyte.
+TEXT_PER_UNPACKED_BYTE = 4
+MIN_TEXT_LIMIT = 64 << 20
 #: A shared-string table with more entries than this is refused: the reader keeps every
 #: entry, however short.  Eight a row of a full-height sheet: a line's id, its names and
 #: notes are the strings that differ from row to row.
@@ -48,10 +53,20 @@ _ODS_TABLE = "urn:oasis:names:tc:opendocument:xmlns:table:1.0"
 _ODS_TEXT = "urn:oasis:names:tc:opendocument:xmlns:text:1.0"
 
 
-def too_much_text(name: str) -> InputError:
-    """The one sentence for a sheet whose cells hold too much text."""
-    return InputError(f"{name}: cells hold more than {MAX_CELL_TEXT_BYTES >> 20} MB of text; "
-                      "a routing sheet needs far less.")
+def text_limit(unpacked: int) -> int:
+    """The most text the cells of a workbook that unpacks to ``unpacked`` bytes may hold."""
+    return min(MAX_CELL_TEXT_BYTES, max(MIN_TEXT_LIMIT, TEXT_PER_UNPACKED_BYTE * unpacked))
+
+
+def package_text_limit(package: zipfile.ZipFile) -> int:
+    """``text_limit`` of a zip package, by what its members unpack to."""
+    return text_limit(sum(member.file_size for member in package.infolist()))
+
+
+def too_much_text(name: str, limit: int) -> InputError:
+    """The one sentence for a sheet whose cells hold more than ``limit`` bytes of text."""
+    return InputError(f"{name}: cells hold more than {limit >> 20:,} MB of text; a routing "
+                      "sheet needs far less.")
 
 
 def too_many_strings(name: str) -> InputError:
@@ -83,31 +98,33 @@ class TextMarks:
 def check_xlsx_text(package: zipfile.ZipFile, name: str, sheet_name: str,
                     sheet_part: str, marks: TextMarks) -> None:
     """Refuse the sheet ``sheet_part`` of an .xlsx package if its cells, shared strings
-    counted once per reference, hold more than MAX_CELL_TEXT_BYTES of text.  ``marks``: the
+    counted once per reference, hold more text than ``package_text_limit``.  ``marks``: the
     sheet's, counted as its span was measured."""
+    limit = package_text_limit(package)
     try:
-        lengths = _shared_lengths(package, name)
+        lengths = _shared_lengths(package, name, limit)
         total = sum(lengths)
-        if total > MAX_CELL_TEXT_BYTES:
+        if total > limit:
             raise _TooMuchTextError
         # Three looks, each slower and closer than the one before; most sheets pass the first.
-        if (total + _rough_bound(marks, lengths) > MAX_CELL_TEXT_BYTES
-                and total + _upper_bound(package, sheet_part, lengths) > MAX_CELL_TEXT_BYTES):
-            _sheet_text(package, sheet_part, lengths, total)
+        if (total + _rough_bound(marks, lengths) > limit
+                and total + _upper_bound(package, sheet_part, lengths) > limit):
+            _sheet_text(package, sheet_part, lengths, total, limit)
     except _TooMuchTextError:
-        raise too_much_text(name) from None
+        raise too_much_text(name, limit) from None
     except _RefusedPartError:
         raise _damaged(name, sheet_name) from None
 
 
 def check_ods_text(package: zipfile.ZipFile, name: str) -> None:
     """Refuse an .ods package whose cells, each counted as many times as its column and row
-    repeats copy it, hold more than MAX_CELL_TEXT_BYTES.  Every table counts: the reader
-    reads them all when it opens the file."""
+    repeats copy it, hold more text than ``package_text_limit``.  Every table counts: the
+    reader reads them all when it opens the file."""
+    limit = package_text_limit(package)
     try:
-        _ods_text(package)
+        _ods_text(package, limit)
     except _TooMuchTextError:
-        raise too_much_text(name) from None
+        raise too_much_text(name, limit) from None
     except _RefusedPartError:
         raise InputError(f"{name} is damaged or not a readable ods workbook; save it again "
                          "from Excel.") from None
@@ -166,7 +183,7 @@ def _shared_strings_part(package: zipfile.ZipFile) -> str | None:
     return "xl/sharedStrings.xml" if "xl/sharedStrings.xml" in names else None
 
 
-def _shared_lengths(package: zipfile.ZipFile, name: str) -> array[int]:
+def _shared_lengths(package: zipfile.ZipFile, name: str, limit: int) -> array[int]:
     """The UTF-8 length of every shared string's text, in table order."""
     lengths: array[int] = array("q")
     part = _shared_strings_part(package)
@@ -192,7 +209,7 @@ def _shared_lengths(package: zipfile.ZipFile, name: str) -> array[int]:
     def text(piece: str) -> None:
         if depth_t and lengths:
             lengths[-1] += _text_bytes(piece)
-            if lengths[-1] > MAX_CELL_TEXT_BYTES:
+            if lengths[-1] > limit:
                 raise _TooMuchTextError
 
     with open_member(package, part) as stream:
@@ -277,15 +294,16 @@ class _CellState:
     in_is_t: int = 0         # how deep inside <t> elements of the inline string
 
 
-def _sheet_text(package: zipfile.ZipFile, part: str, lengths: array[int], total: int) -> None:
+def _sheet_text(package: zipfile.ZipFile, part: str, lengths: array[int], total: int,
+                limit: int) -> None:
     """Add the sheet's cell text to ``total`` (shared strings by reference, inline strings,
-    formula strings), stopping with _TooMuchTextError as soon as it passes the limit."""
+    formula strings), stopping with _TooMuchTextError as soon as it passes ``limit``."""
     state = _CellState()
     count = [total]
 
     def add(size: int) -> None:
         count[0] += size
-        if count[0] > MAX_CELL_TEXT_BYTES:
+        if count[0] > limit:
             raise _TooMuchTextError
 
     def start(tag: str, attrs: dict[str, str]) -> None:
@@ -326,7 +344,7 @@ def _sheet_text(package: zipfile.ZipFile, part: str, lengths: array[int], total:
         _parse(stream, start, end, text)
 
 
-def _ods_text(package: zipfile.ZipFile) -> None:
+def _ods_text(package: zipfile.ZipFile, limit: int) -> None:
     row_tag = f"{_ODS_TABLE} table-row"
     cell_tags = {f"{_ODS_TABLE} table-cell", f"{_ODS_TABLE} covered-table-cell"}
     rows_repeat = f"{_ODS_TABLE} number-rows-repeated"
@@ -360,8 +378,7 @@ def _ods_text(package: zipfile.ZipFile) -> None:
 
     def add(size: int) -> None:
         state["cell"] += size
-        if state["cell"] * state["columns"] * state["rows"] + state["total"] > \
-                MAX_CELL_TEXT_BYTES:
+        if state["cell"] * state["columns"] * state["rows"] + state["total"] > limit:
             raise _TooMuchTextError
 
     def text(piece: str) -> None:

@@ -29,11 +29,12 @@ from sync.load.header import brief
 from sync.report.parts import EXCEL_MAX_ROWS as EXCEL_ROWS
 from sync.report.parts import target_part
 from sync.sheetsize import (
-    MAX_CELL_TEXT_BYTES,
     MAX_SHARED_STRINGS,
     TextMarks,
     check_ods_text,
     check_xlsx_text,
+    package_text_limit,
+    text_limit,
     too_many_strings,
     too_much_text,
 )
@@ -119,7 +120,7 @@ def check_zip_members(members: list[zipfile.ZipInfo], name: str) -> None:
 
 def check_xlsx_sheet(file: Path, name: str, sheet_name: str, sheet_index: int) -> None:
     """Refuse, before calamine reads it, an .xlsx sheet whose cells span more than
-    MAX_SHEET_CELLS or would hold more text than ``sheetsize.MAX_CELL_TEXT_BYTES``."""
+    MAX_SHEET_CELLS or would hold more text than ``sheetsize.text_limit`` allows."""
     try:
         with zipfile.ZipFile(file) as package:
             members = set(package.namelist())
@@ -144,8 +145,9 @@ def check_xlsb(file: Path, name: str) -> None:
     try:
         with zipfile.ZipFile(file) as package:
             strings = _xlsb_string_lengths(package, name)
+            limit = package_text_limit(package)
             for part in _xlsb_record_parts(package):
-                _check_xlsb_part(package, part, name, strings)
+                _check_xlsb_part(package, part, name, strings, limit)
     except (OSError, zipfile.BadZipFile, EOFError, RuntimeError, zlib.error):
         return  # calamine meets the same damage and says so
 
@@ -227,13 +229,13 @@ _XLSB_STRING = 0x13
 
 
 def _check_xlsb_part(package: zipfile.ZipFile, part: str, name: str,
-                     strings: Sequence[int]) -> None:
+                     strings: Sequence[int], limit: int) -> None:
     with open_member(package, part) as stream:
         span = _xlsb_span(stream, strings)
     if _too_large(span.rows * span.columns, span.held):
         raise _span_refused(f"{name} has a sheet that spans", span.rows, span.columns)
-    if span.text > MAX_CELL_TEXT_BYTES:
-        raise too_much_text(name)
+    if span.text > limit:
+        raise too_much_text(name, limit)
 
 
 @dataclass(slots=True)
@@ -344,14 +346,16 @@ def _record_header(buffer: bytes, at: int) -> tuple[int, int, int]:
 def check_xls(file: Path, name: str) -> None:
     """Refuse, before calamine opens it, an .xls workbook with a sheet whose cells span more
     than SPARSE_FROM cells sparsely (the format's own cap, 65,536 rows by 256 columns, is
-    below MAX_SHEET_CELLS) or show more than MAX_CELL_TEXT_BYTES of text, a shared string
-    counted once per cell showing it.  calamine reads every sheet of an .xls as it opens it,
+    below MAX_SHEET_CELLS) or show more text than ``sheetsize.text_limit`` allows, a shared
+    string counted once per cell showing it.  calamine reads every sheet of an .xls as it opens it,
     each from its first cell to its last: so every sheet is checked, and a sheet's span runs
     from its first row and column that hold a cell."""
     try:
-        workbook, biff8 = xls.workbook_stream(xls.Ole(file.read_bytes()))
+        data = file.read_bytes()
+        workbook, biff8 = xls.workbook_stream(xls.Ole(data))
     except (OleDamagedError, OSError):
         return  # calamine meets the same damage and says so
+    limit = text_limit(len(data))
     strings = xls.shared_string_lengths(workbook)
     if len(strings) > MAX_SHARED_STRINGS:
         raise too_many_strings(name)
@@ -360,8 +364,8 @@ def check_xls(file: Path, name: str) -> None:
         if _too_large(span.rows * span.columns, span.held):
             raise _span_refused(f'{name}, sheet "{brief(sheet_name)}" spans', span.rows,
                                 span.columns)
-        if span.text > MAX_CELL_TEXT_BYTES:
-            raise too_much_text(name)
+        if span.text > limit:
+            raise too_much_text(name, limit)
 
 
 #: The .xls cell records, by type: where in the data the text's length in characters is

@@ -40,7 +40,7 @@ HOSTILE = {
     "far_cell.xlsx": (2, "spans 1,048,576 rows by 16,384 columns"),
     "far_cell.xlsb": (2, "spans 1,048,576 rows by 16,384 columns"),
     "far_cell.xls": (2, 'sheet "Routing" spans 65,536 rows by 256 columns'),
-    "shared_text_bomb.xls": (2, "cells hold more than 1024 MB of text"),
+    "shared_text_bomb.xls": (2, "cells hold more than 64 MB of text"),
     "entity_bomb.xlsx": (2, "is damaged and cannot be read"),
     "unclosed_quote.csv": (2, "the quote opened on line 2 is never closed"),
     "bom_only.csv": (2, "has no header line with the required columns"),

@@ -23,7 +23,7 @@ from click.testing import CliRunner
 from sync.cli import main
 from sync.demo import SAMPLE_DIR
 from sync.limitedload import DEFAULT_UPLOAD_MEMORY_MB
-from sync.sheetsize import MAX_CELL_TEXT_BYTES
+from sync.sheetsize import MIN_TEXT_LIMIT
 from sync.web import command
 
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -45,9 +45,10 @@ def _fixtures() -> ModuleType:
 
 
 def _under_the_text_limit(path: Path) -> Path:
-    """A 4 MB shared string in 100 cells: 400 MB of text, under the text check (and packed
-    no tighter than real text), far over 256 MB to read; about 3 MB on disk."""
-    return _shared_string_cells(path, 4, 100)
+    """A 4 MB shared string in 13 cells: 56 MB of text with the table's own copy, under the
+    text check's 64 MB floor (and packed no tighter than real text), but about 450 MB to
+    validate, as the reader, the rows and the report each hold copies; 3 MB on disk."""
+    return _shared_string_cells(path, 4, 13)
 
 
 def _text_bomb(path: Path) -> Path:
@@ -131,7 +132,7 @@ async def test_an_upload_that_exhausts_memory_ends_only_its_own_reading(
         # A sheet the text check stops is refused in the child too, with its own sentence.
         bomb = _text_bomb(tmp_path / "bomb.xlsx")
         page = await (await _upload(second, url, csrf_second, bomb)).text()
-        assert (f"bomb.xlsx: cells hold more than {MAX_CELL_TEXT_BYTES >> 20} MB of text; a "
+        assert (f"bomb.xlsx: cells hold more than {MIN_TEXT_LIMIT >> 20} MB of text; a "
                 "routing sheet needs far less.") in page
         # The other session plans as before, and so does the one whose upload was refused.
         for browser, csrf in ((second, csrf_second), (first, csrf_first)):
