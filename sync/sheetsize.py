@@ -37,8 +37,9 @@ from sync.zipdeflate import open_member
 #: a few kilobytes whose cells all show one huge string, takes gigabytes.  At a kilobyte a row
 #: even the first, roughest look clears a full-height sheet of inline strings.
 MAX_CELL_TEXT_BYTES = EXCEL_MAX_ROWS * 1024
-#: ... and at most four times what the file unpacks to (a cell's XML outweighs the text it
-#: shows; a text bomb shows thousands of times its own size), but never less than 64 MB.
+#: ... and at most four times what the sheet and its shared strings unpack to (a cell's XML
+#: outweighs the text it shows; a text bomb shows thousands of times its own size), but
+#: never less than 64 MB.
 #: Text costs several times its size once read, so a small file stays far below a gigabyte.
 TEXT_PER_UNPACKED_BYTE = 4
 MIN_TEXT_LIMIT = 64 << 20
@@ -58,9 +59,12 @@ def text_limit(unpacked: int) -> int:
     return min(MAX_CELL_TEXT_BYTES, max(MIN_TEXT_LIMIT, TEXT_PER_UNPACKED_BYTE * unpacked))
 
 
-def package_text_limit(package: zipfile.ZipFile) -> int:
-    """``text_limit`` of a zip package, by what its members unpack to."""
-    return text_limit(sum(member.file_size for member in package.infolist()))
+def parts_text_limit(package: zipfile.ZipFile, *parts: str | None) -> int:
+    """``text_limit`` by what the parts the reader reads for a sheet (the sheet's own, the
+    shared strings) unpack to: other parts are no text, and a file padded with them would
+    otherwise raise its own limit."""
+    members = {member.filename: member.file_size for member in package.infolist()}
+    return text_limit(sum(members.get(part, 0) for part in set(parts) if part))
 
 
 def too_much_text(name: str, limit: int) -> InputError:
@@ -98,9 +102,9 @@ class TextMarks:
 def check_xlsx_text(package: zipfile.ZipFile, name: str, sheet_name: str,
                     sheet_part: str, marks: TextMarks) -> None:
     """Refuse the sheet ``sheet_part`` of an .xlsx package if its cells, shared strings
-    counted once per reference, hold more text than ``package_text_limit``.  ``marks``: the
+    counted once per reference, hold more text than ``parts_text_limit``.  ``marks``: the
     sheet's, counted as its span was measured."""
-    limit = package_text_limit(package)
+    limit = parts_text_limit(package, sheet_part, _shared_strings_part(package))
     try:
         lengths = _shared_lengths(package, name, limit)
         total = sum(lengths)
@@ -118,9 +122,9 @@ def check_xlsx_text(package: zipfile.ZipFile, name: str, sheet_name: str,
 
 def check_ods_text(package: zipfile.ZipFile, name: str) -> None:
     """Refuse an .ods package whose cells, each counted as many times as its column and row
-    repeats copy it, hold more text than ``package_text_limit``.  Every table counts: the
-    reader reads them all when it opens the file."""
-    limit = package_text_limit(package)
+    repeats copy it, hold more text than ``parts_text_limit`` (of the part holding every
+    table).  Every table counts: the reader reads them all when it opens the file."""
+    limit = parts_text_limit(package, "content.xml")
     try:
         _ods_text(package, limit)
     except _TooMuchTextError:

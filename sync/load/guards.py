@@ -33,7 +33,7 @@ from sync.sheetsize import (
     TextMarks,
     check_ods_text,
     check_xlsx_text,
-    package_text_limit,
+    parts_text_limit,
     text_limit,
     too_many_strings,
     too_much_text,
@@ -145,8 +145,8 @@ def check_xlsb(file: Path, name: str) -> None:
     try:
         with zipfile.ZipFile(file) as package:
             strings = _xlsb_string_lengths(package, name)
-            limit = package_text_limit(package)
             for part in _xlsb_record_parts(package):
+                limit = parts_text_limit(package, part, _XLSB_STRINGS_PART)
                 _check_xlsb_part(package, part, name, strings, limit)
     except (OSError, zipfile.BadZipFile, EOFError, RuntimeError, zlib.error):
         return  # calamine meets the same damage and says so
@@ -224,8 +224,8 @@ _XLSB_CELLS: dict[int, tuple[bool, int, int]] = {
     **dict.fromkeys([*range(1, 12), 62], (True, 0, 0)),
     **dict.fromkeys(range(12, 19), (False, 0, 0)),
     7: (True, 8, 0), 18: (False, 4, 0), 6: (True, 0, 8), 8: (True, 0, 8), 17: (False, 0, 4)}
-#: BrtSSTItem, an entry of ``xl/sharedStrings.bin`` (the part calamine reads, by that name).
-_XLSB_STRING = 0x13
+#: BrtSSTItem, an entry of the shared strings (the part calamine reads, by that name).
+_XLSB_STRING, _XLSB_STRINGS_PART = 0x13, "xl/sharedStrings.bin"
 
 
 def _check_xlsb_part(package: zipfile.ZipFile, part: str, name: str,
@@ -278,7 +278,7 @@ def _xlsb_string_lengths(package: zipfile.ZipFile, name: str) -> array[int]:
     more than MAX_SHARED_STRINGS entries are refused, as an .xlsx's are."""
     lengths: array[int] = array("q")
     try:
-        stream = open_member(package, "xl/sharedStrings.bin")
+        stream = open_member(package, _XLSB_STRINGS_PART)
     except KeyError:
         return lengths
     with stream:

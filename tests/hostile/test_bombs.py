@@ -8,8 +8,10 @@ its own peak memory: a reader that blew up would fail the test, not kill pytest.
 
 from __future__ import annotations
 
+import base64
 import io
 import json
+import random
 import subprocess
 import sys
 import zipfile
@@ -302,3 +304,27 @@ def test_the_unpack_limit_is_a_full_height_workbook_and_the_ratio_judges_each_pa
                                          "refused.$"):
         guards.check_zip_members([_member("xl/worksheets/sheet1.xml", tight, packed - 1)],
                                  "bomb.xlsx")
+
+
+def test_the_text_limit_follows_what_the_sheet_and_its_strings_unpack_to(
+        fx: ModuleType, tmp_path: Path) -> None:
+    """Four times the sheet and its shared strings, 64 MB at least: 20 MB of other strings
+    raise the limit of a sheet showing one 4 MB string 30 times (144 MB of text) to 96 MB,
+    and 28 MB of padding in other parts (each too small for the packing check) raises
+    nothing."""
+    rows: list[list[int | Text]] = [[PRODUCT, PROCESS, str(n), 0] for n in range(1, 31)]
+    other = base64.b64encode(random.Random(3).randbytes(15 << 20)).decode()
+    with_strings = _shared_string_xlsx(fx, tmp_path / "strings.xlsx",
+                                       [Big("x", 4 << 20), other], rows)
+    with zipfile.ZipFile(with_strings) as package:
+        limit = sheetsize.parts_text_limit(package, SHEET, "xl/sharedStrings.xml")
+    assert 95 << 20 < limit < 100 << 20
+    with pytest.raises(InputError, match=f"cells hold more than {limit >> 20} MB of text"):
+        load_sheet(with_strings)
+
+    padded = _shared_string_xlsx(fx, tmp_path / "padded.xlsx", [Big("x", 4 << 20)], rows)
+    with zipfile.ZipFile(padded, "a", zipfile.ZIP_DEFLATED) as package:
+        for number in range(4):
+            package.writestr(f"xl/media/padding{number}.bin", b"x" * (7 << 20))
+    with pytest.raises(InputError, match=TOO_MUCH.split(";")[0]):
+        load_sheet(padded)
