@@ -6,7 +6,7 @@ takes gigabytes.  An .ods cell repeated across columns and rows is copied the sa
 unpacked-size and cell-count checks never see it, so this module streams the package's XML
 (shared-string lengths, the sheet's references to them, inline strings, repeated .ods cells
 and spaces), keeping only counts, and refuses a sheet whose cells would hold more text than
-``text_limit`` allows a file of its size.
+``text_limit`` allows for the parts it is read from.
 
 The XML is read in pieces of a megabyte.  A sheet is first cleared, where it can be, by
 counting bytes (most are: ``TextMarks``, counted on the pass of ``sync.load.guards`` that
@@ -39,8 +39,8 @@ from sync.zipdeflate import open_member
 MAX_CELL_TEXT_BYTES = EXCEL_MAX_ROWS * 1024
 #: ... and at most four times what the sheet and its shared strings unpack to (a cell's XML
 #: outweighs the text it shows; a text bomb shows thousands of times its own size), but
-#: never less than 64 MB.
-#: Text costs several times its size once read, so a small file stays far below a gigabyte.
+#: never less than 64 MB: text costs several times its size once read, so a small file
+#: stays far below a gigabyte.
 TEXT_PER_UNPACKED_BYTE = 4
 MIN_TEXT_LIMIT = 64 << 20
 #: A shared-string table with more entries than this is refused: the reader keeps every

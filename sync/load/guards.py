@@ -346,10 +346,10 @@ def _record_header(buffer: bytes, at: int) -> tuple[int, int, int]:
 def check_xls(file: Path, name: str) -> None:
     """Refuse, before calamine opens it, an .xls workbook with a sheet whose cells span more
     than SPARSE_FROM cells sparsely (the format's own cap, 65,536 rows by 256 columns, is
-    below MAX_SHEET_CELLS) or show more text than ``sheetsize.text_limit`` allows, a shared
-    string counted once per cell showing it.  calamine reads every sheet of an .xls as it opens it,
-    each from its first cell to its last: so every sheet is checked, and a sheet's span runs
-    from its first row and column that hold a cell."""
+    below MAX_SHEET_CELLS) or show more text than ``sheetsize.text_limit`` allows a file of
+    its size, a shared string counted once per cell showing it.  calamine reads every sheet
+    of an .xls as it opens it, each from its first cell to its last: so every sheet is
+    checked, and a sheet's span runs from its first row and column that hold a cell."""
     try:
         data = file.read_bytes()
         workbook, biff8 = xls.workbook_stream(xls.Ole(data))
