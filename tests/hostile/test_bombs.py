@@ -12,8 +12,6 @@ import base64
 import io
 import json
 import random
-import subprocess
-import sys
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,6 +20,7 @@ from types import ModuleType
 
 import pytest
 from click.testing import CliRunner
+from hostile.validate_driver import validate_in_child
 
 from sync import sheetsize
 from sync.cli import main as cli
@@ -30,7 +29,6 @@ from sync.errors import InputError
 from sync.load import guards, load_sheet
 from sync.sheetsize import MIN_TEXT_LIMIT
 
-DRIVER = Path(__file__).with_name("validate_driver.py")
 MAX_RSS_MB = 600
 #: Each bomb here is a small file: its limit is the floor.
 TOO_MUCH = (f"cells hold more than {MIN_TEXT_LIMIT >> 20} MB of text; a routing sheet "
@@ -47,13 +45,6 @@ _ODS_MANIFEST = (
     'manifest:full-path="/" manifest:media-type="application/vnd.oasis.opendocument.'
     'spreadsheet"/><manifest:file-entry manifest:full-path="content.xml" '
     'manifest:media-type="text/xml"/></manifest:manifest>')
-
-
-def validate_in_child(path: Path) -> dict:
-    child = subprocess.run([sys.executable, str(DRIVER), str(path)], capture_output=True,
-                           text=True, timeout=120)
-    assert child.returncode == 0, f"the validate process died: {child.stderr[-2000:]}"
-    return next(json.loads(line) for line in child.stdout.splitlines() if '"file"' in line)
 
 
 @dataclass(frozen=True)

@@ -6,20 +6,16 @@ validated in a child process (``validate_driver.py``), so that it could not take
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 from types import ModuleType
 
 import pytest
+from hostile.validate_driver import validate_in_child
 
 from sync import sheetsize
 from sync.errors import InputError
 from sync.load import guards, load_sheet
 from sync.load.guards import MAX_SHEET_CELLS, SPARSE_FROM
-
-DRIVER = Path(__file__).with_name("validate_driver.py")
 
 
 def _sheet(fx: ModuleType, extra: dict[tuple[int, int], object]) -> dict[tuple[int, int], object]:
@@ -35,10 +31,7 @@ def test_a_far_cell_behind_a_record_longer_than_the_read_buffer_is_found(
     over, and the stray cell after it still counts."""
     path = tmp_path / "long_then_far.xlsb"
     fx._raw_xlsb(path, _sheet(fx, {(2, 0): "x" * 600_000, (1_048_575, 16_383): "stray"}))
-    child = subprocess.run([sys.executable, str(DRIVER), str(path)], capture_output=True,
-                           text=True, timeout=120)
-    assert child.returncode == 0, f"the validate process died: {child.stderr[-2000:]}"
-    result = next(json.loads(line) for line in child.stdout.splitlines() if '"file"' in line)
+    result = validate_in_child(path)
     assert result["exit_code"] == 2
     assert "spans 1,048,576 rows by 16,384 columns" in result["stderr"]
 
@@ -84,10 +77,7 @@ def test_a_sheet_whose_relationship_says_macro_project_is_still_checked(
                  sheet_type="http://schemas.microsoft.com/office/2006/relationships/vbaProject",
                  blobs={"xl/printerSettings/printerSettings1.bin": (
                      f"{fx._REL_NS}/printerSettings", b"\x00" * 64)})
-    child = subprocess.run([sys.executable, str(DRIVER), str(path)], capture_output=True,
-                           text=True, timeout=120)
-    assert child.returncode == 0, f"the validate process died: {child.stderr[-2000:]}"
-    result = next(json.loads(line) for line in child.stdout.splitlines() if '"file"' in line)
+    result = validate_in_child(path)
     assert result["exit_code"] == 2
     assert "spans 1,048,576 rows by 16,384 columns" in result["stderr"]
 
